@@ -1,0 +1,289 @@
+//! Command-line definitions (clap derive). Parsing only: no behaviour lives here.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Deploys gpt-service to Kubernetes and is its runtime.
+#[derive(Debug, Parser)]
+#[command(name = "gpt-deploy", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Every subcommand, operator face first, runtime face last.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Render the Kubernetes manifests for one environment.
+    #[command(
+        after_help = "Examples:\n  gpt-deploy render --env production\n  gpt-deploy render --env staging --output json\n  gpt-deploy render --env production --out manifests/"
+    )]
+    Render(RenderArgs),
+    /// Render every environment and report every error found.
+    #[command(
+        after_help = "Examples:\n  gpt-deploy validate\n  gpt-deploy validate --config ./deploy"
+    )]
+    Validate(ValidateArgs),
+    /// Show what `apply` would change in the cluster (exit 1 when something differs).
+    #[command(
+        after_help = "Examples:\n  gpt-deploy diff --env staging\n  gpt-deploy diff --env production --context aks-prod"
+    )]
+    Diff(ClusterArgs),
+    /// Server-side apply the rendered objects to the cluster.
+    #[command(
+        after_help = "Examples:\n  gpt-deploy apply --env staging --wait\n  gpt-deploy apply --env production --dry-run\n  gpt-deploy apply --env production --prune --force-conflicts"
+    )]
+    Apply(ApplyArgs),
+    /// CI entry point: preflight, apply, prune and wait for the rollout.
+    #[command(
+        after_help = "Examples:\n  gpt-deploy deploy --env production --image 3f2c1ab\n  gpt-deploy deploy --env staging --timeout 10m"
+    )]
+    Deploy(DeployArgs),
+    /// Start a token-cleanup Job from the CronJob right now.
+    #[command(
+        name = "cleanup-now",
+        after_help = "Examples:\n  gpt-deploy cleanup-now --env production --wait"
+    )]
+    CleanupNow(CleanupNowArgs),
+    /// Manage the secrets of a GitHub environment.
+    #[command(subcommand)]
+    Secrets(SecretsCommand),
+    /// Serve the Clerk webhook receiver (runtime face).
+    #[command(
+        after_help = "Examples:\n  CLERK_WEBHOOK_SECRET=whsec_... DATABASE_URL=postgres://... gpt-deploy serve\n  gpt-deploy serve --listen 127.0.0.1:8080"
+    )]
+    Serve(ServeArgs),
+    /// Delete expired OAuth artifacts in batches (runtime face).
+    #[command(
+        after_help = "Examples:\n  gpt-deploy cleanup\n  gpt-deploy cleanup --dry-run\n  gpt-deploy cleanup --retention 45d --batch-size 500 --limit 100000"
+    )]
+    Cleanup(CleanupArgs),
+    /// Apply the embedded database migrations (runtime face).
+    #[command(after_help = "Examples:\n  DATABASE_URL=postgres://... gpt-deploy migrate")]
+    Migrate,
+    /// Print a shell completion script.
+    #[command(
+        after_help = "Examples:\n  gpt-deploy completions bash > /etc/bash_completion.d/gpt-deploy\n  gpt-deploy completions zsh > ~/.zfunc/_gpt-deploy"
+    )]
+    Completions {
+        /// The shell to generate completions for.
+        shell: clap_complete::Shell,
+    },
+}
+
+impl Command {
+    /// True for the subcommands that run inside the image (serve, cleanup, migrate).
+    #[must_use]
+    pub fn is_runtime(&self) -> bool {
+        matches!(
+            self,
+            Command::Serve(_) | Command::Cleanup(_) | Command::Migrate
+        )
+    }
+}
+
+/// Where the configuration comes from.
+#[derive(Debug, Clone, Args)]
+pub struct ConfigArgs {
+    /// Directory holding deploy.toml, environments/ and templates/
+    /// [default: ./deploy.toml if present, else the copy built into the binary]
+    #[arg(long, env = "GPT_DEPLOY_CONFIG", value_name = "DIR")]
+    pub config: Option<PathBuf>,
+}
+
+/// Output format of `render`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum OutputFormat {
+    /// A multi-document YAML stream.
+    #[default]
+    Yaml,
+    /// A JSON `List` object.
+    Json,
+}
+
+/// Arguments of `render`.
+#[derive(Debug, Clone, Args)]
+pub struct RenderArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// Environment to render (development, staging, production).
+    #[arg(long, short, env = "GPT_DEPLOY_ENV")]
+    pub env: String,
+    /// Write one file per object into DIR instead of printing the stream.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, short, value_enum, default_value_t = OutputFormat::Yaml)]
+    pub output: OutputFormat,
+    /// Print secret values instead of the redaction placeholder.
+    #[arg(long)]
+    pub show_secrets: bool,
+    /// Override the image tag from the environment file.
+    #[arg(long, value_name = "TAG")]
+    pub image: Option<String>,
+}
+
+/// Arguments of `validate`.
+#[derive(Debug, Clone, Args)]
+pub struct ValidateArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+}
+
+/// How to reach the cluster, and which environment.
+#[derive(Debug, Clone, Args)]
+pub struct ClusterArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// Environment to deploy (development, staging, production).
+    #[arg(long, short, env = "GPT_DEPLOY_ENV")]
+    pub env: String,
+    /// Path to a kubeconfig file [default: $KUBECONFIG, then ~/.kube/config, then in-cluster].
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+    /// kubeconfig context [default: the environment file's kube_context].
+    #[arg(long)]
+    pub context: Option<String>,
+    /// Override the image tag from the environment file.
+    #[arg(long, value_name = "TAG")]
+    pub image: Option<String>,
+}
+
+/// Arguments of `apply`.
+#[derive(Debug, Clone, Args)]
+pub struct ApplyArgs {
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    /// Server-side dry run: validate everything with the API server, persist nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Create the namespace if it does not exist.
+    #[arg(long)]
+    pub create_namespace: bool,
+    /// Take ownership of fields managed by someone else.
+    #[arg(long)]
+    pub force_conflicts: bool,
+    /// Delete objects of this set that are no longer rendered.
+    #[arg(long)]
+    pub prune: bool,
+    /// Wait for the Deployment rollout to finish.
+    #[arg(long)]
+    pub wait: bool,
+    /// How long to wait for the rollout (e.g. 90s, 5m).
+    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+    pub timeout: std::time::Duration,
+}
+
+/// Arguments of `deploy`.
+#[derive(Debug, Clone, Args)]
+pub struct DeployArgs {
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    /// Create the namespace if it does not exist.
+    #[arg(long)]
+    pub create_namespace: bool,
+    /// Take ownership of fields managed by someone else.
+    #[arg(long)]
+    pub force_conflicts: bool,
+    /// Do not wait for the rollout.
+    #[arg(long)]
+    pub no_wait: bool,
+    /// Do not prune objects that are no longer rendered.
+    #[arg(long)]
+    pub no_prune: bool,
+    /// How long to wait for the rollout (e.g. 90s, 5m).
+    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+    pub timeout: std::time::Duration,
+}
+
+/// Arguments of `cleanup-now`.
+#[derive(Debug, Clone, Args)]
+pub struct CleanupNowArgs {
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    /// Follow the Job until it completes.
+    #[arg(long)]
+    pub wait: bool,
+    /// How long to wait for the Job (e.g. 90s, 5m).
+    #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
+    pub timeout: std::time::Duration,
+}
+
+/// `secrets` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum SecretsCommand {
+    /// Seal and upload the declared secrets into the GitHub environment.
+    #[command(
+        after_help = "Examples:\n  CLERK_WEBHOOK_SECRET=whsec_... gpt-deploy secrets sync --env production\n  gpt-deploy secrets sync --env staging --only DATABASE_URL --from-file DATABASE_URL=./db-url\n  printf %s \"$VALUE\" | gpt-deploy secrets sync --env production --only CLERK_WEBHOOK_SECRET\n  gpt-deploy secrets sync --env production --dry-run"
+    )]
+    Sync(SecretsSyncArgs),
+    /// Check that every required secret exists in the GitHub environment (exit 1 if not).
+    #[command(after_help = "Examples:\n  gpt-deploy secrets check --env production")]
+    Check(SecretsCheckArgs),
+}
+
+/// GitHub connection arguments shared by the `secrets` subcommands.
+#[derive(Debug, Clone, Args)]
+pub struct GithubArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// Environment whose GitHub environment is targeted.
+    #[arg(long, short, env = "GPT_DEPLOY_ENV")]
+    pub env: String,
+    /// Repository as owner/name [default: $GITHUB_REPOSITORY, then deploy.toml].
+    #[arg(long, value_name = "OWNER/NAME")]
+    pub repo: Option<String>,
+}
+
+/// Arguments of `secrets sync`.
+#[derive(Debug, Clone, Args)]
+pub struct SecretsSyncArgs {
+    #[command(flatten)]
+    pub github: GithubArgs,
+    /// Only sync these secrets (by GitHub secret name); repeatable.
+    #[arg(long, value_name = "NAME")]
+    pub only: Vec<String>,
+    /// Read a secret's value from a file instead of the environment; repeatable.
+    #[arg(long, value_name = "NAME=PATH")]
+    pub from_file: Vec<String>,
+    /// Say what would change without uploading anything.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Create the GitHub environment if it does not exist.
+    #[arg(long)]
+    pub create_environment: bool,
+}
+
+/// Arguments of `secrets check`.
+#[derive(Debug, Clone, Args)]
+pub struct SecretsCheckArgs {
+    #[command(flatten)]
+    pub github: GithubArgs,
+}
+
+/// Arguments of `serve`.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "LISTEN_ADDR", default_value = "0.0.0.0:8080")]
+    pub listen: std::net::SocketAddr,
+}
+
+/// Arguments of `cleanup`.
+#[derive(Debug, Clone, Args)]
+pub struct CleanupArgs {
+    /// Delete artifacts that expired (or were revoked) longer ago than this (e.g. 30d, 12h).
+    #[arg(long, env = "CLEANUP_RETENTION", default_value = "30d")]
+    pub retention: String,
+    /// Rows deleted per batch (each batch is its own transaction).
+    #[arg(long, env = "CLEANUP_BATCH_SIZE", default_value_t = 1000)]
+    pub batch_size: i64,
+    /// Maximum rows deleted per table in this run.
+    #[arg(long, env = "CLEANUP_LIMIT")]
+    pub limit: Option<i64>,
+    /// Count what would be deleted, delete nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}

@@ -1,0 +1,45 @@
+//! gpt-deploy: renders, applies and watches gpt-service on Kubernetes, syncs its
+//! GitHub environment secrets, and is the service's runtime (webhook receiver,
+//! token cleanup, migrations).
+
+pub mod cli;
+pub mod cluster;
+pub mod config;
+pub mod github;
+pub mod render;
+pub mod report;
+pub mod runtime;
+pub mod secret;
+
+/// Exit codes shared by every subcommand (see the README's command reference).
+pub mod exit {
+    /// Success.
+    pub const OK: u8 = 0;
+    /// `diff` found differences, or `secrets check` found missing secrets.
+    pub const DIFFERENCES: u8 = 1;
+    /// Usage or configuration error.
+    pub const CONFIG: u8 = 2;
+    /// Cluster, database or remote API error.
+    pub const API: u8 = 3;
+    /// Rollout failed or timed out.
+    pub const ROLLOUT: u8 = 4;
+}
+
+/// Installs ring as the process-wide rustls provider.
+///
+/// Two providers are compiled in (svix's default features pull in aws-lc-rs), so
+/// rustls cannot pick one by itself; every entry point calls this first.
+pub fn init_crypto() {
+    // Err only means a provider is already installed, which is what we want.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// What the binary needs from every command's error type.
+pub trait Failure: std::error::Error {
+    /// The process exit code for this error (see [`exit`]).
+    fn exit_code(&self) -> u8;
+    /// True when the error is only a closed stdout (`gpt-deploy render | head`), which is not a failure.
+    fn is_broken_pipe(&self) -> bool {
+        false
+    }
+}

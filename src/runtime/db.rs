@@ -1,0 +1,26 @@
+//! PostgreSQL pool from `DATABASE_URL` and the embedded migrations (`migrate`).
+
+/// Errors of this module.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The command is not built yet.
+    #[error("{0} is not implemented yet")]
+    NotImplemented(&'static str),
+}
+
+/// Result with this module's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl crate::Failure for Error {
+    fn exit_code(&self) -> u8 {
+        crate::exit::CONFIG
+    }
+}
+
+/// `gpt-deploy migrate`.
+///
+/// # Errors
+/// Connection or migration errors.
+pub async fn cmd_migrate() -> Result<u8> {
+    Err(Error::NotImplemented("migrate"))
+}

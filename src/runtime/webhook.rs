@@ -1,0 +1,1 @@
+//! svix signature verification and Clerk event handling.
