@@ -23,8 +23,9 @@ pub const ACCEPT: &str = "application/vnd.github+json";
 pub const API_VERSION: &str = "2022-11-28";
 /// The public GitHub API.
 pub const DEFAULT_API_URL: &str = "https://api.github.com";
-/// GitHub's page-size maximum for the secrets list.
-const PER_PAGE: u32 = 100;
+/// Page size of the secrets list: GitHub's documented default, stated explicitly. An
+/// environment holds at most 100 secrets, so a full one takes four requests.
+const PER_PAGE: u32 = 30;
 /// A guard against a server whose `Link: next` never ends.
 const MAX_PAGES: u32 = 1000;
 
@@ -545,7 +546,8 @@ fn rate_limit_wait(
     if status != StatusCode::TOO_MANY_REQUESTS && status != StatusCode::FORBIDDEN {
         return None;
     }
-    let number = |name: &str| -> Option<i64> { headers.get(name)?.to_str().ok()?.trim().parse().ok() };
+    let number =
+        |name: &str| -> Option<i64> { headers.get(name)?.to_str().ok()?.trim().parse().ok() };
     if let Some(secs) = number("retry-after") {
         return Some(Duration::from_secs(secs.max(0).unsigned_abs()));
     }
@@ -641,7 +643,10 @@ mod tests {
 
     #[test]
     fn repo_parsing() {
-        assert_eq!(Repo::parse("acme/gpt-service").unwrap().to_string(), "acme/gpt-service");
+        assert_eq!(
+            Repo::parse("acme/gpt-service").unwrap().to_string(),
+            "acme/gpt-service"
+        );
         for bad in ["acme", "/x", "acme/", "a/b/c", "a b/c", ""] {
             assert!(Repo::parse(bad).is_none(), "{bad}");
         }
@@ -672,15 +677,28 @@ mod tests {
             Some(Duration::from_secs(7))
         );
         let reset = (chrono::Utc::now().timestamp() + 30).to_string();
-        let primary = headers(&[("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", &reset)]);
+        let primary = headers(&[
+            ("x-ratelimit-remaining", "0"),
+            ("x-ratelimit-reset", &reset),
+        ]);
         let wait = rate_limit_wait(StatusCode::FORBIDDEN, &primary, "", b).unwrap();
         assert!((28..=31).contains(&wait.as_secs()), "{wait:?}");
         assert_eq!(
-            rate_limit_wait(StatusCode::FORBIDDEN, &HeaderMap::new(), "Resource not accessible by integration", b),
+            rate_limit_wait(
+                StatusCode::FORBIDDEN,
+                &HeaderMap::new(),
+                "Resource not accessible by integration",
+                b
+            ),
             None
         );
         assert_eq!(
-            rate_limit_wait(StatusCode::FORBIDDEN, &HeaderMap::new(), "You have exceeded a secondary rate limit", b),
+            rate_limit_wait(
+                StatusCode::FORBIDDEN,
+                &HeaderMap::new(),
+                "You have exceeded a secondary rate limit",
+                b
+            ),
             Some(b)
         );
         assert_eq!(rate_limit_wait(StatusCode::OK, &ra, "", b), None);
@@ -690,11 +708,20 @@ mod tests {
     fn forbidden_hints_prefer_github_headers() {
         let app = headers(&[("x-accepted-github-permissions", "secrets=write")]);
         assert!(forbidden_hint(&app, Need::SecretsWrite).contains("`secrets: write`"));
-        let classic = headers(&[("x-accepted-oauth-scopes", "repo"), ("x-oauth-scopes", "read:org")]);
+        let classic = headers(&[
+            ("x-accepted-oauth-scopes", "repo"),
+            ("x-oauth-scopes", "read:org"),
+        ]);
         let hint = forbidden_hint(&classic, Need::SecretsWrite);
-        assert!(hint.contains("`repo`") && hint.contains("read:org"), "{hint}");
+        assert!(
+            hint.contains("`repo`") && hint.contains("read:org"),
+            "{hint}"
+        );
         let bare = forbidden_hint(&HeaderMap::new(), Need::SecretsWrite);
-        assert!(bare.contains("secrets: write") && bare.contains("`repo` scope"), "{bare}");
+        assert!(
+            bare.contains("secrets: write") && bare.contains("`repo` scope"),
+            "{bare}"
+        );
     }
 
     #[test]

@@ -43,16 +43,16 @@ pub enum Error {
     NoToken,
 
     /// `GITHUB_API_URL` is not a usable URL.
-    #[error(
-        "GITHUB_API_URL `{url}` is not an http(s) URL; unset it to use https://api.github.com"
-    )]
+    #[error("GITHUB_API_URL `{url}` is not an http(s) URL; unset it to use https://api.github.com")]
     BadApiUrl {
         /// The value as given.
         url: String,
     },
 
     /// A secret name given on the command line is not declared in deploy.toml.
-    #[error("`{flag} {name}` names a secret that deploy.toml does not declare; declared: {declared}")]
+    #[error(
+        "`{flag} {name}` names a secret that deploy.toml does not declare; declared: {declared}"
+    )]
     UnknownSecret {
         /// The flag that named it (`--only`, `--from-file`).
         flag: &'static str,
@@ -112,7 +112,9 @@ pub enum Error {
     },
 
     /// The request did not get an HTTP response (connection, TLS, timeout), after retries.
-    #[error("{method} {path} failed after {attempts} attempt(s): GitHub API at {base} could not be reached")]
+    #[error(
+        "{method} {path} failed after {attempts} attempt(s): GitHub API at {base} could not be reached"
+    )]
     Transport {
         /// HTTP method.
         method: String,

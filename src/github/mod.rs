@@ -171,12 +171,13 @@ impl Target {
     /// # Errors
     /// [`Error::Config`], and as [`Target::from_config`].
     pub fn load(args: &crate::cli::GithubArgs) -> Result<Self> {
-        let config = crate::config::load(args.config.config.as_deref(), &args.env).map_err(
-            |source| Error::Config {
-                env: args.env.clone(),
-                source,
-            },
-        )?;
+        let config =
+            crate::config::load(args.config.config.as_deref(), &args.env).map_err(|source| {
+                Error::Config {
+                    env: args.env.clone(),
+                    source,
+                }
+            })?;
         Self::from_config(&config, args.repo.as_deref())
     }
 }
@@ -222,12 +223,12 @@ pub async fn cmd_sync(args: &crate::cli::SecretsSyncArgs) -> Result<u8> {
     // consumed standard input.
     let client = client_from_env(target.repo.clone())?;
     let mut stdin = tokio::io::stdin();
-    let stdin: Option<&mut (dyn tokio::io::AsyncRead + Unpin + Send)> =
-        if stdin_allowed(&args.only) {
-            Some(&mut stdin)
-        } else {
-            None
-        };
+    let stdin: Option<&mut (dyn tokio::io::AsyncRead + Unpin + Send)> = if stdin_allowed(&args.only)
+    {
+        Some(&mut stdin)
+    } else {
+        None
+    };
     let gathered = values::gather(
         &selected,
         !args.only.is_empty(),
@@ -292,13 +293,19 @@ mod tests {
     #[test]
     fn repository_precedence() {
         let r = |f, e, c| resolve_repo(f, e, c).map(|r| r.to_string());
-        assert_eq!(r(Some("a/flag"), Some("b/env"), Some("c/cfg")).unwrap(), "a/flag");
+        assert_eq!(
+            r(Some("a/flag"), Some("b/env"), Some("c/cfg")).unwrap(),
+            "a/flag"
+        );
         assert_eq!(r(None, Some("b/env"), Some("c/cfg")).unwrap(), "b/env");
         assert_eq!(r(None, Some(" "), Some("c/cfg")).unwrap(), "c/cfg");
         assert!(matches!(r(None, None, None), Err(Error::NoRepository)));
         assert!(matches!(
             r(Some("nope"), None, None),
-            Err(Error::BadRepository { origin: "--repo", .. })
+            Err(Error::BadRepository {
+                origin: "--repo",
+                ..
+            })
         ));
     }
 
@@ -311,7 +318,10 @@ mod tests {
             ["A", "C"]
         );
         let err = select(&d, &["X".into()]).unwrap_err().to_string();
-        assert!(err.contains("`--only X`") && err.contains("A, B, C"), "{err}");
+        assert!(
+            err.contains("`--only X`") && err.contains("A, B, C"),
+            "{err}"
+        );
     }
 
     #[test]

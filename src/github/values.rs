@@ -33,6 +33,17 @@ pub enum Origin {
     Stdin,
 }
 
+impl Origin {
+    /// ` (read from …)` for problem lines, naming where a bad value came from.
+    fn suffix(&self) -> String {
+        match self {
+            Origin::Environment => String::new(),
+            Origin::File(path) => format!(" (read from {})", path.display()),
+            Origin::Stdin => " (read from standard input)".to_owned(),
+        }
+    }
+}
+
 /// A value ready to seal.
 #[derive(Debug, Clone)]
 pub struct Value {
@@ -203,7 +214,7 @@ pub async fn gather(
                         value,
                         origin,
                     }),
-                    Err(reason) => problems.push(format!("{name}: {reason}")),
+                    Err(reason) => problems.push(format!("{name}: {reason}{}", origin.suffix())),
                 }
             }
             None if secret.required || explicit => problems.push(format!(
@@ -237,10 +248,18 @@ mod tests {
     fn svix_secrets_are_checked() {
         let check = |v: &str| check_value("CLERK_WEBHOOK_SECRET", &SecretString::new(v));
         assert!(check(GOOD).is_ok());
-        assert!(check("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap_err().contains("whsec_"));
+        assert!(
+            check("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+                .unwrap_err()
+                .contains("whsec_")
+        );
         assert!(check("whsec_").unwrap_err().contains("base64"));
         assert!(check("whsec_not*base64").unwrap_err().contains("base64"));
-        assert!(check(&format!("{GOOD}\n")).unwrap_err().contains("whitespace"));
+        assert!(
+            check(&format!("{GOOD}\n"))
+                .unwrap_err()
+                .contains("whitespace")
+        );
         assert_eq!(check("").unwrap_err(), "the value is empty");
     }
 
@@ -248,7 +267,11 @@ mod tests {
     fn other_values_only_need_content_and_size() {
         assert!(check_value("DATABASE_URL", &SecretString::new("postgres://x")).is_ok());
         let big = SecretString::new("x".repeat(MAX_VALUE_BYTES + 1));
-        assert!(check_value("DATABASE_URL", &big).unwrap_err().contains("at most"));
+        assert!(
+            check_value("DATABASE_URL", &big)
+                .unwrap_err()
+                .contains("at most")
+        );
     }
 
     #[test]
@@ -297,7 +320,10 @@ mod tests {
         std::fs::write(&path, "postgres://db\n").unwrap();
         let files = BTreeMap::from([("DATABASE_URL".to_owned(), path.clone())]);
         let mut input: &[u8] = b"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\r\n";
-        let secrets = [declared("DATABASE_URL", true), declared("CLERK_WEBHOOK_SECRET", true)];
+        let secrets = [
+            declared("DATABASE_URL", true),
+            declared("CLERK_WEBHOOK_SECRET", true),
+        ];
         let got = gather(&secrets, true, &files, |_| None, Some(&mut input))
             .await
             .unwrap();
@@ -314,6 +340,10 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(got.skipped, ["OPTIONAL_THING"]);
-        assert!(gather(&secrets, true, &BTreeMap::new(), |_| None, None).await.is_err());
+        assert!(
+            gather(&secrets, true, &BTreeMap::new(), |_| None, None)
+                .await
+                .is_err()
+        );
     }
 }
