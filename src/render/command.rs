@@ -120,8 +120,8 @@ pub fn cmd_validate(args: &ValidateArgs) -> Result<u8> {
             Err(err) => {
                 failed += 1;
                 writeln!(stdout, "FAILED {name}").map_err(Error::Stdout)?;
-                let message = format!("error: environment {name}: {err}");
-                let key = err.to_string();
+                let key = super::with_causes(&err);
+                let message = format!("error: environment {name}: {key}");
                 if printed.insert(key) {
                     crate::report::error(&message);
                 } else {

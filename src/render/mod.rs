@@ -30,7 +30,7 @@ pub enum Error {
     #[error(transparent)]
     Config(#[from] config::Error),
     /// A template has a syntax error.
-    #[error("template {template} has a syntax error: {source}")]
+    #[error("template {template} has a syntax error")]
     TemplateSyntax {
         /// The template file.
         template: String,
@@ -40,7 +40,7 @@ pub enum Error {
     },
     /// A template failed while rendering, e.g. it used an undefined variable.
     #[error(
-        "template {template} failed to render: {source}; undefined variables are errors, the variables are {vars}",
+        "template {template} failed to render (undefined variables are errors; the variables are {vars})",
         vars = engine::VARIABLES
     )]
     Template {
@@ -134,10 +134,23 @@ impl fmt::Display for List<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} problems:", self.0.len())?;
         for e in self.0 {
-            write!(f, "\n  {e}")?;
+            write!(f, "\n  {}", with_causes(e))?;
         }
         Ok(())
     }
+}
+
+/// `error: cause: cause…` on one line, for places that print several errors in a list.
+#[must_use]
+pub fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 /// Result with this module's [`Error`].
