@@ -23,7 +23,9 @@ fn render_with_secrets(args: &[&str]) -> Output {
 }
 
 fn golden(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(name)
 }
 
 #[track_caller]
@@ -32,8 +34,12 @@ fn assert_golden(name: &str, actual: &str) {
     if std::env::var_os("GPT_DEPLOY_BLESS").is_some() {
         std::fs::write(&path, actual).unwrap();
     }
-    let expected = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("read {}: {e} (GPT_DEPLOY_BLESS=1 creates it)", path.display()));
+    let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "read {}: {e} (GPT_DEPLOY_BLESS=1 creates it)",
+            path.display()
+        )
+    });
     pretty_assertions::assert_eq!(expected, actual, "golden file {}", path.display());
 }
 
@@ -67,7 +73,10 @@ fn every_environment_matches_its_golden_file() {
     for env in ["development", "staging", "production"] {
         let out = render_with_secrets(&["render", "--env", env]);
         out.success();
-        assert_eq!(out.stderr, "", "{env}: no warning expected with every secret set");
+        assert_eq!(
+            out.stderr, "",
+            "{env}: no warning expected with every secret set"
+        );
         assert_golden(&format!("{env}.yaml"), &out.stdout);
     }
     let out = render_with_secrets(&["render", "--env", "production", "--output", "json"]);
@@ -83,13 +92,21 @@ fn production_from_an_empty_directory_has_what_the_issue_asks_for() {
         .stdout
         .split("---\n")
         .filter(|d| !d.trim().is_empty())
-        .map(|d| serde_json::to_value(serde_yaml::from_str::<serde_yaml::Value>(d).unwrap()).unwrap())
+        .map(|d| {
+            serde_json::to_value(serde_yaml::from_str::<serde_yaml::Value>(d).unwrap()).unwrap()
+        })
         .collect();
     let kinds: Vec<&str> = docs.iter().map(|d| d["kind"].as_str().unwrap()).collect();
-    assert_eq!(kinds, ["Secret", "PodDisruptionBudget", "Deployment", "CronJob"]);
+    assert_eq!(
+        kinds,
+        ["Secret", "PodDisruptionBudget", "Deployment", "CronJob"]
+    );
     for doc in &docs {
         assert_eq!(doc["metadata"]["namespace"], "gpt-production", "{doc}");
-        assert_eq!(doc["metadata"]["labels"]["app.kubernetes.io/managed-by"], "gpt-deploy");
+        assert_eq!(
+            doc["metadata"]["labels"]["app.kubernetes.io/managed-by"],
+            "gpt-deploy"
+        );
     }
     let (secret, pdb, deployment, cronjob) = (&docs[0], &docs[1], &docs[2], &docs[3]);
     assert_eq!(secret["metadata"]["name"], "gpt-secrets");
@@ -97,17 +114,32 @@ fn production_from_an_empty_directory_has_what_the_issue_asks_for() {
     assert!(secret.get("stringData").is_none());
     assert_eq!(pdb["spec"]["minAvailable"], 1);
     assert_eq!(deployment["spec"]["replicas"], 2);
-    assert_eq!(deployment["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"], 0);
+    assert_eq!(
+        deployment["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"],
+        0
+    );
     let pod = &deployment["spec"]["template"]["spec"];
     assert_eq!(pod["containers"][0]["args"][0], "serve");
-    assert_eq!(pod["containers"][0]["securityContext"]["readOnlyRootFilesystem"], true);
+    assert_eq!(
+        pod["containers"][0]["securityContext"]["readOnlyRootFilesystem"],
+        true
+    );
     assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
     assert_eq!(cronjob["metadata"]["name"], "gpt-token-cleanup");
     assert_eq!(cronjob["spec"]["schedule"], "0 */6 * * *");
     assert_eq!(cronjob["spec"]["concurrencyPolicy"], "Forbid");
     // Without the secrets in the environment, each is named in a warning.
-    assert!(out.stderr.contains("warning: CLERK_WEBHOOK_SECRET is not set"), "{}", out.stderr);
-    assert!(out.stderr.contains("warning: DATABASE_URL is not set"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("warning: CLERK_WEBHOOK_SECRET is not set"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("warning: DATABASE_URL is not set"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]
@@ -127,15 +159,31 @@ fn secret_values_are_redacted_everywhere_by_default() {
     let validate = render_with_secrets(&["validate"]);
     for out in [&yaml, &json, &validate] {
         out.success();
-        assert_eq!(leaks(&out.stdout), Vec::<String>::new(), "stdout:\n{}", out.stdout);
-        assert_eq!(leaks(&out.stderr), Vec::<String>::new(), "stderr:\n{}", out.stderr);
+        assert_eq!(
+            leaks(&out.stdout),
+            Vec::<String>::new(),
+            "stdout:\n{}",
+            out.stdout
+        );
+        assert_eq!(
+            leaks(&out.stderr),
+            Vec::<String>::new(),
+            "stderr:\n{}",
+            out.stderr
+        );
     }
     assert!(yaml.stdout.contains("clerk-webhook-secret: <redacted>"));
     assert!(json.stdout.contains("\"database-url\": \"<redacted>\""));
 
     let dir = tempfile::tempdir().unwrap();
     let out_dir = dir.path().join("manifests");
-    let out = render_with_secrets(&["render", "--env", "production", "--out", out_dir.to_str().unwrap()]);
+    let out = render_with_secrets(&[
+        "render",
+        "--env",
+        "production",
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
     out.success();
     for entry in std::fs::read_dir(&out_dir).unwrap() {
         let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
@@ -147,8 +195,14 @@ fn secret_values_are_redacted_everywhere_by_default() {
 fn show_secrets_prints_the_real_base64_values() {
     let out = render_with_secrets(&["render", "--env", "production", "--show-secrets"]);
     out.success();
-    assert!(out.stdout.contains(&format!("clerk-webhook-secret: {}", STANDARD.encode(CLERK))));
-    assert!(out.stdout.contains(&format!("database-url: {}", STANDARD.encode(DATABASE))));
+    assert!(
+        out.stdout
+            .contains(&format!("clerk-webhook-secret: {}", STANDARD.encode(CLERK)))
+    );
+    assert!(
+        out.stdout
+            .contains(&format!("database-url: {}", STANDARD.encode(DATABASE)))
+    );
     // Only the encoded form: the plain value never appears, even when shown.
     assert!(!out.stdout.contains(CLERK));
     assert!(!out.stdout.contains("<redacted>"));
@@ -158,10 +212,25 @@ fn show_secrets_prints_the_real_base64_values() {
 fn errors_do_not_reveal_secret_values() {
     // A template that fails after the secrets are known: the error must not quote them.
     let dir = ConfigDir::shipped();
-    dir.edit("templates/secret.yaml.j2", "type: Opaque", "type: Opaque\ntypo: {{ secret_data[0].value | json }}");
-    let out = render_with_secrets(&["render", "--env", "production", "--show-secrets", "--config", dir.arg()]);
+    dir.edit(
+        "templates/secret.yaml.j2",
+        "type: Opaque",
+        "type: Opaque\ntypo: {{ secret_data[0].value | json }}",
+    );
+    let out = render_with_secrets(&[
+        "render",
+        "--env",
+        "production",
+        "--show-secrets",
+        "--config",
+        dir.arg(),
+    ]);
     out.expect_code(2);
-    assert!(out.stderr.contains("unknown field `typo`"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("unknown field `typo`"),
+        "{}",
+        out.stderr
+    );
     assert_eq!(leaks(&out.stderr), Vec::<String>::new(), "{}", out.stderr);
     assert_eq!(out.stdout, "");
 }
@@ -175,7 +244,13 @@ fn a_changed_secret_changes_the_pod_template_hash() {
             .run();
         out.success();
         let list: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
-        let deployment = list["items"].as_array().unwrap().iter().find(|o| o["kind"] == "Deployment").unwrap().clone();
+        let deployment = list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["kind"] == "Deployment")
+            .unwrap()
+            .clone();
         deployment["spec"]["template"]["metadata"]["annotations"]["gpt-deploy/secret-hash"]
             .as_str()
             .unwrap()
@@ -194,7 +269,12 @@ fn an_empty_secret_counts_as_missing() {
         .env("DATABASE_URL", DATABASE)
         .run();
     out.success();
-    assert!(out.stderr.contains("warning: CLERK_WEBHOOK_SECRET is not set"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("warning: CLERK_WEBHOOK_SECRET is not set"),
+        "{}",
+        out.stderr
+    );
     assert!(!out.stderr.contains("DATABASE_URL"), "{}", out.stderr);
 }
 
@@ -202,14 +282,21 @@ fn an_empty_secret_counts_as_missing() {
 fn image_flag_overrides_the_tag_everywhere() {
     let out = gpt_deploy(["render", "--env", "production", "--image", "3f2c1ab"]).run();
     out.success();
-    assert_eq!(out.stdout.matches("image: ghcr.io/gpt-service/gpt-service:3f2c1ab").count(), 2);
+    assert_eq!(
+        out.stdout
+            .matches("image: ghcr.io/gpt-service/gpt-service:3f2c1ab")
+            .count(),
+        2
+    );
     assert!(!out.stdout.contains("gpt-service:main"));
 }
 
 #[test]
 fn out_dir_gets_one_file_per_object_in_apply_order() {
     let dir = tempfile::tempdir().unwrap();
-    let out = gpt_deploy(["render", "--env", "staging", "--out", "m"]).cwd(dir.path()).run();
+    let out = gpt_deploy(["render", "--env", "staging", "--out", "m"])
+        .cwd(dir.path())
+        .run();
     out.success();
     let mut names: Vec<String> = std::fs::read_dir(dir.path().join("m"))
         .unwrap()
@@ -238,16 +325,28 @@ fn out_dir_gets_one_file_per_object_in_apply_order() {
 fn local_deploy_toml_is_preferred_over_the_built_in_copy() {
     let dir = ConfigDir::shipped();
     dir.edit("environments/staging.toml", "replicas = 2", "replicas = 3");
-    let out = gpt_deploy(["render", "--env", "staging"]).cwd(dir.path()).run();
+    let out = gpt_deploy(["render", "--env", "staging"])
+        .cwd(dir.path())
+        .run();
     out.success();
     assert!(out.stdout.contains("replicas: 3"), "{}", out.stdout);
 }
 
 #[test]
 fn a_closed_stdout_is_not_an_error() {
-    let out = gpt_deploy(["render", "--env", "production"]).close_stdout().run();
+    let out = gpt_deploy(["render", "--env", "production"])
+        .close_stdout()
+        .run();
     out.success();
-    assert_eq!(out.stderr.lines().filter(|l| l.starts_with("error")).count(), 0, "{}", out.stderr);
+    assert_eq!(
+        out.stderr
+            .lines()
+            .filter(|l| l.starts_with("error"))
+            .count(),
+        0,
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]

@@ -110,7 +110,10 @@ impl Bin {
     pub fn run(self) -> Output {
         use std::io::Write;
         let empty = tempfile::tempdir().expect("create a temporary directory");
-        let cwd = self.cwd.clone().unwrap_or_else(|| empty.path().to_path_buf());
+        let cwd = self
+            .cwd
+            .clone()
+            .unwrap_or_else(|| empty.path().to_path_buf());
         let mut command = Command::new(env!("CARGO_BIN_EXE_gpt-deploy"));
         command
             .args(&self.args)
@@ -118,7 +121,11 @@ impl Bin {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        for key in SCRUBBED.iter().map(|k| k.to_string()).chain(self.removed.iter().cloned()) {
+        for key in SCRUBBED
+            .iter()
+            .map(|k| k.to_string())
+            .chain(self.removed.iter().cloned())
+        {
             command.env_remove(key);
         }
         for (key, value) in &self.envs {

@@ -12,12 +12,14 @@ impl ConfigDir {
     pub fn shipped() -> Self {
         let dir = tempfile::tempdir().expect("create a temporary directory");
         let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-        std::fs::copy(root.join("deploy.toml"), dir.path().join("deploy.toml")).expect("copy deploy.toml");
+        std::fs::copy(root.join("deploy.toml"), dir.path().join("deploy.toml"))
+            .expect("copy deploy.toml");
         for sub in ["environments", "templates"] {
             std::fs::create_dir(dir.path().join(sub)).expect("create a directory");
             for entry in std::fs::read_dir(root.join(sub)).expect("list the shipped files") {
                 let entry = entry.expect("list the shipped files");
-                std::fs::copy(entry.path(), dir.path().join(sub).join(entry.file_name())).expect("copy a file");
+                std::fs::copy(entry.path(), dir.path().join(sub).join(entry.file_name()))
+                    .expect("copy a file");
             }
         }
         Self { dir }
@@ -53,7 +55,8 @@ impl ConfigDir {
     /// The 1-based line of the first line of `file` containing `needle`.
     #[track_caller]
     pub fn line_of(&self, file: &str, needle: &str) -> usize {
-        let text = std::fs::read_to_string(self.dir.path().join(file)).expect("read a configuration file");
+        let text =
+            std::fs::read_to_string(self.dir.path().join(file)).expect("read a configuration file");
         text.lines()
             .position(|l| l.contains(needle))
             .unwrap_or_else(|| panic!("{file} has no line containing {needle:?}"))
