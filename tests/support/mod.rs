@@ -1,4 +1,6 @@
+//! Fixtures shared by the integration tests; each lives in its own file.
 #![allow(dead_code)]
-//! Fixtures shared by the integration tests.
 
+pub mod bin;
+pub mod config_dir;
 pub mod github;
