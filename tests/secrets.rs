@@ -12,6 +12,7 @@ use std::process::Stdio;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use http::Method;
+use support::config_dir::ConfigDir;
 use support::github::{Access, Fault, GitHubStandIn, TOKEN, TokenKind};
 use tokio::io::AsyncWriteExt;
 
@@ -767,4 +768,134 @@ async fn stand_in_keeps_githubs_contract() {
     let body: serde_json::Value = page.json().await.unwrap();
     assert_eq!(body["total_count"], 6);
     assert_eq!(body["secrets"].as_array().unwrap().len(), 2);
+}
+
+fn config_args<'a>(cfg: &'a ConfigDir, command: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["secrets", command, "--env", ENV, "--config", cfg.arg()];
+    args.extend_from_slice(extra);
+    args
+}
+
+#[tokio::test]
+async fn configuration_decides_repository_environment_and_optional_secrets() {
+    let cfg = ConfigDir::shipped();
+    cfg.edit(
+        "environments/production.toml",
+        "github_environment = \"production\"",
+        "github_environment = \"prod-east\"",
+    );
+    cfg.edit(
+        "deploy.toml",
+        "env = \"DATABASE_URL\"\nrequired = true",
+        "env = \"DATABASE_URL\"\nrequired = true\n\n[[app.secrets]]\nkey = \"sentry-dsn\"\nenv = \"SENTRY_DSN\"\nrequired = false",
+    );
+    let gh = GitHubStandIn::start();
+    gh.add_environment("gpt-service/gpt-service", "prod-east");
+    let s = Sentinels::new();
+    // An empty GITHUB_REPOSITORY counts as unset: the repository comes from deploy.toml.
+    let mut vars = s.env();
+    vars.push(("GITHUB_REPOSITORY", String::new()));
+
+    let synced = run(&gh, &config_args(&cfg, "sync", &[]), &vars, None).await;
+    assert_eq!(synced.code, 0, "{synced:?}");
+    assert!(
+        synced
+            .stdout
+            .contains("GitHub environment `prod-east` in gpt-service/gpt-service"),
+        "{synced:?}"
+    );
+    assert!(
+        synced
+            .stdout
+            .contains("skipped SENTRY_DSN (optional, and no value was given)"),
+        "{synced:?}"
+    );
+    assert_eq!(
+        gh.secret_names("gpt-service/gpt-service", "prod-east"),
+        ["CLERK_WEBHOOK_SECRET", "DATABASE_URL"]
+    );
+
+    let checked = run(&gh, &config_args(&cfg, "check", &[]), &vars, None).await;
+    assert_eq!(checked.code, 0, "{checked:?}");
+    assert!(
+        checked.stdout.contains("absent   SENTRY_DSN (optional)"),
+        "{checked:?}"
+    );
+
+    // Named explicitly, an optional secret without a value is an error.
+    let named = run(
+        &gh,
+        &config_args(&cfg, "sync", &["--only", "SENTRY_DSN"]),
+        &vars,
+        None,
+    )
+    .await;
+    assert_eq!(named.code, 2, "{named:?}");
+    assert!(
+        named
+            .stderr
+            .contains("SENTRY_DSN: the value is empty (read from standard input)"),
+        "{named:?}"
+    );
+    for run in [&synced, &checked, &named] {
+        s.assert_absent(run);
+    }
+}
+
+#[tokio::test]
+async fn configuration_problems_are_usage_errors() {
+    let gh = ready();
+    let unknown = run(&gh, &["secrets", "check", "--env", "nowhere"], &[], None).await;
+    assert_eq!(unknown.code, 2, "{unknown:?}");
+    assert!(
+        unknown
+            .stderr
+            .contains("cannot load the configuration for environment `nowhere`"),
+        "{unknown:?}"
+    );
+    assert!(
+        unknown.stderr.contains("unknown environment `nowhere`"),
+        "{unknown:?}"
+    );
+
+    let cfg = ConfigDir::shipped();
+    cfg.edit(
+        "deploy.toml",
+        "env = \"DATABASE_URL\"",
+        "env = \"GITHUB_DATABASE_URL\"",
+    );
+    let reserved = run(&gh, &config_args(&cfg, "check", &[]), &[], None).await;
+    assert_eq!(reserved.code, 2, "{reserved:?}");
+    let line = cfg.line_of("deploy.toml", "GITHUB_DATABASE_URL");
+    let located = format!("deploy.toml:{line}:7: `env` is `GITHUB_DATABASE_URL`");
+    assert!(reserved.stderr.contains(&located), "{reserved:?}");
+    assert!(gh.requests().is_empty());
+}
+
+/// What `deploy` calls in its preflight.
+#[tokio::test]
+async fn preflight_reports_missing_required_secrets() {
+    gpt_deploy::init_crypto();
+    let gh = ready();
+    gh.add_secret(REPO, ENV, "DATABASE_URL");
+    let config = gpt_deploy::config::load(Some(ConfigDir::shipped().path()), ENV).unwrap();
+    let target = gpt_deploy::github::Target::from_config(&config, Some(REPO)).unwrap();
+    let client = gpt_deploy::github::Client::new(gpt_deploy::github::Connection {
+        api_url: gh.url().to_owned(),
+        token: gpt_deploy::secret::SecretString::new(TOKEN),
+        repo: target.repo.clone(),
+        retry: gpt_deploy::github::RetryPolicy::default(),
+    })
+    .unwrap();
+    let missing = gpt_deploy::github::missing_required_with(&client, &target)
+        .await
+        .unwrap();
+    assert_eq!(missing, ["CLERK_WEBHOOK_SECRET"]);
+    gh.add_secret(REPO, ENV, "CLERK_WEBHOOK_SECRET");
+    assert!(
+        gpt_deploy::github::missing_required_with(&client, &target)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }

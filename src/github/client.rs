@@ -197,7 +197,7 @@ impl Client {
         }
         let client_error = |source| Error::Client {
             base: api_url.clone(),
-            source,
+            source: Box::new(source),
         };
         let octo = Octocrab::builder()
             .base_uri(api_url.as_str())
@@ -460,7 +460,7 @@ impl Client {
                         path: path.to_owned(),
                         base: self.api_url.clone(),
                         attempts: attempt,
-                        source,
+                        source: Box::new(source),
                     });
                 }
                 Err(e) => {
@@ -484,7 +484,7 @@ impl Client {
                         path: path.to_owned(),
                         base: self.api_url.clone(),
                         attempts: attempt,
-                        source,
+                        source: Box::new(source),
                     });
                 }
             };

@@ -108,7 +108,7 @@ pub enum Error {
         base: String,
         /// What octocrab reported.
         #[source]
-        source: octocrab::Error,
+        source: Box<octocrab::Error>,
     },
 
     /// The request did not get an HTTP response (connection, TLS, timeout), after retries.
@@ -126,7 +126,7 @@ pub enum Error {
         attempts: u32,
         /// The last transport error.
         #[source]
-        source: octocrab::Error,
+        source: Box<octocrab::Error>,
     },
 
     /// 401: the token was refused.

@@ -194,7 +194,15 @@ pub async fn missing_required(
 ) -> Result<Vec<String>> {
     let target = Target::from_config(config, repo)?;
     let client = client_from_env(target.repo.clone())?;
-    let report = check::check(&client, &target.environment, &target.declared).await?;
+    missing_required_with(&client, &target).await
+}
+
+/// [`missing_required`] with an explicit client (what it does after reading the environment).
+///
+/// # Errors
+/// GitHub API errors, as in `secrets check`.
+pub async fn missing_required_with(client: &Client, target: &Target) -> Result<Vec<String>> {
+    let report = check::check(client, &target.environment, &target.declared).await?;
     Ok(report.missing_required)
 }
 

@@ -320,7 +320,7 @@ impl GitHubStandIn {
     pub fn count(&self, method: &Method, suffix: &str) -> usize {
         self.requests()
             .iter()
-            .filter(|r| &r.method == method && r.path.ends_with(suffix))
+            .filter(|r| r.method == *method && r.path.ends_with(suffix))
             .count()
     }
 
