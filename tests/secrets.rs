@@ -899,3 +899,101 @@ async fn preflight_reports_missing_required_secrets() {
             .is_empty()
     );
 }
+
+#[tokio::test]
+async fn unreachable_api_and_bad_api_url() {
+    let gh = ready();
+    // A port that was just free: nothing listens there.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let vars = [("GITHUB_API_URL", format!("http://127.0.0.1:{port}"))];
+    let out = run(&gh, CHECK, &vars, None).await;
+    assert_eq!(out.code, 3, "{out:?}");
+    assert!(
+        out.stderr
+            .contains("failed after 4 attempt(s): GitHub API at http://127.0.0.1:"),
+        "{out:?}"
+    );
+
+    let vars = [("GITHUB_API_URL", "ftp://example.com".to_owned())];
+    let out = run(&gh, CHECK, &vars, None).await;
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(
+        out.stderr
+            .contains("GITHUB_API_URL `ftp://example.com` is not an http(s) URL"),
+        "{out:?}"
+    );
+    assert!(gh.requests().is_empty());
+}
+
+#[tokio::test]
+async fn from_file_must_name_a_selected_secret() {
+    let gh = ready();
+    let args = sync_args(&[
+        "--only",
+        "CLERK_WEBHOOK_SECRET",
+        "--from-file",
+        "database_url=/dev/null",
+    ]);
+    let out = run(&gh, &args, &[], None).await;
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(
+        out.stderr
+            .contains("`--from-file DATABASE_URL=...` names a secret that --only leaves out"),
+        "{out:?}"
+    );
+    let out = run(
+        &gh,
+        &sync_args(&["--from-file", "NOPE=/dev/null"]),
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(
+        out.stderr
+            .contains("`--from-file NOPE` names a secret that deploy.toml does not declare"),
+        "{out:?}"
+    );
+    let out = run(
+        &gh,
+        &sync_args(&["--from-file", "no-equals-sign"]),
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(
+        out.stderr
+            .contains("`--from-file no-equals-sign` is not of the form NAME=PATH"),
+        "{out:?}"
+    );
+    assert!(gh.requests().is_empty());
+}
+
+#[tokio::test]
+async fn check_forbidden_and_actions_annotation() {
+    let gh = ready();
+    gh.inject(Fault::new(
+        Method::GET,
+        "/secrets",
+        403,
+        "Resource not accessible by personal access token",
+    ));
+    let out = run(&gh, CHECK, &[], None).await;
+    assert_eq!(out.code, 3, "{out:?}");
+    assert!(out.stderr.contains("needs the `secrets: read` repository permission (GitHub App or fine-grained token) or the `repo` scope (classic token)"), "{out:?}");
+
+    // Under GitHub Actions the missing secrets are also an ::error annotation.
+    let vars = [("GITHUB_ACTIONS", "true".to_owned())];
+    let out = run(&gh, CHECK, &vars, None).await;
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(
+        out.stdout
+            .contains("::error::2 required secret(s) missing from GitHub environment `production`"),
+        "{out:?}"
+    );
+}

@@ -62,6 +62,16 @@ pub enum Error {
         declared: String,
     },
 
+    /// `--from-file` names a declared secret that `--only` leaves out.
+    #[error(
+        "`--from-file {name}=...` names a secret that --only leaves out; add `--only {name}` \
+         or drop the --from-file"
+    )]
+    NotSelected {
+        /// The name as given.
+        name: String,
+    },
+
     /// A declared secret name is not a valid GitHub secret name.
     #[error(
         "the secret name `{name}` cannot be used in GitHub: {reason}; rename it in deploy.toml"
@@ -293,6 +303,7 @@ impl crate::Failure for Error {
             | Error::NoToken
             | Error::BadApiUrl { .. }
             | Error::UnknownSecret { .. }
+            | Error::NotSelected { .. }
             | Error::BadSecretName { .. }
             | Error::BadFromFile { .. }
             | Error::ReadStdin { .. }

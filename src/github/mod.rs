@@ -99,19 +99,12 @@ fn check_declared(declared: &[Declared]) -> Result<()> {
 
 /// Narrows the declared secrets to `--only` (all when empty), in declaration order.
 fn select(declared: &[Declared], only: &[String]) -> Result<Vec<Declared>> {
-    let list = || {
-        declared
-            .iter()
-            .map(|d| d.name.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
     for name in only {
         if !declared.iter().any(|d| d.name.eq_ignore_ascii_case(name)) {
             return Err(Error::UnknownSecret {
                 flag: "--only",
                 name: name.clone(),
-                declared: list(),
+                declared: names(declared),
             });
         }
     }
@@ -120,6 +113,15 @@ fn select(declared: &[Declared], only: &[String]) -> Result<Vec<Declared>> {
         .filter(|d| only.is_empty() || only.iter().any(|o| o.eq_ignore_ascii_case(&d.name)))
         .cloned()
         .collect())
+}
+
+/// The declared names, comma-separated, for messages.
+fn names(declared: &[Declared]) -> String {
+    declared
+        .iter()
+        .map(|d| d.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Whether standard input may supply the value: exactly one `--only` and no terminal.
@@ -215,16 +217,15 @@ pub async fn cmd_sync(args: &crate::cli::SecretsSyncArgs) -> Result<u8> {
     let selected = select(&target.declared, &args.only)?;
     let from_files = values::parse_from_file(&args.from_file)?;
     for name in from_files.keys() {
-        if !selected.iter().any(|d| &d.name == name) {
+        if !target.declared.iter().any(|d| &d.name == name) {
             return Err(Error::UnknownSecret {
                 flag: "--from-file",
                 name: name.clone(),
-                declared: selected
-                    .iter()
-                    .map(|d| d.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
+                declared: names(&target.declared),
             });
+        }
+        if !selected.iter().any(|d| &d.name == name) {
+            return Err(Error::NotSelected { name: name.clone() });
         }
     }
     // The token is checked before values are read, so a missing token never costs a

@@ -72,7 +72,8 @@ pub fn parse_from_file(args: &[String]) -> Result<BTreeMap<String, PathBuf>> {
     args.iter()
         .map(|arg| match arg.split_once('=') {
             Some((name, path)) if !name.trim().is_empty() && !path.is_empty() => {
-                Ok((name.trim().to_owned(), PathBuf::from(path)))
+                // Secret names are upper-case (GitHub compares them without case).
+                Ok((name.trim().to_ascii_uppercase(), PathBuf::from(path)))
             }
             _ => Err(Error::BadFromFile { arg: arg.clone() }),
         })
@@ -285,7 +286,7 @@ mod tests {
 
     #[test]
     fn from_file_arguments() {
-        let parsed = parse_from_file(&["A=./a".into(), "B=/x=y".into()]).unwrap();
+        let parsed = parse_from_file(&["A=./a".into(), "b=/x=y".into()]).unwrap();
         assert_eq!(parsed["A"], PathBuf::from("./a"));
         assert_eq!(parsed["B"], PathBuf::from("/x=y"));
         assert!(parse_from_file(&["A".into()]).is_err());
