@@ -6,6 +6,9 @@
 
 use std::time::Duration;
 
+use http::{HeaderMap, Method, StatusCode};
+use serde::Deserialize;
+
 /// Errors of the `secrets` commands and of the GitHub client.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -338,5 +341,161 @@ pub(crate) fn human_wait(wait: Duration) -> String {
         format!("{secs} s")
     } else {
         format!("{} min", secs.div_ceil(60))
+    }
+}
+
+/// What a request needs from the token, for a 403 message that names it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Need {
+    /// Reading the repository or environment.
+    RepoRead,
+    /// Listing secrets or reading the public key.
+    SecretsRead,
+    /// Uploading a secret.
+    SecretsWrite,
+    /// Creating an environment.
+    EnvironmentWrite,
+}
+
+impl Need {
+    fn describe(self) -> &'static str {
+        match self {
+            Need::RepoRead => {
+                "the token needs read access to the repository (`metadata: read` for a GitHub App \
+                 or fine-grained token, the `repo` scope for a classic token)"
+            }
+            Need::SecretsRead => {
+                "the token needs the `secrets: read` repository permission (GitHub App or \
+                 fine-grained token) or the `repo` scope (classic token)"
+            }
+            Need::SecretsWrite => {
+                "the token needs the `secrets: write` repository permission (GitHub App or \
+                 fine-grained token) or the `repo` scope (classic token)"
+            }
+            Need::EnvironmentWrite => {
+                "creating an environment needs the `administration: write` repository permission \
+                 (GitHub App or fine-grained token) or the `repo` scope (classic token)"
+            }
+        }
+    }
+}
+
+#[derive(Deserialize, Default)]
+struct MessageBody {
+    #[serde(default)]
+    message: String,
+    #[serde(default)]
+    errors: Vec<serde_json::Value>,
+}
+
+/// A response that was not retried: status, headers and the whole body.
+pub(crate) struct Reply {
+    /// The status.
+    pub status: StatusCode,
+    /// The headers.
+    pub headers: HeaderMap,
+    /// The whole body as text.
+    pub body: String,
+}
+
+/// Maps a reply with an unexpected status to an error.
+pub(crate) fn from_reply(method: &Method, path: &str, reply: Reply, need: Need) -> Error {
+    let method = method.to_string();
+    let path = path.to_owned();
+    let body: MessageBody = serde_json::from_str(&reply.body).unwrap_or_default();
+    let message = short(&body.message);
+    match reply.status {
+        StatusCode::UNAUTHORIZED => Error::Unauthorized { method, path },
+        StatusCode::FORBIDDEN => Error::Forbidden {
+            method,
+            path,
+            message,
+            hint: forbidden_hint(&reply.headers, need),
+        },
+        StatusCode::NOT_FOUND => Error::NotFound {
+            method,
+            path,
+            message,
+        },
+        StatusCode::UNPROCESSABLE_ENTITY => {
+            let mut message = message;
+            for e in body.errors.iter().take(5) {
+                message.push_str(&format!("; {}", short(&e.to_string())));
+            }
+            Error::Unprocessable {
+                method,
+                path,
+                message,
+            }
+        }
+        status => Error::Unexpected {
+            method,
+            path,
+            status: status.as_u16(),
+            message,
+        },
+    }
+}
+
+/// The 403 hint: GitHub's own headers when it sends them, else what this call needs.
+fn forbidden_hint(headers: &HeaderMap, need: Need) -> String {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    if let Some(accepted) = header("x-accepted-github-permissions").filter(|v| !v.is_empty()) {
+        let wanted = accepted.replace('=', ": ").replace(';', ", ");
+        return format!(
+            "the GitHub App or fine-grained token lacks the `{wanted}` repository permission \
+             GitHub asks for; grant it and try again"
+        );
+    }
+    if let Some(scopes) = header("x-accepted-oauth-scopes").filter(|v| !v.is_empty()) {
+        let has = header("x-oauth-scopes").unwrap_or("");
+        return format!(
+            "the classic token needs the `{scopes}` scope (it has: `{has}`); \
+             add the scope and try again"
+        );
+    }
+    need.describe().to_owned()
+}
+
+/// Keeps server messages to one short line.
+fn short(text: &str) -> String {
+    let line = text.lines().next().unwrap_or("").trim();
+    if line.chars().count() > 300 {
+        format!("{}…", line.chars().take(300).collect::<String>())
+    } else {
+        line.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (k, v) in pairs {
+            map.insert(*k, v.parse().unwrap());
+        }
+        map
+    }
+
+    #[test]
+    fn forbidden_hints_prefer_github_headers() {
+        let app = headers(&[("x-accepted-github-permissions", "secrets=write")]);
+        assert!(forbidden_hint(&app, Need::SecretsWrite).contains("`secrets: write`"));
+        let classic = headers(&[
+            ("x-accepted-oauth-scopes", "repo"),
+            ("x-oauth-scopes", "read:org"),
+        ]);
+        let hint = forbidden_hint(&classic, Need::SecretsWrite);
+        assert!(
+            hint.contains("`repo`") && hint.contains("read:org"),
+            "{hint}"
+        );
+        let bare = forbidden_hint(&HeaderMap::new(), Need::SecretsWrite);
+        assert!(
+            bare.contains("secrets: write") && bare.contains("`repo` scope"),
+            "{bare}"
+        );
     }
 }

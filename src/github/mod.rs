@@ -14,14 +14,16 @@
 pub mod check;
 pub mod client;
 mod errors;
+mod retry;
 pub mod sealing;
 pub mod sync;
 pub mod values;
 
 use std::io::IsTerminal;
 
-pub use client::{Client, Connection, Outcome, Repo, RetryPolicy};
+pub use client::{Client, Connection, Outcome, Repo};
 pub use errors::{Error, Result};
+pub use retry::RetryPolicy;
 pub use values::Declared;
 
 use crate::secret::SecretString;
