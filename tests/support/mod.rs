@@ -4,3 +4,4 @@
 pub mod bin;
 pub mod config_dir;
 pub mod github;
+pub mod secrets_cli;
