@@ -121,7 +121,7 @@ async fn forbidden_names_the_missing_permission() {
     assert!(app.stderr.contains("HTTP 403 Forbidden"), "{app:?}");
     assert!(
         app.stderr
-            .contains("lacks the `secrets: write` repository permission"),
+            .contains("lacks the repository permissions GitHub asks for (`secrets: write` and `environments: write`)"),
         "{app:?}"
     );
 
@@ -142,7 +142,7 @@ async fn forbidden_names_the_missing_permission() {
     gh2.set_access(Access::ReadOnly, TokenKind::App);
     let env = run(&gh2, &sync_args(&["--create-environment"]), &s.env(), None).await;
     assert_eq!(env.code, 3, "{env:?}");
-    assert!(env.stderr.contains("`administration: write`"), "{env:?}");
+    assert!(env.stderr.contains("(`administration: write`)"), "{env:?}");
     for run in [&app, &classic, &env] {
         s.assert_absent(run);
     }
@@ -472,7 +472,7 @@ async fn check_forbidden_and_actions_annotation() {
     ));
     let out = run(&gh, CHECK, &[], None).await;
     assert_eq!(out.code, 3, "{out:?}");
-    assert!(out.stderr.contains("needs the `secrets: read` repository permission (GitHub App or fine-grained token) or the `repo` scope (classic token)"), "{out:?}");
+    assert!(out.stderr.contains("needs the `secrets: read` and `environments: read` repository permissions (GitHub App or fine-grained token) or the `repo` scope (classic token)"), "{out:?}");
 
     // Under GitHub Actions the missing secrets are also an ::error annotation.
     let vars = [("GITHUB_ACTIONS", "true".to_owned())];

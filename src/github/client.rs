@@ -284,7 +284,8 @@ impl Client {
     /// Uploads one sealed value (`PUT .../secrets/{name}`).
     ///
     /// # Errors
-    /// 403 names the `secrets: write` permission; 422 carries GitHub's message.
+    /// 403 names the `secrets: write` and `environments: write` permissions; 422 carries
+    /// GitHub's message.
     pub async fn put_secret(
         &self,
         environment: &str,

@@ -365,12 +365,12 @@ impl Need {
                  or fine-grained token, the `repo` scope for a classic token)"
             }
             Need::SecretsRead => {
-                "the token needs the `secrets: read` repository permission (GitHub App or \
-                 fine-grained token) or the `repo` scope (classic token)"
+                "the token needs the `secrets: read` and `environments: read` repository \
+                 permissions (GitHub App or fine-grained token) or the `repo` scope (classic token)"
             }
             Need::SecretsWrite => {
-                "the token needs the `secrets: write` repository permission (GitHub App or \
-                 fine-grained token) or the `repo` scope (classic token)"
+                "the token needs the `secrets: write` and `environments: write` repository \
+                 permissions (GitHub App or fine-grained token) or the `repo` scope (classic token)"
             }
             Need::EnvironmentWrite => {
                 "creating an environment needs the `administration: write` repository permission \
@@ -441,10 +441,20 @@ pub(crate) fn from_reply(method: &Method, path: &str, reply: Reply, need: Need) 
 fn forbidden_hint(headers: &HeaderMap, need: Need) -> String {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     if let Some(accepted) = header("x-accepted-github-permissions").filter(|v| !v.is_empty()) {
-        let wanted = accepted.replace('=', ": ").replace(';', ", ");
+        // Sets of permissions are alternatives (`;`); permissions within a set all apply (`,`).
+        let wanted = accepted
+            .split(';')
+            .map(|set| {
+                set.split(',')
+                    .map(|p| format!("`{}`", p.trim().replace('=', ": ")))
+                    .collect::<Vec<_>>()
+                    .join(" and ")
+            })
+            .collect::<Vec<_>>()
+            .join(" or ");
         return format!(
-            "the GitHub App or fine-grained token lacks the `{wanted}` repository permission \
-             GitHub asks for; grant it and try again"
+            "the GitHub App or fine-grained token lacks the repository permissions GitHub asks \
+             for ({wanted}); grant them and try again"
         );
     }
     if let Some(scopes) = header("x-accepted-oauth-scopes").filter(|v| !v.is_empty()) {
@@ -481,8 +491,17 @@ mod tests {
 
     #[test]
     fn forbidden_hints_prefer_github_headers() {
-        let app = headers(&[("x-accepted-github-permissions", "secrets=write")]);
-        assert!(forbidden_hint(&app, Need::SecretsWrite).contains("`secrets: write`"));
+        let app = headers(&[(
+            "x-accepted-github-permissions",
+            "secrets=write,environments=write; administration=admin",
+        )]);
+        let hint = forbidden_hint(&app, Need::SecretsWrite);
+        assert!(
+            hint.contains(
+                "(`secrets: write` and `environments: write` or `administration: admin`)"
+            ),
+            "{hint}"
+        );
         let classic = headers(&[
             ("x-accepted-oauth-scopes", "repo"),
             ("x-oauth-scopes", "read:org"),

@@ -506,7 +506,7 @@ async fn handle(
                 let perm = if rest.len() == 2 {
                     "administration=write"
                 } else {
-                    "secrets=write"
+                    "secrets=write,environments=write"
                 };
                 h.insert(
                     "x-accepted-github-permissions",
