@@ -10,7 +10,10 @@ use gpt_deploy::secret::SecretString;
 fn options(config: &config::Config) -> RenderOptions {
     let mut secrets = SecretValues::from_lookup(config, |_| None);
     secrets.insert("CLERK_WEBHOOK_SECRET", SecretString::new("whsec_bench"));
-    secrets.insert("DATABASE_URL", SecretString::new("postgres://bench@localhost/gpt"));
+    secrets.insert(
+        "DATABASE_URL",
+        SecretString::new("postgres://bench@localhost/gpt"),
+    );
     RenderOptions {
         image_tag: None,
         secrets,
