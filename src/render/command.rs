@@ -87,10 +87,8 @@ pub fn cmd_validate(args: &ValidateArgs) -> Result<u8> {
     let source = config::Source::resolve(args.config.config.as_deref())?;
     let names = source.environment_names()?;
     if names.is_empty() {
-        return Err(Error::Config(config::Error::UnknownEnvironment {
-            name: "(any)".to_owned(),
-            known: Vec::new(),
-            source_: source.display_path(config::ENVIRONMENTS_DIR),
+        return Err(Error::Config(config::Error::NoEnvironments {
+            dir: source.display_path(config::ENVIRONMENTS_DIR),
         }));
     }
     let mut failed = 0;
