@@ -47,7 +47,7 @@ pub fn check(value: &Value) -> Result<(), Vec<String>> {
         ("v1", "ServiceAccount") => typed::<core::v1::ServiceAccount>(value),
         ("v1", "ConfigMap") => typed::<core::v1::ConfigMap>(value),
         ("v1", "Secret") if value.get("stringData").is_some() => Err(vec![
-            "field `stringData` is not allowed: server-side apply keeps stale keys from it; put base64 values in `data`".to_owned(),
+            "field `stringData` is not allowed: server-side apply cannot track or remove keys written through it; put base64 values in `data`".to_owned(),
         ]),
         ("v1", "Secret") => typed::<core::v1::Secret>(&without_secret_values(value)),
         ("policy/v1", "PodDisruptionBudget") => typed::<policy::v1::PodDisruptionBudget>(value),
