@@ -474,13 +474,25 @@ async fn check_forbidden_and_actions_annotation() {
     assert_eq!(out.code, 3, "{out:?}");
     assert!(out.stderr.contains("needs the `secrets: read` and `environments: read` repository permissions (GitHub App or fine-grained token) or the `repo` scope (classic token)"), "{out:?}");
 
-    // Under GitHub Actions the missing secrets are also an ::error annotation.
-    let vars = [("GITHUB_ACTIONS", "true".to_owned())];
+    // Under GitHub Actions the missing secrets are also an ::error annotation and a table in
+    // the step summary.
+    let dir = tempfile::tempdir().unwrap();
+    let summary = dir.path().join("summary.md");
+    gh.add_secret(REPO, ENV, "DATABASE_URL");
+    let vars = [
+        ("GITHUB_ACTIONS", "true".to_owned()),
+        ("GITHUB_STEP_SUMMARY", summary.display().to_string()),
+    ];
     let out = run(&gh, CHECK, &vars, None).await;
     assert_eq!(out.code, 1, "{out:?}");
+    assert_eq!(
+        std::fs::read_to_string(&summary).unwrap(),
+        "### GitHub environment `production` in acme/gpt-service\n\n| Secret | Status |\n|---|---|\n\
+         | `DATABASE_URL` | present |\n| `CLERK_WEBHOOK_SECRET` | **missing** (required) |\n\n"
+    );
     assert!(
         out.stdout
-            .contains("::error::2 required secret(s) missing from GitHub environment `production`"),
+            .contains("::error::1 required secret(s) missing from GitHub environment `production`"),
         "{out:?}"
     );
 }

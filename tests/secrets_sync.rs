@@ -37,7 +37,16 @@ async fn sync_uploads_sealed_values_then_reports_updates() {
     }
     s.assert_absent(&first);
 
-    let second = run(&gh, &sync_args(&[]), &s.env(), None).await;
+    let dir = tempfile::tempdir().unwrap();
+    let summary = dir.path().join("summary.md");
+    let mut vars = s.env();
+    vars.push(("GITHUB_STEP_SUMMARY", summary.display().to_string()));
+    let second = run(&gh, &sync_args(&[]), &vars, None).await;
+    assert_eq!(
+        std::fs::read_to_string(&summary).unwrap(),
+        "### GitHub environment `production` in acme/gpt-service\n\n| Secret | Change |\n|---|---|\n\
+         | `CLERK_WEBHOOK_SECRET` | updated |\n| `DATABASE_URL` | updated |\n\n"
+    );
     assert_eq!(second.code, 0, "{second:?}");
     assert!(
         second.stdout.contains("updated CLERK_WEBHOOK_SECRET"),

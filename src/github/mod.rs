@@ -117,6 +117,36 @@ fn select(declared: &[Declared], only: &[String]) -> Result<Vec<Declared>> {
         .collect())
 }
 
+/// Under GitHub Actions, appends a table of what happened to `$GITHUB_STEP_SUMMARY`. A summary
+/// that cannot be written is only a warning: the command itself succeeded or failed already.
+fn step_summary(
+    repo: &Repo,
+    environment: &str,
+    dry_run: bool,
+    column: &str,
+    rows: &[(String, &str)],
+) {
+    let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) else {
+        return;
+    };
+    let mut text = format!(
+        "### GitHub environment `{environment}` in {repo}{}\n\n| Secret | {column} |\n|---|---|\n",
+        if dry_run { " (dry run)" } else { "" }
+    );
+    for (name, what) in rows {
+        text.push_str(&format!("| `{name}` | {what} |\n"));
+    }
+    text.push('\n');
+    let written = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, text.as_bytes()));
+    if let Err(e) = written {
+        tracing::warn!(path = %std::path::Path::new(&path).display(), error = %e, "cannot write the step summary");
+    }
+}
+
 /// The declared names, comma-separated, for messages.
 fn names(declared: &[Declared]) -> String {
     declared
@@ -255,8 +285,27 @@ pub async fn cmd_sync(args: &crate::cli::SecretsSyncArgs) -> Result<u8> {
         dry_run: args.dry_run,
         create_environment: args.create_environment,
     };
-    let mut out = std::io::stdout().lock();
-    sync::sync(&client, &plan, &mut out).await?;
+    let report = {
+        let mut out = std::io::stdout().lock();
+        sync::sync(&client, &plan, &mut out).await?
+    };
+    let mut rows: Vec<(String, &str)> = report
+        .changes
+        .iter()
+        .map(|(name, change)| (name.clone(), change.verb()))
+        .collect();
+    rows.extend(
+        plan.skipped
+            .iter()
+            .map(|n| (n.clone(), "skipped (optional, no value)")),
+    );
+    step_summary(
+        &target.repo,
+        &plan.environment,
+        plan.dry_run,
+        "Change",
+        &rows,
+    );
     Ok(crate::exit::OK)
 }
 
@@ -275,6 +324,15 @@ pub async fn cmd_check(args: &crate::cli::SecretsCheckArgs) -> Result<u8> {
         &target.environment,
         &mut std::io::stdout().lock(),
     )?;
+    let rows: Vec<(String, &str)> = [
+        (&report.present, "present"),
+        (&report.missing_required, "**missing** (required)"),
+        (&report.missing_optional, "absent (optional)"),
+    ]
+    .iter()
+    .flat_map(|(names, status)| names.iter().map(|n| (n.clone(), *status)))
+    .collect();
+    step_summary(&target.repo, &target.environment, false, "Status", &rows);
     if report.missing_required.is_empty() {
         return Ok(crate::exit::OK);
     }

@@ -39,7 +39,9 @@ pub enum Change {
 }
 
 impl Change {
-    fn verb(self) -> &'static str {
+    /// The word printed for this change (`created`, `would update`, ...).
+    #[must_use]
+    pub fn verb(self) -> &'static str {
         match self {
             Change::Created => "created",
             Change::Updated => "updated",
