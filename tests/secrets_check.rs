@@ -419,6 +419,10 @@ async fn preflight_reports_missing_required_secrets() {
         retry: gpt_deploy::github::RetryPolicy::default(),
     })
     .unwrap();
+    assert!(
+        !format!("{client:?} {target:?}").contains(TOKEN),
+        "Debug never shows the token"
+    );
     let missing = gpt_deploy::github::missing_required_with(&client, &target)
         .await
         .unwrap();

@@ -285,10 +285,8 @@ pub async fn cmd_sync(args: &crate::cli::SecretsSyncArgs) -> Result<u8> {
         dry_run: args.dry_run,
         create_environment: args.create_environment,
     };
-    let report = {
-        let mut out = std::io::stdout().lock();
-        sync::sync(&client, &plan, &mut out).await?
-    };
+    // Not a lock: each line takes stdout's lock only while it is written, never across an await.
+    let report = sync::sync(&client, &plan, &mut std::io::stdout()).await?;
     let mut rows: Vec<(String, &str)> = report
         .changes
         .iter()
@@ -318,12 +316,7 @@ pub async fn cmd_check(args: &crate::cli::SecretsCheckArgs) -> Result<u8> {
     let client = client_from_env(target.repo.clone())?;
     let report = check::check(&client, &target.environment, &target.declared).await?;
     let repo = target.repo.to_string();
-    check::print(
-        &report,
-        &repo,
-        &target.environment,
-        &mut std::io::stdout().lock(),
-    )?;
+    check::print(&report, &repo, &target.environment, &mut std::io::stdout())?;
     let rows: Vec<(String, &str)> = [
         (&report.present, "present"),
         (&report.missing_required, "**missing** (required)"),
