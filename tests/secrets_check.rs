@@ -439,18 +439,23 @@ async fn preflight_reports_missing_required_secrets() {
 #[tokio::test]
 async fn unreachable_api_and_bad_api_url() {
     let gh = ready();
-    // A port that was just free: nothing listens there.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    // A server that hangs up on every connection (holding the port, so no other test's server
+    // can take it meanwhile).
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let hang_up = tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            drop(stream);
+        }
+    });
     let vars = [("GITHUB_API_URL", format!("http://127.0.0.1:{port}"))];
     let out = run(&gh, CHECK, &vars, None).await;
+    hang_up.abort();
     assert_eq!(out.code, 3, "{out:?}");
     assert!(
-        out.stderr
-            .contains("failed after 4 attempt(s): GitHub API at http://127.0.0.1:"),
+        out.stderr.contains(&format!(
+            "failed after 4 attempt(s): GitHub API at http://127.0.0.1:{port} could not be reached"
+        )),
         "{out:?}"
     );
 
