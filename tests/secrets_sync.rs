@@ -36,6 +36,20 @@ async fn sync_uploads_sealed_values_then_reports_updates() {
         assert_eq!(&u.plaintext, value, "{name} decrypts to what was sent");
     }
     s.assert_absent(&first);
+    // The happy path needs only the public key and one PUT per secret.
+    let sent: Vec<String> = gh
+        .requests()
+        .iter()
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    assert_eq!(
+        sent,
+        [
+            "GET /repos/acme/gpt-service/environments/production/secrets/public-key",
+            "PUT /repos/acme/gpt-service/environments/production/secrets/CLERK_WEBHOOK_SECRET",
+            "PUT /repos/acme/gpt-service/environments/production/secrets/DATABASE_URL",
+        ]
+    );
 
     let dir = tempfile::tempdir().unwrap();
     let summary = dir.path().join("summary.md");
