@@ -1,0 +1,5 @@
+//! Fixtures shared by the integration tests; each lives in its own file.
+#![allow(dead_code)]
+
+pub mod bin;
+pub mod config_dir;
