@@ -361,3 +361,17 @@ fn validate_passes_on_the_shipped_configuration() {
     );
     assert_eq!(out.stderr, "");
 }
+
+#[test]
+fn under_github_actions_a_missing_secret_is_a_warning_annotation() {
+    let out = gpt_deploy(["render", "--env", "staging"])
+        .env("GITHUB_ACTIONS", "true")
+        .env("DATABASE_URL", DATABASE)
+        .run();
+    out.success();
+    assert_eq!(
+        out.stderr,
+        "::warning::CLERK_WEBHOOK_SECRET is not set; the Secret gpt-secrets renders its key with the placeholder <redacted>. Set CLERK_WEBHOOK_SECRET to render the real value.\n"
+    );
+    assert_eq!(leaks(&out.stdout), Vec::<String>::new());
+}

@@ -381,3 +381,20 @@ fn validate_reports_every_error_not_just_the_first() {
         );
     }
 }
+
+#[test]
+fn validate_without_environments_says_so() {
+    let dir = ConfigDir::shipped();
+    for env in ["development", "staging", "production"] {
+        std::fs::remove_file(dir.path().join(format!("environments/{env}.toml"))).unwrap();
+    }
+    let out = gpt_deploy(["validate", "--config", dir.arg()]).run();
+    out.expect_code(2);
+    assert_eq!(
+        out.stderr,
+        format!(
+            "error: {d}/environments holds no environment file; add one such as {d}/environments/production.toml\n",
+            d = dir.arg()
+        )
+    );
+}

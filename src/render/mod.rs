@@ -263,6 +263,44 @@ impl Rendered {
     }
 }
 
+/// Loads environment `env` (see [`config::load`]) and renders it with the declared secrets
+/// read from the process environment: what `render`, `diff` and `apply` all start with.
+///
+/// # Errors
+/// As [`config::load`] and [`render`].
+pub fn load_and_render(
+    config_dir: Option<&std::path::Path>,
+    env: &str,
+    image_tag: Option<&str>,
+) -> Result<(Config, Rendered)> {
+    let config = config::load(config_dir, env)?;
+    let options = RenderOptions {
+        image_tag: image_tag.map(str::to_owned),
+        secrets: SecretValues::from_process_env(&config),
+    };
+    let rendered = render(&config, &options)?;
+    Ok((config, rendered))
+}
+
+/// Prints one warning on stderr per required secret that was not set (a GitHub Actions
+/// `::warning` annotation under Actions). Names the variable, never a value.
+pub fn warn_missing_secrets(config: &Config, rendered: &Rendered) {
+    for env in &rendered.missing_secrets {
+        let message = format!(
+            "{env} is not set; the Secret {} renders its key with the placeholder {PLACEHOLDER}. Set {env} to render the real value.",
+            config.app.secret_name
+        );
+        if std::env::var("GITHUB_ACTIONS").as_deref() == Ok("true") {
+            eprintln!(
+                "::warning::{}",
+                message.replace('%', "%25").replace('\n', "%0A")
+            );
+        } else {
+            eprintln!("warning: {message}");
+        }
+    }
+}
+
 /// Renders every template of `config` into checked objects in apply order.
 ///
 /// # Errors
