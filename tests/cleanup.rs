@@ -8,6 +8,7 @@ use std::process::Output;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use gpt_deploy::runtime::cleanup::SESSION_SETTINGS;
 use sqlx::PgPool;
 use support::pg::TestDb;
 use tokio::process::{Child, Command};
@@ -545,9 +546,36 @@ async fn each_batch_is_an_index_scan() {
     let db = support::pg::migrated_database().await;
     let p = db.pool();
     fill(p, 20_000).await;
-    sqlx::query("analyze").execute(p).await.unwrap();
+    // Timestamps in random physical order, and many revoked tokens of which
+    // few are past the cutoff: left to itself, the planner prefers to
+    // bitmap-scan and sort every eligible entry over walking the index.
     let cutoff = as_of() - secs(DAYS_30);
+    sqlx::query(
+        "update gpt_refresh_tokens set revoked_at = case when random() < 0.1
+           then $1 - random() * interval '10 days' else $1 + random() * interval '40 days' end",
+    )
+    .bind(cutoff)
+    .execute(p)
+    .await
+    .unwrap();
+    for table in [
+        "gpt_authorization_codes",
+        "gpt_sessions",
+        "gpt_refresh_tokens",
+    ] {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "update {table} set expires_at = $1 - random() * interval '10 days' where expires_at < $1"
+        )))
+        .bind(cutoff)
+        .execute(p)
+        .await
+        .unwrap();
+    }
+    sqlx::query("vacuum analyze").execute(p).await.unwrap();
     let mut conn = p.acquire().await.unwrap();
+    for setting in SESSION_SETTINGS {
+        sqlx::query(setting).execute(&mut *conn).await.unwrap();
+    }
     for mode in ["auto", "force_generic_plan"] {
         sqlx::query(sqlx::AssertSqlSafe(format!("set plan_cache_mode = {mode}")))
             .execute(&mut *conn)
