@@ -8,6 +8,7 @@ use std::process::Output;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use gpt_deploy::runtime::cleanup::SESSION_SETTINGS;
 use sqlx::PgPool;
 use support::pg::TestDb;
 use tokio::process::{Child, Command};
@@ -545,9 +546,36 @@ async fn each_batch_is_an_index_scan() {
     let db = support::pg::migrated_database().await;
     let p = db.pool();
     fill(p, 20_000).await;
-    sqlx::query("analyze").execute(p).await.unwrap();
+    // Timestamps in random physical order, and many revoked tokens of which
+    // few are past the cutoff: left to itself, the planner prefers to
+    // bitmap-scan and sort every eligible entry over walking the index.
     let cutoff = as_of() - secs(DAYS_30);
+    sqlx::query(
+        "update gpt_refresh_tokens set revoked_at = case when random() < 0.1
+           then $1 - random() * interval '10 days' else $1 + random() * interval '40 days' end",
+    )
+    .bind(cutoff)
+    .execute(p)
+    .await
+    .unwrap();
+    for table in [
+        "gpt_authorization_codes",
+        "gpt_sessions",
+        "gpt_refresh_tokens",
+    ] {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "update {table} set expires_at = $1 - random() * interval '10 days' where expires_at < $1"
+        )))
+        .bind(cutoff)
+        .execute(p)
+        .await
+        .unwrap();
+    }
+    sqlx::query("vacuum analyze").execute(p).await.unwrap();
     let mut conn = p.acquire().await.unwrap();
+    for setting in SESSION_SETTINGS {
+        sqlx::query(setting).execute(&mut *conn).await.unwrap();
+    }
     for mode in ["auto", "force_generic_plan"] {
         sqlx::query(sqlx::AssertSqlSafe(format!("set plan_cache_mode = {mode}")))
             .execute(&mut *conn)
@@ -743,4 +771,169 @@ async fn the_database_password_never_appears_in_output() {
     assert_eq!(o.status.code(), Some(3), "{err}");
     assert!(err.contains("password authentication failed"), "{err}");
     assert!(!format!("{out}{err}").contains("Sentinel"), "{err}");
+}
+
+/// Rows of one proptest case: offsets from the cutoff in microseconds.
+#[derive(Debug, Clone)]
+struct Case {
+    codes: Vec<i64>,
+    tokens: Vec<(i64, Option<i64>)>,
+    sessions: Vec<i64>,
+    batch_size: i64,
+    limit: Option<i64>,
+}
+
+fn offset() -> impl proptest::strategy::Strategy<Value = i64> {
+    use proptest::prelude::*;
+    prop_oneof![
+        -2i64..=2,                                       // the boundary itself, to the microsecond
+        -3_000_000i64..=3_000_000,                       // within seconds of it
+        -(90 * 86_400_000_000i64)..=90 * 86_400_000_000, // anywhere within months
+    ]
+}
+
+fn case() -> impl proptest::strategy::Strategy<Value = Case> {
+    use proptest::collection::vec;
+    use proptest::prelude::*;
+    (
+        vec(offset(), 0..25),
+        vec((offset(), proptest::option::of(offset())), 0..25),
+        vec(offset(), 0..25),
+        1i64..7,
+        proptest::option::of(1i64..20),
+    )
+        .prop_map(|(codes, tokens, sessions, batch_size, limit)| Case {
+            codes,
+            tokens,
+            sessions,
+            batch_size,
+            limit,
+        })
+}
+
+/// Tags (row numbers) of eligible and ineligible rows.
+fn split(eligible: impl Iterator<Item = bool>) -> (Vec<String>, Vec<String>) {
+    let (mut yes, mut no) = (Vec::new(), Vec::new());
+    for (i, e) in eligible.enumerate() {
+        let tag = format!("{i:03}");
+        if e { yes.push(tag) } else { no.push(tag) }
+    }
+    (yes, no)
+}
+
+async fn run_case(
+    db: &TestDb,
+    url: &gpt_deploy::runtime::db::DatabaseUrl,
+    case: &Case,
+) -> Result<(), String> {
+    use gpt_deploy::runtime::cleanup::{Outcome, Settings, run};
+    let p = db.pool();
+    sqlx::query(
+        "truncate gpt_authorization_codes, gpt_refresh_tokens, gpt_sessions, gpt_oauth_events",
+    )
+    .execute(p)
+    .await
+    .unwrap();
+    let cutoff = as_of() - secs(DAYS_30);
+    let at = |us: i64| cutoff + chrono::Duration::microseconds(us);
+    for (i, o) in case.codes.iter().enumerate() {
+        code(p, &format!("{i:03}"), at(*o)).await;
+    }
+    for (i, (e, r)) in case.tokens.iter().enumerate() {
+        token(p, &format!("{i:03}"), at(*e), r.map(at)).await;
+    }
+    for (i, o) in case.sessions.iter().enumerate() {
+        session(p, &format!("{i:03}"), at(*o)).await;
+    }
+    event(p, "audit", at(-365 * 86_400_000_000)).await;
+    let expected = [
+        split(case.codes.iter().map(|o| *o < 0)),
+        split(
+            case.tokens
+                .iter()
+                .map(|(e, r)| *e < 0 || r.is_some_and(|r| r < 0)),
+        ),
+        split(case.sessions.iter().map(|o| *o < 0)),
+    ];
+    let settings = |limit| Settings {
+        retention: Duration::from_secs(DAYS_30 as u64),
+        batch_size: case.batch_size,
+        limit,
+        dry_run: false,
+        statement_timeout: Duration::from_secs(60),
+        retry_for: Duration::from_secs(10),
+        as_of: Some(as_of()),
+    };
+    let tables = |outcome| match outcome {
+        Outcome::Done { tables, .. } => tables,
+        Outcome::AlreadyRunning => panic!("no other run exists"),
+    };
+
+    // First run, with the case's limit: only eligible rows go, at most `limit` per table.
+    let first = tables(
+        run(url, &settings(case.limit))
+            .await
+            .map_err(|e| e.to_string())?,
+    );
+    let (codes, tokens, sessions, events) = left(p).await;
+    for ((table_left, (eligible, kept)), report) in
+        [codes, tokens, sessions].iter().zip(&expected).zip(&first)
+    {
+        let gone = eligible.len() + kept.len() - table_left.len();
+        let cap = case
+            .limit
+            .map_or(eligible.len(), |l| eligible.len().min(l as usize));
+        if gone != cap || report.rows as usize != cap {
+            return Err(format!(
+                "{}: {gone} rows gone, report says {}, expected {cap}",
+                report.table, report.rows
+            ));
+        }
+        if let Some(missing) = kept.iter().find(|k| !table_left.contains(k)) {
+            return Err(format!(
+                "{}: ineligible row {missing} was deleted",
+                report.table
+            ));
+        }
+    }
+    if events != ["audit"] {
+        return Err("the audit trail was touched".into());
+    }
+
+    // Second run without a limit: exactly the ineligible rows are left.
+    run(url, &settings(None)).await.map_err(|e| e.to_string())?;
+    let (codes, tokens, sessions, events) = left(p).await;
+    for (table_left, (_, kept)) in [codes, tokens, sessions].iter().zip(&expected) {
+        if table_left != kept {
+            return Err(format!("left {table_left:?}, expected exactly {kept:?}"));
+        }
+    }
+    if events != ["audit"] {
+        return Err("the audit trail was touched".into());
+    }
+    Ok(())
+}
+
+#[test]
+fn property_exactly_the_eligible_rows_are_deleted() {
+    use proptest::test_runner::{Config, TestCaseError, TestRunner};
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let db = rt.block_on(support::pg::migrated_database());
+    let url = gpt_deploy::runtime::db::DatabaseUrl::parse(&db.url).unwrap();
+    let mut runner = TestRunner::new(Config {
+        cases: 40,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let result = runner.run(&case(), |case| {
+        rt.block_on(run_case(&db, &url, &case))
+            .map_err(TestCaseError::fail)
+    });
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+    drop(db);
 }

@@ -74,6 +74,20 @@ pub const TABLES: [TableRule; 3] = [
     },
 ];
 
+/// Planner settings of cleanup's session.
+///
+/// The planner costs a statement as if it ran once, so for a walk of few
+/// eligible rows it may prefer a bitmap scan of every eligible entry plus a
+/// sort, or a sequential scan. Cleanup runs the same statement thousands of
+/// times while the table is worked down, and only the ordered index scan keeps
+/// each batch's cost bounded by the batch size, so the session rules the
+/// alternatives out. The session runs nothing but these statements.
+pub const SESSION_SETTINGS: [&str; 3] = [
+    "set enable_seqscan = off",
+    "set enable_bitmapscan = off",
+    "set enable_sort = off",
+];
+
 /// Tables the schema must have before `cleanup` can run.
 const REQUIRED_TABLES: [&str; 4] = [
     "gpt_authorization_codes",
@@ -372,6 +386,11 @@ impl<'a> Session<'a> {
                     self.url.cause(&e),
                 )
             })?;
+        for setting in SESSION_SETTINGS {
+            sqlx::query(setting).execute(&mut conn).await.map_err(|e| {
+                self.query_error(setting.into(), 1, Instant::now(), self.url.cause(&e))
+            })?;
+        }
         // Lets the server abort a statement whose client died (PostgreSQL 14+);
         // older servers reject the setting, which only loses that nicety.
         let _ = sqlx::query("set client_connection_check_interval = 2000")
