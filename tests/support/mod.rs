@@ -3,5 +3,7 @@
 #![allow(dead_code)]
 
 pub mod bin;
+pub mod cluster;
 pub mod config_dir;
+pub mod github;
 pub mod pg;
