@@ -20,7 +20,10 @@ use support::cluster::{NEVER_READY_LABEL, namespace};
 const WAIT: Duration = Duration::from_secs(60);
 
 fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-    pairs.iter().map(|(k, v)| ((*k).to_string(), (*v).to_string())).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
+        .collect()
 }
 
 fn pod_spec() -> PodSpec {
@@ -43,7 +46,10 @@ where
         Ok(Ok(Some(object))) => object,
         Ok(Ok(None)) => panic!("{name} was deleted while waiting for {what}"),
         Ok(Err(e)) => panic!("watching {name} for {what} failed: {e}"),
-        Err(_) => panic!("{name}: no {what} within {WAIT:?}; current state: {:#?}", api.get_opt(name).await),
+        Err(_) => panic!(
+            "{name}: no {what} within {WAIT:?}; current state: {:#?}",
+            api.get_opt(name).await
+        ),
     }
 }
 
@@ -67,36 +73,75 @@ async fn deployment_rolls_out_to_two_available_replicas_on_kwok_nodes() {
     let deployments: Api<Deployment> = Api::namespaced(ns.client(), &ns.name);
     let app = labels(&[("app", "web")]);
     let deployment = Deployment {
-        metadata: ObjectMeta { name: Some("web".into()), ..ObjectMeta::default() },
+        metadata: ObjectMeta {
+            name: Some("web".into()),
+            ..ObjectMeta::default()
+        },
         spec: Some(DeploymentSpec {
             replicas: Some(2),
-            selector: LabelSelector { match_labels: Some(app.clone()), ..LabelSelector::default() },
+            selector: LabelSelector {
+                match_labels: Some(app.clone()),
+                ..LabelSelector::default()
+            },
             template: PodTemplateSpec {
-                metadata: Some(ObjectMeta { labels: Some(app), ..ObjectMeta::default() }),
+                metadata: Some(ObjectMeta {
+                    labels: Some(app),
+                    ..ObjectMeta::default()
+                }),
                 spec: Some(pod_spec()),
             },
             ..DeploymentSpec::default()
         }),
         ..Deployment::default()
     };
-    deployments.create(&PostParams::default(), &deployment).await.expect("create Deployment");
+    deployments
+        .create(&PostParams::default(), &deployment)
+        .await
+        .expect("create Deployment");
 
     let available = |d: Option<&Deployment>| {
-        d.and_then(|d| d.status.as_ref()).and_then(|s| s.available_replicas) == Some(2)
+        d.and_then(|d| d.status.as_ref())
+            .and_then(|s| s.available_replicas)
+            == Some(2)
     };
     wait_until(&deployments, "web", "availableReplicas 2", available).await;
 
     // The controller-manager made the ReplicaSet ...
-    let sets = Api::<ReplicaSet>::namespaced(ns.client(), &ns.name).list(&ListParams::default()).await.unwrap();
-    assert_eq!(sets.items.len(), 1, "one ReplicaSet expected: {:#?}", sets.items);
-    let owner = &sets.items[0].metadata.owner_references.as_ref().expect("ReplicaSet has an owner")[0];
-    assert_eq!((owner.kind.as_str(), owner.name.as_str()), ("Deployment", "web"));
+    let sets = Api::<ReplicaSet>::namespaced(ns.client(), &ns.name)
+        .list(&ListParams::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        sets.items.len(),
+        1,
+        "one ReplicaSet expected: {:#?}",
+        sets.items
+    );
+    let owner = &sets.items[0]
+        .metadata
+        .owner_references
+        .as_ref()
+        .expect("ReplicaSet has an owner")[0];
+    assert_eq!(
+        (owner.kind.as_str(), owner.name.as_str()),
+        ("Deployment", "web")
+    );
     // ... the scheduler bound its pods to the fake nodes, and kwok made them Ready.
-    let pods = Api::<Pod>::namespaced(ns.client(), &ns.name).list(&ListParams::default()).await.unwrap();
+    let pods = Api::<Pod>::namespaced(ns.client(), &ns.name)
+        .list(&ListParams::default())
+        .await
+        .unwrap();
     assert_eq!(pods.items.len(), 2);
     for pod in &pods.items {
-        let node = pod.spec.as_ref().and_then(|s| s.node_name.as_deref()).unwrap_or_default();
-        assert!(node.starts_with("kwok-node-"), "pod bound to {node:?}, not a kwok node");
+        let node = pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.node_name.as_deref())
+            .unwrap_or_default();
+        assert!(
+            node.starts_with("kwok-node-"),
+            "pod bound to {node:?}, not a kwok node"
+        );
         assert_eq!(phase(pod), Some("Running"));
         assert_eq!(ready_condition(pod).as_deref(), Some("True"));
     }
@@ -104,13 +149,19 @@ async fn deployment_rolls_out_to_two_available_replicas_on_kwok_nodes() {
 
 fn cron_job(name: &str, schedule: &str) -> CronJob {
     CronJob {
-        metadata: ObjectMeta { name: Some(name.into()), ..ObjectMeta::default() },
+        metadata: ObjectMeta {
+            name: Some(name.into()),
+            ..ObjectMeta::default()
+        },
         spec: Some(CronJobSpec {
             schedule: schedule.into(),
             job_template: JobTemplateSpec {
                 spec: Some(JobSpec {
                     template: PodTemplateSpec {
-                        spec: Some(PodSpec { restart_policy: Some("Never".into()), ..pod_spec() }),
+                        spec: Some(PodSpec {
+                            restart_policy: Some("Never".into()),
+                            ..pod_spec()
+                        }),
                         ..PodTemplateSpec::default()
                     },
                     ..JobSpec::default()
@@ -129,30 +180,53 @@ async fn api_server_rejects_a_cron_job_with_an_invalid_schedule() {
     let cron_jobs: Api<CronJob> = Api::namespaced(ns.client(), &ns.name);
 
     let error = cron_jobs
-        .create(&PostParams::default(), &cron_job("broken", "every tuesday at noon"))
+        .create(
+            &PostParams::default(),
+            &cron_job("broken", "every tuesday at noon"),
+        )
         .await
         .expect_err("the API server accepted an invalid schedule");
     match error {
         kube::Error::Api(status) => {
             assert_eq!(status.code, 422, "{status:?}");
-            assert!(status.message.contains("spec.schedule"), "{}", status.message);
+            assert!(
+                status.message.contains("spec.schedule"),
+                "{}",
+                status.message
+            );
         }
         other => panic!("expected a 422 validation error, got {other}"),
     }
-    assert!(cron_jobs.get_opt("broken").await.unwrap().is_none(), "rejected CronJob was stored");
+    assert!(
+        cron_jobs.get_opt("broken").await.unwrap().is_none(),
+        "rejected CronJob was stored"
+    );
 
     // The same object with a valid schedule is accepted, so the schedule alone was at fault.
-    cron_jobs.create(&PostParams::default(), &cron_job("nightly", "17 3 * * *")).await.expect("valid CronJob");
+    cron_jobs
+        .create(&PostParams::default(), &cron_job("nightly", "17 3 * * *"))
+        .await
+        .expect("valid CronJob");
 }
 
-async fn create_pod(ns: &support::cluster::TestNamespace, name: &str, extra: &[(&str, &str)]) -> Api<Pod> {
+async fn create_pod(
+    ns: &support::cluster::TestNamespace,
+    name: &str,
+    extra: &[(&str, &str)],
+) -> Api<Pod> {
     let pods: Api<Pod> = Api::namespaced(ns.client(), &ns.name);
     let pod = Pod {
-        metadata: ObjectMeta { name: Some(name.into()), labels: Some(labels(extra)), ..ObjectMeta::default() },
+        metadata: ObjectMeta {
+            name: Some(name.into()),
+            labels: Some(labels(extra)),
+            ..ObjectMeta::default()
+        },
         spec: Some(pod_spec()),
         ..Pod::default()
     };
-    pods.create(&PostParams::default(), &pod).await.expect("create Pod");
+    pods.create(&PostParams::default(), &pod)
+        .await
+        .expect("create Pod");
     pods
 }
 
@@ -164,7 +238,12 @@ async fn pod_with_the_never_ready_label_runs_but_stays_not_ready() {
 
     let running = |p: Option<&Pod>| p.and_then(phase) == Some("Running");
     let stuck = wait_until(&pods, "stuck", "phase Running", running).await;
-    assert_eq!(ready_condition(&stuck).as_deref(), Some("False"), "{:#?}", stuck.status);
+    assert_eq!(
+        ready_condition(&stuck).as_deref(),
+        Some("False"),
+        "{:#?}",
+        stuck.status
+    );
     // The unlabelled pod beside it becomes Ready, so the label is what holds the other back.
     let ready = |p: Option<&Pod>| p.and_then(ready_condition).as_deref() == Some("True");
     wait_until(&pods, "healthy", "Ready=True", ready).await;
@@ -173,7 +252,12 @@ async fn pod_with_the_never_ready_label_runs_but_stays_not_ready() {
     tokio::time::sleep(Duration::from_secs(3)).await;
     let stuck = pods.get("stuck").await.unwrap();
     assert_eq!(phase(&stuck), Some("Running"));
-    assert_eq!(ready_condition(&stuck).as_deref(), Some("False"), "{:#?}", stuck.status);
+    assert_eq!(
+        ready_condition(&stuck).as_deref(),
+        Some("False"),
+        "{:#?}",
+        stuck.status
+    );
 }
 
 #[tokio::test]

@@ -91,7 +91,10 @@ fn start_or_reuse() -> Result<Shared, String> {
                 kubeconfig.display()
             ));
         }
-        return Ok(Shared { kubeconfig, _users: None });
+        return Ok(Shared {
+            kubeconfig,
+            _users: None,
+        });
     }
 
     let root = clusters_root();
@@ -107,9 +110,13 @@ fn start_or_reuse() -> Result<Shared, String> {
     // Order matters: taking the users lock first means a watchdog that is
     // tearing the old cluster down finishes before we look at it.
     let users = open("shared.users")?;
-    users.lock_shared().map_err(|e| format!("cannot lock shared.users: {e}"))?;
+    users
+        .lock_shared()
+        .map_err(|e| format!("cannot lock shared.users: {e}"))?;
     let starting = open("shared.lock")?;
-    starting.lock().map_err(|e| format!("cannot lock shared.lock: {e}"))?;
+    starting
+        .lock()
+        .map_err(|e| format!("cannot lock shared.lock: {e}"))?;
 
     // Build output goes straight to the terminal: a cold build takes many
     // minutes and should not look like a hang.
@@ -143,7 +150,10 @@ fn start_or_reuse() -> Result<Shared, String> {
         ));
     }
     let kubeconfig = PathBuf::from(String::from_utf8_lossy(&output.stdout).trim());
-    Ok(Shared { kubeconfig, _users: Some(users) })
+    Ok(Shared {
+        kubeconfig,
+        _users: Some(users),
+    })
 }
 
 /// A kube client for the kubeconfig at `path`.
@@ -152,7 +162,8 @@ fn start_or_reuse() -> Result<Shared, String> {
 /// When the kubeconfig cannot be read or names no usable cluster.
 pub async fn client_for(path: &Path) -> Result<Client, String> {
     gpt_deploy::init_crypto();
-    let kubeconfig = Kubeconfig::read_from(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+    let kubeconfig =
+        Kubeconfig::read_from(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
     let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
         .await
         .map_err(|e| format!("loading {}: {e}", path.display()))?;
@@ -182,7 +193,9 @@ impl Drop for TestNamespace {
         let name = self.name.clone();
         let kubeconfig = self.kubeconfig.clone();
         let deleted = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build();
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build();
             let runtime = runtime.map_err(|e| e.to_string())?;
             runtime.block_on(async {
                 let client = client_for(&kubeconfig).await?;
@@ -211,7 +224,9 @@ impl Drop for TestNamespace {
 pub async fn namespace() -> TestNamespace {
     static COUNTER: AtomicU32 = AtomicU32::new(0);
     let kubeconfig = kubeconfig().to_path_buf();
-    let client = client_for(&kubeconfig).await.unwrap_or_else(|e| panic!("{e}"));
+    let client = client_for(&kubeconfig)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     let suffix: u32 = rand::random::<u32>() % 0x10000;
     let name = format!(
         "gpt-deploy-test-{}-{}-{suffix:04x}",
@@ -229,8 +244,17 @@ pub async fn namespace() -> TestNamespace {
     Api::<Namespace>::all(client.clone())
         .create(&PostParams::default(), &namespace)
         .await
-        .unwrap_or_else(|e| panic!("creating namespace {name} on the cluster of {}: {e}", kubeconfig.display()));
-    let namespace = TestNamespace { name, kubeconfig, client };
+        .unwrap_or_else(|e| {
+            panic!(
+                "creating namespace {name} on the cluster of {}: {e}",
+                kubeconfig.display()
+            )
+        });
+    let namespace = TestNamespace {
+        name,
+        kubeconfig,
+        client,
+    };
 
     let accounts: Api<ServiceAccount> = Api::namespaced(namespace.client(), &namespace.name);
     let ready = tokio::time::timeout(Duration::from_secs(60), async {
