@@ -286,4 +286,15 @@ pub struct CleanupArgs {
     /// Count what would be deleted, delete nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Time limit of each batch statement (PostgreSQL statement_timeout).
+    #[arg(long, env = "CLEANUP_STATEMENT_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub statement_timeout: std::time::Duration,
+    /// How long transient database failures (refused or dropped connections,
+    /// timeouts) are retried, with backoff, before the run fails.
+    #[arg(long, env = "CLEANUP_RETRY_FOR", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub retry_for: std::time::Duration,
+    /// Apply the retention as of this past instant (RFC 3339) instead of now;
+    /// for reproducing a run. Instants after the database's clock are refused.
+    #[arg(long, value_name = "TIMESTAMP")]
+    pub as_of: Option<String>,
 }

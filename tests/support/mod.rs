@@ -1,7 +1,10 @@
-//! Fixtures shared by the integration tests; each lives in its own file.
+//! Fixtures shared by the integration tests (each `tests/*.rs` does `mod support;`);
+//! each fixture lives in its own file.
 #![allow(dead_code)]
 
 pub mod bin;
+pub mod cluster;
 pub mod config_dir;
 pub mod github;
+pub mod pg;
 pub mod secrets_cli;

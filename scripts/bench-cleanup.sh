@@ -1,0 +1,171 @@
+#!/usr/bin/env bash
+# Benchmark of `gpt-deploy cleanup` against a throwaway PostgreSQL server.
+#
+# Loads ROWS rows into each OAuth table (90% past the retention cutoff), runs
+# the batched cleanup, reloads the same data, and times one unbatched
+# `DELETE ... WHERE <rule>` per table (the practical floor). Prints, side by
+# side: rows deleted per second, the first, middle, last and slowest batch,
+# and the single statement's time. Targets: batched within 2x of the single
+# statement, no batch slower than 100 ms.
+#
+# Usage: scripts/bench-cleanup.sh            (1,000,000 rows per table)
+#        ROWS=100000 BATCH_SIZE=500 scripts/bench-cleanup.sh
+#        BENCH_PROFILE=release scripts/bench-cleanup.sh
+# Needs: PostgreSQL server programs (tests/support/ensure-postgres.sh), psql, jq.
+# The server runs with PostgreSQL's defaults (fsync on) in a temporary
+# directory and is removed on exit; as root it runs as the `postgres` user.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+ROWS="${ROWS:-1000000}"
+BATCH_SIZE="${BATCH_SIZE:-1000}"
+PROFILE="${BENCH_PROFILE:-dev}"
+
+pg_bin="${GPT_DEPLOY_PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)}"
+[ -x "$pg_bin/initdb" ] || { echo "PostgreSQL server programs not found; run tests/support/ensure-postgres.sh" >&2; exit 1; }
+command -v jq >/dev/null || { echo "jq is required (apt-get install -y jq)" >&2; exit 1; }
+
+echo "building gpt-deploy (profile $PROFILE)..." >&2
+cargo build --quiet --profile "$PROFILE" --bin gpt-deploy
+target_dir="${CARGO_TARGET_DIR:-target}"
+[ "$PROFILE" = dev ] && bin="$target_dir/debug/gpt-deploy" || bin="$target_dir/$PROFILE/gpt-deploy"
+
+run_as=()
+dir="$(mktemp -d /tmp/gpt-deploy-bench-XXXXXX)"
+if [ "$(id -u)" = 0 ]; then
+    chown postgres: "$dir"
+    run_as=(runuser -u postgres --)
+fi
+cleanup_server() {
+    "${run_as[@]}" "$pg_bin/pg_ctl" -D "$dir/data" stop -m immediate >/dev/null 2>&1 || true
+    rm -rf "$dir"
+}
+trap cleanup_server EXIT
+
+port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null || echo 55432)"
+"${run_as[@]}" "$pg_bin/initdb" -D "$dir/data" -U postgres --auth=trust -E UTF8 --locale=C >/dev/null
+"${run_as[@]}" "$pg_bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w \
+    -o "-p $port -h 127.0.0.1 -k $dir -c shared_buffers=256MB -c max_wal_size=4GB" start >/dev/null
+url="postgres://postgres@127.0.0.1:$port/bench"
+psql_() { "$pg_bin/psql" -X -q -v ON_ERROR_STOP=1 "$url" "$@"; }
+"$pg_bin/psql" -X -q "postgres://postgres@127.0.0.1:$port/postgres" -c "create database bench"
+DATABASE_URL="$url" "$bin" migrate >/dev/null
+
+server_version="$(psql_ -At -c 'show server_version')"
+
+# 90% of the rows expired (or were revoked) 31 to 120 days ago, in random
+# physical order; the rest expire in the future.
+load() {
+    psql_ <<SQL
+truncate gpt_authorization_codes, gpt_refresh_tokens, gpt_sessions;
+insert into gpt_authorization_codes (code_hash, clerk_user_id, client_id, redirect_uri, created_at, expires_at)
+select md5(i::text), 'user_' || (i % 5000), 'chatgpt', 'https://chat.openai.com/aip/callback', now() - interval '200 days',
+       case when i % 10 <> 0 then now() - interval '31 days' - random() * interval '89 days'
+            else now() + random() * interval '10 minutes' end
+from generate_series(1, $ROWS) i;
+insert into gpt_refresh_tokens (token_hash, clerk_user_id, client_id, created_at, expires_at, revoked_at)
+select md5('t' || i), 'user_' || (i % 5000), 'chatgpt', now() - interval '200 days',
+       case when i % 10 in (1,2,3,4,5,6,7,8) then now() - interval '31 days' - random() * interval '89 days'
+            else now() + random() * interval '60 days' end,
+       case when i % 10 = 9 then now() - interval '31 days' - random() * interval '89 days'
+            when i % 20 = 0 then now() - interval '1 day' end
+from generate_series(1, $ROWS) i;
+insert into gpt_sessions (clerk_user_id, created_at, expires_at)
+select 'user_' || (i % 5000), now() - interval '200 days',
+       case when i % 10 <> 0 then now() - interval '31 days' - random() * interval '89 days'
+            else now() + random() * interval '7 days' end
+from generate_series(1, $ROWS) i;
+vacuum analyze gpt_authorization_codes, gpt_refresh_tokens, gpt_sessions;
+SQL
+}
+
+tables=(gpt_authorization_codes gpt_refresh_tokens gpt_sessions)
+rule() {
+    case "$1" in
+        gpt_refresh_tokens) echo "revoked_at < \$1 or expires_at < \$1" ;;
+        *) echo "expires_at < \$1" ;;
+    esac
+}
+
+echo "loading $ROWS rows per table (PostgreSQL $server_version)..." >&2
+load
+
+echo
+echo "== EXPLAIN (ANALYZE) of the first batch of each walk, with cleanup's session settings (rolled back)"
+for t in "${tables[@]}"; do
+    cols=(expires_at); [ "$t" = gpt_refresh_tokens ] && cols=(expires_at revoked_at)
+    for c in "${cols[@]}"; do
+        r="$(rule "$t")"
+        echo "-- $t by $c"
+        psql_ -At <<SQL | sed 's/^/   /'
+begin;
+set enable_seqscan = off; set enable_bitmapscan = off; set enable_sort = off;
+prepare b(timestamptz, bigint) as
+  delete from $t where ctid = any(array(select ctid from $t where $c < \$1 order by $c limit \$2)) and ($r);
+explain (analyze, costs off, timing on, summary on) execute b(now() - interval '30 days', $BATCH_SIZE);
+rollback;
+SQL
+    done
+done
+
+echo
+echo "== batched: gpt-deploy cleanup --batch-size $BATCH_SIZE"
+start_ns=$(date +%s%N)
+DATABASE_URL="$url" LOG_FORMAT=json RUST_LOG=gpt_deploy=debug \
+    "$bin" cleanup --batch-size "$BATCH_SIZE" >"$dir/stdout" 2>"$dir/log"
+total_ms=$(( ($(date +%s%N) - start_ns) / 1000000 ))
+sed 's/^/   /' "$dir/stdout"
+
+declare -A deleted batched_ms batches first middle last slowest
+for t in "${tables[@]}"; do
+    jq -r --arg t "$t" 'select(.message == "batch" and .table == $t) | .elapsed_us' "$dir/log" >"$dir/$t.us"
+    batches[$t]=$(wc -l <"$dir/$t.us")
+    read -r first[$t] middle[$t] last[$t] slowest[$t] < <(awk '
+        { v[NR] = $1; if ($1 > max) max = $1 }
+        END { printf "%.1f %.1f %.1f %.1f\n", v[1]/1000, v[int((NR+1)/2)]/1000, v[NR]/1000, max/1000 }' "$dir/$t.us")
+    deleted[$t]=$(jq -r --arg t "$t" 'select(.message == "table cleaned" and .table == $t) | .rows' "$dir/log")
+    batched_ms[$t]=$(jq -r --arg t "$t" 'select(.message == "table cleaned" and .table == $t) | .elapsed_ms' "$dir/log")
+done
+
+echo
+echo "== single statement: reload, then one DELETE per table"
+load
+declare -A single_ms single_rows
+for t in "${tables[@]}"; do
+    r="$(rule "$t")"
+    out="$(psql_ -At <<SQL
+\\timing on
+prepare s(timestamptz) as delete from $t where $r;
+execute s(now() - interval '30 days');
+SQL
+)"
+    single_ms[$t]=$(echo "$out" | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' | tail -n 1)
+    single_rows[$t]=$(psql_ -At -c "select $ROWS - count(*) from $t")
+done
+
+echo
+printf '%-24s %9s %8s %10s %10s %7s | %9s %10s %6s | %8s %8s %8s %8s\n' \
+    table rows batches "batched s" "rows/s" "" "single s" "rows/s" ratio "first ms" "mid ms" "last ms" "max ms"
+for t in "${tables[@]}"; do
+    b_s=$(awk -v m="${batched_ms[$t]}" 'BEGIN { printf "%.3f", m/1000 }')
+    s_s=$(awk -v m="${single_ms[$t]}" 'BEGIN { printf "%.3f", m/1000 }')
+    printf '%-24s %9s %8s %10s %10s %7s | %9s %10s %6s | %8s %8s %8s %8s\n' \
+        "$t" "${deleted[$t]}" "${batches[$t]}" "$b_s" \
+        "$(awk -v r="${deleted[$t]}" -v m="${batched_ms[$t]}" 'BEGIN { printf "%.0f", r/(m/1000) }')" "" \
+        "$s_s" "$(awk -v r="${single_rows[$t]}" -v m="${single_ms[$t]}" 'BEGIN { printf "%.0f", r/(m/1000) }')" \
+        "$(awk -v b="${batched_ms[$t]}" -v s="${single_ms[$t]}" 'BEGIN { printf "%.2fx", b/s }')" \
+        "${first[$t]}" "${middle[$t]}" "${last[$t]}" "${slowest[$t]}"
+done
+sum_b=0; sum_s=0; sum_r=0; max=0
+for t in "${tables[@]}"; do
+    sum_b=$(awk -v a="$sum_b" -v b="${batched_ms[$t]}" 'BEGIN { print a + b }')
+    sum_s=$(awk -v a="$sum_s" -v b="${single_ms[$t]}" 'BEGIN { print a + b }')
+    sum_r=$(( sum_r + deleted[$t] ))
+    max=$(awk -v a="$max" -v b="${slowest[$t]}" 'BEGIN { print (b > a) ? b : a }')
+done
+echo
+echo "all tables: $sum_r rows; batched $(awk -v m="$sum_b" 'BEGIN { printf "%.2f", m/1000 }') s" \
+    "($(awk -v r="$sum_r" -v m="$sum_b" 'BEGIN { printf "%.0f", r/(m/1000) }') rows/s, whole command ${total_ms} ms)," \
+    "single statements $(awk -v m="$sum_s" 'BEGIN { printf "%.2f", m/1000 }') s;" \
+    "ratio $(awk -v b="$sum_b" -v s="$sum_s" 'BEGIN { printf "%.2fx", b/s }') (target <= 2x);" \
+    "slowest batch $max ms (target <= 100 ms)"
