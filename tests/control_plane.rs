@@ -4,18 +4,16 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, ReplicaSet};
 use k8s_openapi::api::batch::v1::{CronJob, CronJobSpec, JobSpec, JobTemplateSpec};
-use k8s_openapi::api::core::v1::{Container, Namespace, Node, Pod, PodSpec, PodTemplateSpec};
+use k8s_openapi::api::core::v1::{Container, Namespace, Pod, PodSpec, PodTemplateSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube::api::{ListParams, ObjectMeta, PostParams};
 use kube::runtime::wait::{Condition, await_condition};
 use kube::{Api, Resource};
-use support::cluster::{NEVER_READY_LABEL, client_for, namespace, scripts_dir};
+use support::cluster::{NEVER_READY_LABEL, namespace};
 
 /// Upper bound for anything the cluster does on its own; only guards against
 /// hangs, the expected time is well under a second.
@@ -326,80 +324,5 @@ async fn dropping_a_test_namespace_deletes_it() {
     assert!(
         gone.is_none_or(|n| n.metadata.deletion_timestamp.is_some()),
         "namespace {name} is neither gone nor terminating after drop"
-    );
-}
-
-/// True while process `pid` runs with `state` on its command line (how the
-/// cluster scripts tell their processes from unrelated ones).
-fn runs_for(pid: &str, state: &Path) -> bool {
-    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-    String::from_utf8_lossy(&cmdline).contains(&*state.to_string_lossy())
-}
-
-#[tokio::test]
-async fn a_private_cluster_runs_beside_the_shared_one_and_down_removes_all_of_it() {
-    // The watchdog stops the cluster should this test die before `down`.
-    let up = Command::new(scripts_dir().join("up"))
-        .args(["--owner-pid", &std::process::id().to_string()])
-        .output()
-        .expect("run tests/cluster/up");
-    assert!(
-        up.status.success(),
-        "up failed: {}",
-        String::from_utf8_lossy(&up.stderr)
-    );
-    let kubeconfig = PathBuf::from(String::from_utf8_lossy(&up.stdout).trim());
-    let state = kubeconfig
-        .parent()
-        .expect("kubeconfig lives in the state directory")
-        .to_path_buf();
-    let pids =
-        std::fs::read_to_string(state.join("pids")).expect("the state directory records pids");
-    let recorded: Vec<&str> = pids
-        .lines()
-        .filter_map(|l| l.split_whitespace().nth(1))
-        .collect();
-    assert_eq!(
-        recorded.len(),
-        6,
-        "etcd, 4 components and the watchdog: {pids}"
-    );
-    assert!(
-        recorded.iter().all(|pid| runs_for(pid, &state)),
-        "not all are running: {pids}"
-    );
-
-    let nodes = Api::<Node>::all(client_for(&kubeconfig).await.unwrap())
-        .list(&ListParams::default())
-        .await
-        .expect("list nodes of the private cluster");
-    let ready = nodes.items.iter().filter(|node| {
-        let conditions = node.status.as_ref().and_then(|s| s.conditions.as_ref());
-        conditions.is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
-    });
-    assert_eq!(ready.count(), 2, "{:#?}", nodes.items);
-
-    let down = Command::new(scripts_dir().join("down"))
-        .arg(&kubeconfig)
-        .output()
-        .expect("run tests/cluster/down");
-    assert!(
-        down.status.success(),
-        "down failed: {}",
-        String::from_utf8_lossy(&down.stderr)
-    );
-    assert!(
-        !state.exists(),
-        "{} still exists after down",
-        state.display()
-    );
-    let left: Vec<_> = recorded
-        .iter()
-        .filter(|pid| runs_for(pid, &state))
-        .collect();
-    assert!(
-        left.is_empty(),
-        "processes {left:?} of {} survived down",
-        state.display()
     );
 }
