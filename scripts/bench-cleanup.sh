@@ -9,6 +9,7 @@
 # statement, no batch slower than 100 ms.
 #
 # Usage: scripts/bench-cleanup.sh            (1,000,000 rows per table)
+#        LAYOUT=random scripts/bench-cleanup.sh
 #        ROWS=100000 BATCH_SIZE=500 scripts/bench-cleanup.sh
 #        BENCH_PROFILE=release scripts/bench-cleanup.sh
 # Needs: PostgreSQL server programs (tests/support/ensure-postgres.sh), psql, jq.
@@ -53,28 +54,31 @@ DATABASE_URL="$url" "$bin" migrate >/dev/null
 
 server_version="$(psql_ -At -c 'show server_version')"
 
-# 90% of the rows expired (or were revoked) 31 to 120 days ago, in random
-# physical order; the rest expire in the future.
+# 90% of the rows are past the cutoff. LAYOUT=ordered (the default) stores
+# rows in the order they were issued, as a live service does: expiry follows
+# issue time (with some minutes of jitter), so the oldest rows share pages.
+# LAYOUT=random scatters expiry times over the heap: the worst case, where
+# every deleted row sits on a different page.
+LAYOUT="${LAYOUT:-ordered}"
+case "$LAYOUT" in
+    ordered) exp="now() - interval '120 days' + (i::float8 / $ROWS) * interval '100 days' + (random() - 0.5) * interval '20 minutes'" ;;
+    random) exp="case when i % 10 <> 0 then now() - interval '31 days' - random() * interval '89 days' else now() + random() * interval '10 days' end" ;;
+    *) echo "LAYOUT must be ordered or random" >&2; exit 1 ;;
+esac
 load() {
     psql_ <<SQL
 truncate gpt_authorization_codes, gpt_refresh_tokens, gpt_sessions;
 insert into gpt_authorization_codes (code_hash, clerk_user_id, client_id, redirect_uri, created_at, expires_at)
-select md5(i::text), 'user_' || (i % 5000), 'chatgpt', 'https://chat.openai.com/aip/callback', now() - interval '200 days',
-       case when i % 10 <> 0 then now() - interval '31 days' - random() * interval '89 days'
-            else now() + random() * interval '10 minutes' end
-from generate_series(1, $ROWS) i;
+select md5(i::text), 'user_' || (i % 5000), 'chatgpt', 'https://chat.openai.com/aip/callback', e - interval '10 minutes', e
+from (select i, $exp as e from generate_series(1, $ROWS) i) s;
+-- Tokens live 60 days; one in 20 is revoked somewhere in its lifetime.
 insert into gpt_refresh_tokens (token_hash, clerk_user_id, client_id, created_at, expires_at, revoked_at)
-select md5('t' || i), 'user_' || (i % 5000), 'chatgpt', now() - interval '200 days',
-       case when i % 10 in (1,2,3,4,5,6,7,8) then now() - interval '31 days' - random() * interval '89 days'
-            else now() + random() * interval '60 days' end,
-       case when i % 10 = 9 then now() - interval '31 days' - random() * interval '89 days'
-            when i % 20 = 0 then now() - interval '1 day' end
-from generate_series(1, $ROWS) i;
+select md5('t' || i), 'user_' || (i % 5000), 'chatgpt', e - interval '60 days', e,
+       case when i % 20 = 0 then e - random() * interval '60 days' end
+from (select i, $exp as e from generate_series(1, $ROWS) i) s;
 insert into gpt_sessions (clerk_user_id, created_at, expires_at)
-select 'user_' || (i % 5000), now() - interval '200 days',
-       case when i % 10 <> 0 then now() - interval '31 days' - random() * interval '89 days'
-            else now() + random() * interval '7 days' end
-from generate_series(1, $ROWS) i;
+select 'user_' || (i % 5000), e - interval '7 days', e
+from (select i, $exp as e from generate_series(1, $ROWS) i) s;
 vacuum analyze gpt_authorization_codes, gpt_refresh_tokens, gpt_sessions;
 SQL
 }
@@ -87,7 +91,8 @@ rule() {
     esac
 }
 
-echo "loading $ROWS rows per table (PostgreSQL $server_version)..." >&2
+echo "loading $ROWS rows per table, layout $LAYOUT (PostgreSQL $server_version, $(nproc) cores)..." >&2
+echo "rows per table: $ROWS, layout: $LAYOUT, batch size: $BATCH_SIZE, PostgreSQL $server_version, $(nproc) cores, load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 load
 
 echo
@@ -99,7 +104,7 @@ for t in "${tables[@]}"; do
         echo "-- $t by $c"
         psql_ -At <<SQL | sed 's/^/   /'
 begin;
-set enable_seqscan = off; set enable_bitmapscan = off; set enable_sort = off;
+set enable_seqscan = off; set enable_bitmapscan = off; set enable_sort = off; set synchronous_commit = off;
 prepare b(timestamptz, bigint) as
   delete from $t where ctid = any(array(select ctid from $t where $c < \$1 order by $c limit \$2)) and ($r);
 explain (analyze, costs off, timing on, summary on) execute b(now() - interval '30 days', $BATCH_SIZE);
@@ -164,6 +169,7 @@ for t in "${tables[@]}"; do
     max=$(awk -v a="$max" -v b="${slowest[$t]}" 'BEGIN { print (b > a) ? b : a }')
 done
 echo
+echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "all tables: $sum_r rows; batched $(awk -v m="$sum_b" 'BEGIN { printf "%.2f", m/1000 }') s" \
     "($(awk -v r="$sum_r" -v m="$sum_b" 'BEGIN { printf "%.0f", r/(m/1000) }') rows/s, whole command ${total_ms} ms)," \
     "single statements $(awk -v m="$sum_s" 'BEGIN { printf "%.2f", m/1000 }') s;" \
