@@ -46,11 +46,12 @@ trap cleanup_server EXIT
 port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null || echo 55432)"
 "${run_as[@]}" "$pg_bin/initdb" -D "$dir/data" -U postgres --auth=trust -E UTF8 --locale=C >/dev/null
 "${run_as[@]}" "$pg_bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w \
-    -o "-p $port -h 127.0.0.1 -k $dir -c shared_buffers=256MB -c max_wal_size=4GB" start >/dev/null
+    -o "-p $port -h 127.0.0.1 -k $dir -c shared_buffers=256MB -c max_wal_size=4GB -c shared_preload_libraries=pg_stat_statements" start >/dev/null
 url="postgres://postgres@127.0.0.1:$port/bench"
 psql_() { "$pg_bin/psql" -X -q -v ON_ERROR_STOP=1 "$url" "$@"; }
 "$pg_bin/psql" -X -q "postgres://postgres@127.0.0.1:$port/postgres" -c "create database bench"
 DATABASE_URL="$url" "$bin" migrate >/dev/null
+psql_ -c "create extension pg_stat_statements"
 
 server_version="$(psql_ -At -c 'show server_version')"
 
@@ -115,6 +116,7 @@ done
 
 echo
 echo "== batched: gpt-deploy cleanup --batch-size $BATCH_SIZE"
+psql_ -At -c "select pg_stat_statements_reset()" >/dev/null
 start_ns=$(date +%s%N)
 DATABASE_URL="$url" LOG_FORMAT=json RUST_LOG=gpt_deploy=debug \
     "$bin" cleanup --batch-size "$BATCH_SIZE" >"$dir/stdout" 2>"$dir/log"
@@ -132,9 +134,20 @@ for t in "${tables[@]}"; do
     batched_ms[$t]=$(jq -r --arg t "$t" 'select(.message == "table cleaned" and .table == $t) | .elapsed_ms' "$dir/log")
 done
 
+# Server-side execution time of the batch statements: unlike the client's
+# wall clock, it does not include waiting for a CPU between round trips,
+# which dominates on a machine busy with other work.
+declare -A srv_calls srv_total srv_max srv_single
+for t in "${tables[@]}"; do
+    read -r srv_calls[$t] srv_total[$t] srv_max[$t] < <(psql_ -At -F' ' -c "
+        select sum(calls), round(sum(total_exec_time)::numeric, 1), round(max(max_exec_time)::numeric, 1)
+        from pg_stat_statements where query like 'delete from $t where ctid%'")
+done
+
 echo
 echo "== single statement: reload, then one DELETE per table"
 load
+psql_ -At -c "select pg_stat_statements_reset()" >/dev/null
 declare -A single_ms single_rows
 for t in "${tables[@]}"; do
     r="$(rule "$t")"
@@ -146,6 +159,9 @@ SQL
 )"
     single_ms[$t]=$(echo "$out" | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' | tail -n 1)
     single_rows[$t]=$(psql_ -At -c "select $ROWS - count(*) from $t")
+    srv_single[$t]=$(psql_ -At -c "
+        select round(sum(total_exec_time)::numeric, 1) from pg_stat_statements
+        where query like 'prepare s(timestamptz) as delete from $t %'")
 done
 
 echo
@@ -160,6 +176,14 @@ for t in "${tables[@]}"; do
         "$s_s" "$(awk -v r="${single_rows[$t]}" -v m="${single_ms[$t]}" 'BEGIN { printf "%.0f", r/(m/1000) }')" \
         "$(awk -v b="${batched_ms[$t]}" -v s="${single_ms[$t]}" 'BEGIN { printf "%.2fx", b/s }')" \
         "${first[$t]}" "${middle[$t]}" "${last[$t]}" "${slowest[$t]}"
+done
+echo
+echo "server-side execution time (pg_stat_statements):"
+printf '%-24s %8s %14s %14s %7s %12s %12s\n' table batches "batched ms" "single ms" ratio "mean ms" "max ms"
+for t in "${tables[@]}"; do
+    printf '%-24s %8s %14s %14s %7s %12s %12s\n' "$t" "${srv_calls[$t]}" "${srv_total[$t]}" "${srv_single[$t]}" \
+        "$(awk -v b="${srv_total[$t]}" -v s="${srv_single[$t]}" 'BEGIN { printf "%.2fx", b/s }')" \
+        "$(awk -v b="${srv_total[$t]}" -v c="${srv_calls[$t]}" 'BEGIN { printf "%.2f", b/c }')" "${srv_max[$t]}"
 done
 sum_b=0; sum_s=0; sum_r=0; max=0
 for t in "${tables[@]}"; do
