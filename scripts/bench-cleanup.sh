@@ -106,9 +106,14 @@ for t in "${tables[@]}"; do
         psql_ -At <<SQL | sed 's/^/   /'
 begin;
 set enable_seqscan = off; set enable_bitmapscan = off; set enable_sort = off; set synchronous_commit = off;
-prepare b(timestamptz, bigint) as
-  delete from $t where ctid = any(array(select ctid from $t where $c < \$1 order by $c limit \$2)) and ($r);
-explain (analyze, costs off, timing on, summary on) execute b(now() - interval '30 days', $BATCH_SIZE);
+prepare b(timestamptz, bigint, timestamptz) as
+  with deleted as (
+    delete from $t where ctid = any(array(
+        select ctid from $t where $c >= coalesce(\$3, '-infinity'::timestamptz) and $c < \$1 order by $c limit \$2))
+      and ($r)
+    returning $c)
+  select count(*), max($c) from deleted;
+explain (analyze, costs off, timing on, summary on) execute b(now() - interval '30 days', $BATCH_SIZE, null);
 rollback;
 SQL
     done
@@ -141,7 +146,7 @@ declare -A srv_calls srv_total srv_max srv_single
 for t in "${tables[@]}"; do
     read -r srv_calls[$t] srv_total[$t] srv_max[$t] < <(psql_ -At -F' ' -c "
         select sum(calls), round(sum(total_exec_time)::numeric, 1), round(max(max_exec_time)::numeric, 1)
-        from pg_stat_statements where query like 'delete from $t where ctid%'")
+        from pg_stat_statements where query like 'with deleted as (delete from $t %'")
 done
 
 echo
