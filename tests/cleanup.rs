@@ -542,6 +542,43 @@ async fn a_dropped_connection_between_batches_is_retried() {
 }
 
 #[tokio::test]
+async fn a_batch_over_its_statement_timeout_is_retried_then_the_run_fails() {
+    let db = support::pg::migrated_database().await;
+    let p = db.pool();
+    fill(p, 30).await;
+    let lock = block_sessions(&db).await;
+    let o = cleanup(
+        Some(&db.url),
+        &[
+            AS_OF,
+            "--batch-size",
+            "5",
+            "--statement-timeout",
+            "300ms",
+            "--retry-for",
+            "2s",
+        ],
+    )
+    .await;
+    lock.rollback().await.unwrap();
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(3), "{out}\n{err}");
+    assert!(
+        err.contains("deleting a batch from gpt_sessions by expires_at"),
+        "{err}"
+    );
+    assert!(
+        err.contains("canceling statement due to statement timeout"),
+        "{err}"
+    );
+    assert!(err.contains("transient database error; retrying"), "{err}");
+    assert!(err.contains("the next run continues from there"), "{err}");
+    // The batches before the blocked one are committed; the blocked one is not.
+    assert_eq!(count(p, "gpt_authorization_codes").await, 3);
+    assert_eq!(count(p, "gpt_sessions").await, 23);
+}
+
+#[tokio::test]
 async fn each_batch_is_an_index_scan() {
     let db = support::pg::migrated_database().await;
     let p = db.pool();
@@ -582,12 +619,17 @@ async fn each_batch_is_an_index_scan() {
             .await
             .unwrap();
         for rule in &gpt_deploy::runtime::cleanup::TABLES {
-            for column in rule.columns {
+            for (column, resume) in rule
+                .columns
+                .iter()
+                .flat_map(|c| [(c, None), (c, Some(cutoff - secs(5 * 86_400)))])
+            {
                 let sql = gpt_deploy::runtime::cleanup::batch_statement(rule, column);
                 let plan: Vec<String> =
                     sqlx::query_scalar(sqlx::AssertSqlSafe(format!("explain {sql}")))
                         .bind(cutoff)
                         .bind(1000_i64)
+                        .bind(resume)
                         .fetch_all(&mut *conn)
                         .await
                         .unwrap();
@@ -597,14 +639,20 @@ async fn each_batch_is_an_index_scan() {
                 } else {
                     format!("{}_expires_at_idx", rule.table)
                 };
+                let context = format!("{mode} {sql} resume={resume:?}:\n{plan}");
                 assert!(
                     plan.contains(&format!("Index Scan using {index}")),
-                    "{mode} {sql}:\n{plan}"
+                    "{context}"
                 );
-                assert!(plan.contains("Tid Scan"), "{mode} {sql}:\n{plan}");
+                // Both ends of the walk bound the index scan itself.
+                assert!(
+                    plan.contains(&format!("Index Cond: (({column} >= ")),
+                    "{context}"
+                );
+                assert!(plan.contains("Tid Scan"), "{context}");
                 assert!(
                     !plan.contains("Seq Scan") && !plan.contains("Sort"),
-                    "{mode} {sql}:\n{plan}"
+                    "{context}"
                 );
             }
         }
@@ -924,7 +972,7 @@ fn property_exactly_the_eligible_rows_are_deleted() {
     let db = rt.block_on(support::pg::migrated_database());
     let url = gpt_deploy::runtime::db::DatabaseUrl::parse(&db.url).unwrap();
     let mut runner = TestRunner::new(Config {
-        cases: 40,
+        cases: 32,
         failure_persistence: None,
         ..Config::default()
     });

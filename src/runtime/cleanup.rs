@@ -8,18 +8,27 @@
 //! Each batch is one autocommit statement of the form
 //!
 //! ```sql
-//! delete from t
-//! where ctid = any(array(select ctid from t where col < $1 order by col limit $2))
-//!   and <the table's full eligibility rule>
+//! with deleted as (
+//!     delete from t
+//!     where ctid = any(array(
+//!         select ctid from t where col >= $3 and col < $1 order by col limit $2))
+//!       and <the table's full eligibility rule>
+//!     returning col)
+//! select count(*), max(col) from deleted
 //! ```
 //!
-//! The inner select walks the `col` index from its oldest end, so each batch
-//! is an index scan of at most `batch-size` entries whatever the table size;
-//! deleting by `ctid` avoids a second lookup through the primary key. The
-//! outer rule is checked again on the row version being deleted, so a row
-//! changed concurrently (new `ctid`, or no longer eligible) is skipped, never
-//! deleted wrongly. Because the cutoff is fixed for the run and only moves
-//! forward between runs, a row that is not past the cutoff can never match.
+//! The inner select walks the `col` index in order, so each batch is an index
+//! scan of at most `batch-size` entries whatever the table size; deleting by
+//! `ctid` avoids a second lookup through the primary key. `$3` is the largest
+//! `col` the previous batch deleted: starting the scan there skips the index
+//! entries of rows this run already deleted, which are still in the index
+//! until vacuum and would otherwise be walked again by every later batch,
+//! making batches slower and slower. The outer rule is checked again on the
+//! row version being deleted, so a row changed concurrently (new `ctid`, or no
+//! longer eligible) is skipped, never deleted wrongly. Because the cutoff is
+//! fixed for the run and only moves forward between runs, a row that is not
+//! past the cutoff can never match. (A row that turns eligible behind the
+//! walk during the run, by a concurrent update, is left to the next run.)
 //!
 //! A run holds a session-level advisory lock on its one connection; a second
 //! concurrent run finds it taken and exits 0. Killing a run at any point is
@@ -74,7 +83,7 @@ pub const TABLES: [TableRule; 3] = [
     },
 ];
 
-/// Planner settings of cleanup's session.
+/// Settings of cleanup's session.
 ///
 /// The planner costs a statement as if it ran once, so for a walk of few
 /// eligible rows it may prefer a bitmap scan of every eligible entry plus a
@@ -82,10 +91,15 @@ pub const TABLES: [TableRule; 3] = [
 /// times while the table is worked down, and only the ordered index scan keeps
 /// each batch's cost bounded by the batch size, so the session rules the
 /// alternatives out. The session runs nothing but these statements.
-pub const SESSION_SETTINGS: [&str; 3] = [
+///
+/// Asynchronous commit saves a WAL flush per batch. A server crash can then
+/// forget the last few batches, whose rows the next run simply deletes again;
+/// no batch is ever half applied.
+pub const SESSION_SETTINGS: [&str; 4] = [
     "set enable_seqscan = off",
     "set enable_bitmapscan = off",
     "set enable_sort = off",
+    "set synchronous_commit = off",
 ];
 
 /// Tables the schema must have before `cleanup` can run.
@@ -148,9 +162,7 @@ pub enum Error {
         missing: Vec<String>,
     },
     /// A statement failed for good (not transient, or retried for longer than `--retry-for`).
-    #[error(
-        "{what} on {target} failed after {attempts} attempt(s) over {elapsed:?}; rows deleted by earlier batches stay deleted, and the next run continues from there"
-    )]
+    #[error("{what} on {target} failed after {attempts} attempt(s) over {elapsed:?}")]
     Query {
         /// What was being done, naming the table.
         what: String,
@@ -159,6 +171,23 @@ pub enum Error {
         /// Attempts made.
         attempts: u32,
         /// Time spent on this step, retries included.
+        elapsed: Duration,
+        /// The last driver error, password scrubbed.
+        #[source]
+        source: DbCause,
+    },
+    /// A batch failed for good (not transient, or retried for longer than `--retry-for`).
+    #[error(
+        "{what} on {target} failed after {attempts} attempt(s) over {elapsed:?}; rows deleted by earlier batches stay deleted, and the next run continues from there"
+    )]
+    Batch {
+        /// Which walk of which table.
+        what: String,
+        /// The URL with its password masked.
+        target: String,
+        /// Attempts made.
+        attempts: u32,
+        /// Time spent on this batch, retries included.
         elapsed: Duration,
         /// The last driver error, password scrubbed.
         #[source]
@@ -187,9 +216,10 @@ impl crate::Failure for Error {
             | Error::InvalidBatchSize { .. }
             | Error::InvalidLimit { .. }
             | Error::InvalidAsOf { .. } => crate::exit::CONFIG,
-            Error::NotMigrated { .. } | Error::Query { .. } | Error::LockLost { .. } => {
-                crate::exit::API
-            }
+            Error::NotMigrated { .. }
+            | Error::Query { .. }
+            | Error::Batch { .. }
+            | Error::LockLost { .. } => crate::exit::API,
         }
     }
 }
@@ -275,13 +305,21 @@ pub fn parse_retention(raw: &str) -> Result<Duration> {
 
 /// The statement of one batch walking `column` of `rule`'s table.
 ///
-/// `$1` is the cutoff (timestamptz), `$2` the number of rows (bigint).
+/// `$1` is the cutoff (timestamptz), `$2` the number of rows (bigint), `$3`
+/// where the walk resumes (timestamptz, null for the start of the index). It
+/// returns the number of rows deleted and the largest `column` among them.
 #[must_use]
 pub fn batch_statement(rule: &TableRule, column: &str) -> String {
     format!(
-        "delete from {table} \
-         where ctid = any(array(select ctid from {table} where {column} < $1 order by {column} limit $2)) \
-         and {eligible}",
+        "with deleted as (\
+         delete from {table} \
+         where ctid = any(array(\
+         select ctid from {table} \
+         where {column} >= coalesce($3, '-infinity'::timestamptz) and {column} < $1 \
+         order by {column} limit $2)) \
+         and {eligible} \
+         returning {column}) \
+         select count(*), max({column}) from deleted",
         table = rule.table,
         eligible = rule.eligible
     )
@@ -371,21 +409,9 @@ impl<'a> Session<'a> {
         }
     }
 
-    /// Opens the connection and sets the per-statement limits.
+    /// Opens the connection and applies [`SESSION_SETTINGS`].
     async fn open(&mut self, budget: Duration) -> Result<&mut PgConnection> {
         let mut conn = db::connect_one(self.url, APPLICATION_NAME, budget).await?;
-        let ms = self.settings.statement_timeout.as_millis().max(1);
-        sqlx::query(AssertSqlSafe(format!("set statement_timeout = {ms}")))
-            .execute(&mut conn)
-            .await
-            .map_err(|e| {
-                self.query_error(
-                    "setting statement_timeout".into(),
-                    1,
-                    Instant::now(),
-                    self.url.cause(&e),
-                )
-            })?;
         for setting in SESSION_SETTINGS {
             sqlx::query(setting).execute(&mut conn).await.map_err(|e| {
                 self.query_error(setting.into(), 1, Instant::now(), self.url.cause(&e))
@@ -397,6 +423,17 @@ impl<'a> Session<'a> {
             .execute(&mut conn)
             .await;
         Ok(self.conn.insert(conn))
+    }
+
+    /// Sets `statement_timeout` for the batches to come. Only batches run under
+    /// it: the setup queries before them are not what the limit is about.
+    async fn limit_statements(&mut self) -> std::result::Result<(), sqlx::Error> {
+        let ms = self.settings.statement_timeout.as_millis().max(1);
+        let conn = self.conn.as_mut().expect("connection is open");
+        sqlx::query(AssertSqlSafe(format!("set statement_timeout = {ms}")))
+            .execute(conn)
+            .await
+            .map(drop)
     }
 
     /// Takes the advisory lock; `false` when another session holds it.
@@ -416,7 +453,8 @@ impl<'a> Session<'a> {
         sql: &str,
         cutoff: DateTime<Utc>,
         n: i64,
-    ) -> Result<u64> {
+        resume: Option<DateTime<Utc>>,
+    ) -> Result<Batch> {
         let retry_for = self.settings.retry_for;
         let started = Instant::now();
         let mut attempts = 0;
@@ -425,7 +463,13 @@ impl<'a> Session<'a> {
             let wait = db::backoff(attempts);
             let out_of_time = started.elapsed() + wait > retry_for;
             let failure = match self
-                .try_execute(sql, cutoff, n, retry_for.saturating_sub(started.elapsed()))
+                .try_execute(
+                    sql,
+                    cutoff,
+                    n,
+                    resume,
+                    retry_for.saturating_sub(started.elapsed()),
+                )
                 .await?
             {
                 Ok(rows) => return Ok(rows),
@@ -447,7 +491,13 @@ impl<'a> Session<'a> {
             if let Some(e) = failure {
                 let cause = self.url.cause(&e);
                 if !cause.is_transient() || out_of_time {
-                    return Err(self.query_error(what.to_string(), attempts, started, cause));
+                    return Err(Error::Batch {
+                        what: what.to_string(),
+                        target: self.url.redacted().to_string(),
+                        attempts,
+                        elapsed: started.elapsed(),
+                        source: cause,
+                    });
                 }
                 if connection_lost(&e) {
                     self.conn = None;
@@ -465,13 +515,20 @@ impl<'a> Session<'a> {
         sql: &str,
         cutoff: DateTime<Utc>,
         n: i64,
+        resume: Option<DateTime<Utc>>,
         budget: Duration,
-    ) -> Result<std::result::Result<u64, Option<sqlx::Error>>> {
+    ) -> Result<std::result::Result<Batch, Option<sqlx::Error>>> {
         if self.conn.is_none() {
             // connect_one retries within what is left of the budget by itself.
             self.open(budget).await?;
             match self.try_lock().await {
-                Ok(true) => tracing::info!("reconnected and took the cleanup lock again"),
+                Ok(true) => {
+                    if let Err(e) = self.limit_statements().await {
+                        self.conn = None;
+                        return Ok(Err(Some(e)));
+                    }
+                    tracing::info!("reconnected and took the cleanup lock again");
+                }
                 Ok(false) => {
                     self.conn = None;
                     return Ok(Err(None));
@@ -483,14 +540,28 @@ impl<'a> Session<'a> {
             }
         }
         let conn = self.conn.as_mut().expect("connection is open");
-        Ok(sqlx::query(AssertSqlSafe(sql.to_string()))
-            .bind(cutoff)
-            .bind(n)
-            .execute(conn)
-            .await
-            .map(|done| done.rows_affected())
-            .map_err(Some))
+        Ok(
+            sqlx::query_as::<_, (i64, Option<DateTime<Utc>>)>(AssertSqlSafe(sql.to_string()))
+                .bind(cutoff)
+                .bind(n)
+                .bind(resume)
+                .fetch_one(conn)
+                .await
+                .map(|(rows, last)| Batch {
+                    rows: rows.max(0) as u64,
+                    last,
+                })
+                .map_err(Some),
+        )
     }
+}
+
+/// The result of one batch.
+struct Batch {
+    /// Rows deleted.
+    rows: u64,
+    /// The largest walked-column value among them; the next batch resumes there.
+    last: Option<DateTime<Utc>>,
 }
 
 /// Whether the connection itself is gone (as opposed to the statement failing on it).
@@ -588,6 +659,10 @@ pub async fn run(url: &DatabaseUrl, settings: &Settings) -> Result<Outcome> {
     {
         return Ok(Outcome::AlreadyRunning);
     }
+    session
+        .limit_statements()
+        .await
+        .map_err(|e| step_error("setting statement_timeout", e))?;
 
     let mut tables = Vec::new();
     for rule in &TABLES {
@@ -625,11 +700,14 @@ async fn clean_table(
     let mut remaining = limit;
     for column in rule.columns {
         let sql = batch_statement(rule, column);
+        let mut resume = None;
         let what = format!("deleting a batch from {} by {column}", rule.table);
         while remaining > 0 {
             let n = settings.batch_size.min(remaining);
             let t0 = Instant::now();
-            let rows = session.execute(&what, &sql, cutoff, n).await?;
+            let batch = session.execute(&what, &sql, cutoff, n, resume).await?;
+            let rows = batch.rows;
+            resume = batch.last.or(resume);
             let took = t0.elapsed();
             report.batches += 1;
             report.rows += rows;
@@ -698,8 +776,10 @@ mod tests {
     #[test]
     fn statements_recheck_the_full_rule() {
         let sql = batch_statement(&TABLES[1], "revoked_at");
-        assert!(sql.contains("where revoked_at < $1 order by revoked_at limit $2"));
-        assert!(sql.ends_with("and (revoked_at < $1 or expires_at < $1)"));
+        assert!(sql.contains(
+            "where revoked_at >= coalesce($3, '-infinity'::timestamptz) and revoked_at < $1 order by revoked_at limit $2"
+        ));
+        assert!(sql.contains("and (revoked_at < $1 or expires_at < $1) returning revoked_at"));
         assert!(TABLES.iter().all(|t| t.table != "gpt_oauth_events"));
     }
 }
