@@ -1,0 +1,4 @@
+//! Fixtures shared by the integration tests (each `tests/*.rs` does `mod support;`).
+#![allow(dead_code)]
+
+pub mod pg;
