@@ -22,10 +22,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::json;
 use sqlx::PgPool;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::postgres::PgPoolOptions;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
+use super::db::DatabaseUrl;
 use super::metrics::{self, Metrics};
 use super::webhook::{self, ClerkEvent, Header, MAX_BODY_BYTES, Outcome, Verifier};
 use crate::cli::ServeArgs;
@@ -55,18 +56,9 @@ pub enum Error {
     /// A signing secret is set but unusable.
     #[error(transparent)]
     Secret(#[from] webhook::Error),
-    /// No database configured.
-    #[error(
-        "DATABASE_URL is not set; set it to the PostgreSQL connection URL, \
-         e.g. postgres://user:password@host:5432/gpt?sslmode=require"
-    )]
-    MissingDatabaseUrl,
-    /// The database URL does not parse (the URL itself is not repeated: it holds a password).
-    #[error(
-        "DATABASE_URL is not a valid PostgreSQL connection URL; check its scheme (postgres://), \
-         host, port and the percent-encoding of the password"
-    )]
-    InvalidDatabaseUrl(#[source] sqlx::Error),
+    /// `DATABASE_URL` is missing or malformed (its value is never repeated: it holds a password).
+    #[error(transparent)]
+    DatabaseUrl(#[from] super::db::Error),
     /// The listener could not be opened.
     #[error("cannot listen on {addr} (--listen / LISTEN_ADDR); is another process using the port?")]
     Bind {
@@ -106,20 +98,12 @@ pub enum Verification {
 }
 
 /// Everything `serve` reads from the environment, validated.
+#[derive(Debug)]
 pub struct Settings {
     /// How deliveries are authenticated.
     pub verification: Verification,
-    /// Where the database is (holds the password; never printed).
-    pub database: PgConnectOptions,
-}
-
-impl std::fmt::Debug for Settings {
-    // Hand-written: sqlx's own Debug of the connect options prints the password.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Settings")
-            .field("verification", &self.verification)
-            .finish_non_exhaustive()
-    }
+    /// Where the database is (its Display and Debug mask the password).
+    pub database: DatabaseUrl,
 }
 
 impl Settings {
@@ -128,7 +112,7 @@ impl Settings {
     ///
     /// # Errors
     /// [`Error::MissingSecret`] outside development, [`Error::Secret`] for a bad `whsec_`
-    /// value, [`Error::MissingDatabaseUrl`] / [`Error::InvalidDatabaseUrl`].
+    /// value, [`Error::DatabaseUrl`] when `DATABASE_URL` is missing or malformed.
     pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Self> {
         let set = |name: &str| var(name).filter(|v| !v.trim().is_empty());
         let development = set("GPT_ENV").is_some_and(|e| e.trim() == "development");
@@ -142,11 +126,8 @@ impl Settings {
         };
         let url = set("DATABASE_URL")
             .map(SecretString::from)
-            .ok_or(Error::MissingDatabaseUrl)?;
-        let database = url
-            .expose()
-            .parse::<PgConnectOptions>()
-            .map_err(Error::InvalidDatabaseUrl)?;
+            .ok_or(super::db::Error::MissingUrl)?;
+        let database = DatabaseUrl::parse(url.expose())?;
         Ok(Self {
             verification,
             database,
@@ -163,6 +144,7 @@ pub struct AppState {
 struct Inner {
     verification: Verification,
     pool: PgPool,
+    database: DatabaseUrl,
     metrics: Metrics,
     shutting_down: AtomicBool,
 }
@@ -170,11 +152,12 @@ struct Inner {
 impl AppState {
     /// State over an existing pool (lazy pools are fine: the database may be down at start).
     #[must_use]
-    pub fn new(verification: Verification, pool: PgPool) -> Self {
+    pub fn new(verification: Verification, database: DatabaseUrl, pool: PgPool) -> Self {
         Self {
             inner: Arc::new(Inner {
                 verification,
                 pool,
+                database,
                 metrics: Metrics::new(),
                 shutting_down: AtomicBool::new(false),
             }),
@@ -205,11 +188,11 @@ impl std::fmt::Debug for Inner {
 /// A lazy pool: connections are opened on first use, so `serve` starts (not ready) while
 /// the database is down and recovers by itself when it comes back.
 #[must_use]
-pub fn lazy_pool(options: PgConnectOptions, acquire_timeout: Duration) -> PgPool {
+pub fn lazy_pool(database: &DatabaseUrl, acquire_timeout: Duration) -> PgPool {
     PgPoolOptions::new()
         .max_connections(MAX_CONNECTIONS)
         .acquire_timeout(acquire_timeout)
-        .connect_lazy_with(options)
+        .connect_lazy_with(database.connect_options("gpt-deploy serve"))
 }
 
 /// The application's routes.
@@ -303,9 +286,9 @@ pub async fn cmd_serve(args: &ServeArgs) -> Result<u8> {
             source,
         })?;
     let addr = listener.local_addr().map_err(Error::Serve)?;
-    let pool = lazy_pool(settings.database, args.database_timeout);
-    let state = AppState::new(settings.verification, pool.clone());
-    tracing::info!(addr = %addr, "listening");
+    let pool = lazy_pool(&settings.database, args.database_timeout);
+    tracing::info!(addr = %addr, database = %settings.database, "listening");
+    let state = AppState::new(settings.verification, settings.database, pool.clone());
     run(
         listener,
         state,
@@ -423,7 +406,8 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Response 
         }
         Err(e) => {
             metrics.event(event.kind(), "unavailable");
-            tracing::error!(message_id = %message_id, error = %e, "database unavailable; Clerk will retry");
+            let cause = state.inner.database.cause(&e);
+            tracing::error!(message_id = %message_id, error = %cause, "database unavailable; Clerk will retry");
             reply(StatusCode::SERVICE_UNAVAILABLE, "database unavailable")
         }
     }
@@ -441,7 +425,8 @@ async fn readyz(State(state): State<AppState>) -> Response {
     match tokio::time::timeout(READY_TIMEOUT, ping).await {
         Ok(Ok(_)) => reply(StatusCode::OK, "ready"),
         Ok(Err(e)) => {
-            tracing::warn!(error = %e, "not ready: database unreachable");
+            let cause = state.inner.database.cause(&e);
+            tracing::warn!(error = %cause, "not ready: database unreachable");
             reply(StatusCode::SERVICE_UNAVAILABLE, "database unreachable")
         }
         Err(_) => reply(StatusCode::SERVICE_UNAVAILABLE, "database unreachable"),
@@ -547,13 +532,13 @@ mod tests {
     fn database_url_is_required_and_never_echoed() {
         let secret = ("CLERK_WEBHOOK_SECRET", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
         let err = Settings::from_env(env(&[secret])).unwrap_err();
-        assert!(matches!(err, Error::MissingDatabaseUrl));
+        assert!(matches!(err, Error::DatabaseUrl(super::super::db::Error::MissingUrl)));
         let err = Settings::from_env(env(&[
             secret,
             ("DATABASE_URL", "postgres://u:sentinel-pw@host:notaport/db"),
         ]))
         .unwrap_err();
-        assert!(matches!(err, Error::InvalidDatabaseUrl(_)));
+        assert!(matches!(err, Error::DatabaseUrl(_)));
         let mut text = err.to_string();
         let mut source = std::error::Error::source(&err);
         while let Some(s) = source {
