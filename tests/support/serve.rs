@@ -232,6 +232,20 @@ impl Server {
         }
     }
 
+    /// Waits up to `limit` for an exit; `None` while it is still running.
+    pub fn wait_exit_or_running(&mut self, limit: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     /// SIGTERM, wait for a clean exit, and return every log line.
     pub fn stop(mut self) -> Vec<String> {
         self.sigterm();
