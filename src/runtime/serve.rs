@@ -368,7 +368,7 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Response 
         Ok(event) => event,
         Err(e) => {
             metrics.event("malformed", "rejected");
-            tracing::warn!(message_id = %message_id, error = %e, "verified delivery is not a Clerk event");
+            tracing::warn!(message_id = %message_id, error = %e, "delivery body is not a Clerk event");
             return reply(StatusCode::BAD_REQUEST, &e.to_string());
         }
     };
