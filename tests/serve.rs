@@ -125,23 +125,48 @@ async fn bad_signatures_get_401_with_a_reason() {
     let wrong = sign(OTHER_SECRET, "msg_1", ts, &body);
     let other_version = good.replacen("v1,", "v2,", 1);
     let cases: Vec<(Vec<(&str, &str)>, &str)> = vec![
-        (vec![("svix-timestamp", &tss), ("svix-signature", &good)], "missing svix-id header"),
-        (vec![("svix-id", "msg_1"), ("svix-signature", &good)], "missing svix-timestamp header"),
-        (vec![("svix-id", "msg_1"), ("svix-timestamp", &tss)], "missing svix-signature header"),
         (
-            vec![("svix-id", "msg_1"), ("svix-timestamp", "yesterday"), ("svix-signature", &good)],
+            vec![("svix-timestamp", &tss), ("svix-signature", &good)],
+            "missing svix-id header",
+        ),
+        (
+            vec![("svix-id", "msg_1"), ("svix-signature", &good)],
+            "missing svix-timestamp header",
+        ),
+        (
+            vec![("svix-id", "msg_1"), ("svix-timestamp", &tss)],
+            "missing svix-signature header",
+        ),
+        (
+            vec![
+                ("svix-id", "msg_1"),
+                ("svix-timestamp", "yesterday"),
+                ("svix-signature", &good),
+            ],
             "svix-timestamp is not a unix timestamp",
         ),
         (
-            vec![("svix-id", "msg_1"), ("svix-timestamp", &tss), ("svix-signature", &wrong)],
+            vec![
+                ("svix-id", "msg_1"),
+                ("svix-timestamp", &tss),
+                ("svix-signature", &wrong),
+            ],
             "no matching signature",
         ),
         (
-            vec![("svix-id", "msg_1"), ("svix-timestamp", &tss), ("svix-signature", "v1,")],
+            vec![
+                ("svix-id", "msg_1"),
+                ("svix-timestamp", &tss),
+                ("svix-signature", "v1,"),
+            ],
             "no matching signature",
         ),
         (
-            vec![("svix-id", "msg_1"), ("svix-timestamp", &tss), ("svix-signature", "garbage")],
+            vec![
+                ("svix-id", "msg_1"),
+                ("svix-timestamp", &tss),
+                ("svix-signature", "garbage"),
+            ],
             "no matching signature",
         ),
         (
@@ -155,18 +180,31 @@ async fn bad_signatures_get_401_with_a_reason() {
         ),
         (
             // Signed for another message id.
-            vec![("svix-id", "msg_2"), ("svix-timestamp", &tss), ("svix-signature", &good)],
+            vec![
+                ("svix-id", "msg_2"),
+                ("svix-timestamp", &tss),
+                ("svix-signature", &good),
+            ],
             "no matching signature",
         ),
     ];
     for (headers, reason) in cases {
         let (status, json) = server.post(&headers, body.clone()).await;
-        assert_eq!((status, json["error"].as_str()), (401, Some(reason)), "{headers:?}");
+        assert_eq!(
+            (status, json["error"].as_str()),
+            (401, Some(reason)),
+            "{headers:?}"
+        );
     }
     let (_, metrics) = server.get("/metrics").await;
-    assert!(metrics.contains(r#"gpt_webhook_signature_failures_total{reason="bad_signature"} 5"#), "{metrics}");
+    assert!(
+        metrics.contains(r#"gpt_webhook_signature_failures_total{reason="bad_signature"} 5"#),
+        "{metrics}"
+    );
     assert!(metrics.contains(r#"gpt_webhook_signature_failures_total{reason="missing_header"} 3"#));
-    assert!(metrics.contains(r#"gpt_webhook_signature_failures_total{reason="invalid_timestamp"} 1"#));
+    assert!(
+        metrics.contains(r#"gpt_webhook_signature_failures_total{reason="invalid_timestamp"} 1"#)
+    );
     assert!(metrics.contains(
         r#"gpt_http_requests_total{route="/v2/oauth/webhooks/clerk",method="POST",status="401"} 9"#
     ));
@@ -187,7 +225,11 @@ async fn any_one_of_several_signatures_is_enough() {
     ] {
         let (status, _) = server
             .post(
-                &[("svix-id", "msg_multi"), ("svix-timestamp", &tss), ("svix-signature", &signatures)],
+                &[
+                    ("svix-id", "msg_multi"),
+                    ("svix-timestamp", &tss),
+                    ("svix-signature", &signatures),
+                ],
                 body.clone(),
             )
             .await;
@@ -195,7 +237,11 @@ async fn any_one_of_several_signatures_is_enough() {
     }
     let (status, _) = server
         .post(
-            &[("svix-id", "msg_multi"), ("svix-timestamp", &tss), ("svix-signature", &format!("{wrong} v1,"))],
+            &[
+                ("svix-id", "msg_multi"),
+                ("svix-timestamp", &tss),
+                ("svix-signature", &format!("{wrong} v1,")),
+            ],
             body,
         )
         .await;
@@ -233,9 +279,17 @@ async fn replay_window_is_five_minutes_each_way() {
     for (ts, expected, reason) in [
         (t - 299, 200, None),
         (t - 301, 401, Some("svix-timestamp is older than 5 minutes")),
-        (t - 86_400, 401, Some("svix-timestamp is older than 5 minutes")),
+        (
+            t - 86_400,
+            401,
+            Some("svix-timestamp is older than 5 minutes"),
+        ),
         (t + 300, 200, None),
-        (t + 303, 401, Some("svix-timestamp is more than 5 minutes in the future")),
+        (
+            t + 303,
+            401,
+            Some("svix-timestamp is more than 5 minutes in the future"),
+        ),
         (-5, 401, Some("svix-timestamp is older than 5 minutes")),
     ] {
         let (status, json) = server.deliver(SECRET, "msg_window", ts, &body).await;
@@ -243,8 +297,12 @@ async fn replay_window_is_five_minutes_each_way() {
         assert_eq!(json["error"].as_str(), reason);
     }
     let (_, metrics) = server.get("/metrics").await;
-    assert!(metrics.contains(r#"gpt_webhook_signature_failures_total{reason="stale_timestamp"} 3"#));
-    assert!(metrics.contains(r#"gpt_webhook_signature_failures_total{reason="future_timestamp"} 1"#));
+    assert!(
+        metrics.contains(r#"gpt_webhook_signature_failures_total{reason="stale_timestamp"} 3"#)
+    );
+    assert!(
+        metrics.contains(r#"gpt_webhook_signature_failures_total{reason="future_timestamp"} 1"#)
+    );
 }
 
 #[tokio::test]
@@ -264,7 +322,10 @@ async fn body_size_limit_is_one_mebibyte() {
     assert_eq!(status, 200);
     let over = make(1024 * 1024 + 1);
     let (status, json) = server.deliver(SECRET, "msg_big", now(), &over).await;
-    assert_eq!((status, json["error"].as_str()), (413, Some("body larger than 1 MiB")));
+    assert_eq!(
+        (status, json["error"].as_str()),
+        (413, Some("body larger than 1 MiB"))
+    );
 }
 
 #[tokio::test]
@@ -280,37 +341,64 @@ async fn malformed_json_with_a_valid_signature_is_400() {
     ] {
         let (status, json) = server.deliver(SECRET, "msg_bad", now(), body).await;
         assert_eq!(status, 400, "{}", String::from_utf8_lossy(body));
-        assert!(json["error"].as_str().unwrap().starts_with("body is not"), "{json}");
+        assert!(
+            json["error"].as_str().unwrap().starts_with("body is not"),
+            "{json}"
+        );
     }
     // svix signs UTF-8 text only, so a non-UTF-8 body can never carry a valid signature.
     let (status, json) = server
         .post(
-            &[("svix-id", "msg_bad"), ("svix-timestamp", &now().to_string()), ("svix-signature", "v1,AAAA")],
+            &[
+                ("svix-id", "msg_bad"),
+                ("svix-timestamp", &now().to_string()),
+                ("svix-signature", "v1,AAAA"),
+            ],
             b"\xff\xfe".to_vec(),
         )
         .await;
-    assert_eq!((status, json["error"].as_str()), (401, Some("body is not UTF-8")));
+    assert_eq!(
+        (status, json["error"].as_str()),
+        (401, Some("body is not UTF-8"))
+    );
 }
 
 #[tokio::test]
 async fn database_down_gives_503_and_not_ready() {
     let server = Server::start_with(
-        &[("CLERK_WEBHOOK_SECRET", SECRET), ("DATABASE_URL", NO_DATABASE)],
+        &[
+            ("CLERK_WEBHOOK_SECRET", SECRET),
+            ("DATABASE_URL", NO_DATABASE),
+        ],
         &["--database-timeout", "500ms"],
     );
     assert_eq!(server.get("/healthz").await.0, 200);
     let (status, text) = server.get("/readyz").await;
-    assert_eq!((status, text.as_str()), (503, r#"{"error":"database unreachable"}"#));
+    assert_eq!(
+        (status, text.as_str()),
+        (503, r#"{"error":"database unreachable"}"#)
+    );
     let body = br#"{"type":"user.deleted","data":{"id":"user_2x","deleted":true,"object":"user"}}"#;
     let (status, json) = server.deliver(SECRET, "msg_down", now(), body).await;
-    assert_eq!((status, json["error"].as_str()), (503, Some("database unavailable")));
+    assert_eq!(
+        (status, json["error"].as_str()),
+        (503, Some("database unavailable"))
+    );
     let (_, metrics) = server.get("/metrics").await;
-    assert!(metrics.contains(r#"gpt_webhook_events_total{type="user.deleted",outcome="unavailable"} 1"#));
-    assert!(metrics.contains(r#"gpt_http_requests_total{route="/readyz",method="GET",status="503"} 1"#));
+    assert!(
+        metrics
+            .contains(r#"gpt_webhook_events_total{type="user.deleted",outcome="unavailable"} 1"#)
+    );
+    assert!(
+        metrics.contains(r#"gpt_http_requests_total{route="/readyz",method="GET",status="503"} 1"#)
+    );
     assert!(metrics.contains("gpt_webhook_processing_seconds_count 1"));
     assert_eq!(server.get("/nowhere").await.0, 404);
     let (_, metrics) = server.get("/metrics").await;
-    assert!(metrics.contains(r#"gpt_http_requests_total{route="unmatched",method="GET",status="404"} 1"#));
+    assert!(
+        metrics
+            .contains(r#"gpt_http_requests_total{route="unmatched",method="GET",status="404"} 1"#)
+    );
 }
 
 #[test]
@@ -322,7 +410,12 @@ fn no_secret_refuses_to_start_outside_development() {
         }
         let exit = start_fails(&vars);
         assert_eq!(exit.status.code(), Some(2), "{}", exit.stderr);
-        assert!(exit.stderr.contains("error: CLERK_WEBHOOK_SECRET is not set"), "{}", exit.stderr);
+        assert!(
+            exit.stderr
+                .contains("error: CLERK_WEBHOOK_SECRET is not set"),
+            "{}",
+            exit.stderr
+        );
         assert!(exit.stderr.contains("GPT_ENV=development"));
     }
 }
@@ -330,9 +423,15 @@ fn no_secret_refuses_to_start_outside_development() {
 #[test]
 fn invalid_secret_is_a_startup_error_that_does_not_quote_it() {
     for secret in ["sentinel-plain-7c1e", "whsec_sentinel*not*base64*7c1e"] {
-        let exit = start_fails(&[("CLERK_WEBHOOK_SECRET", secret), ("DATABASE_URL", NO_DATABASE)]);
+        let exit = start_fails(&[
+            ("CLERK_WEBHOOK_SECRET", secret),
+            ("DATABASE_URL", NO_DATABASE),
+        ]);
         assert_eq!(exit.status.code(), Some(2), "{}", exit.stderr);
-        assert!(exit.stderr.contains("CLERK_WEBHOOK_SECRET is not a valid svix signing secret"));
+        assert!(
+            exit.stderr
+                .contains("CLERK_WEBHOOK_SECRET is not a valid svix signing secret")
+        );
         assert!(!exit.stderr.contains("7c1e"), "{}", exit.stderr);
     }
     let exit = start_fails(&[
@@ -341,10 +440,17 @@ fn invalid_secret_is_a_startup_error_that_does_not_quote_it() {
         ("DATABASE_URL", NO_DATABASE),
     ]);
     assert_eq!(exit.status.code(), Some(2));
-    assert!(exit.stderr.contains("CLERK_WEBHOOK_SECRET_PREVIOUS is not a valid"));
+    assert!(
+        exit.stderr
+            .contains("CLERK_WEBHOOK_SECRET_PREVIOUS is not a valid")
+    );
     let exit = start_fails(&[("CLERK_WEBHOOK_SECRET", SECRET)]);
     assert_eq!(exit.status.code(), Some(2));
-    assert!(exit.stderr.contains("DATABASE_URL is not set"), "{}", exit.stderr);
+    assert!(
+        exit.stderr.contains("DATABASE_URL is not set"),
+        "{}",
+        exit.stderr
+    );
 }
 
 #[tokio::test]
@@ -352,7 +458,9 @@ async fn development_escape_hatch_accepts_unsigned_deliveries_with_warnings() {
     let server = Server::start(&[("GPT_ENV", "development"), ("DATABASE_URL", NO_DATABASE)]);
     let startup = server.logs();
     assert!(
-        startup.iter().any(|l| l.contains(r#""level":"WARN""#) && l.contains("NOT verified")),
+        startup
+            .iter()
+            .any(|l| l.contains(r#""level":"WARN""#) && l.contains("NOT verified")),
         "{startup:#?}"
     );
     for _ in 0..2 {
@@ -364,7 +472,9 @@ async fn development_escape_hatch_accepts_unsigned_deliveries_with_warnings() {
     let logs = server.stop();
     let per_request = logs
         .iter()
-        .filter(|l| l.contains(r#""level":"WARN""#) && l.contains("accepting an unverified delivery"))
+        .filter(|l| {
+            l.contains(r#""level":"WARN""#) && l.contains("accepting an unverified delivery")
+        })
         .count();
     assert_eq!(per_request, 3, "{logs:#?}");
 }
@@ -400,7 +510,10 @@ async fn logs_never_contain_secrets_bodies_or_signatures() {
     }
     server.get("/readyz").await;
     let logs = server.stop();
-    assert!(logs.len() > 15, "expected a log line per delivery: {logs:#?}");
+    assert!(
+        logs.len() > 15,
+        "expected a log line per delivery: {logs:#?}"
+    );
     let all = logs.join("\n");
     for needle in [
         "sentinel",

@@ -65,7 +65,10 @@ async fn held(pool: &PgPool, user: &str) -> (i64, i64, i64) {
 }
 
 /// Every event row of one svix message: (event_type, clerk_user_id, details).
-async fn events(pool: &PgPool, message_id: &str) -> Vec<(String, Option<String>, serde_json::Value)> {
+async fn events(
+    pool: &PgPool,
+    message_id: &str,
+) -> Vec<(String, Option<String>, serde_json::Value)> {
     sqlx::query(
         "select event_type, clerk_user_id, details from gpt_oauth_events
          where svix_message_id = $1 or details ->> 'svix_message_id' = $1",
@@ -93,7 +96,10 @@ async fn user_deleted_removes_that_users_rows_once_and_records_the_counts() {
     seed(pool, "user_gone", 2, 1, 3).await;
     seed(pool, "user_stays", 1, 1, 1).await;
     let server = Server::start(&[("CLERK_WEBHOOK_SECRET", SECRET), ("DATABASE_URL", &db.url)]);
-    assert_eq!(server.get("/readyz").await, (200, r#"{"status":"ready"}"#.to_owned()));
+    assert_eq!(
+        server.get("/readyz").await,
+        (200, r#"{"status":"ready"}"#.to_owned())
+    );
 
     let body = deleted_event("user_gone");
     let (status, json) = server.deliver(SECRET, "msg_once", now(), &body).await;
@@ -121,8 +127,12 @@ async fn user_deleted_removes_that_users_rows_once_and_records_the_counts() {
     assert_eq!(event_count(pool).await, 1);
 
     let (_, metrics) = server.get("/metrics").await;
-    assert!(metrics.contains(r#"gpt_webhook_events_total{type="user.deleted",outcome="processed"} 1"#));
-    assert!(metrics.contains(r#"gpt_webhook_events_total{type="user.deleted",outcome="duplicate"} 1"#));
+    assert!(
+        metrics.contains(r#"gpt_webhook_events_total{type="user.deleted",outcome="processed"} 1"#)
+    );
+    assert!(
+        metrics.contains(r#"gpt_webhook_events_total{type="user.deleted",outcome="duplicate"} 1"#)
+    );
     server.stop();
 }
 
@@ -134,13 +144,25 @@ async fn rejected_deliveries_write_nothing() {
     let server = Server::start(&[("CLERK_WEBHOOK_SECRET", SECRET), ("DATABASE_URL", &db.url)]);
     let body = deleted_event("user_safe");
     let other = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
-    assert_eq!(server.deliver(other, "msg_forged", now(), &body).await.0, 401);
-    assert_eq!(server.deliver(SECRET, "msg_stale", now() - 600, &body).await.0, 401);
+    assert_eq!(
+        server.deliver(other, "msg_forged", now(), &body).await.0,
+        401
+    );
+    assert_eq!(
+        server
+            .deliver(SECRET, "msg_stale", now() - 600, &body)
+            .await
+            .0,
+        401
+    );
     let (status, _) = server.post(&[("svix-id", "msg_bare")], body.clone()).await;
     assert_eq!(status, 401);
     let mut truncated = body.clone();
     truncated.truncate(body.len() - 3);
-    assert_eq!(server.deliver(SECRET, "msg_cut", now(), &truncated).await.0, 400);
+    assert_eq!(
+        server.deliver(SECRET, "msg_cut", now(), &truncated).await.0,
+        400
+    );
     assert_eq!(held(pool, "user_safe").await, (1, 1, 1));
     assert_eq!(event_count(pool).await, 0);
     server.stop();
@@ -151,7 +173,8 @@ async fn user_deleted_without_id_is_acknowledged_and_recorded_as_ignored_once() 
     let db = support::pg::migrated_database().await;
     let pool = db.pool();
     let server = Server::start(&[("CLERK_WEBHOOK_SECRET", SECRET), ("DATABASE_URL", &db.url)]);
-    let body = br#"{"data":{"deleted":true,"object":"user"},"object":"event","type":"user.deleted"}"#;
+    let body =
+        br#"{"data":{"deleted":true,"object":"user"},"object":"event","type":"user.deleted"}"#;
     let (status, json) = server.deliver(SECRET, "msg_noid", now(), body).await;
     assert_eq!((status, json["status"].as_str()), (200, Some("ignored")));
     let (status, json) = server.deliver(SECRET, "msg_noid", now(), body).await;
@@ -163,7 +186,12 @@ async fn user_deleted_without_id_is_acknowledged_and_recorded_as_ignored_once() 
     assert_eq!(rows[0].2["outcome"], "ignored");
     // Other event types are acknowledged without touching the database.
     let (status, _) = server
-        .deliver(SECRET, "msg_created", now(), br#"{"type":"user.created","data":{"id":"user_new"}}"#)
+        .deliver(
+            SECRET,
+            "msg_created",
+            now(),
+            br#"{"type":"user.created","data":{"id":"user_new"}}"#,
+        )
         .await;
     assert_eq!(status, 200);
     assert_eq!(event_count(pool).await, 1);
@@ -174,11 +202,17 @@ async fn user_deleted_without_id_is_acknowledged_and_recorded_as_ignored_once() 
 async fn two_replicas_receiving_the_same_message_at_once_record_it_once() {
     let db = support::pg::migrated_database().await;
     let pool = db.pool();
-    let env = [("CLERK_WEBHOOK_SECRET", SECRET), ("DATABASE_URL", db.url.as_str())];
+    let env = [
+        ("CLERK_WEBHOOK_SECRET", SECRET),
+        ("DATABASE_URL", db.url.as_str()),
+    ];
     // Generous: each replica opens up to 10 connections at once, and SCRAM
     // authentication is slow in a debug build on a busy machine.
     let args = ["--database-timeout", "30s"];
-    let (a, b) = (Server::start_with(&env, &args), Server::start_with(&env, &args));
+    let (a, b) = (
+        Server::start_with(&env, &args),
+        Server::start_with(&env, &args),
+    );
     const MESSAGES: usize = 25;
     for i in 0..MESSAGES {
         seed(pool, &format!("user_race_{i}"), 2, 2, 2).await;
@@ -201,8 +235,19 @@ async fn two_replicas_receiving_the_same_message_at_once_record_it_once() {
     let results = futures::future::join_all(tasks).await;
     let mut processed = 0;
     for ((sa, ja), (sb, jb)) in &results {
-        assert_eq!((*sa, *sb), (200, 200), "{:#?}", a.logs().iter().filter(|l| l.contains("ERROR")).collect::<Vec<_>>());
-        let mut outcomes = [ja["status"].as_str().unwrap(), jb["status"].as_str().unwrap()];
+        assert_eq!(
+            (*sa, *sb),
+            (200, 200),
+            "{:#?}",
+            a.logs()
+                .iter()
+                .filter(|l| l.contains("ERROR"))
+                .collect::<Vec<_>>()
+        );
+        let mut outcomes = [
+            ja["status"].as_str().unwrap(),
+            jb["status"].as_str().unwrap(),
+        ];
         outcomes.sort_unstable();
         assert_eq!(outcomes, ["duplicate", "processed"]);
         processed += 1;
@@ -225,7 +270,9 @@ async fn two_replicas_receiving_the_same_message_at_once_record_it_once() {
 /// Forwards every connection on `listener` to `upstream` until the task is aborted.
 async fn forward(listener: tokio::net::TcpListener, upstream: String) {
     loop {
-        let Ok((mut inbound, _)) = listener.accept().await else { return };
+        let Ok((mut inbound, _)) = listener.accept().await else {
+            return;
+        };
         let upstream = upstream.clone();
         tokio::spawn(async move {
             if let Ok(mut outbound) = tokio::net::TcpStream::connect(&upstream).await {
@@ -251,18 +298,26 @@ async fn database_down_then_up_gives_503_then_success() {
     via_proxy.set_host(Some("127.0.0.1")).unwrap();
     via_proxy.set_port(Some(port)).unwrap();
     let server = Server::start_with(
-        &[("CLERK_WEBHOOK_SECRET", SECRET), ("DATABASE_URL", via_proxy.as_str())],
+        &[
+            ("CLERK_WEBHOOK_SECRET", SECRET),
+            ("DATABASE_URL", via_proxy.as_str()),
+        ],
         &["--database-timeout", "1s"],
     );
     let body = deleted_event("user_later");
     let (status, json) = server.deliver(SECRET, "msg_retry", now(), &body).await;
-    assert_eq!((status, json["error"].as_str()), (503, Some("database unavailable")));
+    assert_eq!(
+        (status, json["error"].as_str()),
+        (503, Some("database unavailable"))
+    );
     assert_eq!(server.get("/readyz").await.0, 503);
     assert_eq!(held(pool, "user_later").await, (1, 1, 1));
     assert_eq!(event_count(pool).await, 0);
 
     // The database comes back on the same address; Clerk's retry succeeds.
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .unwrap();
     let proxy = tokio::spawn(forward(listener, upstream));
     let (status, json) = server.deliver(SECRET, "msg_retry", now(), &body).await;
     assert_eq!((status, json["status"].as_str()), (200, Some("processed")));
@@ -316,16 +371,29 @@ async fn sigterm_finishes_the_delivery_in_flight_then_exits() {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     };
-    tokio::time::timeout(Duration::from_secs(20), waiting).await.expect("delivery never reached the database");
+    tokio::time::timeout(Duration::from_secs(20), waiting)
+        .await
+        .expect("delivery never reached the database");
 
     server.sigterm();
     // During the shutdown delay the server still answers, but is no longer ready.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(server.get("/readyz").await, (503, r#"{"error":"shutting down"}"#.to_owned()));
+    assert_eq!(
+        server.get("/readyz").await,
+        (503, r#"{"error":"shutting down"}"#.to_owned())
+    );
     // After the delay the listener is closed while the delivery is still waiting.
     tokio::time::sleep(Duration::from_millis(1200)).await;
-    assert!(tokio::net::TcpStream::connect(server.addr).await.is_err(), "listener still open");
-    assert!(server.wait_exit_or_running(Duration::from_millis(100)).is_none(), "exited with a request in flight");
+    assert!(
+        tokio::net::TcpStream::connect(server.addr).await.is_err(),
+        "listener still open"
+    );
+    assert!(
+        server
+            .wait_exit_or_running(Duration::from_millis(100))
+            .is_none(),
+        "exited with a request in flight"
+    );
 
     blocker.rollback().await.unwrap();
     let mut response = Vec::new();

@@ -203,7 +203,10 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(render_metrics))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(middleware::from_fn_with_state(state.clone(), count_requests))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            count_requests,
+        ))
         .with_state(state)
 }
 
@@ -272,7 +275,9 @@ pub fn shutdown_signal() -> Result<impl Future<Output = ()> + Send + 'static> {
 pub async fn cmd_serve(args: &ServeArgs) -> Result<u8> {
     let settings = Settings::from_env(|name| std::env::var(name).ok())?;
     match &settings.verification {
-        Verification::Verify(v) => tracing::info!(verifier = ?v, "svix signature verification enabled"),
+        Verification::Verify(v) => {
+            tracing::info!(verifier = ?v, "svix signature verification enabled")
+        }
         Verification::Disabled => tracing::warn!(
             "GPT_ENV=development and CLERK_WEBHOOK_SECRET is not set: webhook signatures are NOT \
              verified; anyone who can reach this server can delete users' tokens"
@@ -304,7 +309,11 @@ pub async fn cmd_serve(args: &ServeArgs) -> Result<u8> {
 
 /// A short JSON answer: `{"status": ...}` for success, `{"error": ...}` otherwise.
 fn reply(status: StatusCode, text: &str) -> Response {
-    let key = if status.is_success() { "status" } else { "error" };
+    let key = if status.is_success() {
+        "status"
+    } else {
+        "error"
+    };
     (status, axum::Json(json!({ key: text }))).into_response()
 }
 
@@ -322,7 +331,10 @@ async fn receive(
     let body = match body {
         Ok(body) => body,
         Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            tracing::warn!(limit = MAX_BODY_BYTES, "webhook delivery rejected: body too large");
+            tracing::warn!(
+                limit = MAX_BODY_BYTES,
+                "webhook delivery rejected: body too large"
+            );
             return reply(StatusCode::PAYLOAD_TOO_LARGE, "body larger than 1 MiB");
         }
         Err(rejection) => {
@@ -443,7 +455,11 @@ async fn render_metrics(State(state): State<AppState>) -> Response {
 
 /// Counts every response by route template (never the raw path), method and status.
 async fn count_requests(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let route = match request.extensions().get::<MatchedPath>().map(MatchedPath::as_str) {
+    let route = match request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(MatchedPath::as_str)
+    {
         Some(WEBHOOK_PATH) => WEBHOOK_PATH,
         Some("/healthz") => "/healthz",
         Some("/readyz") => "/readyz",
@@ -480,14 +496,22 @@ mod tests {
 
     #[test]
     fn no_secret_is_refused_outside_development() {
-        for gpt_env in [None, Some("production"), Some("staging"), Some("Development ")] {
+        for gpt_env in [
+            None,
+            Some("production"),
+            Some("staging"),
+            Some("Development "),
+        ] {
             let mut vars = vec![DB];
             if let Some(e) = gpt_env {
                 vars.push(("GPT_ENV", e));
             }
             let err = Settings::from_env(env(&vars)).unwrap_err();
             assert!(matches!(err, Error::MissingSecret), "{gpt_env:?}: {err}");
-            assert!(err.to_string().contains("export CLERK_WEBHOOK_SECRET=whsec_"));
+            assert!(
+                err.to_string()
+                    .contains("export CLERK_WEBHOOK_SECRET=whsec_")
+            );
         }
     }
 
@@ -510,7 +534,10 @@ mod tests {
         let s = Settings::from_env(env(&[
             DB,
             ("GPT_ENV", "development"),
-            ("CLERK_WEBHOOK_SECRET", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
+            (
+                "CLERK_WEBHOOK_SECRET",
+                "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+            ),
         ]))
         .unwrap();
         assert!(matches!(s.verification, Verification::Verify(_)));
@@ -530,9 +557,15 @@ mod tests {
 
     #[test]
     fn database_url_is_required_and_never_echoed() {
-        let secret = ("CLERK_WEBHOOK_SECRET", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
+        let secret = (
+            "CLERK_WEBHOOK_SECRET",
+            "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        );
         let err = Settings::from_env(env(&[secret])).unwrap_err();
-        assert!(matches!(err, Error::DatabaseUrl(super::super::db::Error::MissingUrl)));
+        assert!(matches!(
+            err,
+            Error::DatabaseUrl(super::super::db::Error::MissingUrl)
+        ));
         let err = Settings::from_env(env(&[
             secret,
             ("DATABASE_URL", "postgres://u:sentinel-pw@host:notaport/db"),

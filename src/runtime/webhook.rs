@@ -28,7 +28,9 @@ pub enum Error {
     ///
     /// The base64 decoder's own error is deliberately not kept as a source: its
     /// message quotes the offending byte of the secret.
-    #[error("{var} is not a valid svix signing secret: {problem}; {SECRET_HELP} and set {var} to it")]
+    #[error(
+        "{var} is not a valid svix signing secret: {problem}; {SECRET_HELP} and set {var} to it"
+    )]
     InvalidSecret {
         /// The environment variable holding the secret.
         var: &'static str,
@@ -222,7 +224,11 @@ impl Verifier {
 }
 
 /// One secret's verdict; the timestamp window was already checked by the caller.
-fn check(webhook: &Webhook, headers: &HeaderMap, body: &[u8]) -> std::result::Result<(), Rejection> {
+fn check(
+    webhook: &Webhook,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> std::result::Result<(), Rejection> {
     webhook
         .verify_ignoring_timestamp(body, headers)
         .map_err(|e| match e {
@@ -435,7 +441,10 @@ mod tests {
     #[test]
     fn secrets_without_prefix_or_with_bad_base64_are_refused_without_quoting_them() {
         for (value, problem) in [
-            ("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "does not start with `whsec_`"),
+            (
+                "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+                "does not start with `whsec_`",
+            ),
             ("whsec_", "nothing follows"),
             ("whsec_not*base64!", "not valid base64"),
             ("", "does not start with `whsec_`"),
@@ -448,9 +457,12 @@ mod tests {
                 assert!(!text.contains(&value[6..]), "secret leaked: {text}");
             }
         }
-        let err =
-            Verifier::new(&SecretString::new(SECRET), Some(&SecretString::new("nope"))).unwrap_err();
-        assert!(err.to_string().starts_with("CLERK_WEBHOOK_SECRET_PREVIOUS is not"));
+        let err = Verifier::new(&SecretString::new(SECRET), Some(&SecretString::new("nope")))
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("CLERK_WEBHOOK_SECRET_PREVIOUS is not")
+        );
     }
 
     #[test]

@@ -39,10 +39,7 @@ pub fn now() -> i64 {
 
 /// `v1,<base64>` made by svix's own signer.
 pub fn sign(secret: &str, id: &str, ts: i64, body: &[u8]) -> String {
-    Webhook::new(secret)
-        .unwrap()
-        .sign(id, ts, body)
-        .unwrap()
+    Webhook::new(secret).unwrap().sign(id, ts, body).unwrap()
 }
 
 /// A running `gpt-deploy serve`.
