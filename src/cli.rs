@@ -269,6 +269,17 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "LISTEN_ADDR", default_value = "0.0.0.0:8080")]
     pub listen: std::net::SocketAddr,
+    /// After SIGTERM, keep serving this long with /readyz failing, so the Service stops
+    /// routing here before the listener closes (e.g. 5s).
+    #[arg(long, env = "SHUTDOWN_DELAY", default_value = "0s", value_parser = humantime::parse_duration)]
+    pub shutdown_delay: std::time::Duration,
+    /// After the listener closes, how long in-flight requests may take before the process exits
+    /// anyway (keep it below the pod's terminationGracePeriodSeconds).
+    #[arg(long, env = "SHUTDOWN_TIMEOUT", default_value = "20s", value_parser = humantime::parse_duration)]
+    pub shutdown_timeout: std::time::Duration,
+    /// How long a delivery waits for a database connection before answering 503.
+    #[arg(long, env = "DATABASE_TIMEOUT", default_value = "3s", value_parser = humantime::parse_duration)]
+    pub database_timeout: std::time::Duration,
 }
 
 /// Arguments of `cleanup`.

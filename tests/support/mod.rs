@@ -8,3 +8,4 @@ pub mod config_dir;
 pub mod github;
 pub mod pg;
 pub mod secrets_cli;
+pub mod serve;
