@@ -1,0 +1,4 @@
+//! Fixtures shared by the integration tests; each lives in its own file.
+#![allow(dead_code)]
+
+pub mod bin;
