@@ -205,8 +205,8 @@ pub async fn write_parent(
     if dry_run {
         params = params.dry_run();
     }
-    let body = patch.body();
-    client::retry(|| api.patch(&set.parent, &params, &Patch::Apply(&body)))
+    let body = Patch::Apply(patch.body());
+    client::retry(|| api.patch(&set.parent, &params, &body))
         .await
         .map(|_| ())
         .map_err(|e| {
@@ -238,7 +238,8 @@ pub async fn apply_one(
     if options.dry_run {
         params = params.dry_run();
     }
-    let answer = client::retry(|| api.patch(&id.name, &params, &Patch::Apply(object)))
+    let body = Patch::Apply(object);
+    let answer = client::retry(|| api.patch(&id.name, &params, &body))
         .await
         .map_err(|e| client::api_error(format!("apply {id}"), &id.to_string(), e, &cluster.server))?;
     Ok(serde_json::to_value(&answer).unwrap_or(Value::Null))

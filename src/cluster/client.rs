@@ -195,11 +195,12 @@ pub fn is_transient(err: &kube::Error) -> bool {
         kube::Error::HyperError(_) | kube::Error::Service(_) => true,
         kube::Error::Api(status) => match status.code {
             429 | 502 | 503 | 504 => true,
-            500 => matches!(
-                status.reason.as_str(),
-                "ServerTimeout" | "Timeout" | "InternalError"
-            ) && status.message.contains("timeout")
-                || status.message.contains("etcdserver"),
+            // etcd hiccups surface as 500s that succeed when repeated.
+            500 => {
+                status.reason == "ServerTimeout"
+                    || status.message.contains("etcdserver")
+                    || status.message.contains("timeout")
+            }
             _ => false,
         },
         _ => false,
@@ -304,11 +305,32 @@ pub fn api_error(action: String, object: &str, err: kube::Error, server: &str) -
         };
     }
     Error::Api {
-        detail: describe(&err, server),
         action,
-        source: err,
+        cause: ApiCause {
+            detail: describe(&err, server),
+            error: err,
+        },
     }
 }
+
+/// An API failure described for people: the HTTP status and the server's message, or why
+/// the server could not be reached. Its description already includes the transport's root
+/// cause, so it ends the error chain instead of repeating kube-rs's wording.
+#[derive(Debug)]
+pub struct ApiCause {
+    /// The description shown (secret values redacted before printing).
+    pub detail: String,
+    /// The original error, for callers that need the status code.
+    pub error: kube::Error,
+}
+
+impl std::fmt::Display for ApiCause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.detail)
+    }
+}
+
+impl std::error::Error for ApiCause {}
 
 /// The (field, manager) pairs of a server-side apply conflict, if this error is one.
 #[must_use]

@@ -138,7 +138,7 @@ pub fn object_diff(id: &ObjectId, live: Option<&Value>, merged: &Value) -> Optio
 /// Render, preflight or API errors.
 pub async fn run(args: &ClusterArgs) -> Result<u8> {
     let ctx = deploy::Context::prepare(args).await?;
-    let namespace_exists = deploy::namespace_exists(&ctx.cluster, &ctx.plan.namespace).await?;
+    let namespace_exists = super::preflight::namespace_exists(&ctx.cluster, &ctx.plan.namespace).await?;
     let set = Set::new(&ctx.plan.app_name, &ctx.plan.namespace);
     let tty = crate::report::stdout_is_tty();
     let mut out = std::io::stdout().lock();

@@ -79,15 +79,13 @@ pub enum Error {
         source: kube::Error,
     },
     /// A request to the API server failed.
-    #[error("{action}: {detail}")]
+    #[error("cannot {action}")]
     Api {
         /// What was being done, naming the object (e.g. `apply Deployment gpt/gpt-service`).
         action: String,
-        /// The server's answer or the transport failure, phrased for a person.
-        detail: String,
-        /// kube-rs error.
+        /// The server's answer or the transport failure.
         #[source]
-        source: kube::Error,
+        cause: client::ApiCause,
     },
     /// Server-side apply found fields owned by another field manager.
     #[error("{}", client::format_conflicts(object, conflicts))]

@@ -189,7 +189,7 @@ pub async fn wait(
     .default_backoff()
     .applied_objects()
     .map_ok(Update::Pod);
-    let mut updates = stream::select(deployment_events, pod_events);
+    let mut updates = stream::select(deployment_events.boxed(), pod_events.boxed());
 
     let deadline = tokio::time::Instant::now() + timeout;
     let mut watcher_errors = 0;
@@ -341,7 +341,8 @@ async fn diagnose(cluster: &Cluster, target: &Target, deployment: Option<&Deploy
         }
     }
     let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), &target.namespace);
-    let list = client::retry(|| pods.list(&ListParams::default().labels(&target.selector))).await;
+    let by_selector = ListParams::default().labels(&target.selector);
+    let list = client::retry(|| pods.list(&by_selector)).await;
     let pods = match list {
         Ok(list) => list.items,
         Err(e) => {
@@ -353,7 +354,8 @@ async fn diagnose(cluster: &Cluster, target: &Target, deployment: Option<&Deploy
         }
     };
     let events: Api<Event> = Api::namespaced(cluster.client.clone(), &target.namespace);
-    let events = client::retry(|| events.list(&ListParams::default().fields("involvedObject.kind=Pod")))
+    let pod_events = ListParams::default().fields("involvedObject.kind=Pod");
+    let events = client::retry(|| events.list(&pod_events))
         .await
         .map(|l| l.items)
         .unwrap_or_default();
