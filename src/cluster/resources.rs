@@ -234,6 +234,7 @@ mod tests {
     #[tokio::test]
     async fn known_kinds_need_no_discovery() {
         // A client pointing nowhere proves the table answers without a request.
+        crate::init_crypto();
         let config = kube::Config::new("http://127.0.0.1:9".parse().unwrap());
         let client = Client::try_from(config).unwrap();
         let r = api_resource(&client, "policy/v1", "PodDisruptionBudget").await.unwrap();
