@@ -2,3 +2,4 @@
 #![allow(dead_code)]
 
 pub mod bin;
+pub mod deploy_env;
