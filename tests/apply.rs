@@ -36,13 +36,21 @@ async fn fresh_apply_creates_the_set_and_waits_for_the_rollout() {
         "deployment.apps/gpt-service created",
         "cronjob.batch/gpt-token-cleanup created",
     ] {
-        assert!(out.stdout.contains(line), "missing {line:?} in:\n{}", out.stdout);
+        assert!(
+            out.stdout.contains(line),
+            "missing {line:?} in:\n{}",
+            out.stdout
+        );
     }
     // Dependency order: the Secret before the Deployment that reads it.
     let secret_at = out.stdout.find("secret/gpt-secrets").unwrap();
     let deployment_at = out.stdout.find("deployment.apps/").unwrap();
     assert!(secret_at < deployment_at, "{}", out.stdout);
-    assert!(out.stderr.contains("successfully rolled out"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("successfully rolled out"),
+        "{}",
+        out.stderr
+    );
 
     let client = env.ns.client();
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &env.ns.name);
@@ -82,32 +90,65 @@ async fn fresh_apply_creates_the_set_and_waits_for_the_rollout() {
 #[tokio::test(flavor = "multi_thread")]
 async fn unchanged_reapply_makes_no_new_generation() {
     let env = DeployEnv::new().await;
-    run(env.cmd("apply", &["--wait", "--timeout", "120s"])).await.success();
+    run(env.cmd("apply", &["--wait", "--timeout", "120s"]))
+        .await
+        .success();
     let deployments: Api<Deployment> = Api::namespaced(env.ns.client(), &env.ns.name);
     let before = deployments.get(APP).await.unwrap();
     let out = run(env.cmd("apply", &[])).await;
     out.success();
-    assert_eq!(out.stdout.matches(" unchanged").count(), 4, "{}", out.stdout);
+    assert_eq!(
+        out.stdout.matches(" unchanged").count(),
+        4,
+        "{}",
+        out.stdout
+    );
     assert!(!out.stdout.contains("configured"), "{}", out.stdout);
     let after = deployments.get(APP).await.unwrap();
     assert_eq!(before.metadata.generation, after.metadata.generation);
     let replica_sets: Api<ReplicaSet> = Api::namespaced(env.ns.client(), &env.ns.name);
-    assert_eq!(replica_sets.list(&ListParams::default()).await.unwrap().items.len(), 1, "no rollout");
+    assert_eq!(
+        replica_sets
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .len(),
+        1,
+        "no rollout"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn image_change_rolls_out() {
     let env = DeployEnv::new().await;
-    run(env.cmd("apply", &["--wait", "--timeout", "120s"])).await.success();
+    run(env.cmd("apply", &["--wait", "--timeout", "120s"]))
+        .await
+        .success();
     let deployments: Api<Deployment> = Api::namespaced(env.ns.client(), &env.ns.name);
     let first = deployments.get(APP).await.unwrap();
-    let out = run(env.cmd("apply", &["--image", "v2.0.1", "--wait", "--timeout", "120s"])).await;
+    let out = run(env.cmd(
+        "apply",
+        &["--image", "v2.0.1", "--wait", "--timeout", "120s"],
+    ))
+    .await;
     out.success();
-    assert!(out.stdout.contains("deployment.apps/gpt-service configured"), "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains("deployment.apps/gpt-service configured"),
+        "{}",
+        out.stdout
+    );
     let second = deployments.get(APP).await.unwrap();
     assert!(second.metadata.generation > first.metadata.generation);
     let spec = second.spec.unwrap().template.spec.unwrap();
-    assert!(spec.containers[0].image.as_deref().unwrap().ends_with(":v2.0.1"));
+    assert!(
+        spec.containers[0]
+            .image
+            .as_deref()
+            .unwrap()
+            .ends_with(":v2.0.1")
+    );
     let status = second.status.unwrap();
     assert_eq!(status.observed_generation, second.metadata.generation);
     assert_eq!(status.updated_replicas, Some(1));
@@ -117,20 +158,35 @@ async fn image_change_rolls_out() {
 #[tokio::test(flavor = "multi_thread")]
 async fn changed_secret_rolls_the_pods() {
     let env = DeployEnv::new().await;
-    run(env.cmd("apply", &["--wait", "--timeout", "120s"])).await.success();
+    run(env.cmd("apply", &["--wait", "--timeout", "120s"]))
+        .await
+        .success();
     let rotated = "whsec_sentinel-clerk-rotated-2";
     let out = run(env
         .cmd("apply", &["--wait", "--timeout", "120s"])
         .env("CLERK_WEBHOOK_SECRET", rotated))
     .await;
     out.success();
-    assert!(out.stdout.contains("secret/gpt-secrets configured"), "{}", out.stdout);
-    assert!(out.stdout.contains("deployment.apps/gpt-service configured"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("secret/gpt-secrets configured"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("deployment.apps/gpt-service configured"),
+        "{}",
+        out.stdout
+    );
     assert!(!out.stdout.contains(rotated) && !out.stderr.contains(rotated));
     // A second ReplicaSet means the pods were replaced.
     let replica_sets: Api<ReplicaSet> = Api::namespaced(env.ns.client(), &env.ns.name);
     let list = replica_sets.list(&ListParams::default()).await.unwrap();
-    assert_eq!(list.items.len(), 2, "expected a new ReplicaSet after the secret change");
+    assert_eq!(
+        list.items.len(),
+        2,
+        "expected a new ReplicaSet after the secret change"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -156,10 +212,18 @@ async fn conflict_names_field_and_manager_then_force_takes_ownership() {
     assert!(out.stderr.contains(".spec.replicas"), "{}", out.stderr);
     assert!(out.stderr.contains("\"kubectl-edit\""), "{}", out.stderr);
     assert!(out.stderr.contains("--force-conflicts"), "{}", out.stderr);
-    assert_eq!(deployments.get(APP).await.unwrap().spec.unwrap().replicas, Some(3));
+    assert_eq!(
+        deployments.get(APP).await.unwrap().spec.unwrap().replicas,
+        Some(3)
+    );
 
-    run(env.cmd("apply", &["--force-conflicts"])).await.success();
-    assert_eq!(deployments.get(APP).await.unwrap().spec.unwrap().replicas, Some(1));
+    run(env.cmd("apply", &["--force-conflicts"]))
+        .await
+        .success();
+    assert_eq!(
+        deployments.get(APP).await.unwrap().spec.unwrap().replicas,
+        Some(1)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -202,8 +266,17 @@ async fn prune_deletes_a_dropped_member_and_nothing_else() {
 
     let out = run(env.cmd("apply", &["--prune"])).await;
     out.success();
-    assert!(out.stdout.contains("poddisruptionbudget.policy/gpt-service pruned"), "{}", out.stdout);
-    assert!(out.stderr.contains("not pruning PodDisruptionBudget"), "{}", out.stderr);
+    assert!(
+        out.stdout
+            .contains("poddisruptionbudget.policy/gpt-service pruned"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stderr.contains("not pruning PodDisruptionBudget"),
+        "{}",
+        out.stderr
+    );
     assert!(out.stderr.contains("lookalike-labelled"), "{}", out.stderr);
     let gone = pdbs.get_opt(APP).await.unwrap();
     assert!(gone.is_none() || gone.unwrap().metadata.deletion_timestamp.is_some());
@@ -211,7 +284,13 @@ async fn prune_deletes_a_dropped_member_and_nothing_else() {
     assert!(pdbs.get_opt("lookalike-labelled").await.unwrap().is_some());
     // The rest of the set is untouched and the parent still names its kinds.
     let cronjobs: Api<CronJob> = Api::namespaced(client.clone(), &env.ns.name);
-    assert!(cronjobs.get_opt("gpt-token-cleanup").await.unwrap().is_some());
+    assert!(
+        cronjobs
+            .get_opt("gpt-token-cleanup")
+            .await
+            .unwrap()
+            .is_some()
+    );
     let secrets: Api<Secret> = Api::namespaced(client, &env.ns.name);
     let parent = secrets.get(PARENT).await.unwrap();
     assert_eq!(labels(&parent.metadata)["applyset.kubernetes.io/id"], id);
@@ -227,11 +306,23 @@ async fn dry_run_persists_nothing() {
     let env = DeployEnv::new().await;
     let out = run(env.cmd("apply", &["--dry-run", "--prune"])).await;
     out.success();
-    assert!(out.stdout.contains("deployment.apps/gpt-service created (server dry run)"), "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains("deployment.apps/gpt-service created (server dry run)"),
+        "{}",
+        out.stdout
+    );
     let client = env.ns.client();
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &env.ns.name);
     let deployments: Api<Deployment> = Api::namespaced(client, &env.ns.name);
-    assert!(deployments.list(&ListParams::default()).await.unwrap().items.is_empty());
+    assert!(
+        deployments
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
     let names: Vec<String> = secrets
         .list(&ListParams::default())
         .await
@@ -240,7 +331,10 @@ async fn dry_run_persists_nothing() {
         .into_iter()
         .filter_map(|s| s.metadata.name)
         .collect();
-    assert!(!names.iter().any(|n| n == PARENT || n == "gpt-secrets"), "{names:?}");
+    assert!(
+        !names.iter().any(|n| n == PARENT || n == "gpt-secrets"),
+        "{names:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -252,7 +346,11 @@ async fn missing_secrets_stop_before_any_write() {
         .env_remove("DATABASE_URL"))
     .await;
     out.expect_code(2);
-    assert!(out.stderr.contains("CLERK_WEBHOOK_SECRET"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("CLERK_WEBHOOK_SECRET"),
+        "{}",
+        out.stderr
+    );
     assert!(out.stderr.contains("DATABASE_URL"), "{}", out.stderr);
     assert!(out.stdout.is_empty(), "{}", out.stdout);
     let secrets: Api<Secret> = Api::namespaced(env.ns.client(), &env.ns.name);
@@ -270,11 +368,24 @@ async fn rollout_that_never_becomes_ready_exits_4_with_pod_diagnostics() {
     env.make_pods_never_ready();
     let out = run(env.cmd("apply", &["--wait", "--timeout", "20s"])).await;
     out.expect_code(4);
-    assert!(out.stderr.contains("did not finish rolling out within 20s"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("did not finish rolling out within 20s"),
+        "{}",
+        out.stderr
+    );
     assert!(out.stderr.contains("pod gpt-service-"), "{}", out.stderr);
     assert!(out.stderr.contains("phase Running"), "{}", out.stderr);
-    assert!(out.stderr.contains("condition Ready=False ContainersNotReady"), "{}", out.stderr);
-    assert!(out.stderr.contains("event "), "recent events are shown:\n{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("condition Ready=False ContainersNotReady"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("event "),
+        "recent events are shown:\n{}",
+        out.stderr
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -288,7 +399,12 @@ async fn missing_namespace_is_an_error_unless_created() {
     };
     let out = run(cmd(&[])).await;
     out.expect_code(3);
-    assert!(out.stderr.contains(&format!("namespace {name:?} does not exist")), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains(&format!("namespace {name:?} does not exist")),
+        "{}",
+        out.stderr
+    );
     assert!(out.stderr.contains("--create-namespace"), "{}", out.stderr);
 
     let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(env.ns.client());
@@ -298,7 +414,11 @@ async fn missing_namespace_is_an_error_unless_created() {
     let _ = namespaces.delete(&name, &Default::default()).await;
     out.success();
     assert!(created);
-    assert!(out.stdout.contains(&format!("namespace/{name} created")), "{}", out.stdout);
+    assert!(
+        out.stdout.contains(&format!("namespace/{name} created")),
+        "{}",
+        out.stdout
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -312,18 +432,28 @@ async fn parent_owned_by_another_tool_is_refused() {
                             "applyset.kubernetes.io/contains-group-kinds": ""}}
     }))
     .unwrap();
-    secrets.create(&PostParams::default(), &parent).await.unwrap();
+    secrets
+        .create(&PostParams::default(), &parent)
+        .await
+        .unwrap();
     let out = run(env.cmd("apply", &["--prune"])).await;
     out.expect_code(3);
     assert!(out.stderr.contains("kubectl/v1.35.4"), "{}", out.stderr);
     let deployments: Api<Deployment> = Api::namespaced(env.ns.client(), &env.ns.name);
-    assert!(deployments.get_opt(APP).await.unwrap().is_none(), "nothing was applied");
+    assert!(
+        deployments.get_opt(APP).await.unwrap().is_none(),
+        "nothing was applied"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn unreachable_api_server_is_a_clear_error() {
     // A port nobody listens on: bind, read the port, close.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let dir = tempfile::tempdir().unwrap();
     let kubeconfig = dir.path().join("kubeconfig");
     std::fs::write(
@@ -350,9 +480,15 @@ async fn unreachable_api_server_is_a_clear_error() {
     .await;
     out.expect_code(3);
     assert!(
-        out.stderr.contains(&format!("cannot reach the API server at https://127.0.0.1:{port}")),
+        out.stderr.contains(&format!(
+            "cannot reach the API server at https://127.0.0.1:{port}"
+        )),
         "{}",
         out.stderr
     );
-    assert!(out.stderr.to_lowercase().contains("connection refused"), "{}", out.stderr);
+    assert!(
+        out.stderr.to_lowercase().contains("connection refused"),
+        "{}",
+        out.stderr
+    );
 }

@@ -35,7 +35,10 @@ async fn deploy_applies_prunes_waits_and_writes_the_step_summary() {
     out.success();
     let text = std::fs::read_to_string(&summary).unwrap();
     assert!(text.contains("| 0 | 0 | 3 | 1 |"), "{text}");
-    assert!(text.contains("| PodDisruptionBudget/gpt-service | pruned |"), "{text}");
+    assert!(
+        text.contains("| PodDisruptionBudget/gpt-service | pruned |"),
+        "{text}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -51,11 +54,18 @@ async fn failed_rollout_is_annotated_and_summarised() {
     .await;
     out.expect_code(4);
     assert!(out.stdout.contains("::error::"), "{}", out.stdout);
-    assert!(out.stdout.contains("did not finish rolling out"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("did not finish rolling out"),
+        "{}",
+        out.stdout
+    );
     let text = std::fs::read_to_string(&summary).unwrap();
     assert!(text.contains("development deploy failed"), "{text}");
     assert!(text.contains("Rollout: **failed**"), "{text}");
-    assert!(text.contains("phase Running"), "diagnostics are in the summary:\n{text}");
+    assert!(
+        text.contains("phase Running"),
+        "diagnostics are in the summary:\n{text}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -64,7 +74,11 @@ async fn cleanup_now_starts_a_job_from_the_cronjob() {
     run(env.cmd("apply", &[])).await.success();
     let out = run(env.cmd("cleanup-now", &["--wait", "--timeout", "120s"])).await;
     out.success();
-    assert!(out.stdout.contains("job.batch/gpt-token-cleanup-manual-"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("job.batch/gpt-token-cleanup-manual-"),
+        "{}",
+        out.stdout
+    );
     let jobs: Api<Job> = Api::namespaced(env.ns.client(), &env.ns.name);
     let list = jobs.list(&ListParams::default()).await.unwrap();
     assert_eq!(list.items.len(), 1);
@@ -72,9 +86,23 @@ async fn cleanup_now_starts_a_job_from_the_cronjob() {
     let annotations = job.metadata.annotations.clone().unwrap_or_default();
     assert_eq!(annotations["cronjob.kubernetes.io/instantiate"], "manual");
     let owner = &job.metadata.owner_references.as_ref().unwrap()[0];
-    assert_eq!((owner.kind.as_str(), owner.name.as_str()), ("CronJob", "gpt-token-cleanup"));
-    let conditions = job.status.as_ref().unwrap().conditions.clone().unwrap_or_default();
-    assert!(conditions.iter().any(|c| c.type_ == "Complete" && c.status == "True"), "{conditions:?}");
+    assert_eq!(
+        (owner.kind.as_str(), owner.name.as_str()),
+        ("CronJob", "gpt-token-cleanup")
+    );
+    let conditions = job
+        .status
+        .as_ref()
+        .unwrap()
+        .conditions
+        .clone()
+        .unwrap_or_default();
+    assert!(
+        conditions
+            .iter()
+            .any(|c| c.type_ == "Complete" && c.status == "True"),
+        "{conditions:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -10,7 +10,7 @@ use kube::api::{Patch, PatchParams};
 use kube::core::ApiResource;
 use serde_json::Value;
 
-use super::applyset::{self, GroupKind, ParentPatch, ParentState, PART_OF_LABEL};
+use super::applyset::{self, GroupKind, PART_OF_LABEL, ParentPatch, ParentState};
 use super::client::{self, Cluster};
 use super::prune::{self, Members};
 use super::resources::{self, ObjectId};
@@ -94,7 +94,10 @@ pub fn prepare(object: &Value, set_id: &str) -> Result<Value> {
     let id = ObjectId::of(&value)?;
     let labels = value["metadata"]
         .as_object_mut()
-        .map(|m| m.entry("labels").or_insert_with(|| Value::Object(Default::default())))
+        .map(|m| {
+            m.entry("labels")
+                .or_insert_with(|| Value::Object(Default::default()))
+        })
         .and_then(Value::as_object_mut)
         .ok_or_else(|| Error::BadObject {
             object: id.to_string(),
@@ -144,7 +147,11 @@ pub fn classify(before: Option<&Value>, after: &Value) -> Action {
             let others = resources::managers(after)
                 .into_iter()
                 .any(|m| m != FIELD_MANAGER);
-            if others { Action::Changed } else { Action::Created }
+            if others {
+                Action::Changed
+            } else {
+                Action::Created
+            }
         }
     }
 }
@@ -163,7 +170,10 @@ pub async fn read_parent(cluster: &Cluster, set: &Set) -> Result<ParentState> {
         .await
         .map_err(|e| {
             client::api_error(
-                format!("read ApplySet parent Secret {}/{}", set.namespace, set.parent),
+                format!(
+                    "read ApplySet parent Secret {}/{}",
+                    set.namespace, set.parent
+                ),
                 &set.parent,
                 e,
                 &cluster.server,
@@ -211,7 +221,10 @@ pub async fn write_parent(
         .map(|_| ())
         .map_err(|e| {
             client::api_error(
-                format!("write ApplySet parent Secret {}/{}", set.namespace, set.parent),
+                format!(
+                    "write ApplySet parent Secret {}/{}",
+                    set.namespace, set.parent
+                ),
                 &set.parent,
                 e,
                 &cluster.server,
@@ -241,7 +254,9 @@ pub async fn apply_one(
     let body = Patch::Apply(object);
     let answer = client::retry(|| api.patch(&id.name, &params, &body))
         .await
-        .map_err(|e| client::api_error(format!("apply {id}"), &id.to_string(), e, &cluster.server))?;
+        .map_err(|e| {
+            client::api_error(format!("apply {id}"), &id.to_string(), e, &cluster.server)
+        })?;
     Ok(serde_json::to_value(&answer).unwrap_or(Value::Null))
 }
 
@@ -269,9 +284,8 @@ pub async fn run(
     let mut mappings: HashMap<(String, String), ApiResource> = HashMap::new();
     for id in &ids {
         let key = (id.api_version.clone(), id.kind.clone());
-        if !mappings.contains_key(&key) {
-            let resource = resources::api_resource(&cluster.client, &id.api_version, &id.kind).await?;
-            mappings.insert(key, resource);
+        if let std::collections::hash_map::Entry::Vacant(slot) = mappings.entry(key) {
+            slot.insert(resources::api_resource(&cluster.client, &id.api_version, &id.kind).await?);
         }
     }
     let rendered_kinds: BTreeSet<GroupKind> = ids.iter().map(ObjectId::group_kind).collect();
@@ -283,7 +297,8 @@ pub async fn run(
     } else {
         Members::new()
     };
-    let superset: BTreeSet<GroupKind> = parent.group_kinds.union(&rendered_kinds).cloned().collect();
+    let superset: BTreeSet<GroupKind> =
+        parent.group_kinds.union(&rendered_kinds).cloned().collect();
     if !parent.exists || superset != parent.group_kinds {
         write_parent(cluster, set, &superset, options.dry_run).await?;
     }

@@ -320,8 +320,11 @@ mod tests {
         assert_eq!(err, ParentProblem::MissingTooling);
         let err = read_parent(&parent(Some("gpt-deploy/v0.0.1"), None, ""), &id).unwrap_err();
         assert_eq!(err, ParentProblem::MissingId);
-        let err =
-            read_parent(&parent(Some("gpt-deploy/v9"), Some("applyset-x-v1"), ""), &id).unwrap_err();
+        let err = read_parent(
+            &parent(Some("gpt-deploy/v9"), Some("applyset-x-v1"), ""),
+            &id,
+        )
+        .unwrap_err();
         assert!(matches!(err, ParentProblem::WrongId { .. }));
     }
 
@@ -329,7 +332,11 @@ mod tests {
     fn own_parent_is_read_with_its_kinds() {
         let id = secret_parent_id("p", "ns");
         let state = read_parent(
-            &parent(Some("gpt-deploy/v0.0.1"), Some(&id), "Deployment.apps,Secret"),
+            &parent(
+                Some("gpt-deploy/v0.0.1"),
+                Some(&id),
+                "Deployment.apps,Secret",
+            ),
             &id,
         )
         .unwrap();

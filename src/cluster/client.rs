@@ -153,7 +153,11 @@ fn read_kubeconfig(flag: Option<&Path>) -> Result<Option<(Kubeconfig, String)>> 
 /// `--context`, else the environment file's context, else the kubeconfig's current context;
 /// a named context must exist (kube-rs would otherwise fail with a less helpful message).
 fn pick_context(kubeconfig: &Kubeconfig, target: &Target<'_>, files: &str) -> Result<String> {
-    let known: Vec<&str> = kubeconfig.contexts.iter().map(|c| c.name.as_str()).collect();
+    let known: Vec<&str> = kubeconfig
+        .contexts
+        .iter()
+        .map(|c| c.name.as_str())
+        .collect();
     let (wanted, from) = match (target.context, target.default_context) {
         (Some(c), _) => (c.to_string(), "--context"),
         (None, Some(c)) => (c.to_string(), "the environment file's kube_context"),
@@ -253,8 +257,12 @@ pub fn describe(err: &kube::Error, server: &str) -> String {
     match err {
         kube::Error::Api(status) => {
             let hint = match status.code {
-                401 => " (the credentials in the kubeconfig were rejected; log in again or refresh the token)",
-                403 => " (the user lacks permission for this; ask for the RBAC role or use another context)",
+                401 => {
+                    " (the credentials in the kubeconfig were rejected; log in again or refresh the token)"
+                }
+                403 => {
+                    " (the user lacks permission for this; ask for the RBAC role or use another context)"
+                }
                 404 => " (not found)",
                 409 => " (conflict)",
                 422 => " (the object is invalid; fix the template or environment file)",
@@ -263,7 +271,11 @@ pub fn describe(err: &kube::Error, server: &str) -> String {
             let mut text = format!(
                 "the API server answered HTTP {} {}: {}{hint}",
                 status.code,
-                if status.reason.is_empty() { "" } else { &status.reason },
+                if status.reason.is_empty() {
+                    ""
+                } else {
+                    &status.reason
+                },
                 status.message
             );
             if let Some(details) = &status.details {
@@ -479,12 +491,20 @@ mod tests {
         );
         let c = conflicts(&err).unwrap();
         assert_eq!(c.len(), 2);
-        assert_eq!(c[0], (".spec.replicas".into(), "kubectl-client-side-apply".into()));
+        assert_eq!(
+            c[0],
+            (".spec.replicas".into(), "kubectl-client-side-apply".into())
+        );
     }
 
     #[test]
     fn other_409s_are_not_conflicts() {
-        let err = status(409, "AlreadyExists", "jobs.batch \"x\" already exists", vec![]);
+        let err = status(
+            409,
+            "AlreadyExists",
+            "jobs.batch \"x\" already exists",
+            vec![],
+        );
         assert!(conflicts(&err).is_none());
     }
 
@@ -502,14 +522,22 @@ mod tests {
         );
         let text = describe(&err, "https://127.0.0.1:6443/");
         assert!(text.contains("HTTP 422 Invalid"), "{text}");
-        assert!(text.contains("field spec.replicas: Invalid value"), "{text}");
+        assert!(
+            text.contains("field spec.replicas: Invalid value"),
+            "{text}"
+        );
         assert!(describe(&status(403, "Forbidden", "no", vec![]), "s").contains("RBAC"));
         assert!(describe(&status(401, "Unauthorized", "no", vec![]), "s").contains("credentials"));
     }
 
     #[test]
     fn transient_errors_are_recognised() {
-        assert!(is_transient(&status(503, "ServiceUnavailable", "x", vec![])));
+        assert!(is_transient(&status(
+            503,
+            "ServiceUnavailable",
+            "x",
+            vec![]
+        )));
         assert!(is_transient(&status(429, "TooManyRequests", "x", vec![])));
         assert!(!is_transient(&status(422, "Invalid", "x", vec![])));
         assert!(!is_transient(&status(404, "NotFound", "x", vec![])));

@@ -118,10 +118,10 @@ pub async fn run_deploy(args: &DeployArgs) -> Result<u8> {
     if let Err(e) = &result {
         summary.error = Some(error_text(e));
     }
-    if report::github_actions() {
-        if let Err(e) = summary.append_to_step_summary() {
-            report::warning(&format!("cannot write the GitHub step summary: {e}"));
-        }
+    if report::github_actions()
+        && let Err(e) = summary.append_to_step_summary()
+    {
+        report::warning(&format!("cannot write the GitHub step summary: {e}"));
     }
     eprintln!(
         "deploy of {} to namespace {:?}: {} created, {} changed, {} unchanged, {} pruned in {:.1}s",
@@ -158,7 +158,11 @@ async fn execute(ctx: &Context, steps: Steps, done: &mut Done) -> Result<()> {
             );
             for object in &plan.objects {
                 let id = ObjectId::of(object)?;
-                report::line(&format!("{} {}{suffix}", id.short(), Action::Created.verb()));
+                report::line(&format!(
+                    "{} {}{suffix}",
+                    id.short(),
+                    Action::Created.verb()
+                ));
             }
             return Ok(());
         }
@@ -171,7 +175,11 @@ async fn execute(ctx: &Context, steps: Steps, done: &mut Done) -> Result<()> {
     let Some(timeout) = steps.wait else {
         return Ok(());
     };
-    let Some(target) = done.outcome.deployment().and_then(rollout::Target::from_applied) else {
+    let Some(target) = done
+        .outcome
+        .deployment()
+        .and_then(rollout::Target::from_applied)
+    else {
         return Ok(());
     };
     let progress = Progress::new();

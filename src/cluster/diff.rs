@@ -51,7 +51,10 @@ pub fn mask_secrets(live: Option<&mut Value>, merged: Option<&mut Value>) {
             .and_then(Value::as_object)
             .cloned()
             .unwrap_or_default();
-        let mask_side = |side: &mut Option<&mut Value>, this: &serde_json::Map<String, Value>, other: &serde_json::Map<String, Value>, label: &str| {
+        let mask_side = |side: &mut Option<&mut Value>,
+                         this: &serde_json::Map<String, Value>,
+                         other: &serde_json::Map<String, Value>,
+                         label: &str| {
             if let Some(map) = side
                 .as_deref_mut()
                 .and_then(|v| v.get_mut(field))
@@ -92,9 +95,7 @@ pub fn unified(before: &str, after: &str, name_before: &str, name_after: &str) -
 pub fn colorize(diff: &str) -> String {
     let mut out = String::with_capacity(diff.len() + 64);
     for line in diff.split_inclusive('\n') {
-        let (text, newline) = line
-            .strip_suffix('\n')
-            .map_or((line, ""), |t| (t, "\n"));
+        let (text, newline) = line.strip_suffix('\n').map_or((line, ""), |t| (t, "\n"));
         let painted = if text.starts_with("+++") || text.starts_with("---") {
             text.bold().to_string()
         } else if text.starts_with('+') {
@@ -114,7 +115,9 @@ pub fn colorize(diff: &str) -> String {
 
 /// YAML for one side of the diff (empty for an absent object).
 fn side(value: Option<&Value>) -> String {
-    value.map(crate::render::yaml::to_string).unwrap_or_default()
+    value
+        .map(crate::render::yaml::to_string)
+        .unwrap_or_default()
 }
 
 /// The diff of one object, secrets masked; `None` when nothing changes.
@@ -138,7 +141,8 @@ pub fn object_diff(id: &ObjectId, live: Option<&Value>, merged: &Value) -> Optio
 /// Render, preflight or API errors.
 pub async fn run(args: &ClusterArgs) -> Result<u8> {
     let ctx = deploy::Context::prepare(args).await?;
-    let namespace_exists = super::preflight::namespace_exists(&ctx.cluster, &ctx.plan.namespace).await?;
+    let namespace_exists =
+        super::preflight::namespace_exists(&ctx.cluster, &ctx.plan.namespace).await?;
     let set = Set::new(&ctx.plan.app_name, &ctx.plan.namespace);
     let tty = crate::report::stdout_is_tty();
     let mut out = std::io::stdout().lock();
@@ -147,7 +151,8 @@ pub async fn run(args: &ClusterArgs) -> Result<u8> {
         let prepared = apply::prepare(object, &set.id)?;
         let id = ObjectId::of(&prepared)?;
         let (live, merged) = if namespace_exists {
-            let resource = resources::api_resource(&ctx.cluster.client, &id.api_version, &id.kind).await?;
+            let resource =
+                resources::api_resource(&ctx.cluster.client, &id.api_version, &id.kind).await?;
             let live = get_live(&ctx.cluster, &resource, &id).await?;
             // Force, so the diff shows the intended state even where another manager owns a field.
             let options = Options {
@@ -188,9 +193,9 @@ async fn get_live(
     id: &ObjectId,
 ) -> Result<Option<Value>> {
     let api = resources::namespaced(&cluster.client, &id.namespace, resource);
-    let live = client::retry(|| api.get_opt(&id.name))
-        .await
-        .map_err(|e| client::api_error(format!("read {id}"), &id.to_string(), e, &cluster.server))?;
+    let live = client::retry(|| api.get_opt(&id.name)).await.map_err(|e| {
+        client::api_error(format!("read {id}"), &id.to_string(), e, &cluster.server)
+    })?;
     Ok(live.map(|l| {
         let mut v = serde_json::to_value(&l).unwrap_or(Value::Null);
         v["apiVersion"] = Value::String(id.api_version.clone());
@@ -214,8 +219,14 @@ mod tests {
         let mut live = secret(json!({"a": "c2VjcmV0LW9sZA==", "b": "c2FtZQ==", "gone": "eA=="}));
         let mut merged = secret(json!({"a": "c2VjcmV0LW5ldw==", "b": "c2FtZQ==", "new": "eQ=="}));
         mask_secrets(Some(&mut live), Some(&mut merged));
-        assert_eq!(live["data"], json!({"a": "*** (before)", "b": "***", "gone": "***"}));
-        assert_eq!(merged["data"], json!({"a": "*** (after)", "b": "***", "new": "***"}));
+        assert_eq!(
+            live["data"],
+            json!({"a": "*** (before)", "b": "***", "gone": "***"})
+        );
+        assert_eq!(
+            merged["data"],
+            json!({"a": "*** (after)", "b": "***", "new": "***"})
+        );
     }
 
     #[test]
@@ -224,7 +235,10 @@ mod tests {
         let live = secret(json!({"k": "c2VudGluZWwtb2xk"}));
         let merged = secret(json!({"k": "c2VudGluZWwtbmV3"}));
         let text = object_diff(&id, Some(&live), &merged).unwrap();
-        assert!(text.contains("-  k: '*** (before)'") || text.contains("-  k: \"*** (before)\""), "{text}");
+        assert!(
+            text.contains("-  k: '*** (before)'") || text.contains("-  k: \"*** (before)\""),
+            "{text}"
+        );
         assert!(!text.contains("c2VudGluZWw"), "{text}");
         assert!(object_diff(&id, Some(&live), &live.clone()).is_none());
     }
@@ -243,7 +257,10 @@ mod tests {
         assert!(object_diff(&id, Some(&a), &b).is_none());
         b["spec"]["replicas"] = json!(3);
         let text = object_diff(&id, Some(&a), &b).unwrap();
-        assert!(text.starts_with("--- live/apps/v1/Deployment/d\n+++ merged/apps/v1/Deployment/d\n"), "{text}");
+        assert!(
+            text.starts_with("--- live/apps/v1/Deployment/d\n+++ merged/apps/v1/Deployment/d\n"),
+            "{text}"
+        );
         assert!(text.contains("-  replicas: 2\n+  replicas: 3\n"), "{text}");
     }
 

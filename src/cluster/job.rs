@@ -96,7 +96,10 @@ pub async fn run(args: &CleanupNowArgs) -> Result<u8> {
             env: ctx.plan.environment.clone(),
         });
     };
-    let name = rendered["metadata"]["name"].as_str().unwrap_or_default().to_string();
+    let name = rendered["metadata"]["name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     let namespace = ctx.plan.namespace.clone();
     let cronjobs: Api<CronJob> = Api::namespaced(ctx.cluster.client.clone(), &namespace);
     let cronjob = client::retry(|| cronjobs.get(&name)).await.map_err(|e| {
@@ -124,14 +127,16 @@ pub async fn run(args: &CleanupNowArgs) -> Result<u8> {
     })?;
     let jobs: Api<Job> = Api::namespaced(ctx.cluster.client.clone(), &namespace);
     // Not retried: a create whose answer was lost would fail the retry with AlreadyExists.
-    jobs.create(&PostParams::default(), &job).await.map_err(|e| {
-        client::api_error(
-            format!("create Job {namespace}/{job_name}"),
-            &job_name,
-            e,
-            &ctx.cluster.server,
-        )
-    })?;
+    jobs.create(&PostParams::default(), &job)
+        .await
+        .map_err(|e| {
+            client::api_error(
+                format!("create Job {namespace}/{job_name}"),
+                &job_name,
+                e,
+                &ctx.cluster.server,
+            )
+        })?;
     report::line(&format!("job.batch/{job_name} created"));
     if args.wait {
         wait(&jobs, &namespace, &job_name, args.timeout).await?;
@@ -219,7 +224,10 @@ mod tests {
                     "restartPolicy": "Never", "containers": [{"name": "c", "image": "i"}]}}}}}
         });
         let job = job_from_cronjob(&cronjob, "cleanup-manual-1");
-        assert_eq!(job["metadata"]["annotations"][INSTANTIATE_ANNOTATION], "manual");
+        assert_eq!(
+            job["metadata"]["annotations"][INSTANTIATE_ANNOTATION],
+            "manual"
+        );
         assert_eq!(job["metadata"]["annotations"]["a"], "b");
         assert_eq!(job["metadata"]["labels"]["app"], "x");
         let owner = &job["metadata"]["ownerReferences"][0];
@@ -243,8 +251,10 @@ mod tests {
     #[test]
     fn job_conditions_decide_the_end() {
         let job = |conds: Value| -> Job {
-            serde_json::from_value(json!({"metadata": {"name": "j"}, "status": {"conditions": conds}}))
-                .unwrap()
+            serde_json::from_value(
+                json!({"metadata": {"name": "j"}, "status": {"conditions": conds}}),
+            )
+            .unwrap()
         };
         assert_eq!(finished(&job(json!([]))), None);
         assert_eq!(

@@ -114,7 +114,9 @@ pub enum Error {
         problem: applyset::ParentProblem,
     },
     /// The rendered object list is empty; pruning would delete the whole set.
-    #[error("the render produced no objects; refusing to prune, which would delete every member of the set")]
+    #[error(
+        "the render produced no objects; refusing to prune, which would delete every member of the set"
+    )]
     EmptyRender,
     /// A rendered object cannot be applied as it is (missing name/kind, foreign set label).
     #[error("rendered object {object} cannot be applied: {problem}")]
@@ -125,7 +127,9 @@ pub enum Error {
         problem: String,
     },
     /// The API server does not serve a rendered kind.
-    #[error("the cluster does not serve {api_version} {kind}; is the cluster too old for this manifest?")]
+    #[error(
+        "the cluster does not serve {api_version} {kind}; is the cluster too old for this manifest?"
+    )]
     UnknownKind {
         /// apiVersion of the object.
         api_version: String,

@@ -114,6 +114,8 @@ impl Plan {
     /// The rendered object of this kind, if any.
     #[must_use]
     pub fn find(&self, kind: &str) -> Option<&Value> {
-        self.objects.iter().find(|o| o["kind"].as_str() == Some(kind))
+        self.objects
+            .iter()
+            .find(|o| o["kind"].as_str() == Some(kind))
     }
 }

@@ -23,7 +23,10 @@ pub async fn namespace_exists(cluster: &Cluster, namespace: &str) -> Result<bool
         // server answered, so it is reachable, and the apply itself will say if the
         // namespace is really missing.
         Err(e) if client::status_code(&e) == Some(403) => {
-            tracing::debug!(namespace, "no permission to read the namespace; assuming it exists");
+            tracing::debug!(
+                namespace,
+                "no permission to read the namespace; assuming it exists"
+            );
             Ok(true)
         }
         Err(e) => Err(client::api_error(
@@ -41,7 +44,9 @@ pub async fn namespace_exists(cluster: &Cluster, namespace: &str) -> Result<bool
 /// The server refused.
 pub async fn create_namespace(cluster: &Cluster, namespace: &str, dry_run: bool) -> Result<()> {
     let api: Api<Namespace> = Api::all(cluster.client.clone());
-    let body = Patch::Apply(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}));
+    let body = Patch::Apply(
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}),
+    );
     let mut params = PatchParams::apply(FIELD_MANAGER);
     if dry_run {
         params = params.dry_run();

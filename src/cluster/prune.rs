@@ -56,8 +56,6 @@ pub async fn list_members(
 /// Why a listed member is kept rather than pruned.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Keep {
-    /// It is still rendered.
-    Rendered,
     /// It carries the label but this tool never wrote it.
     NotOurs(Vec<String>),
     /// It is already being deleted.
@@ -125,7 +123,7 @@ pub fn explain_kept(kept: &[(ObjectId, Keep)]) -> Vec<String> {
                     managers.join(", ")
                 }
             )),
-            Keep::Deleting | Keep::Rendered => None,
+            Keep::Deleting => None,
         })
         .collect()
 }
@@ -148,7 +146,11 @@ mod tests {
     use serde_json::json;
 
     fn member(kind: &str, name: &str, managers: &[&str]) -> (ObjectId, Value) {
-        let api_version = if kind == "Deployment" { "apps/v1" } else { "v1" };
+        let api_version = if kind == "Deployment" {
+            "apps/v1"
+        } else {
+            "v1"
+        };
         let fields: Vec<Value> = managers
             .iter()
             .map(|m| json!({"manager": m, "operation": "Apply"}))
@@ -162,7 +164,11 @@ mod tests {
     fn only_unrendered_members_we_wrote_are_deleted() {
         let members: Members = [
             member("Deployment", "web", &[FIELD_MANAGER]),
-            member("ConfigMap", "old", &[FIELD_MANAGER, "kube-controller-manager"]),
+            member(
+                "ConfigMap",
+                "old",
+                &[FIELD_MANAGER, "kube-controller-manager"],
+            ),
             member("ConfigMap", "look-alike", &["kubectl-client-side-apply"]),
         ]
         .into_iter()

@@ -142,7 +142,10 @@ pub async fn api_resource_for(client: &Client, gk: &GroupKind) -> Result<ApiReso
         .map(|(resource, _)| resource)
         .ok_or_else(|| Error::BadObject {
             object: gk.to_string(),
-            problem: format!("the cluster's API group {:?} has no kind {}", gk.group, gk.kind),
+            problem: format!(
+                "the cluster's API group {:?} has no kind {}",
+                gk.group, gk.kind
+            ),
         })
 }
 
@@ -228,7 +231,10 @@ mod tests {
             "metadata": {"name": "x", "resourceVersion": "5", "managedFields": [], "uid": "u",
                          "generation": 2, "labels": {"a": "b"}}});
         strip_server_fields(&mut v);
-        assert_eq!(v, json!({"kind": "Deployment", "metadata": {"name": "x", "labels": {"a": "b"}}}));
+        assert_eq!(
+            v,
+            json!({"kind": "Deployment", "metadata": {"name": "x", "labels": {"a": "b"}}})
+        );
     }
 
     #[tokio::test]
@@ -237,10 +243,14 @@ mod tests {
         crate::init_crypto();
         let config = kube::Config::new("http://127.0.0.1:9".parse().unwrap());
         let client = Client::try_from(config).unwrap();
-        let r = api_resource(&client, "policy/v1", "PodDisruptionBudget").await.unwrap();
+        let r = api_resource(&client, "policy/v1", "PodDisruptionBudget")
+            .await
+            .unwrap();
         assert_eq!(r.plural, "poddisruptionbudgets");
         assert_eq!(r.group, "policy");
-        let r = api_resource_for(&client, &GroupKind::parse("CronJob.batch")).await.unwrap();
+        let r = api_resource_for(&client, &GroupKind::parse("CronJob.batch"))
+            .await
+            .unwrap();
         assert_eq!((r.version.as_str(), r.plural.as_str()), ("v1", "cronjobs"));
     }
 }

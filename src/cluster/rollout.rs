@@ -48,7 +48,11 @@ pub enum State {
 #[must_use]
 pub fn state(deployment: &Deployment, applied_generation: i64) -> State {
     let name = deployment.metadata.name.as_deref().unwrap_or("?");
-    let generation = deployment.metadata.generation.unwrap_or(0).max(applied_generation);
+    let generation = deployment
+        .metadata
+        .generation
+        .unwrap_or(0)
+        .max(applied_generation);
     let Some(status) = &deployment.status else {
         return State::Waiting("waiting for the controller to observe the deployment".into());
     };
@@ -157,8 +161,9 @@ impl Target {
 }
 
 enum Update {
-    Deployment(Deployment),
-    Pod(Pod),
+    Deployment(Box<Deployment>),
+    Pod(Box<Pod>),
+    PodGone(Box<Pod>),
 }
 
 /// Watches the Deployment (and its pods, to fail fast) until the rollout is done, fails
@@ -181,14 +186,19 @@ pub async fn wait(
     )
     .default_backoff()
     .applied_objects()
-    .map_ok(Update::Deployment);
-    let pod_events = watcher(
-        pods,
-        watcher::Config::default().labels(&target.selector),
-    )
-    .default_backoff()
-    .applied_objects()
-    .map_ok(Update::Pod);
+    .map_ok(|d| Update::Deployment(Box::new(d)));
+    // Raw events for pods: a deleted stuck pod (an old ReplicaSet scaling down) must be forgotten.
+    let pod_events = watcher(pods, watcher::Config::default().labels(&target.selector))
+        .default_backoff()
+        .try_filter_map(|event| async move {
+            Ok(match event {
+                watcher::Event::Apply(pod) | watcher::Event::InitApply(pod) => {
+                    Some(Update::Pod(Box::new(pod)))
+                }
+                watcher::Event::Delete(pod) => Some(Update::PodGone(Box::new(pod))),
+                watcher::Event::Init | watcher::Event::InitDone => None,
+            })
+        });
     let mut updates = stream::select(deployment_events.boxed(), pod_events.boxed());
 
     let deadline = tokio::time::Instant::now() + timeout;
@@ -196,7 +206,10 @@ pub async fn wait(
     let mut latest: Option<Deployment> = None;
     let mut stuck: BTreeMap<String, (Pod, String)> = BTreeMap::new();
     let mut revisions: HashMap<String, Option<String>> = HashMap::new();
-    progress.set(&format!("deployment {}: waiting for the rollout", target.name));
+    progress.set(&format!(
+        "deployment {}: waiting for the rollout",
+        target.name
+    ));
     let failure = loop {
         let next = match tokio::time::timeout_at(deadline, updates.next()).await {
             Err(_) => {
@@ -227,12 +240,15 @@ pub async fn wait(
             }
         };
         match update {
-            Update::Deployment(d) => latest = Some(d),
+            Update::Deployment(d) => latest = Some(*d),
+            Update::PodGone(pod) => {
+                stuck.remove(pod.metadata.name.as_deref().unwrap_or_default());
+            }
             Update::Pod(pod) => {
                 let name = pod.metadata.name.clone().unwrap_or_default();
                 match stuck_reason(&pod) {
                     Some(reason) => {
-                        stuck.insert(name, (pod, reason));
+                        stuck.insert(name, (*pod, reason));
                     }
                     None => {
                         stuck.remove(&name);
@@ -289,8 +305,7 @@ async fn stuck_in_current_revision(
         return None;
     }
     let current = deployment.metadata.annotations.as_ref()?.get(REVISION)?;
-    let replica_sets: Api<ReplicaSet> =
-        Api::namespaced(cluster.client.clone(), &target.namespace);
+    let replica_sets: Api<ReplicaSet> = Api::namespaced(cluster.client.clone(), &target.namespace);
     for (pod_name, (pod, reason)) in stuck {
         let Some(owner) = pod
             .metadata
@@ -383,8 +398,14 @@ pub fn describe_pod(pod: &Pod, events: &[Event]) -> String {
             "  condition {}={}{}{}\n",
             c.type_,
             c.status,
-            c.reason.as_deref().map(|r| format!(" {r}")).unwrap_or_default(),
-            c.message.as_deref().map(|m| format!(": {m}")).unwrap_or_default()
+            c.reason
+                .as_deref()
+                .map(|r| format!(" {r}"))
+                .unwrap_or_default(),
+            c.message
+                .as_deref()
+                .map(|m| format!(": {m}"))
+                .unwrap_or_default()
         ));
     }
     for c in status.container_statuses.iter().flatten() {
@@ -441,7 +462,12 @@ fn event_time(e: &Event) -> Option<String> {
         .as_ref()
         .map(|t| t.0.to_string())
         .or_else(|| e.event_time.as_ref().map(|t| t.0.to_string()))
-        .or_else(|| e.metadata.creation_timestamp.as_ref().map(|t| t.0.to_string()))
+        .or_else(|| {
+            e.metadata
+                .creation_timestamp
+                .as_ref()
+                .map(|t| t.0.to_string())
+        })
 }
 
 #[cfg(test)]
@@ -464,12 +490,20 @@ mod tests {
     #[test]
     fn complete_previous_rollout_is_not_reported_as_done() {
         // The status describes generation 1 completely, but we applied generation 2.
-        let d = deployment(2, 2, json!({"observedGeneration": 1, "replicas": 2,
-            "updatedReplicas": 2, "readyReplicas": 2, "availableReplicas": 2}));
+        let d = deployment(
+            2,
+            2,
+            json!({"observedGeneration": 1, "replicas": 2,
+            "updatedReplicas": 2, "readyReplicas": 2, "availableReplicas": 2}),
+        );
         assert!(matches!(state(&d, 2), State::Waiting(w) if w.contains("observe")));
         // The watched object may still carry the old generation: the applied one counts.
-        let d = deployment(1, 2, json!({"observedGeneration": 1, "replicas": 2,
-            "updatedReplicas": 2, "readyReplicas": 2, "availableReplicas": 2}));
+        let d = deployment(
+            1,
+            2,
+            json!({"observedGeneration": 1, "replicas": 2,
+            "updatedReplicas": 2, "readyReplicas": 2, "availableReplicas": 2}),
+        );
         assert!(matches!(state(&d, 2), State::Waiting(_)));
     }
 
@@ -477,8 +511,10 @@ mod tests {
     fn kubectl_rules_in_order() {
         let s = |st| state(&deployment(3, 2, st), 3);
         assert_eq!(
-            s(json!({"observedGeneration": 3, "replicas": 3, "updatedReplicas": 1,
-                     "readyReplicas": 2, "availableReplicas": 2})),
+            s(
+                json!({"observedGeneration": 3, "replicas": 3, "updatedReplicas": 1,
+                     "readyReplicas": 2, "availableReplicas": 2})
+            ),
             State::Waiting("1 of 2 new replicas updated, 2 ready".into())
         );
         assert!(matches!(
@@ -492,18 +528,24 @@ mod tests {
             State::Waiting(w) if w.contains("1 of 2 updated replicas available")
         ));
         assert_eq!(
-            s(json!({"observedGeneration": 3, "replicas": 2, "updatedReplicas": 2,
-                     "readyReplicas": 2, "availableReplicas": 2})),
+            s(
+                json!({"observedGeneration": 3, "replicas": 2, "updatedReplicas": 2,
+                     "readyReplicas": 2, "availableReplicas": 2})
+            ),
             State::Done
         );
     }
 
     #[test]
     fn progress_deadline_fails_at_once() {
-        let d = deployment(1, 2, json!({"observedGeneration": 1, "replicas": 2,
+        let d = deployment(
+            1,
+            2,
+            json!({"observedGeneration": 1, "replicas": 2,
             "updatedReplicas": 1, "conditions": [{"type": "Progressing", "status": "False",
             "reason": "ProgressDeadlineExceeded",
-            "message": "ReplicaSet \"web-1\" has timed out progressing."}]}));
+            "message": "ReplicaSet \"web-1\" has timed out progressing."}]}),
+        );
         assert!(matches!(state(&d, 1), State::Failed(f) if f.contains("progress deadline")));
     }
 
@@ -519,14 +561,18 @@ mod tests {
 
     #[test]
     fn stuck_pods_are_recognised() {
-        let p = pod(json!({"phase": "Pending", "containerStatuses": [{"name": "app",
+        let p = pod(
+            json!({"phase": "Pending", "containerStatuses": [{"name": "app",
             "ready": false, "restartCount": 0, "image": "x", "imageID": "",
-            "state": {"waiting": {"reason": "ImagePullBackOff", "message": "Back-off pulling image \"x:nope\""}}}]}));
+            "state": {"waiting": {"reason": "ImagePullBackOff", "message": "Back-off pulling image \"x:nope\""}}}]}),
+        );
         let reason = stuck_reason(&p).unwrap();
         assert!(reason.contains("ImagePullBackOff"), "{reason}");
-        let p = pod(json!({"phase": "Pending", "containerStatuses": [{"name": "app",
+        let p = pod(
+            json!({"phase": "Pending", "containerStatuses": [{"name": "app",
             "ready": false, "restartCount": 0, "image": "x", "imageID": "",
-            "state": {"waiting": {"reason": "ContainerCreating"}}}]}));
+            "state": {"waiting": {"reason": "ContainerCreating"}}}]}),
+        );
         assert_eq!(stuck_reason(&p), None);
     }
 
@@ -551,9 +597,20 @@ mod tests {
             .collect();
         let text = describe_pod(&p, &events);
         assert!(text.starts_with("pod web-1: phase Running"), "{text}");
-        assert!(text.contains("condition Ready=False ContainersNotReady: containers with unready status"), "{text}");
-        assert!(text.contains("container app: ready=false restarts=3 running"), "{text}");
-        assert!(text.contains("event Warning R6: Readiness probe failed (x2)"), "{text}");
+        assert!(
+            text.contains(
+                "condition Ready=False ContainersNotReady: containers with unready status"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("container app: ready=false restarts=3 running"),
+            "{text}"
+        );
+        assert!(
+            text.contains("event Warning R6: Readiness probe failed (x2)"),
+            "{text}"
+        );
         assert!(!text.contains("R1:"), "only the most recent events: {text}");
     }
 

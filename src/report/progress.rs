@@ -40,7 +40,10 @@ impl Progress {
 
     /// Shows the current state.
     pub fn set(&self, message: &str) {
-        let mut last = self.last.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut last = self
+            .last
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if *last == message {
             return;
         }

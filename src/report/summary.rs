@@ -190,7 +190,10 @@ mod tests {
         let md = summary().to_markdown();
         assert!(md.contains("production deploy succeeded"), "{md}");
         assert!(md.contains("| 0 | 1 | 1 | 1 |"), "{md}");
-        assert!(md.contains("| Deployment/gpt-service | configured |"), "{md}");
+        assert!(
+            md.contains("| Deployment/gpt-service | configured |"),
+            "{md}"
+        );
         assert!(md.contains("Rollout: complete"), "{md}");
         assert!(md.contains("12.3s"), "{md}");
     }

@@ -30,7 +30,8 @@ pub struct DeployEnv {
 pub fn config_copy() -> tempfile::TempDir {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let dir = tempfile::tempdir().expect("create a temporary directory");
-    std::fs::copy(root.join("deploy.toml"), dir.path().join("deploy.toml")).expect("copy deploy.toml");
+    std::fs::copy(root.join("deploy.toml"), dir.path().join("deploy.toml"))
+        .expect("copy deploy.toml");
     for sub in ["environments", "templates"] {
         std::fs::create_dir_all(dir.path().join(sub)).expect("create a config subdirectory");
         for entry in std::fs::read_dir(root.join(sub)).expect("read a config directory") {
@@ -132,11 +133,22 @@ pub async fn run(bin: Bin) -> Output {
 #[track_caller]
 pub fn assert_no_secrets(output: &Output) {
     use base64::Engine as _;
-    for value in [SENTINEL_CLERK, SENTINEL_DB, "sentinel-clerk", "sentinel-db-pw"] {
+    for value in [
+        SENTINEL_CLERK,
+        SENTINEL_DB,
+        "sentinel-clerk",
+        "sentinel-db-pw",
+    ] {
         let b64 = base64::engine::general_purpose::STANDARD.encode(value);
         for (stream, text) in [("stdout", &output.stdout), ("stderr", &output.stderr)] {
-            assert!(!text.contains(value), "secret {value:?} leaked on {stream}:\n{text}");
-            assert!(!text.contains(&b64), "base64 of a secret leaked on {stream}:\n{text}");
+            assert!(
+                !text.contains(value),
+                "secret {value:?} leaked on {stream}:\n{text}"
+            );
+            assert!(
+                !text.contains(&b64),
+                "base64 of a secret leaked on {stream}:\n{text}"
+            );
         }
     }
 }
