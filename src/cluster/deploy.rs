@@ -246,3 +246,44 @@ fn redact(err: Error, redactor: &Redactor) -> Error {
         other => other,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secret::SecretString;
+
+    #[test]
+    fn errors_quoting_the_server_are_redacted() {
+        let secret = SecretString::new("sentinel-value-42");
+        let redactor = Redactor::new([&secret]);
+        let err = Error::Rollout {
+            reason: "pod x: container failed: sentinel-value-42".into(),
+            diagnostics: "env DATABASE_URL=sentinel-value-42".into(),
+        };
+        let text = redact(err, &redactor).to_string();
+        assert!(!text.contains("sentinel-value-42"), "{text}");
+        assert!(text.contains("<redacted>"), "{text}");
+    }
+
+    #[test]
+    fn summary_lists_applied_then_pruned() {
+        let id = |kind: &str, name: &str| ObjectId {
+            api_version: "v1".into(),
+            kind: kind.into(),
+            namespace: "ns".into(),
+            name: name.into(),
+        };
+        let outcome = Outcome {
+            applied: vec![apply::Applied {
+                id: id("Secret", "s"),
+                action: Action::Unchanged,
+                live: serde_json::Value::Null,
+            }],
+            pruned: vec![id("ConfigMap", "old")],
+        };
+        let rows = changes(&outcome);
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[1].action, Action::Pruned);
+        assert_eq!(rows[1].name, "old");
+    }
+}
