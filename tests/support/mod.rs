@@ -1,5 +1,6 @@
-//! Fixtures shared by the integration tests; each lives in its own file.
+//! Fixtures shared by the integration tests (each `tests/*.rs` has `mod support;`).
 #![allow(dead_code)]
 
 pub mod bin;
+pub mod cluster;
 pub mod deploy_env;
