@@ -340,11 +340,7 @@ async fn dry_run_persists_nothing() {
 #[tokio::test(flavor = "multi_thread")]
 async fn missing_secrets_stop_before_any_write() {
     let env = DeployEnv::new().await;
-    let out = run(env
-        .cmd("apply", &["--wait"])
-        .env_remove("CLERK_WEBHOOK_SECRET")
-        .env_remove("DATABASE_URL"))
-    .await;
+    let out = run(env.cmd_with("apply", &["--wait"], &env.ns.name, false)).await;
     out.expect_code(2);
     assert!(
         out.stderr.contains("CLERK_WEBHOOK_SECRET"),
@@ -392,11 +388,7 @@ async fn rollout_that_never_becomes_ready_exits_4_with_pod_diagnostics() {
 async fn missing_namespace_is_an_error_unless_created() {
     let env = DeployEnv::new().await;
     let name = format!("{}-new", env.ns.name);
-    let cmd = |extra: &[&str]| {
-        let mut args = vec!["--namespace", name.as_str()];
-        args.extend_from_slice(extra);
-        env.cmd("apply", &args)
-    };
+    let cmd = |extra: &[&str]| env.cmd_with("apply", extra, &name, true);
     let out = run(cmd(&[])).await;
     out.expect_code(3);
     assert!(

@@ -96,6 +96,11 @@ impl DeployEnv {
     /// `gpt-deploy <command> --config … --env development --kubeconfig … --context … --namespace …`
     /// with the sentinel secrets set and no GitHub token.
     pub fn cmd(&self, command: &str, extra: &[&str]) -> Bin {
+        self.cmd_with(command, extra, &self.ns.name, true)
+    }
+
+    /// As [`DeployEnv::cmd`], in another namespace and optionally without any secret set.
+    pub fn cmd_with(&self, command: &str, extra: &[&str], namespace: &str, secrets: bool) -> Bin {
         let mut args: Vec<String> = vec![
             command.into(),
             "--config".into(),
@@ -107,13 +112,16 @@ impl DeployEnv {
             "--context".into(),
             self.context.clone(),
             "--namespace".into(),
-            self.ns.name.clone(),
+            namespace.into(),
         ];
         args.extend(extra.iter().map(|s| s.to_string()));
-        bin::gpt_deploy(args)
-            .env("CLERK_WEBHOOK_SECRET", SENTINEL_CLERK)
-            .env("DATABASE_URL", SENTINEL_DB)
-            .env_remove("GITHUB_TOKEN")
+        let mut bin = bin::gpt_deploy(args);
+        if secrets {
+            bin = bin
+                .env("CLERK_WEBHOOK_SECRET", SENTINEL_CLERK)
+                .env("DATABASE_URL", SENTINEL_DB);
+        }
+        bin.env_remove("GITHUB_TOKEN")
             .env_remove("GH_TOKEN")
             .env_remove("KUBECONFIG")
             .env_remove("GITHUB_STEP_SUMMARY")
