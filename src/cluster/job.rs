@@ -147,13 +147,17 @@ pub async fn run(args: &CleanupNowArgs) -> Result<u8> {
 async fn wait(jobs: &Api<Job>, namespace: &str, name: &str, timeout: Duration) -> Result<()> {
     let progress = Progress::new();
     progress.set(&format!("job {name}: running"));
-    let mut events = watcher(
-        jobs.clone(),
-        watcher::Config::default().fields(&format!("metadata.name={name}")),
-    )
-    .default_backoff()
-    .applied_objects()
-    .boxed();
+    let watch = |streaming: bool| {
+        let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
+        let config = if streaming { config.streaming_lists() } else { config };
+        watcher(jobs.clone(), config)
+            .default_backoff()
+            .applied_objects()
+            .boxed()
+    };
+    // Streaming list first; servers without it reject the request and get list + watch.
+    let mut streaming = true;
+    let mut events = watch(streaming);
     let deadline = tokio::time::Instant::now() + timeout;
     let mut errors = 0;
     loop {
@@ -172,6 +176,12 @@ async fn wait(jobs: &Api<Job>, namespace: &str, name: &str, timeout: Duration) -
                 });
             }
             Ok(None) => continue,
+            Ok(Some(Err(source))) if streaming => {
+                tracing::debug!(error = %source, "streaming list refused; using list + watch");
+                streaming = false;
+                events = watch(streaming);
+                continue;
+            }
             Ok(Some(Err(source))) => {
                 errors += 1;
                 if errors >= 6 {
@@ -182,7 +192,10 @@ async fn wait(jobs: &Api<Job>, namespace: &str, name: &str, timeout: Duration) -
                 }
                 continue;
             }
-            Ok(Some(Ok(job))) => job,
+            Ok(Some(Ok(job))) => {
+                streaming = false;
+                job
+            }
         };
         errors = 0;
         let status = job.status.clone().unwrap_or_default();

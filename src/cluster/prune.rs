@@ -27,20 +27,27 @@ pub async fn list_members(
     set_id: &str,
     kinds: &BTreeSet<GroupKind>,
 ) -> Result<Members> {
-    let mut members = Members::new();
     let params = ListParams::default().labels(&format!("{PART_OF_LABEL}={set_id}"));
-    for gk in kinds {
-        let resource = resources::api_resource_for(&cluster.client, gk).await?;
-        let api = resources::namespaced(&cluster.client, namespace, &resource);
-        let list = client::retry(|| api.list(&params)).await.map_err(|e| {
-            client::api_error(
-                format!("list {gk} members of the ApplySet in namespace {namespace}"),
-                &gk.to_string(),
-                e,
-                &cluster.server,
-            )
-        })?;
-        for item in list.items {
+    // One list per group-kind, concurrently: they are independent reads.
+    let lists = kinds.iter().map(|gk| {
+        let params = &params;
+        async move {
+            let resource = resources::api_resource_for(&cluster.client, gk).await?;
+            let api = resources::namespaced(&cluster.client, namespace, &resource);
+            let list = client::retry(|| api.list(params)).await.map_err(|e| {
+                client::api_error(
+                    format!("list {gk} members of the ApplySet in namespace {namespace}"),
+                    &gk.to_string(),
+                    e,
+                    &cluster.server,
+                )
+            })?;
+            Ok::<_, Error>((resource, list.items))
+        }
+    });
+    let mut members = Members::new();
+    for (resource, items) in futures::future::try_join_all(lists).await? {
+        for item in items {
             let mut value = serde_json::to_value(&item).unwrap_or(Value::Null);
             // List items carry no apiVersion/kind of their own.
             value["apiVersion"] = Value::String(resource.api_version.clone());

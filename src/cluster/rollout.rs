@@ -166,6 +166,44 @@ enum Update {
     PodGone(Box<Pod>),
 }
 
+/// One stream of Deployment and pod changes.
+fn updates(
+    cluster: &Cluster,
+    target: &Target,
+    streaming: bool,
+) -> futures::stream::BoxStream<'static, std::result::Result<Update, watcher::Error>> {
+    let config = || {
+        let config = watcher::Config::default();
+        if streaming {
+            config.streaming_lists()
+        } else {
+            config
+        }
+    };
+    let deployments: Api<Deployment> = Api::namespaced(cluster.client.clone(), &target.namespace);
+    let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), &target.namespace);
+    let deployment_events = watcher(
+        deployments,
+        config().fields(&format!("metadata.name={}", target.name)),
+    )
+    .default_backoff()
+    .applied_objects()
+    .map_ok(|d| Update::Deployment(Box::new(d)));
+    // Raw events for pods: a deleted stuck pod (an old ReplicaSet scaling down) must be forgotten.
+    let pod_events = watcher(pods, config().labels(&target.selector))
+        .default_backoff()
+        .try_filter_map(|event| async move {
+            Ok(match event {
+                watcher::Event::Apply(pod) | watcher::Event::InitApply(pod) => {
+                    Some(Update::Pod(Box::new(pod)))
+                }
+                watcher::Event::Delete(pod) => Some(Update::PodGone(Box::new(pod))),
+                watcher::Event::Init | watcher::Event::InitDone => None,
+            })
+        });
+    stream::select(deployment_events.boxed(), pod_events.boxed()).boxed()
+}
+
 /// Watches the Deployment (and its pods, to fail fast) until the rollout is done, fails
 /// or `timeout` passes.
 ///
@@ -178,29 +216,11 @@ pub async fn wait(
     timeout: Duration,
     progress: &Progress,
 ) -> Result<()> {
-    let deployments: Api<Deployment> = Api::namespaced(cluster.client.clone(), &target.namespace);
-    let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), &target.namespace);
-    let deployment_events = watcher(
-        deployments,
-        watcher::Config::default().fields(&format!("metadata.name={}", target.name)),
-    )
-    .default_backoff()
-    .applied_objects()
-    .map_ok(|d| Update::Deployment(Box::new(d)));
-    // Raw events for pods: a deleted stuck pod (an old ReplicaSet scaling down) must be forgotten.
-    let pod_events = watcher(pods, watcher::Config::default().labels(&target.selector))
-        .default_backoff()
-        .try_filter_map(|event| async move {
-            Ok(match event {
-                watcher::Event::Apply(pod) | watcher::Event::InitApply(pod) => {
-                    Some(Update::Pod(Box::new(pod)))
-                }
-                watcher::Event::Delete(pod) => Some(Update::PodGone(Box::new(pod))),
-                watcher::Event::Init | watcher::Event::InitDone => None,
-            })
-        });
-    let mut updates = stream::select(deployment_events.boxed(), pod_events.boxed());
-
+    // Streaming lists (one request per watch instead of list + watch) where the server
+    // supports them; older servers reject the parameters and we fall back below.
+    let mut streaming = true;
+    let mut received = false;
+    let mut updates = updates(cluster, target, streaming);
     let deadline = tokio::time::Instant::now() + timeout;
     let mut watcher_errors = 0;
     let mut latest: Option<Deployment> = None;
@@ -225,7 +245,14 @@ pub async fn wait(
         let update = match next {
             Ok(update) => {
                 watcher_errors = 0;
+                received = true;
                 update
+            }
+            Err(source) if streaming && !received => {
+                tracing::debug!(error = %source, "streaming list refused; using list + watch");
+                streaming = false;
+                updates = self::updates(cluster, target, streaming);
+                continue;
             }
             Err(source) => {
                 watcher_errors += 1;
