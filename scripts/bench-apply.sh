@@ -174,13 +174,15 @@ measure() {
     end=$(now)
     sleep 0.2 # let the proxy log the last lines
     after=$(count)
+    sed -n "$((before + 1)),${after}p" "$requests_log" >"$work/last-requests-${label//[^a-z]/_}.log"
     rows+=("$label|$(awk -v s="$start" -v e="$end" 'BEGIN { printf "%.2f", e - s }')|$((after - before))")
 }
 
-kubectl_pair() { # kubectl_pair NAMESPACE MANIFEST
-    "$kubectl_bin" --kubeconfig "$work/kubeconfig" --cache-dir "$kubectl_cache" --context "$context" \
+kubectl_pair() { # kubectl_pair NAMESPACE MANIFEST [CACHE_DIR]
+    local cache=${3:-$kubectl_cache}
+    "$kubectl_bin" --kubeconfig "$work/kubeconfig" --cache-dir "$cache" --context "$context" \
         apply --server-side -f "$2" &&
-        "$kubectl_bin" --kubeconfig "$work/kubeconfig" --cache-dir "$kubectl_cache" --context "$context" \
+        "$kubectl_bin" --kubeconfig "$work/kubeconfig" --cache-dir "$cache" --context "$context" \
             rollout status deployment/gpt-service -n "$1" --timeout=5m
 }
 
@@ -192,10 +194,10 @@ gpt_apply() { # gpt_apply NAMESPACE TAG
 for round in $(seq "$rounds"); do
     ns_g=bench-gpt-deploy-$round
     ns_k=bench-kubectl-$round
-    "${admin[@]}" create namespace "$ns_g" >/dev/null
-    "${admin[@]}" create namespace "$ns_k" >/dev/null
+    ns_c=bench-kubectl-cold-$round
+    for ns in "$ns_g" "$ns_k" "$ns_c"; do "${admin[@]}" create namespace "$ns" >/dev/null; done
     # Pods need the namespace's default ServiceAccount, which the controller-manager adds.
-    for ns in "$ns_g" "$ns_k"; do
+    for ns in "$ns_g" "$ns_k" "$ns_c"; do
         for _ in $(seq 300); do
             "${admin[@]}" get serviceaccount default -n "$ns" >/dev/null 2>&1 && break
             sleep 0.2
@@ -203,12 +205,18 @@ for round in $(seq "$rounds"); do
     done
     render "$ns_k" v1.0.0 >"$work/first.yaml"
     render "$ns_k" v1.0.1 >"$work/second.yaml"
+    render "$ns_c" v1.0.0 >"$work/first-cold.yaml"
+    render "$ns_c" v1.0.1 >"$work/second-cold.yaml"
     log "round $round: first deploy"
     measure "first deploy|gpt-deploy apply --wait" gpt_apply "$ns_g" v1.0.0
     measure "first deploy|kubectl apply --server-side + rollout status" kubectl_pair "$ns_k" "$work/first.yaml"
+    measure "first deploy|same kubectl pair, cold discovery cache (fresh CI runner)" \
+        kubectl_pair "$ns_c" "$work/first-cold.yaml" "$work/cold-cache-$round-1"
     log "round $round: image change"
     measure "image change|gpt-deploy apply --wait" gpt_apply "$ns_g" v1.0.1
     measure "image change|kubectl apply --server-side + rollout status" kubectl_pair "$ns_k" "$work/second.yaml"
+    measure "image change|same kubectl pair, cold discovery cache (fresh CI runner)" \
+        kubectl_pair "$ns_c" "$work/second-cold.yaml" "$work/cold-cache-$round-2"
 done
 
 # --- report ---------------------------------------------------------------------
@@ -227,3 +235,9 @@ for (scenario, command), values in runs.items():
     detail = ", ".join(f"{s:.2f}/{r}" for s, r in values)
     print(f"| {scenario} | `{command}` | {secs:.2f} | {reqs:g} | {detail} |")
 '
+printf '\nRequests of the last round (method, path, user agent):\n'
+for f in "$work"/last-requests-*.log; do
+    name=$(basename "$f" .log)
+    printf '\n%s\n' "${name#last-requests-}"
+    sort "$f" | uniq -c | sort -rn | sed 's/^/  /'
+done
