@@ -149,7 +149,11 @@ async fn wait(jobs: &Api<Job>, namespace: &str, name: &str, timeout: Duration) -
     progress.set(&format!("job {name}: running"));
     let watch = |streaming: bool| {
         let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
-        let config = if streaming { config.streaming_lists() } else { config };
+        let config = if streaming {
+            config.streaming_lists()
+        } else {
+            config
+        };
         watcher(jobs.clone(), config)
             .default_backoff()
             .applied_objects()

@@ -45,12 +45,14 @@ pub enum Error {
     },
     /// Required secrets are missing from the GitHub environment; nothing was applied.
     #[error(
-        "{} required secret(s) missing from GitHub environment {environment:?}: {}; run `gpt-deploy secrets sync --env <env>` first; nothing was applied",
+        "{} required secret(s) missing from GitHub environment {environment:?}: {}; run `gpt-deploy secrets sync --env {env}` first; nothing was applied",
         names.len(), names.join(", ")
     )]
     MissingGithubSecrets {
         /// GitHub environment name.
         environment: String,
+        /// The deploy environment (for the suggested command).
+        env: String,
         /// Names of the missing GitHub secrets.
         names: Vec<String>,
     },

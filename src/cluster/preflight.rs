@@ -98,6 +98,7 @@ pub async fn check_github_secrets(plan: &Plan) -> Result<()> {
     } else {
         Err(Error::MissingGithubSecrets {
             environment: plan.github_environment.clone(),
+            env: plan.environment.clone(),
             names: missing,
         })
     }

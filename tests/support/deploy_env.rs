@@ -122,6 +122,8 @@ impl DeployEnv {
                 .env("DATABASE_URL", SENTINEL_DB);
         }
         bin.env_remove("GITHUB_TOKEN")
+            .env_remove("GITHUB_API_URL")
+            .env_remove("GITHUB_REPOSITORY")
             .env_remove("GH_TOKEN")
             .env_remove("KUBECONFIG")
             .env_remove("GITHUB_STEP_SUMMARY")
