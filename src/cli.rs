@@ -146,6 +146,9 @@ pub struct ClusterArgs {
     /// kubeconfig context [default: the environment file's kube_context].
     #[arg(long)]
     pub context: Option<String>,
+    /// Namespace to deploy into [default: the environment file's namespace].
+    #[arg(long, short = 'n')]
+    pub namespace: Option<String>,
     /// Override the image tag from the environment file.
     #[arg(long, value_name = "TAG")]
     pub image: Option<String>,

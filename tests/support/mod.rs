@@ -5,6 +5,7 @@
 pub mod bin;
 pub mod cluster;
 pub mod config_dir;
+pub mod deploy_env;
 pub mod github;
 pub mod pg;
 pub mod secrets_cli;

@@ -1,0 +1,88 @@
+//! `gpt-deploy diff` against the local control plane: exit codes and secret masking.
+
+mod support;
+
+use support::deploy_env::{DeployEnv, run};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn diff_shows_new_objects_then_nothing_after_apply() {
+    let env = DeployEnv::new().await;
+    let out = run(env.cmd("diff", &[])).await;
+    out.expect_code(1);
+    assert!(
+        out.stdout
+            .contains("+++ merged/apps/v1/Deployment/gpt-service"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("+kind: Deployment"), "{}", out.stdout);
+    // Secret values are masked; the rest of the Secret is shown.
+    assert!(out.stdout.contains("+kind: Secret"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("clerk-webhook-secret: '***'"),
+        "{}",
+        out.stdout
+    );
+    assert!(!out.stdout.contains("managedFields"), "{}", out.stdout);
+    assert!(
+        !out.stdout.contains("\u{1b}["),
+        "no colour without a terminal"
+    );
+
+    run(env.cmd("apply", &[])).await.success();
+    let out = run(env.cmd("diff", &[])).await;
+    out.expect_code(0);
+    assert!(out.stdout.is_empty(), "{}", out.stdout);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn changed_secret_shows_as_changed_without_its_value() {
+    let env = DeployEnv::new().await;
+    run(env.cmd("apply", &[])).await.success();
+    let rotated = "whsec_sentinel-clerk-rotated-3";
+    let out = run(env.cmd("diff", &[]).env("CLERK_WEBHOOK_SECRET", rotated)).await;
+    out.expect_code(1);
+    assert!(
+        out.stdout
+            .contains("-  clerk-webhook-secret: '*** (before)'"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("+  clerk-webhook-secret: '*** (after)'"),
+        "{}",
+        out.stdout
+    );
+    // The unchanged key is masked and not part of the change.
+    assert!(!out.stdout.contains("+  database-url"), "{}", out.stdout);
+    // The pods would roll: the hash annotation changes.
+    assert!(
+        out.stdout.contains("+        gpt-deploy/secret-hash: "),
+        "{}",
+        out.stdout
+    );
+    assert!(!out.stdout.contains(rotated));
+    use base64::Engine as _;
+    assert!(
+        !out.stdout
+            .contains(&base64::engine::general_purpose::STANDARD.encode(rotated))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn image_change_is_a_one_line_difference() {
+    let env = DeployEnv::new().await;
+    run(env.cmd("apply", &[])).await.success();
+    let out = run(env.cmd("diff", &["--image", "v9.9.9"])).await;
+    out.expect_code(1);
+    assert!(
+        out.stdout
+            .contains("+        image: ghcr.io/gpt-service/gpt-service:v9.9.9"),
+        "{}",
+        out.stdout
+    );
+    // The live Deployment is unchanged by a diff.
+    let out = run(env.cmd("diff", &[])).await;
+    out.expect_code(0);
+}
