@@ -50,7 +50,7 @@ port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); p
 url="postgres://postgres@127.0.0.1:$port/bench"
 psql_() { "$pg_bin/psql" -X -q -v ON_ERROR_STOP=1 "$url" "$@"; }
 "$pg_bin/psql" -X -q "postgres://postgres@127.0.0.1:$port/postgres" -c "create database bench"
-DATABASE_URL="$url" "$bin" migrate >/dev/null
+DATABASE_URL="$url" "$bin" migrate >/dev/null 2>"$dir/migrate.log"
 psql_ -c "create extension pg_stat_statements"
 
 server_version="$(psql_ -At -c 'show server_version')"
@@ -99,7 +99,7 @@ load
 echo
 echo "== EXPLAIN (ANALYZE) of the first batch of each walk, with cleanup's session settings (rolled back)"
 for t in "${tables[@]}"; do
-    cols=(expires_at); [ "$t" = gpt_refresh_tokens ] && cols=(expires_at revoked_at)
+    cols=(expires_at); [ "$t" = gpt_refresh_tokens ] && cols=(revoked_at expires_at)
     for c in "${cols[@]}"; do
         r="$(rule "$t")"
         echo "-- $t by $c"
