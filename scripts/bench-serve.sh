@@ -124,6 +124,7 @@ run() { # label server port script
     RESULT[$1,$2,errors]=$(awk '/Non-2xx/ {print $5} /Socket errors/ {print "socket:" $0}' <<<"$out" | paste -sd' ')
 }
 
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 cd "$WORK"
 node "$ROOT/benches/reference/make-wrk-script.js" verified "$SECRET" "$SECRET" verified.lua
 node "$ROOT/benches/reference/make-wrk-script.js" rejected "$SECRET" "$OTHER" rejected.lua
@@ -154,6 +155,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.1fx", a / b; els
 
 echo
 echo "gpt-deploy serve vs reference (express + svix + pg), same run: wrk -t$THREADS -c$CONNECTIONS -d$DURATION, $(nproc) cores"
+echo "load average before the run: $LOAD_BEFORE; after: $(cut -d' ' -f1-3 /proc/loadavg) (other processes on the machine skew both columns alike)"
 printf '%-34s %22s %22s %8s\n' "" "gpt-deploy serve" "reference (node)" "ratio"
 for s in verified rejected deleted; do
     case $s in
