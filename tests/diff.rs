@@ -86,3 +86,30 @@ async fn image_change_is_a_one_line_difference() {
     let out = run(env.cmd("diff", &[])).await;
     out.expect_code(0);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn prune_shows_members_that_would_be_deleted() {
+    let env = DeployEnv::new().await;
+    run(env.cmd("apply", &[])).await.success();
+    env.remove("templates/poddisruptionbudget.yaml.j2");
+    // Without --prune nothing else differs: the dropped object would stay.
+    run(env.cmd("diff", &[])).await.expect_code(0);
+    let out = run(env.cmd("diff", &["--prune"])).await;
+    out.expect_code(1);
+    assert!(
+        out.stdout
+            .contains("+++ pruned/policy/v1/PodDisruptionBudget/gpt-service"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("-kind: PodDisruptionBudget"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        !out.stdout.contains("Deployment/gpt-service"),
+        "{}",
+        out.stdout
+    );
+}
