@@ -113,3 +113,48 @@ async fn prune_shows_members_that_would_be_deleted() {
         out.stdout
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kubeconfig_is_found_through_the_environment_like_kubectl() {
+    let env = DeployEnv::new().await;
+    let config = env.config.path().to_str().unwrap().to_string();
+    // No --kubeconfig: the file comes from $KUBECONFIG, the context from --context.
+    let out = run(support::bin::gpt_deploy([
+        "diff",
+        "--config",
+        &config,
+        "--env",
+        "development",
+        "--context",
+        &env.context,
+        "--namespace",
+        &env.ns.name,
+    ])
+    .env("KUBECONFIG", env.ns.kubeconfig.to_str().unwrap())
+    .env("CLERK_WEBHOOK_SECRET", support::deploy_env::SENTINEL_CLERK)
+    .env("DATABASE_URL", support::deploy_env::SENTINEL_DB))
+    .await;
+    out.expect_code(1);
+    assert!(out.stdout.contains("+kind: Deployment"), "{}", out.stdout);
+    // The environment file's kube_context is the default, and it is not in this kubeconfig.
+    let out = run(support::bin::gpt_deploy([
+        "diff",
+        "--config",
+        &config,
+        "--env",
+        "development",
+        "--namespace",
+        &env.ns.name,
+    ])
+    .env("KUBECONFIG", env.ns.kubeconfig.to_str().unwrap())
+    .env("CLERK_WEBHOOK_SECRET", support::deploy_env::SENTINEL_CLERK)
+    .env("DATABASE_URL", support::deploy_env::SENTINEL_DB))
+    .await;
+    out.expect_code(2);
+    assert!(
+        out.stderr
+            .contains("context \"gpt-development\" (from the environment file's kube_context)"),
+        "{}",
+        out.stderr
+    );
+}
