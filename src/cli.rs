@@ -282,6 +282,17 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "LISTEN_ADDR", default_value = "0.0.0.0:8080")]
     pub listen: std::net::SocketAddr,
+    /// After SIGTERM, keep serving this long with /readyz failing, so the Service stops
+    /// routing here before the listener closes (e.g. 5s).
+    #[arg(long, env = "SHUTDOWN_DELAY", default_value = "0s", value_parser = humantime::parse_duration)]
+    pub shutdown_delay: std::time::Duration,
+    /// After the listener closes, how long in-flight requests may take before the process exits
+    /// anyway (keep it below the pod's terminationGracePeriodSeconds).
+    #[arg(long, env = "SHUTDOWN_TIMEOUT", default_value = "20s", value_parser = humantime::parse_duration)]
+    pub shutdown_timeout: std::time::Duration,
+    /// How long a delivery waits for a database connection before answering 503.
+    #[arg(long, env = "DATABASE_TIMEOUT", default_value = "3s", value_parser = humantime::parse_duration)]
+    pub database_timeout: std::time::Duration,
 }
 
 /// Arguments of `cleanup`.
@@ -299,4 +310,15 @@ pub struct CleanupArgs {
     /// Count what would be deleted, delete nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Time limit of each batch statement (PostgreSQL statement_timeout).
+    #[arg(long, env = "CLEANUP_STATEMENT_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub statement_timeout: std::time::Duration,
+    /// How long transient database failures (refused or dropped connections,
+    /// timeouts) are retried, with backoff, before the run fails.
+    #[arg(long, env = "CLEANUP_RETRY_FOR", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub retry_for: std::time::Duration,
+    /// Apply the retention as of this past instant (RFC 3339) instead of now;
+    /// for reproducing a run. Instants after the database's clock are refused.
+    #[arg(long, value_name = "TIMESTAMP")]
+    pub as_of: Option<String>,
 }

@@ -261,6 +261,59 @@ async fn pod_with_the_never_ready_label_runs_but_stays_not_ready() {
 }
 
 #[tokio::test]
+async fn deployment_of_never_ready_pods_exceeds_its_progress_deadline() {
+    let ns = namespace().await;
+    let deployments: Api<Deployment> = Api::namespaced(ns.client(), &ns.name);
+    let selector = labels(&[("app", "stuck")]);
+    let deployment = Deployment {
+        metadata: ObjectMeta {
+            name: Some("stuck".into()),
+            ..ObjectMeta::default()
+        },
+        spec: Some(DeploymentSpec {
+            replicas: Some(1),
+            progress_deadline_seconds: Some(2),
+            selector: LabelSelector {
+                match_labels: Some(selector),
+                ..LabelSelector::default()
+            },
+            template: PodTemplateSpec {
+                metadata: Some(ObjectMeta {
+                    labels: Some(labels(&[("app", "stuck"), (NEVER_READY_LABEL, "true")])),
+                    ..ObjectMeta::default()
+                }),
+                spec: Some(pod_spec()),
+            },
+            ..DeploymentSpec::default()
+        }),
+        ..Deployment::default()
+    };
+    deployments
+        .create(&PostParams::default(), &deployment)
+        .await
+        .expect("create Deployment");
+
+    let deadline_exceeded = |d: Option<&Deployment>| {
+        let conditions = d.and_then(|d| d.status.as_ref()?.conditions.as_ref());
+        conditions.is_some_and(|c| {
+            c.iter().any(|c| {
+                c.type_ == "Progressing" && c.reason.as_deref() == Some("ProgressDeadlineExceeded")
+            })
+        })
+    };
+    let stuck = wait_until(
+        &deployments,
+        "stuck",
+        "ProgressDeadlineExceeded",
+        deadline_exceeded,
+    )
+    .await;
+    let status = stuck.status.expect("status");
+    assert_eq!(status.updated_replicas, Some(1), "{status:?}");
+    assert_eq!(status.available_replicas.unwrap_or(0), 0, "{status:?}");
+}
+
+#[tokio::test]
 async fn dropping_a_test_namespace_deletes_it() {
     let ns = namespace().await;
     let name = ns.name.clone();

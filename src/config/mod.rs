@@ -43,9 +43,15 @@ pub enum Error {
         /// The templates directory.
         dir: String,
     },
+    /// The environments directory holds no `*.toml` file.
+    #[error("{dir} holds no environment file; add one such as {dir}/production.toml")]
+    NoEnvironments {
+        /// The environments directory.
+        dir: String,
+    },
     /// The requested environment has no file.
     #[error(
-        "unknown environment `{name}` in {source_}; the environments are: {}",
+        "unknown environment `{name}` in {location}; the environments are: {}",
         if known.is_empty() { "(none)".to_owned() } else { known.join(", ") }
     )]
     UnknownEnvironment {
@@ -54,7 +60,7 @@ pub enum Error {
         /// The environments that exist.
         known: Vec<String>,
         /// Where they were looked up.
-        source_: String,
+        location: String,
     },
     /// One or more problems in the configuration files, each with file, line and column.
     #[error("{}", Problems(problems))]
@@ -233,7 +239,7 @@ pub fn load_from(source: Source, env: &str) -> Result<Config> {
         return Err(Error::UnknownEnvironment {
             name: env.to_owned(),
             known: source.environment_names()?,
-            source_: source.display_path(ENVIRONMENTS_DIR),
+            location: source.display_path(ENVIRONMENTS_DIR),
         });
     };
     let (app, env) = parse::parse(&deploy, &env_file, env)?;

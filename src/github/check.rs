@@ -25,7 +25,11 @@ pub struct CheckReport {
 ///
 /// # Errors
 /// GitHub API errors (a missing repository or environment is named as such).
-pub async fn check(client: &Client, environment: &str, declared: &[Declared]) -> Result<CheckReport> {
+pub async fn check(
+    client: &Client,
+    environment: &str,
+    declared: &[Declared],
+) -> Result<CheckReport> {
     let names = client.secret_names(environment).await?;
     let mut report = CheckReport::default();
     for secret in declared {

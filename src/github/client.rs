@@ -13,7 +13,8 @@ use http::{HeaderMap, Method, StatusCode};
 use octocrab::Octocrab;
 use serde::{Deserialize, Serialize};
 
-use super::errors::{Error, Result, human_wait};
+use super::errors::{Error, Need, Reply, Result, from_reply, human_wait};
+use super::retry::{RetryPolicy, rate_limit_wait};
 use super::sealing::SealingKey;
 use crate::secret::SecretString;
 
@@ -23,8 +24,9 @@ pub const ACCEPT: &str = "application/vnd.github+json";
 pub const API_VERSION: &str = "2022-11-28";
 /// The public GitHub API.
 pub const DEFAULT_API_URL: &str = "https://api.github.com";
-/// GitHub's page-size maximum for the secrets list.
-const PER_PAGE: u32 = 100;
+/// Page size of the secrets list: GitHub's documented default, stated explicitly. An
+/// environment holds at most 100 secrets, so a full one takes four requests.
+const PER_PAGE: u32 = 30;
 /// A guard against a server whose `Link: next` never ends.
 const MAX_PAGES: u32 = 1000;
 
@@ -58,28 +60,6 @@ impl std::fmt::Display for Repo {
     }
 }
 
-/// How failed requests are retried. Every wait and the number of attempts are bounded.
-#[derive(Debug, Clone)]
-pub struct RetryPolicy {
-    /// Attempts per request, the first one included.
-    pub max_attempts: u32,
-    /// First backoff for 5xx and transport errors; doubles per attempt.
-    pub backoff: Duration,
-    /// The longest single wait accepted from `retry-after` / `x-ratelimit-reset`; a longer
-    /// requested wait fails at once with [`Error::RateLimited`] instead of hanging the command.
-    pub max_wait: Duration,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        Self {
-            max_attempts: 4,
-            backoff: Duration::from_millis(500),
-            max_wait: Duration::from_secs(60),
-        }
-    }
-}
-
 /// Where and as whom to connect.
 #[derive(Debug, Clone)]
 pub struct Connection {
@@ -100,38 +80,6 @@ pub enum Outcome {
     Created,
     /// HTTP 204: an existing secret was replaced.
     Updated,
-}
-
-/// What a request needs from the token, for a 403 message that names it.
-#[derive(Debug, Clone, Copy)]
-enum Need {
-    RepoRead,
-    SecretsRead,
-    SecretsWrite,
-    EnvironmentWrite,
-}
-
-impl Need {
-    fn describe(self) -> &'static str {
-        match self {
-            Need::RepoRead => {
-                "the token needs read access to the repository (`metadata: read` for a GitHub App \
-                 or fine-grained token, the `repo` scope for a classic token)"
-            }
-            Need::SecretsRead => {
-                "the token needs the `secrets: read` repository permission (GitHub App or \
-                 fine-grained token) or the `repo` scope (classic token)"
-            }
-            Need::SecretsWrite => {
-                "the token needs the `secrets: write` repository permission (GitHub App or \
-                 fine-grained token) or the `repo` scope (classic token)"
-            }
-            Need::EnvironmentWrite => {
-                "creating an environment needs the `administration: write` repository permission \
-                 (GitHub App or fine-grained token) or the `repo` scope (classic token)"
-            }
-        }
-    }
 }
 
 #[derive(Deserialize)]
@@ -155,21 +103,6 @@ struct SecretEntry {
 struct PutSecretBody<'a> {
     encrypted_value: &'a str,
     key_id: &'a str,
-}
-
-#[derive(Deserialize, Default)]
-struct MessageBody {
-    #[serde(default)]
-    message: String,
-    #[serde(default)]
-    errors: Vec<serde_json::Value>,
-}
-
-/// A response that was not retried: status, headers and the whole body.
-struct Reply {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: String,
 }
 
 /// The GitHub client of one repository.
@@ -196,7 +129,7 @@ impl Client {
         }
         let client_error = |source| Error::Client {
             base: api_url.clone(),
-            source,
+            source: Box::new(source),
         };
         let octo = Octocrab::builder()
             .base_uri(api_url.as_str())
@@ -244,7 +177,7 @@ impl Client {
         match reply.status {
             StatusCode::OK => Ok(true),
             StatusCode::NOT_FOUND => Ok(false),
-            _ => Err(self.fail(&Method::GET, &path, reply, Need::RepoRead)),
+            _ => Err(from_reply(&Method::GET, &path, reply, Need::RepoRead)),
         }
     }
 
@@ -261,7 +194,7 @@ impl Client {
             StatusCode::NOT_FOUND => Err(Error::RepositoryNotFound {
                 repo: self.repo.to_string(),
             }),
-            _ => Err(self.fail(&Method::GET, &path, reply, Need::RepoRead)),
+            _ => Err(from_reply(&Method::GET, &path, reply, Need::RepoRead)),
         }
     }
 
@@ -280,7 +213,12 @@ impl Client {
             StatusCode::NOT_FOUND => Err(Error::RepositoryNotFound {
                 repo: self.repo.to_string(),
             }),
-            _ => Err(self.fail(&Method::PUT, &path, reply, Need::EnvironmentWrite)),
+            _ => Err(from_reply(
+                &Method::PUT,
+                &path,
+                reply,
+                Need::EnvironmentWrite,
+            )),
         }
     }
 
@@ -346,7 +284,8 @@ impl Client {
     /// Uploads one sealed value (`PUT .../secrets/{name}`).
     ///
     /// # Errors
-    /// 403 names the `secrets: write` permission; 422 carries GitHub's message.
+    /// 403 names the `secrets: write` and `environments: write` permissions; 422 carries
+    /// GitHub's message.
     pub async fn put_secret(
         &self,
         environment: &str,
@@ -381,7 +320,7 @@ impl Client {
         environment: &str,
     ) -> Error {
         if reply.status != StatusCode::NOT_FOUND {
-            return self.fail(method, path, reply, need);
+            return from_reply(method, path, reply, need);
         }
         match self.environment_exists(environment).await {
             Ok(false) => Error::EnvironmentNotFound {
@@ -390,47 +329,8 @@ impl Client {
                 hint: "; create it in the repository settings, or run `gpt-deploy secrets sync` \
                        with --create-environment",
             },
-            Ok(true) => self.fail(method, path, reply, need),
+            Ok(true) => from_reply(method, path, reply, need),
             Err(e) => e,
-        }
-    }
-
-    /// Maps a non-retried, unexpected reply to an error.
-    fn fail(&self, method: &Method, path: &str, reply: Reply, need: Need) -> Error {
-        let method = method.to_string();
-        let path = path.to_owned();
-        let body: MessageBody = serde_json::from_str(&reply.body).unwrap_or_default();
-        let message = short(&body.message);
-        match reply.status {
-            StatusCode::UNAUTHORIZED => Error::Unauthorized { method, path },
-            StatusCode::FORBIDDEN => Error::Forbidden {
-                method,
-                path,
-                message,
-                hint: forbidden_hint(&reply.headers, need),
-            },
-            StatusCode::NOT_FOUND => Error::NotFound {
-                method,
-                path,
-                message,
-            },
-            StatusCode::UNPROCESSABLE_ENTITY => {
-                let mut message = message;
-                for e in body.errors.iter().take(5) {
-                    message.push_str(&format!("; {}", short(&e.to_string())));
-                }
-                Error::Unprocessable {
-                    method,
-                    path,
-                    message,
-                }
-            }
-            status => Error::Unexpected {
-                method,
-                path,
-                status: status.as_u16(),
-                message,
-            },
         }
     }
 
@@ -459,7 +359,7 @@ impl Client {
                         path: path.to_owned(),
                         base: self.api_url.clone(),
                         attempts: attempt,
-                        source,
+                        source: Box::new(source),
                     });
                 }
                 Err(e) => {
@@ -483,7 +383,7 @@ impl Client {
                         path: path.to_owned(),
                         base: self.api_url.clone(),
                         attempts: attempt,
-                        source,
+                        source: Box::new(source),
                     });
                 }
             };
@@ -531,54 +431,6 @@ impl Client {
     }
 }
 
-/// How long a rate-limited reply asks us to wait; `None` when the reply is not a rate limit.
-///
-/// GitHub's rules: `retry-after` wins; else `x-ratelimit-remaining: 0` means wait until
-/// `x-ratelimit-reset` (epoch seconds); a 429, or a 403 whose message says "rate limit", without
-/// those headers gets exponential backoff. A plain 403 is a permission problem, not a limit.
-fn rate_limit_wait(
-    status: StatusCode,
-    headers: &HeaderMap,
-    body: &str,
-    backoff: Duration,
-) -> Option<Duration> {
-    if status != StatusCode::TOO_MANY_REQUESTS && status != StatusCode::FORBIDDEN {
-        return None;
-    }
-    let number = |name: &str| -> Option<i64> { headers.get(name)?.to_str().ok()?.trim().parse().ok() };
-    if let Some(secs) = number("retry-after") {
-        return Some(Duration::from_secs(secs.max(0).unsigned_abs()));
-    }
-    if number("x-ratelimit-remaining") == Some(0)
-        && let Some(reset) = number("x-ratelimit-reset")
-    {
-        let now = chrono::Utc::now().timestamp();
-        return Some(Duration::from_secs((reset - now).max(1).unsigned_abs()));
-    }
-    let says_limit = body.to_ascii_lowercase().contains("rate limit");
-    (status == StatusCode::TOO_MANY_REQUESTS || says_limit).then_some(backoff)
-}
-
-/// The 403 hint: GitHub's own headers when it sends them, else what this call needs.
-fn forbidden_hint(headers: &HeaderMap, need: Need) -> String {
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    if let Some(accepted) = header("x-accepted-github-permissions").filter(|v| !v.is_empty()) {
-        let wanted = accepted.replace('=', ": ").replace(';', ", ");
-        return format!(
-            "the GitHub App or fine-grained token lacks the `{wanted}` repository permission \
-             GitHub asks for; grant it and try again"
-        );
-    }
-    if let Some(scopes) = header("x-accepted-oauth-scopes").filter(|v| !v.is_empty()) {
-        let has = header("x-oauth-scopes").unwrap_or("");
-        return format!(
-            "the classic token needs the `{scopes}` scope (it has: `{has}`); \
-             add the scope and try again"
-        );
-    }
-    need.describe().to_owned()
-}
-
 /// The `rel="next"` target of a `Link` header, as a path (so credentials stay on the API host).
 fn next_link(headers: &HeaderMap) -> Option<String> {
     let link = headers.get(http::header::LINK)?.to_str().ok()?;
@@ -617,16 +469,6 @@ fn segment(raw: &str) -> String {
     out
 }
 
-/// Keeps server messages to one short line.
-fn short(text: &str) -> String {
-    let line = text.lines().next().unwrap_or("").trim();
-    if line.chars().count() > 300 {
-        format!("{}…", line.chars().take(300).collect::<String>())
-    } else {
-        line.to_owned()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -641,7 +483,10 @@ mod tests {
 
     #[test]
     fn repo_parsing() {
-        assert_eq!(Repo::parse("acme/gpt-service").unwrap().to_string(), "acme/gpt-service");
+        assert_eq!(
+            Repo::parse("acme/gpt-service").unwrap().to_string(),
+            "acme/gpt-service"
+        );
         for bad in ["acme", "/x", "acme/", "a/b/c", "a b/c", ""] {
             assert!(Repo::parse(bad).is_none(), "{bad}");
         }
@@ -661,40 +506,6 @@ mod tests {
         let last_only = headers(&[("link", "<https://x/y?page=1>; rel=\"prev\"")]);
         assert_eq!(next_link(&last_only), None);
         assert_eq!(next_link(&HeaderMap::new()), None);
-    }
-
-    #[test]
-    fn rate_limit_rules() {
-        let b = Duration::from_millis(500);
-        let ra = headers(&[("retry-after", "7")]);
-        assert_eq!(
-            rate_limit_wait(StatusCode::TOO_MANY_REQUESTS, &ra, "", b),
-            Some(Duration::from_secs(7))
-        );
-        let reset = (chrono::Utc::now().timestamp() + 30).to_string();
-        let primary = headers(&[("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", &reset)]);
-        let wait = rate_limit_wait(StatusCode::FORBIDDEN, &primary, "", b).unwrap();
-        assert!((28..=31).contains(&wait.as_secs()), "{wait:?}");
-        assert_eq!(
-            rate_limit_wait(StatusCode::FORBIDDEN, &HeaderMap::new(), "Resource not accessible by integration", b),
-            None
-        );
-        assert_eq!(
-            rate_limit_wait(StatusCode::FORBIDDEN, &HeaderMap::new(), "You have exceeded a secondary rate limit", b),
-            Some(b)
-        );
-        assert_eq!(rate_limit_wait(StatusCode::OK, &ra, "", b), None);
-    }
-
-    #[test]
-    fn forbidden_hints_prefer_github_headers() {
-        let app = headers(&[("x-accepted-github-permissions", "secrets=write")]);
-        assert!(forbidden_hint(&app, Need::SecretsWrite).contains("`secrets: write`"));
-        let classic = headers(&[("x-accepted-oauth-scopes", "repo"), ("x-oauth-scopes", "read:org")]);
-        let hint = forbidden_hint(&classic, Need::SecretsWrite);
-        assert!(hint.contains("`repo`") && hint.contains("read:org"), "{hint}");
-        let bare = forbidden_hint(&HeaderMap::new(), Need::SecretsWrite);
-        assert!(bare.contains("secrets: write") && bare.contains("`repo` scope"), "{bare}");
     }
 
     #[test]

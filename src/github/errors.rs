@@ -6,6 +6,9 @@
 
 use std::time::Duration;
 
+use http::{HeaderMap, Method, StatusCode};
+use serde::Deserialize;
+
 /// Errors of the `secrets` commands and of the GitHub client.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -43,16 +46,16 @@ pub enum Error {
     NoToken,
 
     /// `GITHUB_API_URL` is not a usable URL.
-    #[error(
-        "GITHUB_API_URL `{url}` is not an http(s) URL; unset it to use https://api.github.com"
-    )]
+    #[error("GITHUB_API_URL `{url}` is not an http(s) URL; unset it to use https://api.github.com")]
     BadApiUrl {
         /// The value as given.
         url: String,
     },
 
     /// A secret name given on the command line is not declared in deploy.toml.
-    #[error("`{flag} {name}` names a secret that deploy.toml does not declare; declared: {declared}")]
+    #[error(
+        "`{flag} {name}` names a secret that deploy.toml does not declare; declared: {declared}"
+    )]
     UnknownSecret {
         /// The flag that named it (`--only`, `--from-file`).
         flag: &'static str,
@@ -60,6 +63,16 @@ pub enum Error {
         name: String,
         /// The declared names, comma-separated.
         declared: String,
+    },
+
+    /// `--from-file` names a declared secret that `--only` leaves out.
+    #[error(
+        "`--from-file {name}=...` names a secret that --only leaves out; add `--only {name}` \
+         or drop the --from-file"
+    )]
+    NotSelected {
+        /// The name as given.
+        name: String,
     },
 
     /// A declared secret name is not a valid GitHub secret name.
@@ -108,11 +121,13 @@ pub enum Error {
         base: String,
         /// What octocrab reported.
         #[source]
-        source: octocrab::Error,
+        source: Box<octocrab::Error>,
     },
 
     /// The request did not get an HTTP response (connection, TLS, timeout), after retries.
-    #[error("{method} {path} failed after {attempts} attempt(s): GitHub API at {base} could not be reached")]
+    #[error(
+        "{method} {path} failed after {attempts} attempt(s): GitHub API at {base} could not be reached"
+    )]
     Transport {
         /// HTTP method.
         method: String,
@@ -124,7 +139,7 @@ pub enum Error {
         attempts: u32,
         /// The last transport error.
         #[source]
-        source: octocrab::Error,
+        source: Box<octocrab::Error>,
     },
 
     /// 401: the token was refused.
@@ -291,6 +306,7 @@ impl crate::Failure for Error {
             | Error::NoToken
             | Error::BadApiUrl { .. }
             | Error::UnknownSecret { .. }
+            | Error::NotSelected { .. }
             | Error::BadSecretName { .. }
             | Error::BadFromFile { .. }
             | Error::ReadStdin { .. }
@@ -325,5 +341,180 @@ pub(crate) fn human_wait(wait: Duration) -> String {
         format!("{secs} s")
     } else {
         format!("{} min", secs.div_ceil(60))
+    }
+}
+
+/// What a request needs from the token, for a 403 message that names it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Need {
+    /// Reading the repository or environment.
+    RepoRead,
+    /// Listing secrets or reading the public key.
+    SecretsRead,
+    /// Uploading a secret.
+    SecretsWrite,
+    /// Creating an environment.
+    EnvironmentWrite,
+}
+
+impl Need {
+    fn describe(self) -> &'static str {
+        match self {
+            Need::RepoRead => {
+                "the token needs read access to the repository (`metadata: read` for a GitHub App \
+                 or fine-grained token, the `repo` scope for a classic token)"
+            }
+            Need::SecretsRead => {
+                "the token needs the `secrets: read` and `environments: read` repository \
+                 permissions (GitHub App or fine-grained token) or the `repo` scope (classic token)"
+            }
+            Need::SecretsWrite => {
+                "the token needs the `secrets: write` and `environments: write` repository \
+                 permissions (GitHub App or fine-grained token) or the `repo` scope (classic token)"
+            }
+            Need::EnvironmentWrite => {
+                "creating an environment needs the `administration: write` repository permission \
+                 (GitHub App or fine-grained token) or the `repo` scope (classic token)"
+            }
+        }
+    }
+}
+
+#[derive(Deserialize, Default)]
+struct MessageBody {
+    #[serde(default)]
+    message: String,
+    #[serde(default)]
+    errors: Vec<serde_json::Value>,
+}
+
+/// A response that was not retried: status, headers and the whole body.
+pub(crate) struct Reply {
+    /// The status.
+    pub status: StatusCode,
+    /// The headers.
+    pub headers: HeaderMap,
+    /// The whole body as text.
+    pub body: String,
+}
+
+/// Maps a reply with an unexpected status to an error.
+pub(crate) fn from_reply(method: &Method, path: &str, reply: Reply, need: Need) -> Error {
+    let method = method.to_string();
+    let path = path.to_owned();
+    let body: MessageBody = serde_json::from_str(&reply.body).unwrap_or_default();
+    let message = short(&body.message);
+    match reply.status {
+        StatusCode::UNAUTHORIZED => Error::Unauthorized { method, path },
+        StatusCode::FORBIDDEN => Error::Forbidden {
+            method,
+            path,
+            message,
+            hint: forbidden_hint(&reply.headers, need),
+        },
+        StatusCode::NOT_FOUND => Error::NotFound {
+            method,
+            path,
+            message,
+        },
+        StatusCode::UNPROCESSABLE_ENTITY => {
+            let mut message = message;
+            for e in body.errors.iter().take(5) {
+                message.push_str(&format!("; {}", short(&e.to_string())));
+            }
+            Error::Unprocessable {
+                method,
+                path,
+                message,
+            }
+        }
+        status => Error::Unexpected {
+            method,
+            path,
+            status: status.as_u16(),
+            message,
+        },
+    }
+}
+
+/// The 403 hint: GitHub's own headers when it sends them, else what this call needs.
+fn forbidden_hint(headers: &HeaderMap, need: Need) -> String {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    if let Some(accepted) = header("x-accepted-github-permissions").filter(|v| !v.is_empty()) {
+        // Sets of permissions are alternatives (`;`); permissions within a set all apply (`,`).
+        let wanted = accepted
+            .split(';')
+            .map(|set| {
+                set.split(',')
+                    .map(|p| format!("`{}`", p.trim().replace('=', ": ")))
+                    .collect::<Vec<_>>()
+                    .join(" and ")
+            })
+            .collect::<Vec<_>>()
+            .join(" or ");
+        return format!(
+            "the GitHub App or fine-grained token lacks the repository permissions GitHub asks \
+             for ({wanted}); grant them and try again"
+        );
+    }
+    if let Some(scopes) = header("x-accepted-oauth-scopes").filter(|v| !v.is_empty()) {
+        let has = header("x-oauth-scopes").unwrap_or("");
+        return format!(
+            "the classic token needs the `{scopes}` scope (it has: `{has}`); \
+             add the scope and try again"
+        );
+    }
+    need.describe().to_owned()
+}
+
+/// Keeps server messages to one short line.
+fn short(text: &str) -> String {
+    let line = text.lines().next().unwrap_or("").trim();
+    if line.chars().count() > 300 {
+        format!("{}…", line.chars().take(300).collect::<String>())
+    } else {
+        line.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (k, v) in pairs {
+            map.insert(*k, v.parse().unwrap());
+        }
+        map
+    }
+
+    #[test]
+    fn forbidden_hints_prefer_github_headers() {
+        let app = headers(&[(
+            "x-accepted-github-permissions",
+            "secrets=write,environments=write; administration=admin",
+        )]);
+        let hint = forbidden_hint(&app, Need::SecretsWrite);
+        assert!(
+            hint.contains(
+                "(`secrets: write` and `environments: write` or `administration: admin`)"
+            ),
+            "{hint}"
+        );
+        let classic = headers(&[
+            ("x-accepted-oauth-scopes", "repo"),
+            ("x-oauth-scopes", "read:org"),
+        ]);
+        let hint = forbidden_hint(&classic, Need::SecretsWrite);
+        assert!(
+            hint.contains("`repo`") && hint.contains("read:org"),
+            "{hint}"
+        );
+        let bare = forbidden_hint(&HeaderMap::new(), Need::SecretsWrite);
+        assert!(
+            bare.contains("secrets: write") && bare.contains("`repo` scope"),
+            "{bare}"
+        );
     }
 }

@@ -14,14 +14,16 @@
 pub mod check;
 pub mod client;
 mod errors;
+mod retry;
 pub mod sealing;
 pub mod sync;
 pub mod values;
 
 use std::io::IsTerminal;
 
-pub use client::{Client, Connection, Outcome, Repo, RetryPolicy};
+pub use client::{Client, Connection, Outcome, Repo};
 pub use errors::{Error, Result};
+pub use retry::RetryPolicy;
 pub use values::Declared;
 
 use crate::secret::SecretString;
@@ -99,19 +101,12 @@ fn check_declared(declared: &[Declared]) -> Result<()> {
 
 /// Narrows the declared secrets to `--only` (all when empty), in declaration order.
 fn select(declared: &[Declared], only: &[String]) -> Result<Vec<Declared>> {
-    let list = || {
-        declared
-            .iter()
-            .map(|d| d.name.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
     for name in only {
         if !declared.iter().any(|d| d.name.eq_ignore_ascii_case(name)) {
             return Err(Error::UnknownSecret {
                 flag: "--only",
                 name: name.clone(),
-                declared: list(),
+                declared: names(declared),
             });
         }
     }
@@ -120,6 +115,45 @@ fn select(declared: &[Declared], only: &[String]) -> Result<Vec<Declared>> {
         .filter(|d| only.is_empty() || only.iter().any(|o| o.eq_ignore_ascii_case(&d.name)))
         .cloned()
         .collect())
+}
+
+/// Under GitHub Actions, appends a table of what happened to `$GITHUB_STEP_SUMMARY`. A summary
+/// that cannot be written is only a warning: the command itself succeeded or failed already.
+fn step_summary(
+    repo: &Repo,
+    environment: &str,
+    dry_run: bool,
+    column: &str,
+    rows: &[(String, &str)],
+) {
+    let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) else {
+        return;
+    };
+    let mut text = format!(
+        "### GitHub environment `{environment}` in {repo}{}\n\n| Secret | {column} |\n|---|---|\n",
+        if dry_run { " (dry run)" } else { "" }
+    );
+    for (name, what) in rows {
+        text.push_str(&format!("| `{name}` | {what} |\n"));
+    }
+    text.push('\n');
+    let written = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, text.as_bytes()));
+    if let Err(e) = written {
+        tracing::warn!(path = %std::path::Path::new(&path).display(), error = %e, "cannot write the step summary");
+    }
+}
+
+/// The declared names, comma-separated, for messages.
+fn names(declared: &[Declared]) -> String {
+    declared
+        .iter()
+        .map(|d| d.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Whether standard input may supply the value: exactly one `--only` and no terminal.
@@ -171,12 +205,13 @@ impl Target {
     /// # Errors
     /// [`Error::Config`], and as [`Target::from_config`].
     pub fn load(args: &crate::cli::GithubArgs) -> Result<Self> {
-        let config = crate::config::load(args.config.config.as_deref(), &args.env).map_err(
-            |source| Error::Config {
-                env: args.env.clone(),
-                source,
-            },
-        )?;
+        let config =
+            crate::config::load(args.config.config.as_deref(), &args.env).map_err(|source| {
+                Error::Config {
+                    env: args.env.clone(),
+                    source,
+                }
+            })?;
         Self::from_config(&config, args.repo.as_deref())
     }
 }
@@ -193,7 +228,15 @@ pub async fn missing_required(
 ) -> Result<Vec<String>> {
     let target = Target::from_config(config, repo)?;
     let client = client_from_env(target.repo.clone())?;
-    let report = check::check(&client, &target.environment, &target.declared).await?;
+    missing_required_with(&client, &target).await
+}
+
+/// [`missing_required`] with an explicit client (what it does after reading the environment).
+///
+/// # Errors
+/// GitHub API errors, as in `secrets check`.
+pub async fn missing_required_with(client: &Client, target: &Target) -> Result<Vec<String>> {
+    let report = check::check(client, &target.environment, &target.declared).await?;
     Ok(report.missing_required)
 }
 
@@ -206,28 +249,27 @@ pub async fn cmd_sync(args: &crate::cli::SecretsSyncArgs) -> Result<u8> {
     let selected = select(&target.declared, &args.only)?;
     let from_files = values::parse_from_file(&args.from_file)?;
     for name in from_files.keys() {
-        if !selected.iter().any(|d| &d.name == name) {
+        if !target.declared.iter().any(|d| &d.name == name) {
             return Err(Error::UnknownSecret {
                 flag: "--from-file",
                 name: name.clone(),
-                declared: selected
-                    .iter()
-                    .map(|d| d.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
+                declared: names(&target.declared),
             });
+        }
+        if !selected.iter().any(|d| &d.name == name) {
+            return Err(Error::NotSelected { name: name.clone() });
         }
     }
     // The token is checked before values are read, so a missing token never costs a
     // consumed standard input.
     let client = client_from_env(target.repo.clone())?;
     let mut stdin = tokio::io::stdin();
-    let stdin: Option<&mut (dyn tokio::io::AsyncRead + Unpin + Send)> =
-        if stdin_allowed(&args.only) {
-            Some(&mut stdin)
-        } else {
-            None
-        };
+    let stdin: Option<&mut (dyn tokio::io::AsyncRead + Unpin + Send)> = if stdin_allowed(&args.only)
+    {
+        Some(&mut stdin)
+    } else {
+        None
+    };
     let gathered = values::gather(
         &selected,
         !args.only.is_empty(),
@@ -243,8 +285,25 @@ pub async fn cmd_sync(args: &crate::cli::SecretsSyncArgs) -> Result<u8> {
         dry_run: args.dry_run,
         create_environment: args.create_environment,
     };
-    let mut out = std::io::stdout().lock();
-    sync::sync(&client, &plan, &mut out).await?;
+    // Not a lock: each line takes stdout's lock only while it is written, never across an await.
+    let report = sync::sync(&client, &plan, &mut std::io::stdout()).await?;
+    let mut rows: Vec<(String, &str)> = report
+        .changes
+        .iter()
+        .map(|(name, change)| (name.clone(), change.verb()))
+        .collect();
+    rows.extend(
+        plan.skipped
+            .iter()
+            .map(|n| (n.clone(), "skipped (optional, no value)")),
+    );
+    step_summary(
+        &target.repo,
+        &plan.environment,
+        plan.dry_run,
+        "Change",
+        &rows,
+    );
     Ok(crate::exit::OK)
 }
 
@@ -257,12 +316,16 @@ pub async fn cmd_check(args: &crate::cli::SecretsCheckArgs) -> Result<u8> {
     let client = client_from_env(target.repo.clone())?;
     let report = check::check(&client, &target.environment, &target.declared).await?;
     let repo = target.repo.to_string();
-    check::print(
-        &report,
-        &repo,
-        &target.environment,
-        &mut std::io::stdout().lock(),
-    )?;
+    check::print(&report, &repo, &target.environment, &mut std::io::stdout())?;
+    let rows: Vec<(String, &str)> = [
+        (&report.present, "present"),
+        (&report.missing_required, "**missing** (required)"),
+        (&report.missing_optional, "absent (optional)"),
+    ]
+    .iter()
+    .flat_map(|(names, status)| names.iter().map(|n| (n.clone(), *status)))
+    .collect();
+    step_summary(&target.repo, &target.environment, false, "Status", &rows);
     if report.missing_required.is_empty() {
         return Ok(crate::exit::OK);
     }
@@ -292,13 +355,19 @@ mod tests {
     #[test]
     fn repository_precedence() {
         let r = |f, e, c| resolve_repo(f, e, c).map(|r| r.to_string());
-        assert_eq!(r(Some("a/flag"), Some("b/env"), Some("c/cfg")).unwrap(), "a/flag");
+        assert_eq!(
+            r(Some("a/flag"), Some("b/env"), Some("c/cfg")).unwrap(),
+            "a/flag"
+        );
         assert_eq!(r(None, Some("b/env"), Some("c/cfg")).unwrap(), "b/env");
         assert_eq!(r(None, Some(" "), Some("c/cfg")).unwrap(), "c/cfg");
         assert!(matches!(r(None, None, None), Err(Error::NoRepository)));
         assert!(matches!(
             r(Some("nope"), None, None),
-            Err(Error::BadRepository { origin: "--repo", .. })
+            Err(Error::BadRepository {
+                origin: "--repo",
+                ..
+            })
         ));
     }
 
@@ -311,7 +380,10 @@ mod tests {
             ["A", "C"]
         );
         let err = select(&d, &["X".into()]).unwrap_err().to_string();
-        assert!(err.contains("`--only X`") && err.contains("A, B, C"), "{err}");
+        assert!(
+            err.contains("`--only X`") && err.contains("A, B, C"),
+            "{err}"
+        );
     }
 
     #[test]

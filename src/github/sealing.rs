@@ -147,6 +147,20 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+        /// Any text, including empty and multi-byte, opens to exactly what was sealed, and the
+        /// box is always 48 bytes longer than the value.
+        #[test]
+        fn any_value_round_trips(value in "\\PC{0,300}") {
+            let (secret, public) = key_pair();
+            let key = SealingKey::from_github("1", &public).unwrap();
+            let sealed = key.seal(&SecretString::new(value.clone())).unwrap();
+            proptest::prop_assert_eq!(open(&secret, &sealed).unwrap(), value.as_bytes());
+            proptest::prop_assert_eq!(STANDARD.decode(&sealed).unwrap().len(), value.len() + 48);
+        }
+    }
+
     #[test]
     fn debug_shows_only_the_key_id() {
         let (_, public) = key_pair();

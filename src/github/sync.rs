@@ -39,7 +39,9 @@ pub enum Change {
 }
 
 impl Change {
-    fn verb(self) -> &'static str {
+    /// The word printed for this change (`created`, `would update`, ...).
+    #[must_use]
+    pub fn verb(self) -> &'static str {
         match self {
             Change::Created => "created",
             Change::Updated => "updated",
@@ -75,27 +77,35 @@ pub async fn sync(client: &Client, plan: &SyncPlan, out: &mut dyn Write) -> Resu
             if plan.dry_run { " (dry run)" } else { "" }
         ),
     )?;
-    if !client.environment_exists(env).await? {
-        if !plan.create_environment {
+    // The public key comes first: it needs only the permissions the upload needs anyway, and a
+    // 404 on it is resolved into "environment missing" or "repository missing".
+    let key = match client.public_key(env).await {
+        Ok(key) => key,
+        Err(Error::EnvironmentNotFound {
+            repo, environment, ..
+        }) if !plan.create_environment => {
             return Err(Error::EnvironmentNotFound {
-                repo: client.repo().to_string(),
-                environment: env.to_owned(),
+                repo,
+                environment,
                 hint: "; pass --create-environment to create it, or create it in the \
                        repository settings (Settings → Environments)",
             });
         }
-        report.environment_created = true;
-        if plan.dry_run {
-            say(out, format_args!("  would create the environment `{env}`"))?;
-            for value in &plan.values {
-                report_change(out, &mut report, value, Change::WouldCreate)?;
+        Err(Error::EnvironmentNotFound { .. }) => {
+            report.environment_created = true;
+            if plan.dry_run {
+                say(out, format_args!("  would create the environment `{env}`"))?;
+                for value in &plan.values {
+                    report_change(out, &mut report, value, Change::WouldCreate)?;
+                }
+                return finish(out, plan, report);
             }
-            return finish(out, plan, report);
+            client.create_environment(env).await?;
+            say(out, format_args!("  created the environment `{env}`"))?;
+            client.public_key(env).await?
         }
-        client.create_environment(env).await?;
-        say(out, format_args!("  created the environment `{env}`"))?;
-    }
-    let key = client.public_key(env).await?;
+        Err(e) => return Err(e),
+    };
     if plan.dry_run {
         let existing = client.secret_names(env).await?;
         for value in &plan.values {

@@ -33,6 +33,17 @@ pub enum Origin {
     Stdin,
 }
 
+impl Origin {
+    /// ` (read from …)` for problem lines, naming where a bad value came from.
+    fn suffix(&self) -> String {
+        match self {
+            Origin::Environment => String::new(),
+            Origin::File(path) => format!(" (read from {})", path.display()),
+            Origin::Stdin => " (read from standard input)".to_owned(),
+        }
+    }
+}
+
 /// A value ready to seal.
 #[derive(Debug, Clone)]
 pub struct Value {
@@ -61,7 +72,8 @@ pub fn parse_from_file(args: &[String]) -> Result<BTreeMap<String, PathBuf>> {
     args.iter()
         .map(|arg| match arg.split_once('=') {
             Some((name, path)) if !name.trim().is_empty() && !path.is_empty() => {
-                Ok((name.trim().to_owned(), PathBuf::from(path)))
+                // Secret names are upper-case (GitHub compares them without case).
+                Ok((name.trim().to_ascii_uppercase(), PathBuf::from(path)))
             }
             _ => Err(Error::BadFromFile { arg: arg.clone() }),
         })
@@ -203,7 +215,7 @@ pub async fn gather(
                         value,
                         origin,
                     }),
-                    Err(reason) => problems.push(format!("{name}: {reason}")),
+                    Err(reason) => problems.push(format!("{name}: {reason}{}", origin.suffix())),
                 }
             }
             None if secret.required || explicit => problems.push(format!(
@@ -237,10 +249,18 @@ mod tests {
     fn svix_secrets_are_checked() {
         let check = |v: &str| check_value("CLERK_WEBHOOK_SECRET", &SecretString::new(v));
         assert!(check(GOOD).is_ok());
-        assert!(check("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap_err().contains("whsec_"));
+        assert!(
+            check("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+                .unwrap_err()
+                .contains("whsec_")
+        );
         assert!(check("whsec_").unwrap_err().contains("base64"));
         assert!(check("whsec_not*base64").unwrap_err().contains("base64"));
-        assert!(check(&format!("{GOOD}\n")).unwrap_err().contains("whitespace"));
+        assert!(
+            check(&format!("{GOOD}\n"))
+                .unwrap_err()
+                .contains("whitespace")
+        );
         assert_eq!(check("").unwrap_err(), "the value is empty");
     }
 
@@ -248,7 +268,11 @@ mod tests {
     fn other_values_only_need_content_and_size() {
         assert!(check_value("DATABASE_URL", &SecretString::new("postgres://x")).is_ok());
         let big = SecretString::new("x".repeat(MAX_VALUE_BYTES + 1));
-        assert!(check_value("DATABASE_URL", &big).unwrap_err().contains("at most"));
+        assert!(
+            check_value("DATABASE_URL", &big)
+                .unwrap_err()
+                .contains("at most")
+        );
     }
 
     #[test]
@@ -262,7 +286,7 @@ mod tests {
 
     #[test]
     fn from_file_arguments() {
-        let parsed = parse_from_file(&["A=./a".into(), "B=/x=y".into()]).unwrap();
+        let parsed = parse_from_file(&["A=./a".into(), "b=/x=y".into()]).unwrap();
         assert_eq!(parsed["A"], PathBuf::from("./a"));
         assert_eq!(parsed["B"], PathBuf::from("/x=y"));
         assert!(parse_from_file(&["A".into()]).is_err());
@@ -297,7 +321,10 @@ mod tests {
         std::fs::write(&path, "postgres://db\n").unwrap();
         let files = BTreeMap::from([("DATABASE_URL".to_owned(), path.clone())]);
         let mut input: &[u8] = b"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\r\n";
-        let secrets = [declared("DATABASE_URL", true), declared("CLERK_WEBHOOK_SECRET", true)];
+        let secrets = [
+            declared("DATABASE_URL", true),
+            declared("CLERK_WEBHOOK_SECRET", true),
+        ];
         let got = gather(&secrets, true, &files, |_| None, Some(&mut input))
             .await
             .unwrap();
@@ -314,6 +341,10 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(got.skipped, ["OPTIONAL_THING"]);
-        assert!(gather(&secrets, true, &BTreeMap::new(), |_| None, None).await.is_err());
+        assert!(
+            gather(&secrets, true, &BTreeMap::new(), |_| None, None)
+                .await
+                .is_err()
+        );
     }
 }

@@ -46,6 +46,9 @@ pub fn check(value: &Value) -> Result<(), Vec<String>> {
     match (api_version, kind) {
         ("v1", "ServiceAccount") => typed::<core::v1::ServiceAccount>(value),
         ("v1", "ConfigMap") => typed::<core::v1::ConfigMap>(value),
+        ("v1", "Secret") if value.get("stringData").is_some() => Err(vec![
+            "field `stringData` is not allowed: server-side apply cannot track or remove keys written through it; put base64 values in `data`".to_owned(),
+        ]),
         ("v1", "Secret") => typed::<core::v1::Secret>(&without_secret_values(value)),
         ("policy/v1", "PodDisruptionBudget") => typed::<policy::v1::PodDisruptionBudget>(value),
         ("v1", "Service") => typed::<core::v1::Service>(value),
@@ -189,6 +192,12 @@ mod tests {
             "{problems:?}"
         );
         assert!(problems[0].contains("`typo`"));
+    }
+
+    #[test]
+    fn secrets_must_use_data() {
+        let s = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}, "stringData": {"k": "v"}});
+        assert!(check(&s).unwrap_err()[0].starts_with("field `stringData` is not allowed"));
     }
 
     #[test]

@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::Path;
 
-use super::{Error, RenderOptions, Rendered, Result, SecretValues, render};
+use super::{Error, RenderOptions, Rendered, Result, render};
 use crate::cli::{OutputFormat, RenderArgs, ValidateArgs};
 use crate::config;
 
@@ -13,19 +13,12 @@ use crate::config;
 /// # Errors
 /// Configuration, template or check errors (exit 2); I/O errors writing the output (exit 3).
 pub fn cmd_render(args: &RenderArgs) -> Result<u8> {
-    let config = config::load(args.config.config.as_deref(), &args.env)?;
-    let options = RenderOptions {
-        image_tag: args.image.clone(),
-        secrets: SecretValues::from_process_env(&config),
-    };
-    let rendered = render(&config, &options)?;
-    for env in &rendered.missing_secrets {
-        warn(&format!(
-            "{env} is not set; the Secret {} renders its key with the placeholder {}. Set {env} to render the real value.",
-            config.app.secret_name,
-            super::PLACEHOLDER
-        ));
-    }
+    let (config, rendered) = super::load_and_render(
+        args.config.config.as_deref(),
+        &args.env,
+        args.image.as_deref(),
+    )?;
+    super::warn_missing_secrets(&config, &rendered);
     match &args.out {
         Some(dir) => write_dir(&rendered, dir, args.output, args.show_secrets)?,
         None => {
@@ -94,10 +87,8 @@ pub fn cmd_validate(args: &ValidateArgs) -> Result<u8> {
     let source = config::Source::resolve(args.config.config.as_deref())?;
     let names = source.environment_names()?;
     if names.is_empty() {
-        return Err(Error::Config(config::Error::UnknownEnvironment {
-            name: "(any)".to_owned(),
-            known: Vec::new(),
-            source_: source.display_path(config::ENVIRONMENTS_DIR),
+        return Err(Error::Config(config::Error::NoEnvironments {
+            dir: source.display_path(config::ENVIRONMENTS_DIR),
         }));
     }
     let mut failed = 0;
@@ -120,8 +111,8 @@ pub fn cmd_validate(args: &ValidateArgs) -> Result<u8> {
             Err(err) => {
                 failed += 1;
                 writeln!(stdout, "FAILED {name}").map_err(Error::Stdout)?;
-                let message = format!("error: environment {name}: {err}");
-                let key = err.to_string();
+                let key = super::with_causes(&err);
+                let message = format!("error: environment {name}: {key}");
                 if printed.insert(key) {
                     crate::report::error(&message);
                 } else {
@@ -139,16 +130,4 @@ pub fn cmd_validate(args: &ValidateArgs) -> Result<u8> {
         });
     }
     Ok(crate::exit::OK)
-}
-
-/// A warning on stderr; under GitHub Actions as a `::warning` annotation.
-fn warn(message: &str) {
-    if std::env::var("GITHUB_ACTIONS").as_deref() == Ok("true") {
-        eprintln!(
-            "::warning::{}",
-            message.replace('%', "%25").replace('\n', "%0A")
-        );
-    } else {
-        eprintln!("warning: {message}");
-    }
 }

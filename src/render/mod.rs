@@ -30,7 +30,7 @@ pub enum Error {
     #[error(transparent)]
     Config(#[from] config::Error),
     /// A template has a syntax error.
-    #[error("template {template} has a syntax error: {source}")]
+    #[error("template {template} has a syntax error")]
     TemplateSyntax {
         /// The template file.
         template: String,
@@ -40,7 +40,7 @@ pub enum Error {
     },
     /// A template failed while rendering, e.g. it used an undefined variable.
     #[error(
-        "template {template} failed to render: {source}; undefined variables are errors, the variables are {vars}",
+        "template {template} failed to render (undefined variables are errors; the variables are {vars})",
         vars = engine::VARIABLES
     )]
     Template {
@@ -134,10 +134,23 @@ impl fmt::Display for List<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} problems:", self.0.len())?;
         for e in self.0 {
-            write!(f, "\n  {e}")?;
+            write!(f, "\n  {}", with_causes(e))?;
         }
         Ok(())
     }
+}
+
+/// `error: cause: cause…` on one line, for places that print several errors in a list.
+#[must_use]
+pub fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 /// Result with this module's [`Error`].
@@ -247,6 +260,44 @@ impl Rendered {
         let mut out = serde_json::to_string_pretty(&list).unwrap_or_default();
         out.push('\n');
         out
+    }
+}
+
+/// Loads environment `env` (see [`config::load`]) and renders it with the declared secrets
+/// read from the process environment: what `render`, `diff` and `apply` all start with.
+///
+/// # Errors
+/// As [`config::load`] and [`render`].
+pub fn load_and_render(
+    config_dir: Option<&std::path::Path>,
+    env: &str,
+    image_tag: Option<&str>,
+) -> Result<(Config, Rendered)> {
+    let config = config::load(config_dir, env)?;
+    let options = RenderOptions {
+        image_tag: image_tag.map(str::to_owned),
+        secrets: SecretValues::from_process_env(&config),
+    };
+    let rendered = render(&config, &options)?;
+    Ok((config, rendered))
+}
+
+/// Prints one warning on stderr per required secret that was not set (a GitHub Actions
+/// `::warning` annotation under Actions). Names the variable, never a value.
+pub fn warn_missing_secrets(config: &Config, rendered: &Rendered) {
+    for env in &rendered.missing_secrets {
+        let message = format!(
+            "{env} is not set; the Secret {} renders its key with the placeholder {PLACEHOLDER}. Set {env} to render the real value.",
+            config.app.secret_name
+        );
+        if std::env::var("GITHUB_ACTIONS").as_deref() == Ok("true") {
+            eprintln!(
+                "::warning::{}",
+                message.replace('%', "%25").replace('\n', "%0A")
+            );
+        } else {
+            eprintln!("warning: {message}");
+        }
     }
 }
 

@@ -2,5 +2,6 @@
 
 pub mod cleanup;
 pub mod db;
+pub mod metrics;
 pub mod serve;
 pub mod webhook;

@@ -51,6 +51,7 @@ pub struct Bin {
     removed: Vec<String>,
     cwd: Option<PathBuf>,
     stdin: Option<Vec<u8>>,
+    close_stdout: bool,
 }
 
 /// Starts building a run of the `gpt-deploy` binary with `args`.
@@ -65,6 +66,7 @@ where
         removed: Vec::new(),
         cwd: None,
         stdin: None,
+        close_stdout: false,
     }
 }
 
@@ -97,11 +99,21 @@ impl Bin {
         self
     }
 
+    /// Closes the read end of standard output right after the start, as `| head -0` would.
+    #[must_use]
+    pub fn close_stdout(mut self) -> Self {
+        self.close_stdout = true;
+        self
+    }
+
     /// Runs to completion and collects the output.
     pub fn run(self) -> Output {
         use std::io::Write;
         let empty = tempfile::tempdir().expect("create a temporary directory");
-        let cwd = self.cwd.clone().unwrap_or_else(|| empty.path().to_path_buf());
+        let cwd = self
+            .cwd
+            .clone()
+            .unwrap_or_else(|| empty.path().to_path_buf());
         let mut command = Command::new(env!("CARGO_BIN_EXE_gpt-deploy"));
         command
             .args(&self.args)
@@ -109,13 +121,20 @@ impl Bin {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        for key in SCRUBBED.iter().map(|k| k.to_string()).chain(self.removed.iter().cloned()) {
+        for key in SCRUBBED
+            .iter()
+            .map(|k| k.to_string())
+            .chain(self.removed.iter().cloned())
+        {
             command.env_remove(key);
         }
         for (key, value) in &self.envs {
             command.env(key, value);
         }
         let mut child = command.spawn().expect("start gpt-deploy");
+        if self.close_stdout {
+            drop(child.stdout.take());
+        }
         let input = self.stdin.unwrap_or_default();
         let mut stdin = child.stdin.take().expect("stdin is piped");
         let writer = std::thread::spawn(move || {

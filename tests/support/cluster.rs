@@ -72,8 +72,9 @@ pub fn scripts_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cluster")
 }
 
-/// Same formula as `clusters_root` in `tests/cluster/lib.sh`.
-fn clusters_root() -> PathBuf {
+/// Where `tests/cluster/up` keeps clusters by default (same formula as
+/// `clusters_root` in `tests/cluster/lib.sh`).
+pub fn clusters_root() -> PathBuf {
     if let Some(dir) = env::var_os("GPT_DEPLOY_CLUSTERS_DIR") {
         return PathBuf::from(dir);
     }

@@ -1,0 +1,411 @@
+//! `gpt-deploy serve` against a real PostgreSQL server: `user.deleted`
+//! processing, idempotency across redeliveries and replicas, database outages
+//! and graceful shutdown with a delivery in flight.
+
+mod support;
+
+use std::time::Duration;
+
+use sqlx::{PgPool, Row};
+use support::serve::{SECRET, Server, now};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+fn deleted_event(user: &str) -> Vec<u8> {
+    format!(
+        r#"{{"data":{{"deleted":true,"id":"{user}","object":"user"}},"event_attributes":{{"http_request":{{"client_ip":"","user_agent":""}}}},"object":"event","timestamp":1716883200000,"type":"user.deleted"}}"#
+    )
+    .into_bytes()
+}
+
+/// Gives `user` `codes` authorization codes, `tokens` refresh tokens and `sessions` sessions.
+async fn seed(pool: &PgPool, user: &str, codes: i32, tokens: i32, sessions: i32) {
+    sqlx::query(
+        "insert into gpt_authorization_codes (code_hash, clerk_user_id, client_id, redirect_uri, expires_at)
+         select $1 || '-code-' || g || '-' || gen_random_uuid(), $1, 'chatgpt', 'https://chat.openai.com/cb', now() + interval '10 minutes'
+         from generate_series(1, $2) g",
+    )
+    .bind(user)
+    .bind(codes)
+    .execute(pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "insert into gpt_refresh_tokens (token_hash, clerk_user_id, client_id, expires_at)
+         select $1 || '-token-' || g || '-' || gen_random_uuid(), $1, 'chatgpt', now() + interval '30 days'
+         from generate_series(1, $2) g",
+    )
+    .bind(user)
+    .bind(tokens)
+    .execute(pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "insert into gpt_sessions (clerk_user_id, expires_at)
+         select $1, now() + interval '1 day' from generate_series(1, $2)",
+    )
+    .bind(user)
+    .bind(sessions)
+    .execute(pool)
+    .await
+    .unwrap();
+}
+
+/// (codes, tokens, sessions) still held by `user`.
+async fn held(pool: &PgPool, user: &str) -> (i64, i64, i64) {
+    let row = sqlx::query(
+        "select (select count(*) from gpt_authorization_codes where clerk_user_id = $1),
+                (select count(*) from gpt_refresh_tokens where clerk_user_id = $1),
+                (select count(*) from gpt_sessions where clerk_user_id = $1)",
+    )
+    .bind(user)
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    (row.get(0), row.get(1), row.get(2))
+}
+
+/// Every event row of one svix message: (event_type, clerk_user_id, details).
+async fn events(
+    pool: &PgPool,
+    message_id: &str,
+) -> Vec<(String, Option<String>, serde_json::Value)> {
+    sqlx::query(
+        "select event_type, clerk_user_id, details from gpt_oauth_events
+         where svix_message_id = $1 or details ->> 'svix_message_id' = $1",
+    )
+    .bind(message_id)
+    .fetch_all(pool)
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| (r.get(0), r.get(1), r.get(2)))
+    .collect()
+}
+
+async fn event_count(pool: &PgPool) -> i64 {
+    sqlx::query_scalar("select count(*) from gpt_oauth_events")
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn user_deleted_removes_that_users_rows_once_and_records_the_counts() {
+    let db = support::pg::migrated_database().await;
+    let pool = db.pool();
+    seed(pool, "user_gone", 2, 1, 3).await;
+    seed(pool, "user_stays", 1, 1, 1).await;
+    let server = Server::start(&[("CLERK_WEBHOOK_SECRET", SECRET), ("DATABASE_URL", &db.url)]);
+    assert_eq!(
+        server.get("/readyz").await,
+        (200, r#"{"status":"ready"}"#.to_owned())
+    );
+
+    let body = deleted_event("user_gone");
+    let (status, json) = server.deliver(SECRET, "msg_once", now(), &body).await;
+    assert_eq!((status, json["status"].as_str()), (200, Some("processed")));
+    assert_eq!(held(pool, "user_gone").await, (0, 0, 0));
+    assert_eq!(held(pool, "user_stays").await, (1, 1, 1));
+    let rows = events(pool, "msg_once").await;
+    assert_eq!(rows.len(), 1);
+    let (kind, user, details) = &rows[0];
+    assert_eq!(kind, "user.deleted");
+    assert_eq!(user.as_deref(), Some("user_gone"));
+    assert_eq!(details["svix_message_id"], "msg_once");
+    assert_eq!(
+        details["deleted"],
+        serde_json::json!({"authorization_codes": 2, "refresh_tokens": 1, "sessions": 3})
+    );
+
+    // Svix redelivers with a fresh timestamp and signature; the message id is what repeats.
+    // Rows created since must survive: a redelivery changes nothing.
+    seed(pool, "user_gone", 0, 0, 1).await;
+    let (status, json) = server.deliver(SECRET, "msg_once", now() + 1, &body).await;
+    assert_eq!((status, json["status"].as_str()), (200, Some("duplicate")));
+    assert_eq!(held(pool, "user_gone").await, (0, 0, 1));
+    assert_eq!(events(pool, "msg_once").await.len(), 1);
+    assert_eq!(event_count(pool).await, 1);
+
+    let (_, metrics) = server.get("/metrics").await;
+    assert!(
+        metrics.contains(r#"gpt_webhook_events_total{type="user.deleted",outcome="processed"} 1"#)
+    );
+    assert!(
+        metrics.contains(r#"gpt_webhook_events_total{type="user.deleted",outcome="duplicate"} 1"#)
+    );
+    server.stop();
+}
+
+#[tokio::test]
+async fn rejected_deliveries_write_nothing() {
+    let db = support::pg::migrated_database().await;
+    let pool = db.pool();
+    seed(pool, "user_safe", 1, 1, 1).await;
+    let server = Server::start(&[("CLERK_WEBHOOK_SECRET", SECRET), ("DATABASE_URL", &db.url)]);
+    let body = deleted_event("user_safe");
+    let other = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
+    assert_eq!(
+        server.deliver(other, "msg_forged", now(), &body).await.0,
+        401
+    );
+    assert_eq!(
+        server
+            .deliver(SECRET, "msg_stale", now() - 600, &body)
+            .await
+            .0,
+        401
+    );
+    let (status, _) = server.post(&[("svix-id", "msg_bare")], body.clone()).await;
+    assert_eq!(status, 401);
+    let mut truncated = body.clone();
+    truncated.truncate(body.len() - 3);
+    assert_eq!(
+        server.deliver(SECRET, "msg_cut", now(), &truncated).await.0,
+        400
+    );
+    assert_eq!(held(pool, "user_safe").await, (1, 1, 1));
+    assert_eq!(event_count(pool).await, 0);
+    server.stop();
+}
+
+#[tokio::test]
+async fn user_deleted_without_id_is_acknowledged_and_recorded_as_ignored_once() {
+    let db = support::pg::migrated_database().await;
+    let pool = db.pool();
+    let server = Server::start(&[("CLERK_WEBHOOK_SECRET", SECRET), ("DATABASE_URL", &db.url)]);
+    let body =
+        br#"{"data":{"deleted":true,"object":"user"},"object":"event","type":"user.deleted"}"#;
+    let (status, json) = server.deliver(SECRET, "msg_noid", now(), body).await;
+    assert_eq!((status, json["status"].as_str()), (200, Some("ignored")));
+    let (status, json) = server.deliver(SECRET, "msg_noid", now(), body).await;
+    assert_eq!((status, json["status"].as_str()), (200, Some("duplicate")));
+    let rows = events(pool, "msg_noid").await;
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].0, "user.deleted");
+    assert_eq!(rows[0].1, None);
+    assert_eq!(rows[0].2["outcome"], "ignored");
+    // Other event types are acknowledged without touching the database.
+    let (status, _) = server
+        .deliver(
+            SECRET,
+            "msg_created",
+            now(),
+            br#"{"type":"user.created","data":{"id":"user_new"}}"#,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(event_count(pool).await, 1);
+    server.stop();
+}
+
+#[tokio::test]
+async fn two_replicas_receiving_the_same_message_at_once_record_it_once() {
+    let db = support::pg::migrated_database().await;
+    let pool = db.pool();
+    let env = [
+        ("CLERK_WEBHOOK_SECRET", SECRET),
+        ("DATABASE_URL", db.url.as_str()),
+    ];
+    // Generous: each replica opens up to 10 connections at once, and SCRAM
+    // authentication is slow in a debug build on a busy machine.
+    let args = ["--database-timeout", "30s"];
+    let (a, b) = (
+        Server::start_with(&env, &args),
+        Server::start_with(&env, &args),
+    );
+    const MESSAGES: usize = 25;
+    for i in 0..MESSAGES {
+        seed(pool, &format!("user_race_{i}"), 2, 2, 2).await;
+    }
+    let (a_ref, b_ref) = (&a, &b);
+    let mut tasks = Vec::new();
+    for i in 0..MESSAGES {
+        let body = deleted_event(&format!("user_race_{i}"));
+        let id = format!("msg_race_{i}");
+        let ts = now();
+        // Both replicas get the identical delivery, as when svix retries after a timeout.
+        tasks.push(async move {
+            let (ra, rb) = tokio::join!(
+                a_ref.deliver(SECRET, &id, ts, &body),
+                b_ref.deliver(SECRET, &id, ts, &body)
+            );
+            (ra, rb)
+        });
+    }
+    let results = futures::future::join_all(tasks).await;
+    let mut processed = 0;
+    for ((sa, ja), (sb, jb)) in &results {
+        assert_eq!(
+            (*sa, *sb),
+            (200, 200),
+            "{:#?}",
+            a.logs()
+                .iter()
+                .filter(|l| l.contains("ERROR"))
+                .collect::<Vec<_>>()
+        );
+        let mut outcomes = [
+            ja["status"].as_str().unwrap(),
+            jb["status"].as_str().unwrap(),
+        ];
+        outcomes.sort_unstable();
+        assert_eq!(outcomes, ["duplicate", "processed"]);
+        processed += 1;
+    }
+    assert_eq!(processed, MESSAGES);
+    assert_eq!(event_count(pool).await, MESSAGES as i64);
+    for i in 0..MESSAGES {
+        assert_eq!(held(pool, &format!("user_race_{i}")).await, (0, 0, 0));
+        let rows = events(pool, &format!("msg_race_{i}")).await;
+        assert_eq!(rows.len(), 1);
+        assert_eq!(
+            rows[0].2["deleted"],
+            serde_json::json!({"authorization_codes": 2, "refresh_tokens": 2, "sessions": 2})
+        );
+    }
+    a.stop();
+    b.stop();
+}
+
+/// Forwards every connection on `listener` to `upstream` until the task is aborted.
+async fn forward(listener: tokio::net::TcpListener, upstream: String) {
+    loop {
+        let Ok((mut inbound, _)) = listener.accept().await else {
+            return;
+        };
+        let upstream = upstream.clone();
+        tokio::spawn(async move {
+            if let Ok(mut outbound) = tokio::net::TcpStream::connect(&upstream).await {
+                let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+            }
+        });
+    }
+}
+
+#[tokio::test]
+async fn database_down_then_up_gives_503_then_success() {
+    let db = support::pg::migrated_database().await;
+    let pool = db.pool();
+    seed(pool, "user_later", 1, 1, 1).await;
+    // The server's DATABASE_URL points at a port where nothing listens yet.
+    let real = url::Url::parse(&db.url).unwrap();
+    let upstream = format!("{}:{}", real.host_str().unwrap(), real.port().unwrap());
+    let port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().port()
+    };
+    let mut via_proxy = real.clone();
+    via_proxy.set_host(Some("127.0.0.1")).unwrap();
+    via_proxy.set_port(Some(port)).unwrap();
+    let server = Server::start_with(
+        &[
+            ("CLERK_WEBHOOK_SECRET", SECRET),
+            ("DATABASE_URL", via_proxy.as_str()),
+        ],
+        &["--database-timeout", "1s"],
+    );
+    let body = deleted_event("user_later");
+    let (status, json) = server.deliver(SECRET, "msg_retry", now(), &body).await;
+    assert_eq!(
+        (status, json["error"].as_str()),
+        (503, Some("database unavailable"))
+    );
+    assert_eq!(server.get("/readyz").await.0, 503);
+    assert_eq!(held(pool, "user_later").await, (1, 1, 1));
+    assert_eq!(event_count(pool).await, 0);
+
+    // The database comes back on the same address; Clerk's retry succeeds.
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let proxy = tokio::spawn(forward(listener, upstream));
+    let (status, json) = server.deliver(SECRET, "msg_retry", now(), &body).await;
+    assert_eq!((status, json["status"].as_str()), (200, Some("processed")));
+    assert_eq!(server.get("/readyz").await.0, 200);
+    assert_eq!(held(pool, "user_later").await, (0, 0, 0));
+    assert_eq!(events(pool, "msg_retry").await.len(), 1);
+    server.stop();
+    proxy.abort();
+}
+
+#[tokio::test]
+async fn sigterm_finishes_the_delivery_in_flight_then_exits() {
+    let db = support::pg::migrated_database().await;
+    let pool = db.pool();
+    seed(pool, "user_inflight", 1, 1, 1).await;
+    let mut server = Server::start_with(
+        &[("CLERK_WEBHOOK_SECRET", SECRET), ("DATABASE_URL", &db.url)],
+        &["--shutdown-delay", "1s", "--shutdown-timeout", "20s"],
+    );
+    // Hold a lock the delivery needs, so it is provably in flight when SIGTERM arrives.
+    let mut blocker = pool.begin().await.unwrap();
+    sqlx::query("lock table gpt_sessions in access exclusive mode")
+        .execute(&mut *blocker)
+        .await
+        .unwrap();
+    let body = deleted_event("user_inflight");
+    let ts = now();
+    let sig = support::serve::sign(SECRET, "msg_inflight", ts, &body);
+    let request = format!(
+        "POST {} HTTP/1.1\r\nhost: {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
+         svix-id: msg_inflight\r\nsvix-timestamp: {ts}\r\nsvix-signature: {sig}\r\n\r\n",
+        support::serve::WEBHOOK,
+        server.addr,
+        body.len()
+    );
+    let mut conn = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    conn.write_all(request.as_bytes()).await.unwrap();
+    conn.write_all(&body).await.unwrap();
+    // Wait until the delivery's transaction is queued behind our lock.
+    let waiting = async {
+        loop {
+            let n: i64 = sqlx::query_scalar(
+                "select count(*) from pg_stat_activity where wait_event_type = 'Lock' and datname = current_database()",
+            )
+            .fetch_one(pool)
+            .await
+            .unwrap();
+            if n > 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(20), waiting)
+        .await
+        .expect("delivery never reached the database");
+
+    server.sigterm();
+    // During the shutdown delay the server still answers, but is no longer ready.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        server.get("/readyz").await,
+        (503, r#"{"error":"shutting down"}"#.to_owned())
+    );
+    // After the delay the listener is closed while the delivery is still waiting.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert!(
+        tokio::net::TcpStream::connect(server.addr).await.is_err(),
+        "listener still open"
+    );
+    assert!(
+        server
+            .wait_exit_or_running(Duration::from_millis(100))
+            .is_none(),
+        "exited with a request in flight"
+    );
+
+    blocker.rollback().await.unwrap();
+    let mut response = Vec::new();
+    tokio::time::timeout(Duration::from_secs(20), conn.read_to_end(&mut response))
+        .await
+        .expect("response")
+        .unwrap();
+    let response = String::from_utf8_lossy(&response);
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.contains(r#"{"status":"processed"}"#), "{response}");
+    let status = server.wait_exit(Duration::from_secs(20));
+    assert!(status.success(), "{status}");
+    assert_eq!(held(pool, "user_inflight").await, (0, 0, 0));
+    assert_eq!(events(pool, "msg_inflight").await.len(), 1);
+}
