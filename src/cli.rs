@@ -28,9 +28,9 @@ pub enum Command {
     Validate(ValidateArgs),
     /// Show what `apply` would change in the cluster (exit 1 when something differs).
     #[command(
-        after_help = "Examples:\n  gpt-deploy diff --env staging\n  gpt-deploy diff --env production --context aks-prod"
+        after_help = "Examples:\n  gpt-deploy diff --env staging\n  gpt-deploy diff --env production --context aks-prod --prune"
     )]
-    Diff(ClusterArgs),
+    Diff(DiffArgs),
     /// Server-side apply the rendered objects to the cluster.
     #[command(
         after_help = "Examples:\n  gpt-deploy apply --env staging --wait\n  gpt-deploy apply --env production --dry-run\n  gpt-deploy apply --env production --prune --force-conflicts"
@@ -152,6 +152,16 @@ pub struct ClusterArgs {
     /// Override the image tag from the environment file.
     #[arg(long, value_name = "TAG")]
     pub image: Option<String>,
+}
+
+/// Arguments of `diff`.
+#[derive(Debug, Clone, Args)]
+pub struct DiffArgs {
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    /// Also show the members of the set that `apply --prune` (and `deploy`) would delete.
+    #[arg(long)]
+    pub prune: bool,
 }
 
 /// Arguments of `apply`.

@@ -86,3 +86,75 @@ async fn image_change_is_a_one_line_difference() {
     let out = run(env.cmd("diff", &[])).await;
     out.expect_code(0);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn prune_shows_members_that_would_be_deleted() {
+    let env = DeployEnv::new().await;
+    run(env.cmd("apply", &[])).await.success();
+    env.remove("templates/poddisruptionbudget.yaml.j2");
+    // Without --prune nothing else differs: the dropped object would stay.
+    run(env.cmd("diff", &[])).await.expect_code(0);
+    let out = run(env.cmd("diff", &["--prune"])).await;
+    out.expect_code(1);
+    assert!(
+        out.stdout
+            .contains("+++ pruned/policy/v1/PodDisruptionBudget/gpt-service"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("-kind: PodDisruptionBudget"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        !out.stdout.contains("Deployment/gpt-service"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kubeconfig_is_found_through_the_environment_like_kubectl() {
+    let env = DeployEnv::new().await;
+    let config = env.config.path().to_str().unwrap().to_string();
+    // No --kubeconfig: the file comes from $KUBECONFIG, the context from --context.
+    let out = run(support::bin::gpt_deploy([
+        "diff",
+        "--config",
+        &config,
+        "--env",
+        "development",
+        "--context",
+        &env.context,
+        "--namespace",
+        &env.ns.name,
+    ])
+    .env("KUBECONFIG", env.ns.kubeconfig.to_str().unwrap())
+    .env("CLERK_WEBHOOK_SECRET", support::deploy_env::SENTINEL_CLERK)
+    .env("DATABASE_URL", support::deploy_env::SENTINEL_DB))
+    .await;
+    out.expect_code(1);
+    assert!(out.stdout.contains("+kind: Deployment"), "{}", out.stdout);
+    // The environment file's kube_context is the default, and it is not in this kubeconfig.
+    let out = run(support::bin::gpt_deploy([
+        "diff",
+        "--config",
+        &config,
+        "--env",
+        "development",
+        "--namespace",
+        &env.ns.name,
+    ])
+    .env("KUBECONFIG", env.ns.kubeconfig.to_str().unwrap())
+    .env("CLERK_WEBHOOK_SECRET", support::deploy_env::SENTINEL_CLERK)
+    .env("DATABASE_URL", support::deploy_env::SENTINEL_DB))
+    .await;
+    out.expect_code(2);
+    assert!(
+        out.stderr
+            .contains("context \"gpt-development\" (from the environment file's kube_context)"),
+        "{}",
+        out.stderr
+    );
+}

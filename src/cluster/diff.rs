@@ -13,10 +13,10 @@ use similar::TextDiff;
 
 use super::apply::{self, Options, Set};
 use super::client::{self, Cluster};
-use super::deploy;
 use super::resources::{self, ObjectId};
 use super::{Error, Result};
-use crate::cli::ClusterArgs;
+use super::{deploy, prune};
+use crate::cli::DiffArgs;
 
 /// The mask shown instead of a secret value.
 const MASK: &str = "***";
@@ -135,21 +135,37 @@ pub fn object_diff(id: &ObjectId, live: Option<&Value>, merged: &Value) -> Optio
     )
 }
 
+/// The diff of a member that pruning would delete: everything goes.
+#[must_use]
+pub fn removal_diff(id: &ObjectId, live: &Value) -> Option<String> {
+    let mut live = normalize(live);
+    mask_secrets(Some(&mut live), None);
+    let path = format!("{}/{}/{}", id.api_version, id.kind, id.name);
+    unified(
+        &side(Some(&live)),
+        "",
+        &format!("live/{path}"),
+        &format!("pruned/{path}"),
+    )
+}
+
 /// `gpt-deploy diff`: exit 0 when nothing would change, 1 otherwise.
 ///
 /// # Errors
 /// Render, preflight or API errors.
-pub async fn run(args: &ClusterArgs) -> Result<u8> {
-    let ctx = deploy::Context::prepare(args).await?;
+pub async fn run(args: &DiffArgs) -> Result<u8> {
+    let ctx = deploy::Context::prepare(&args.cluster).await?;
     let namespace_exists =
         super::preflight::namespace_exists(&ctx.cluster, &ctx.plan.namespace).await?;
     let set = Set::new(&ctx.plan.app_name, &ctx.plan.namespace);
     let tty = crate::report::stdout_is_tty();
     let mut out = std::io::stdout().lock();
     let mut differences = 0usize;
+    let mut rendered = std::collections::HashSet::new();
     for object in &ctx.plan.objects {
         let prepared = apply::prepare(object, &set.id)?;
         let id = ObjectId::of(&prepared)?;
+        rendered.insert(id.clone());
         let (live, merged) = if namespace_exists {
             let resource =
                 resources::api_resource(&ctx.cluster.client, &id.api_version, &id.kind).await?;
@@ -170,6 +186,23 @@ pub async fn run(args: &ClusterArgs) -> Result<u8> {
             let text = ctx.plan.redactor.redact(&text);
             let text = if tty { colorize(&text) } else { text };
             out.write_all(text.as_bytes()).map_err(Error::Output)?;
+        }
+    }
+    if args.prune && namespace_exists {
+        let parent = apply::read_parent(&ctx.cluster, &set).await?;
+        if parent.exists {
+            let members =
+                prune::list_members(&ctx.cluster, &set.namespace, &set.id, &parent.group_kinds)
+                    .await?;
+            let (delete, _kept) = prune::candidates(&members, &rendered);
+            for id in delete {
+                if let Some(text) = removal_diff(&id, &members[&id]) {
+                    differences += 1;
+                    let text = ctx.plan.redactor.redact(&text);
+                    let text = if tty { colorize(&text) } else { text };
+                    out.write_all(text.as_bytes()).map_err(Error::Output)?;
+                }
+            }
         }
     }
     out.flush().map_err(Error::Output)?;
@@ -262,6 +295,16 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("-  replicas: 2\n+  replicas: 3\n"), "{text}");
+    }
+
+    #[test]
+    fn pruned_member_diffs_to_nothing_with_values_masked() {
+        let live = secret(json!({"k": "c2VudGluZWw="}));
+        let id = ObjectId::of(&live).unwrap();
+        let text = removal_diff(&id, &live).unwrap();
+        assert!(text.contains("+++ pruned/v1/Secret/s"), "{text}");
+        assert!(text.contains("-  k: '***'"), "{text}");
+        assert!(!text.contains("c2VudGluZWw"), "{text}");
     }
 
     #[test]

@@ -205,7 +205,7 @@ impl crate::Failure for Error {
 ///
 /// # Errors
 /// Configuration or cluster errors.
-pub async fn cmd_diff(args: &crate::cli::ClusterArgs) -> Result<u8> {
+pub async fn cmd_diff(args: &crate::cli::DiffArgs) -> Result<u8> {
     diff::run(args).await
 }
 

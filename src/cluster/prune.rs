@@ -90,6 +90,9 @@ pub fn candidates(
             delete.push(id.clone());
         }
     }
+    // Dependents first (CronJob and Deployment before the Secret they read): the reverse
+    // of the apply order.
+    delete.sort_by_key(|id| std::cmp::Reverse(crate::render::kind_rank(&id.kind)));
     (delete, keep)
 }
 
@@ -182,12 +185,26 @@ mod tests {
         .collect();
         let rendered: HashSet<ObjectId> = [member("Deployment", "web", &[]).0].into();
         let (delete, keep) = candidates(&members, &rendered);
+        assert_eq!(keep.len(), 1);
         assert_eq!(delete.len(), 1);
         assert_eq!(delete[0].name, "old");
         assert_eq!(keep.len(), 1);
         assert_eq!(keep[0].0.name, "look-alike");
         let lines = explain_kept(&keep);
         assert!(lines[0].contains("kubectl-client-side-apply"), "{lines:?}");
+    }
+
+    #[test]
+    fn dependents_are_deleted_before_what_they_read() {
+        let members: Members = [
+            member("Secret", "s", &[FIELD_MANAGER]),
+            member("Deployment", "web", &[FIELD_MANAGER]),
+        ]
+        .into_iter()
+        .collect();
+        let (delete, _) = candidates(&members, &HashSet::new());
+        let kinds: Vec<&str> = delete.iter().map(|id| id.kind.as_str()).collect();
+        assert_eq!(kinds, ["Deployment", "Secret"]);
     }
 
     #[test]

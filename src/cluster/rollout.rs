@@ -82,22 +82,39 @@ pub fn state(deployment: &Deployment, applied_generation: i64) -> State {
     let ready = status.ready_replicas.unwrap_or(0);
     let available = status.available_replicas.unwrap_or(0);
     if updated < wanted {
-        return State::Waiting(format!(
-            "{updated} of {wanted} new replicas updated, {ready} ready"
-        ));
+        return State::Waiting(format!("{updated} of {wanted} new replicas updated"));
     }
     if total > updated {
         return State::Waiting(format!(
-            "{} old replica(s) pending termination ({ready} of {wanted} ready)",
+            "{} old replica(s) pending termination",
             total - updated
         ));
     }
-    if available < updated || ready < wanted {
+    if available < updated {
         return State::Waiting(format!(
-            "{available} of {updated} updated replicas available ({ready} of {wanted} ready)"
+            "{available} of {updated} updated replicas available"
         ));
     }
+    if ready < wanted {
+        return State::Waiting(format!("{ready} of {wanted} replicas ready"));
+    }
     State::Done
+}
+
+/// `ready R/W, updated U/W` for the progress line.
+#[must_use]
+pub fn counts(deployment: &Deployment) -> String {
+    let wanted = deployment
+        .spec
+        .as_ref()
+        .and_then(|s| s.replicas)
+        .unwrap_or(1);
+    let status = deployment.status.clone().unwrap_or_default();
+    format!(
+        "ready {}/{wanted}, updated {}/{wanted}",
+        status.ready_replicas.unwrap_or(0),
+        status.updated_replicas.unwrap_or(0)
+    )
 }
 
 /// Why a pod will not become ready on its own, if it is stuck.
@@ -294,7 +311,11 @@ pub async fn wait(
             }
             State::Failed(reason) => break reason,
             State::Waiting(what) => {
-                progress.set(&format!("deployment {}: {what}", target.name));
+                progress.set(&format!(
+                    "deployment {}: {} · {what}",
+                    target.name,
+                    counts(deployment)
+                ));
             }
         }
         if let Some(reason) =
@@ -542,7 +563,7 @@ mod tests {
                 json!({"observedGeneration": 3, "replicas": 3, "updatedReplicas": 1,
                      "readyReplicas": 2, "availableReplicas": 2})
             ),
-            State::Waiting("1 of 2 new replicas updated, 2 ready".into())
+            State::Waiting("1 of 2 new replicas updated".into())
         );
         assert!(matches!(
             s(json!({"observedGeneration": 3, "replicas": 3, "updatedReplicas": 2,
@@ -574,6 +595,17 @@ mod tests {
             "message": "ReplicaSet \"web-1\" has timed out progressing."}]}),
         );
         assert!(matches!(state(&d, 1), State::Failed(f) if f.contains("progress deadline")));
+    }
+
+    #[test]
+    fn progress_counts_ready_and_updated_against_the_spec() {
+        let d = deployment(
+            2,
+            3,
+            json!({"observedGeneration": 2, "replicas": 4,
+            "updatedReplicas": 2, "readyReplicas": 3, "availableReplicas": 3}),
+        );
+        assert_eq!(counts(&d), "ready 3/3, updated 2/3");
     }
 
     #[test]
