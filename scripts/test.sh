@@ -43,7 +43,7 @@ trap 'tests/cluster/down "$GPT_DEPLOY_TEST_KUBECONFIG" >/dev/null 2>&1 || true' 
 
 step "Release binary (tests/release_binary.rs runs the optimised build)"
 cargo build --release --locked --bin gpt-deploy
-GPT_DEPLOY_RELEASE_BIN="${CARGO_TARGET_DIR:-target}/release/gpt-deploy"
+GPT_DEPLOY_RELEASE_BIN="${CARGO_TARGET_DIR:-$PWD/target}/release/gpt-deploy"
 export GPT_DEPLOY_RELEASE_BIN
 
 step "cargo test"
