@@ -166,11 +166,10 @@ async fn serves_health_and_stops_on_sigterm() {
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut ready = false;
     while Instant::now() < deadline {
-        if let Ok(resp) = client.get(format!("http://{listen}/readyz")).send().await {
-            if resp.status() == 200 {
-                ready = true;
-                break;
-            }
+        let response = client.get(format!("http://{listen}/readyz")).send().await;
+        if response.is_ok_and(|r| r.status() == 200) {
+            ready = true;
+            break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
