@@ -25,13 +25,13 @@ echo "target: < 10 ms per process"
 
 if command -v hyperfine >/dev/null; then
     hyperfine --shell=none --warmup 20 --runs "$runs" --export-json "$work/h.json" \
-        "$bin render --env production" "$bin --version" >/dev/null
-    python3 - "$work/h.json" <<'PY'
+        "$bin render --env production" "$bin --version" >/dev/null 2>&1
+    python3 - "$work/h.json" "$bin" <<'PY'
 import json, sys
 for r in json.load(open(sys.argv[1]))["results"]:
     t = sorted(r["times"])
     pct = lambda p: t[min(len(t) - 1, int(p * len(t)))] * 1000
-    print(f"{r['command']:<45} mean {r['mean']*1000:6.2f} ms  median {pct(0.5):6.2f} ms  p95 {pct(0.95):6.2f} ms  min {t[0]*1000:6.2f} ms  ({len(t)} runs)")
+    print(f"{r['command'].replace(sys.argv[2], 'gpt-deploy'):<45} mean {r['mean']*1000:6.2f} ms  median {pct(0.5):6.2f} ms  p95 {pct(0.95):6.2f} ms  min {t[0]*1000:6.2f} ms  ({len(t)} runs)")
 PY
 else
     for cmd in "render --env production" "--version"; do
@@ -43,3 +43,13 @@ else
             'BEGIN { printf "%-45s mean %6.2f ms  (%d runs, loop incl. fork/exec)\n", "gpt-deploy " c, ns / n / 1e6, n }'
     done
 fi
+
+# Wall time depends on what else runs; the instruction count does not.
+if command -v valgrind >/dev/null; then
+    for cmd in "render --env production" "--version"; do
+        valgrind --tool=callgrind --callgrind-out-file=/dev/null "$bin" $cmd >/dev/null 2>"$work/vg.log"
+        refs=$(sed -n 's/.*I *refs: *//p' "$work/vg.log")
+        printf '%-45s %s instructions per process (callgrind)\n' "gpt-deploy $cmd" "$refs"
+    done
+fi
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -398,3 +398,22 @@ fn validate_without_environments_says_so() {
         )
     );
 }
+
+#[test]
+fn a_failing_filter_names_template_and_line_without_the_undefined_hint() {
+    let dir = ConfigDir::shipped();
+    dir.edit(
+        "templates/deployment.yaml.j2",
+        "{{ env.replicas }}",
+        "{{ env.resources | json }}",
+    );
+    let line = dir.line_of("templates/deployment.yaml.j2", "env.resources | json");
+    let stderr = render_fails(&dir, "production");
+    assert_eq!(
+        stderr,
+        format!(
+            "error: template {}/templates/deployment.yaml.j2 failed to render\n  caused by: invalid operation: `json` quotes strings, numbers and booleans, not map (in deployment.yaml.j2:{line})\n",
+            dir.arg()
+        )
+    );
+}

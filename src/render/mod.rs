@@ -39,13 +39,12 @@ pub enum Error {
         source: minijinja::Error,
     },
     /// A template failed while rendering, e.g. it used an undefined variable.
-    #[error(
-        "template {template} failed to render (undefined variables are errors; the variables are {vars})",
-        vars = engine::VARIABLES
-    )]
+    #[error("template {template} failed to render{hint}")]
     Template {
         /// The template file.
         template: String,
+        /// What to check, depending on the kind of failure.
+        hint: String,
         /// minijinja's error, with the line.
         #[source]
         source: minijinja::Error,
@@ -347,8 +346,17 @@ pub fn render(config: &Config, options: &RenderOptions) -> Result<Rendered> {
         {
             Ok(text) => text,
             Err(source) => {
+                let hint = if source.kind() == minijinja::ErrorKind::UndefinedError {
+                    format!(
+                        " (undefined variables are errors; the variables are {})",
+                        engine::VARIABLES
+                    )
+                } else {
+                    String::new()
+                };
                 errors.push(Error::Template {
                     template: path,
+                    hint,
                     source,
                 });
                 continue;
