@@ -150,6 +150,11 @@ pub enum Error {
         /// The value given.
         value: i64,
     },
+    /// `--statement-timeout` is zero (which PostgreSQL reads as "no timeout").
+    #[error(
+        "--statement-timeout (CLEANUP_STATEMENT_TIMEOUT) must be longer than zero; use e.g. 30s"
+    )]
+    ZeroStatementTimeout,
     /// `--as-of` is not an RFC 3339 timestamp, or lies in the future.
     #[error("--as-of {value:?} is not valid: {reason}")]
     InvalidAsOf {
@@ -223,6 +228,7 @@ impl crate::Failure for Error {
             Error::InvalidRetention { .. }
             | Error::InvalidBatchSize { .. }
             | Error::InvalidLimit { .. }
+            | Error::ZeroStatementTimeout
             | Error::InvalidAsOf { .. } => crate::exit::CONFIG,
             Error::NotMigrated { .. }
             | Error::Query { .. }
@@ -265,6 +271,9 @@ impl Settings {
         }
         if let Some(limit) = args.limit.filter(|l| *l < 1) {
             return Err(Error::InvalidLimit { value: limit });
+        }
+        if args.statement_timeout.is_zero() {
+            return Err(Error::ZeroStatementTimeout);
         }
         let as_of = args
             .as_of
