@@ -576,9 +576,9 @@ async fn a_batch_over_its_statement_timeout_is_retried_then_the_run_fails() {
             "--batch-size",
             "5",
             "--statement-timeout",
-            "300ms",
+            "1s",
             "--retry-for",
-            "2s",
+            "4s",
         ],
     )
     .await;
