@@ -299,7 +299,29 @@ const AS_OF: &str = "--as-of=2026-01-01T00:00:00Z";
 async fn deletes_in_several_batches_per_table() {
     let db = support::pg::migrated_database().await;
     fill(db.pool(), 25).await;
-    let out = assert_ok(&cleanup(Some(&db.url), &[AS_OF, "--batch-size", "4"]).await);
+    let output = command(Some(&db.url), &[AS_OF, "--batch-size", "4"])
+        .env("RUST_LOG", "gpt_deploy=debug")
+        .output()
+        .await
+        .unwrap();
+    let out = assert_ok(&output);
+    // The structured log has one event per batch and one summary per table.
+    let events: Vec<serde_json::Value> = text(&output)
+        .1
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let of = |message: &str, table: &str| {
+        events
+            .iter()
+            .filter(|e| e["message"] == message && e["table"] == table)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(of("batch", "gpt_sessions").len(), 7);
+    let summary = of("table cleaned", "gpt_sessions");
+    assert_eq!(summary.len(), 1);
+    assert_eq!(summary[0]["rows"], 25);
+    assert_eq!(summary[0]["batches"], 7);
     // 25 rows by 4: six full batches and a short seventh.
     assert!(
         line(&out, "gpt_authorization_codes").contains("deleted 25 rows in 7 batches"),
@@ -554,9 +576,9 @@ async fn a_batch_over_its_statement_timeout_is_retried_then_the_run_fails() {
             "--batch-size",
             "5",
             "--statement-timeout",
-            "300ms",
+            "1s",
             "--retry-for",
-            "2s",
+            "4s",
         ],
     )
     .await;
@@ -704,6 +726,12 @@ async fn bad_input_is_refused_with_a_clear_message() {
             Some("postgres://u@h/db"),
             2,
             "--limit (CLEANUP_LIMIT) -3 is out of range",
+        ),
+        (
+            &["--statement-timeout", "0s"],
+            Some("postgres://u@h/db"),
+            2,
+            "--statement-timeout (CLEANUP_STATEMENT_TIMEOUT) must be longer than zero",
         ),
         (
             &["--as-of", "yesterday"],

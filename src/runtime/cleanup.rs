@@ -38,11 +38,13 @@
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use sqlx::postgres::PgConnection;
-use sqlx::{AssertSqlSafe, Connection};
+use sqlx::AssertSqlSafe;
 
 use crate::cli::CleanupArgs;
 use crate::runtime::db::{self, DatabaseUrl, DbCause};
+
+mod session;
+use session::Session;
 
 /// Advisory lock key shared by every `gpt-deploy cleanup` ("gptclean" in ASCII).
 pub const LOCK_KEY: i64 = 0x6770_7463_6c65_616e;
@@ -148,6 +150,11 @@ pub enum Error {
         /// The value given.
         value: i64,
     },
+    /// `--statement-timeout` is zero (which PostgreSQL reads as "no timeout").
+    #[error(
+        "--statement-timeout (CLEANUP_STATEMENT_TIMEOUT) must be longer than zero; use e.g. 30s"
+    )]
+    ZeroStatementTimeout,
     /// `--as-of` is not an RFC 3339 timestamp, or lies in the future.
     #[error("--as-of {value:?} is not valid: {reason}")]
     InvalidAsOf {
@@ -221,6 +228,7 @@ impl crate::Failure for Error {
             Error::InvalidRetention { .. }
             | Error::InvalidBatchSize { .. }
             | Error::InvalidLimit { .. }
+            | Error::ZeroStatementTimeout
             | Error::InvalidAsOf { .. } => crate::exit::CONFIG,
             Error::NotMigrated { .. }
             | Error::Query { .. }
@@ -263,6 +271,9 @@ impl Settings {
         }
         if let Some(limit) = args.limit.filter(|l| *l < 1) {
             return Err(Error::InvalidLimit { value: limit });
+        }
+        if args.statement_timeout.is_zero() {
+            return Err(Error::ZeroStatementTimeout);
         }
         let as_of = args
             .as_of
@@ -397,201 +408,13 @@ pub enum Outcome {
     AlreadyRunning,
 }
 
-/// One database session: a connection holding the cleanup lock, reopened after a drop.
-struct Session<'a> {
-    url: &'a DatabaseUrl,
-    settings: &'a Settings,
-    conn: Option<PgConnection>,
-}
-
-impl<'a> Session<'a> {
-    fn query_error(&self, what: String, attempts: u32, started: Instant, source: DbCause) -> Error {
-        Error::Query {
-            what,
-            target: self.url.redacted().to_string(),
-            attempts,
-            elapsed: started.elapsed(),
-            source,
-        }
-    }
-
-    /// Opens the connection and applies [`SESSION_SETTINGS`].
-    async fn open(&mut self, budget: Duration) -> Result<&mut PgConnection> {
-        let mut conn = db::connect_one(self.url, APPLICATION_NAME, budget).await?;
-        for setting in SESSION_SETTINGS {
-            sqlx::query(setting).execute(&mut conn).await.map_err(|e| {
-                self.query_error(setting.into(), 1, Instant::now(), self.url.cause(&e))
-            })?;
-        }
-        // Lets the server abort a statement whose client died (PostgreSQL 14+);
-        // older servers reject the setting, which only loses that nicety.
-        let _ = sqlx::query("set client_connection_check_interval = 2000")
-            .execute(&mut conn)
-            .await;
-        Ok(self.conn.insert(conn))
-    }
-
-    /// Sets `statement_timeout` for the batches to come. Only batches run under
-    /// it: the setup queries before them are not what the limit is about.
-    async fn limit_statements(&mut self) -> std::result::Result<(), sqlx::Error> {
-        let ms = self.settings.statement_timeout.as_millis().max(1);
-        let conn = self.conn.as_mut().expect("connection is open");
-        sqlx::query(AssertSqlSafe(format!("set statement_timeout = {ms}")))
-            .execute(conn)
-            .await
-            .map(drop)
-    }
-
-    /// Takes the advisory lock; `false` when another session holds it.
-    async fn try_lock(&mut self) -> std::result::Result<bool, sqlx::Error> {
-        let conn = self.conn.as_mut().expect("connection is open");
-        sqlx::query_scalar::<_, bool>("select pg_try_advisory_lock($1)")
-            .bind(LOCK_KEY)
-            .fetch_one(conn)
-            .await
-    }
-
-    /// Runs `sql` with retries: transient failures are retried with backoff for
-    /// at most `--retry-for`; a dropped connection is reopened and the lock retaken.
-    async fn execute(
-        &mut self,
-        what: &str,
-        sql: &str,
-        cutoff: DateTime<Utc>,
-        n: i64,
-        resume: Option<DateTime<Utc>>,
-    ) -> Result<Batch> {
-        let retry_for = self.settings.retry_for;
-        let started = Instant::now();
-        let mut attempts = 0;
-        loop {
-            attempts += 1;
-            let wait = db::backoff(attempts);
-            let out_of_time = started.elapsed() + wait > retry_for;
-            let failure = match self
-                .try_execute(
-                    sql,
-                    cutoff,
-                    n,
-                    resume,
-                    retry_for.saturating_sub(started.elapsed()),
-                )
-                .await?
-            {
-                Ok(rows) => return Ok(rows),
-                Err(None) if out_of_time => {
-                    return Err(Error::LockLost {
-                        target: self.url.redacted().to_string(),
-                        retry_for,
-                    });
-                }
-                Err(None) => {
-                    tracing::warn!(
-                        attempt = attempts,
-                        "after reconnecting, the cleanup lock is held by another session; retrying"
-                    );
-                    None
-                }
-                Err(Some(e)) => Some(e),
-            };
-            if let Some(e) = failure {
-                let cause = self.url.cause(&e);
-                if !cause.is_transient() || out_of_time {
-                    return Err(Error::Batch {
-                        what: what.to_string(),
-                        target: self.url.redacted().to_string(),
-                        attempts,
-                        elapsed: started.elapsed(),
-                        source: cause,
-                    });
-                }
-                if connection_lost(&e) {
-                    self.conn = None;
-                }
-                tracing::warn!(step = what, attempt = attempts, error = %cause, retry_in_ms = wait.as_millis() as u64, "transient database error; retrying");
-            }
-            tokio::time::sleep(wait).await;
-        }
-    }
-
-    /// One attempt. `Err(None)`: reconnected but the lock is taken;
-    /// `Err(Some(e))`: the statement (or retaking the lock) failed.
-    async fn try_execute(
-        &mut self,
-        sql: &str,
-        cutoff: DateTime<Utc>,
-        n: i64,
-        resume: Option<DateTime<Utc>>,
-        budget: Duration,
-    ) -> Result<std::result::Result<Batch, Option<sqlx::Error>>> {
-        if self.conn.is_none() {
-            // connect_one retries within what is left of the budget by itself.
-            self.open(budget).await?;
-            match self.try_lock().await {
-                Ok(true) => {
-                    if let Err(e) = self.limit_statements().await {
-                        self.conn = None;
-                        return Ok(Err(Some(e)));
-                    }
-                    tracing::info!("reconnected and took the cleanup lock again");
-                }
-                Ok(false) => {
-                    self.conn = None;
-                    return Ok(Err(None));
-                }
-                Err(e) => {
-                    self.conn = None;
-                    return Ok(Err(Some(e)));
-                }
-            }
-        }
-        let conn = self.conn.as_mut().expect("connection is open");
-        Ok(
-            sqlx::query_as::<_, (i64, Option<DateTime<Utc>>)>(AssertSqlSafe(sql.to_string()))
-                .bind(cutoff)
-                .bind(n)
-                .bind(resume)
-                .fetch_one(conn)
-                .await
-                .map(|(rows, last)| Batch {
-                    rows: rows.max(0) as u64,
-                    last,
-                })
-                .map_err(Some),
-        )
-    }
-}
-
-/// The result of one batch.
-struct Batch {
-    /// Rows deleted.
-    rows: u64,
-    /// The largest walked-column value among them; the next batch resumes there.
-    last: Option<DateTime<Utc>>,
-}
-
-/// Whether the connection itself is gone (as opposed to the statement failing on it).
-fn connection_lost(e: &sqlx::Error) -> bool {
-    match e {
-        sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::Protocol(_) => true,
-        sqlx::Error::Database(d) => d
-            .code()
-            .is_some_and(|c| c.starts_with("08") || c.starts_with("57P")),
-        _ => false,
-    }
-}
-
 /// Runs one cleanup against `url`.
 ///
 /// # Errors
 /// Connection failures, a schema that is not migrated, or a batch that keeps
 /// failing past `--retry-for`.
 pub async fn run(url: &DatabaseUrl, settings: &Settings) -> Result<Outcome> {
-    let mut session = Session {
-        url,
-        settings,
-        conn: None,
-    };
+    let mut session = Session::new(url, settings);
     let started = Instant::now();
     let conn = session.open(settings.retry_for).await?;
     let step_error = |what: &str, e: sqlx::Error| Error::Query {
@@ -684,10 +507,7 @@ pub async fn run(url: &DatabaseUrl, settings: &Settings) -> Result<Outcome> {
         );
         tables.push(report);
     }
-    if let Some(conn) = session.conn.take() {
-        // Closing ends the session, which also releases the advisory lock.
-        let _ = conn.close().await;
-    }
+    session.close().await;
     Ok(Outcome::Done { cutoff, tables })
 }
 
@@ -696,7 +516,7 @@ async fn clean_table(
     rule: &TableRule,
     cutoff: DateTime<Utc>,
 ) -> Result<TableReport> {
-    let settings = session.settings;
+    let settings = session.settings();
     let limit = settings.limit.unwrap_or(i64::MAX);
     let started = Instant::now();
     let mut report = TableReport {
