@@ -28,9 +28,9 @@ pub enum Command {
     Validate(ValidateArgs),
     /// Show what `apply` would change in the cluster (exit 1 when something differs).
     #[command(
-        after_help = "Examples:\n  gpt-deploy diff --env staging\n  gpt-deploy diff --env production --context aks-prod"
+        after_help = "Examples:\n  gpt-deploy diff --env staging\n  gpt-deploy diff --env production --context aks-prod --prune"
     )]
-    Diff(ClusterArgs),
+    Diff(DiffArgs),
     /// Server-side apply the rendered objects to the cluster.
     #[command(
         after_help = "Examples:\n  gpt-deploy apply --env staging --wait\n  gpt-deploy apply --env production --dry-run\n  gpt-deploy apply --env production --prune --force-conflicts"
@@ -146,9 +146,22 @@ pub struct ClusterArgs {
     /// kubeconfig context [default: the environment file's kube_context].
     #[arg(long)]
     pub context: Option<String>,
+    /// Namespace to deploy into [default: the environment file's namespace].
+    #[arg(long, short = 'n')]
+    pub namespace: Option<String>,
     /// Override the image tag from the environment file.
     #[arg(long, value_name = "TAG")]
     pub image: Option<String>,
+}
+
+/// Arguments of `diff`.
+#[derive(Debug, Clone, Args)]
+pub struct DiffArgs {
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    /// Also show the members of the set that `apply --prune` (and `deploy`) would delete.
+    #[arg(long)]
+    pub prune: bool,
 }
 
 /// Arguments of `apply`.
@@ -297,4 +310,15 @@ pub struct CleanupArgs {
     /// Count what would be deleted, delete nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Time limit of each batch statement (PostgreSQL statement_timeout).
+    #[arg(long, env = "CLEANUP_STATEMENT_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub statement_timeout: std::time::Duration,
+    /// How long transient database failures (refused or dropped connections,
+    /// timeouts) are retried, with backoff, before the run fails.
+    #[arg(long, env = "CLEANUP_RETRY_FOR", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub retry_for: std::time::Duration,
+    /// Apply the retention as of this past instant (RFC 3339) instead of now;
+    /// for reproducing a run. Instants after the database's clock are refused.
+    #[arg(long, value_name = "TIMESTAMP")]
+    pub as_of: Option<String>,
 }

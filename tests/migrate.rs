@@ -1,11 +1,50 @@
-//! `gpt-deploy migrate` against a real PostgreSQL server.
+//! `gpt-deploy migrate` against a real PostgreSQL server: the schema, running
+//! twice (also at the same time), edited migrations, bad input, redaction.
 
 mod support;
 
+use std::process::Output;
+
 use sqlx::Row;
+use tokio::process::Command;
+
+fn migrate_cmd(url: Option<&str>) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_gpt-deploy"));
+    cmd.arg("migrate")
+        .env_remove("DATABASE_URL")
+        .env_remove("MIGRATE_RETRY_FOR")
+        .env("LOG_FORMAT", "json")
+        .env("RUST_LOG", "info")
+        .kill_on_drop(true);
+    if let Some(url) = url {
+        cmd.env("DATABASE_URL", url);
+    }
+    cmd
+}
+
+fn text(o: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+async fn applied(pool: &sqlx::PgPool) -> Vec<(i64, bool)> {
+    sqlx::query_as("select version, success from _sqlx_migrations order by version")
+        .fetch_all(pool)
+        .await
+        .unwrap()
+}
+
+fn embedded() -> Vec<(i64, bool)> {
+    gpt_deploy::runtime::db::MIGRATOR
+        .iter()
+        .map(|m| (m.version, true))
+        .collect()
+}
 
 #[tokio::test]
-async fn migrations_create_the_four_tables() {
+async fn migrations_create_the_four_tables_and_their_indexes() {
     let db = support::pg::database().await;
     gpt_deploy::runtime::db::migrate(db.pool()).await.unwrap();
     let tables: Vec<String> = sqlx::query(
@@ -27,4 +66,163 @@ async fn migrations_create_the_four_tables() {
             "gpt_sessions"
         ]
     );
+    let indexes: Vec<String> = sqlx::query_scalar(
+        "select indexname::text from pg_indexes where schemaname = 'public' and indexname like '%_idx' order by 1",
+    )
+    .fetch_all(db.pool())
+    .await
+    .unwrap();
+    assert_eq!(
+        indexes,
+        [
+            "gpt_authorization_codes_clerk_user_id_idx",
+            "gpt_authorization_codes_expires_at_idx",
+            "gpt_oauth_events_clerk_user_id_idx",
+            "gpt_refresh_tokens_clerk_user_id_idx",
+            "gpt_refresh_tokens_expires_at_idx",
+            "gpt_refresh_tokens_revoked_at_idx",
+            "gpt_sessions_clerk_user_id_idx",
+            "gpt_sessions_expires_at_idx",
+        ]
+    );
+    let partial: String = sqlx::query_scalar(
+        "select indexdef from pg_indexes where indexname = 'gpt_refresh_tokens_revoked_at_idx'",
+    )
+    .fetch_one(db.pool())
+    .await
+    .unwrap();
+    assert!(
+        partial.ends_with("WHERE (revoked_at IS NOT NULL)"),
+        "{partial}"
+    );
+}
+
+#[tokio::test]
+async fn each_svix_message_is_recorded_once() {
+    let db = support::pg::migrated_database().await;
+    let insert = "insert into gpt_oauth_events (event_type, clerk_user_id, svix_message_id)
+                  values ('user.deleted', 'user_1', $1) on conflict (svix_message_id) do nothing";
+    for id in [Some("msg_1"), Some("msg_1"), Some("msg_2"), None, None] {
+        sqlx::query(insert)
+            .bind(id)
+            .execute(db.pool())
+            .await
+            .unwrap();
+    }
+    let n: i64 = sqlx::query_scalar("select count(*) from gpt_oauth_events")
+        .fetch_one(db.pool())
+        .await
+        .unwrap();
+    assert_eq!(
+        n, 4,
+        "msg_1 once, msg_2 once, both events without a message id"
+    );
+}
+
+#[tokio::test]
+async fn migrate_twice_at_the_same_time_and_again() {
+    let db = support::pg::database().await;
+    let (a, b) = tokio::join!(
+        migrate_cmd(Some(&db.url)).output(),
+        migrate_cmd(Some(&db.url)).output()
+    );
+    for o in [a.unwrap(), b.unwrap()] {
+        let (out, err) = text(&o);
+        assert_eq!(o.status.code(), Some(0), "{out}\n{err}");
+        assert!(out.contains("schema at version"), "{out}");
+    }
+    assert_eq!(applied(db.pool()).await, embedded());
+    let o = migrate_cmd(Some(&db.url)).output().await.unwrap();
+    assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
+    assert_eq!(applied(db.pool()).await, embedded());
+}
+
+#[tokio::test]
+async fn an_edited_migration_is_refused() {
+    let db = support::pg::migrated_database().await;
+    sqlx::query("update _sqlx_migrations set checksum = '\\x00'")
+        .execute(db.pool())
+        .await
+        .unwrap();
+    let o = migrate_cmd(Some(&db.url)).output().await.unwrap();
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(3), "{err}");
+    assert!(err.contains("applying the embedded migrations"), "{err}");
+    assert!(
+        err.contains("was previously applied but has been modified"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn missing_or_malformed_database_url() {
+    let o = migrate_cmd(None).output().await.unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o).1.contains("DATABASE_URL is not set"),
+        "{:?}",
+        text(&o)
+    );
+    let o = migrate_cmd(Some("http://u:pw-sentinel-3@db/x"))
+        .output()
+        .await
+        .unwrap();
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        err.contains("DATABASE_URL is not a valid PostgreSQL URL"),
+        "{err}"
+    );
+    assert!(!format!("{out}{err}").contains("pw-sentinel"), "{err}");
+    let o = migrate_cmd(Some("postgres://u@db/x"))
+        .env("MIGRATE_RETRY_FOR", "soon")
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o)
+            .1
+            .contains("MIGRATE_RETRY_FOR \"soon\" is not a duration"),
+        "{:?}",
+        text(&o)
+    );
+}
+
+#[tokio::test]
+async fn the_password_never_appears_and_refused_connections_are_retried() {
+    const SENTINEL: &str = "Sentinel-pw-migrate-42";
+    let db = support::pg::database().await;
+    let url = db.login_role(SENTINEL).await;
+    let o = migrate_cmd(Some(&url))
+        .env("RUST_LOG", "trace")
+        .output()
+        .await
+        .unwrap();
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(out.contains(":****@"), "{out}");
+    assert!(!format!("{out}{err}").contains("Sentinel"), "{out}\n{err}");
+    assert_eq!(applied(db.pool()).await, embedded());
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let o = migrate_cmd(Some(&format!(
+        "postgres://app:{SENTINEL}@127.0.0.1:{port}/db"
+    )))
+    .env("MIGRATE_RETRY_FOR", "1s")
+    .output()
+    .await
+    .unwrap();
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains("cannot connect to the database at postgres://app:****@127.0.0.1"),
+        "{err}"
+    );
+    assert!(err.contains("retrying"), "{err}");
+    assert!(!format!("{out}{err}").contains("Sentinel"), "{out}\n{err}");
 }

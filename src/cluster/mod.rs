@@ -1,11 +1,172 @@
 //! kube-rs: server-side apply, diff, prune, rollout watch (`apply`, `diff`, `deploy`, `cleanup-now`).
+//!
+//! Every command follows the same path: [`plan`] renders the objects and checks the
+//! secrets (no cluster access), [`client`] connects the way kubectl does, [`preflight`]
+//! checks the cluster before the first write, then [`apply`] (server-side apply in
+//! dependency order, tracked by an ApplySet, see [`applyset`]), [`prune`] and [`rollout`].
+
+pub mod apply;
+pub mod applyset;
+pub mod client;
+pub mod deploy;
+pub mod diff;
+pub mod job;
+pub mod plan;
+pub mod preflight;
+pub mod prune;
+pub mod resources;
+pub mod rollout;
+
+/// The field manager for every object this tool applies.
+pub const FIELD_MANAGER: &str = "gpt-deploy";
 
 /// Errors of this module.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The command is not built yet.
-    #[error("{0} is not implemented yet")]
-    NotImplemented(&'static str),
+    /// The configuration could not be loaded or rendered.
+    #[error("cannot render environment {env:?}")]
+    Render {
+        /// Environment name.
+        env: String,
+        /// Exit code of the underlying config or render error.
+        code: u8,
+        /// What went wrong in config or render.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// Required secrets are not set in the process environment; nothing was applied.
+    #[error(
+        "{} required secret(s) missing from the environment: {}; set them (e.g. from the CI secret store) and re-run; nothing was applied",
+        names.len(), names.join(", ")
+    )]
+    MissingSecrets {
+        /// Names of the environment variables that are missing or empty.
+        names: Vec<String>,
+    },
+    /// Required secrets are missing from the GitHub environment; nothing was applied.
+    #[error(
+        "{} required secret(s) missing from GitHub environment {environment:?}: {}; run `gpt-deploy secrets sync --env {env}` first; nothing was applied",
+        names.len(), names.join(", ")
+    )]
+    MissingGithubSecrets {
+        /// GitHub environment name.
+        environment: String,
+        /// The deploy environment (for the suggested command).
+        env: String,
+        /// Names of the missing GitHub secrets.
+        names: Vec<String>,
+    },
+    /// The GitHub secrets check itself failed.
+    #[error("cannot check the GitHub environment secrets: {message}")]
+    GithubCheck {
+        /// What went wrong, already phrased for a person.
+        message: String,
+    },
+    /// No usable kubeconfig (or in-cluster configuration) was found or it is invalid.
+    #[error("{message}")]
+    Kubeconfig {
+        /// What was looked at and what to do.
+        message: String,
+        /// The loader's error.
+        #[source]
+        source: Option<kube::config::KubeconfigError>,
+    },
+    /// The HTTP client for the cluster could not be built.
+    #[error("cannot build the Kubernetes client for {server}")]
+    ClientBuild {
+        /// API server URL.
+        server: String,
+        /// kube-rs error.
+        #[source]
+        source: kube::Error,
+    },
+    /// A request to the API server failed.
+    #[error("cannot {action}")]
+    Api {
+        /// What was being done, naming the object (e.g. `apply Deployment gpt/gpt-service`).
+        action: String,
+        /// The server's answer or the transport failure.
+        #[source]
+        cause: client::ApiCause,
+    },
+    /// Server-side apply found fields owned by another field manager.
+    #[error("{}", client::format_conflicts(object, conflicts))]
+    Conflict {
+        /// `Kind namespace/name`.
+        object: String,
+        /// (field path, other manager) pairs.
+        conflicts: Vec<(String, String)>,
+    },
+    /// The namespace does not exist and `--create-namespace` was not given.
+    #[error(
+        "namespace {0:?} does not exist; create it, or pass --create-namespace; nothing was applied"
+    )]
+    NamespaceMissing(String),
+    /// The ApplySet parent exists but is not ours to change.
+    #[error(
+        "ApplySet parent Secret {namespace}/{name} cannot be used: {problem}; nothing was applied (rename or delete that Secret if it is stale)"
+    )]
+    ParentNotOurs {
+        /// Parent namespace.
+        namespace: String,
+        /// Parent name.
+        name: String,
+        /// Why not.
+        #[source]
+        problem: applyset::ParentProblem,
+    },
+    /// The rendered object list is empty; pruning would delete the whole set.
+    #[error(
+        "the render produced no objects; refusing to prune, which would delete every member of the set"
+    )]
+    EmptyRender,
+    /// A rendered object cannot be applied as it is (missing name/kind, foreign set label).
+    #[error("rendered object {object} cannot be applied: {problem}")]
+    BadObject {
+        /// Which object.
+        object: String,
+        /// What is wrong.
+        problem: String,
+    },
+    /// The API server does not serve a rendered kind.
+    #[error(
+        "the cluster does not serve {api_version} {kind}; is the cluster too old for this manifest?"
+    )]
+    UnknownKind {
+        /// apiVersion of the object.
+        api_version: String,
+        /// kind of the object.
+        kind: String,
+        /// Discovery error.
+        #[source]
+        source: kube::Error,
+    },
+    /// The rollout failed or did not finish in time.
+    #[error("{reason}\n{diagnostics}")]
+    Rollout {
+        /// Why it failed (deadline exceeded, image pull back-off, timeout...).
+        reason: String,
+        /// Per-pod phase, conditions and recent events.
+        diagnostics: String,
+    },
+    /// The watch on the rollout kept failing.
+    #[error("lost the watch on {what} after repeated errors")]
+    Watch {
+        /// What was watched.
+        what: String,
+        /// The last watcher error.
+        #[source]
+        source: kube::runtime::watcher::Error,
+    },
+    /// The environment's CronJob is not part of the render.
+    #[error("environment {env:?} renders no CronJob, so there is nothing to start")]
+    NoCronJob {
+        /// Environment name.
+        env: String,
+    },
+    /// Writing output failed.
+    #[error("cannot write the output")]
+    Output(#[source] std::io::Error),
 }
 
 /// Result with this module's [`Error`].
@@ -13,7 +174,30 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl crate::Failure for Error {
     fn exit_code(&self) -> u8 {
-        crate::exit::CONFIG
+        use crate::exit;
+        match self {
+            Error::Render { code, .. } => *code,
+            Error::MissingSecrets { .. }
+            | Error::MissingGithubSecrets { .. }
+            | Error::Kubeconfig { .. }
+            | Error::EmptyRender
+            | Error::BadObject { .. } => exit::CONFIG,
+            Error::GithubCheck { .. }
+            | Error::ClientBuild { .. }
+            | Error::Api { .. }
+            | Error::Conflict { .. }
+            | Error::NamespaceMissing(_)
+            | Error::ParentNotOurs { .. }
+            | Error::UnknownKind { .. }
+            | Error::Watch { .. }
+            | Error::NoCronJob { .. } => exit::API,
+            Error::Rollout { .. } => exit::ROLLOUT,
+            Error::Output(_) => exit::API,
+        }
+    }
+
+    fn is_broken_pipe(&self) -> bool {
+        matches!(self, Error::Output(e) if e.kind() == std::io::ErrorKind::BrokenPipe)
     }
 }
 
@@ -21,30 +205,30 @@ impl crate::Failure for Error {
 ///
 /// # Errors
 /// Configuration or cluster errors.
-pub async fn cmd_diff(_args: &crate::cli::ClusterArgs) -> Result<u8> {
-    Err(Error::NotImplemented("diff"))
+pub async fn cmd_diff(args: &crate::cli::DiffArgs) -> Result<u8> {
+    diff::run(args).await
 }
 
 /// `gpt-deploy apply`.
 ///
 /// # Errors
 /// Preflight, apply or rollout errors.
-pub async fn cmd_apply(_args: &crate::cli::ApplyArgs) -> Result<u8> {
-    Err(Error::NotImplemented("apply"))
+pub async fn cmd_apply(args: &crate::cli::ApplyArgs) -> Result<u8> {
+    deploy::run_apply(args).await
 }
 
 /// `gpt-deploy deploy`.
 ///
 /// # Errors
 /// Preflight, apply or rollout errors.
-pub async fn cmd_deploy(_args: &crate::cli::DeployArgs) -> Result<u8> {
-    Err(Error::NotImplemented("deploy"))
+pub async fn cmd_deploy(args: &crate::cli::DeployArgs) -> Result<u8> {
+    deploy::run_deploy(args).await
 }
 
 /// `gpt-deploy cleanup-now`.
 ///
 /// # Errors
 /// Cluster errors, or the Job failed.
-pub async fn cmd_cleanup_now(_args: &crate::cli::CleanupNowArgs) -> Result<u8> {
-    Err(Error::NotImplemented("cleanup-now"))
+pub async fn cmd_cleanup_now(args: &crate::cli::CleanupNowArgs) -> Result<u8> {
+    job::run(args).await
 }

@@ -1,34 +1,395 @@
 //! GitHub environment secrets: public key, sealed box, upload, presence check.
+//!
+//! `secrets sync` reads each declared secret's value (environment variable of the same name,
+//! `--from-file`, or standard input), checks every value, then seals each one with the GitHub
+//! environment's public key and uploads it. `secrets check` lists the environment's secret
+//! names and reports the declared required ones that are missing; `deploy` calls
+//! [`missing_required`] for the same answer in its preflight.
+//!
+//! Where things come from: the repository from `--repo`, else `GITHUB_REPOSITORY`, else
+//! `github_repository` in deploy.toml; the API base from `GITHUB_API_URL`, else
+//! `https://api.github.com`; the token from `GITHUB_TOKEN`, else `GH_TOKEN`; the GitHub
+//! environment name from the environment file's `github_environment`.
 
-/// Errors of this module.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    /// The command is not built yet.
-    #[error("{0} is not implemented yet")]
-    NotImplemented(&'static str),
+pub mod check;
+pub mod client;
+mod errors;
+mod retry;
+pub mod sealing;
+pub mod sync;
+pub mod values;
+
+use std::io::IsTerminal;
+
+pub use client::{Client, Connection, Outcome, Repo};
+pub use errors::{Error, Result};
+pub use retry::RetryPolicy;
+pub use values::Declared;
+
+use crate::secret::SecretString;
+
+/// Picks the repository: `--repo`, then `GITHUB_REPOSITORY`, then deploy.toml.
+///
+/// # Errors
+/// [`Error::NoRepository`] or [`Error::BadRepository`].
+pub fn resolve_repo(
+    flag: Option<&str>,
+    from_env: Option<&str>,
+    from_config: Option<&str>,
+) -> Result<Repo> {
+    fn nonempty(v: Option<&str>) -> Option<&str> {
+        v.map(str::trim).filter(|v| !v.is_empty())
+    }
+    let (value, origin) = if let Some(v) = nonempty(flag) {
+        (v, "--repo")
+    } else if let Some(v) = nonempty(from_env) {
+        (v, "GITHUB_REPOSITORY")
+    } else if let Some(v) = nonempty(from_config) {
+        (v, "deploy.toml github_repository")
+    } else {
+        return Err(Error::NoRepository);
+    };
+    Repo::parse(value).ok_or_else(|| Error::BadRepository {
+        value: value.to_owned(),
+        origin,
+    })
 }
 
-/// Result with this module's [`Error`].
-pub type Result<T, E = Error> = std::result::Result<T, E>;
+/// The token from `GITHUB_TOKEN`, else `GH_TOKEN` (empty values count as unset).
+#[must_use]
+pub fn token_from_env() -> Option<SecretString> {
+    ["GITHUB_TOKEN", "GH_TOKEN"]
+        .iter()
+        .filter_map(|name| std::env::var(name).ok())
+        .find(|v| !v.trim().is_empty())
+        .map(SecretString::new)
+}
 
-impl crate::Failure for Error {
-    fn exit_code(&self) -> u8 {
-        crate::exit::CONFIG
+/// The API base from `GITHUB_API_URL`, else the public GitHub API.
+#[must_use]
+pub fn api_url_from_env() -> String {
+    std::env::var("GITHUB_API_URL")
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .unwrap_or_else(|| client::DEFAULT_API_URL.to_owned())
+}
+
+/// Builds the client from the process environment and the resolved repository.
+///
+/// # Errors
+/// [`Error::NoToken`], [`Error::BadApiUrl`], [`Error::Client`].
+pub fn client_from_env(repo: Repo) -> Result<Client> {
+    let token = token_from_env().ok_or(Error::NoToken)?;
+    Client::new(Connection {
+        api_url: api_url_from_env(),
+        token,
+        repo,
+        retry: RetryPolicy::default(),
+    })
+}
+
+/// Checks declared names against GitHub's naming rules before any request is made.
+fn check_declared(declared: &[Declared]) -> Result<()> {
+    for secret in declared {
+        values::check_name(&secret.name).map_err(|reason| Error::BadSecretName {
+            name: secret.name.clone(),
+            reason,
+        })?;
     }
+    Ok(())
+}
+
+/// Narrows the declared secrets to `--only` (all when empty), in declaration order.
+fn select(declared: &[Declared], only: &[String]) -> Result<Vec<Declared>> {
+    for name in only {
+        if !declared.iter().any(|d| d.name.eq_ignore_ascii_case(name)) {
+            return Err(Error::UnknownSecret {
+                flag: "--only",
+                name: name.clone(),
+                declared: names(declared),
+            });
+        }
+    }
+    Ok(declared
+        .iter()
+        .filter(|d| only.is_empty() || only.iter().any(|o| o.eq_ignore_ascii_case(&d.name)))
+        .cloned()
+        .collect())
+}
+
+/// Under GitHub Actions, appends a table of what happened to `$GITHUB_STEP_SUMMARY`. A summary
+/// that cannot be written is only a warning: the command itself succeeded or failed already.
+fn step_summary(
+    repo: &Repo,
+    environment: &str,
+    dry_run: bool,
+    column: &str,
+    rows: &[(String, &str)],
+) {
+    let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) else {
+        return;
+    };
+    let mut text = format!(
+        "### GitHub environment `{environment}` in {repo}{}\n\n| Secret | {column} |\n|---|---|\n",
+        if dry_run { " (dry run)" } else { "" }
+    );
+    for (name, what) in rows {
+        text.push_str(&format!("| `{name}` | {what} |\n"));
+    }
+    text.push('\n');
+    let written = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, text.as_bytes()));
+    if let Err(e) = written {
+        tracing::warn!(path = %std::path::Path::new(&path).display(), error = %e, "cannot write the step summary");
+    }
+}
+
+/// The declared names, comma-separated, for messages.
+fn names(declared: &[Declared]) -> String {
+    declared
+        .iter()
+        .map(|d| d.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Whether standard input may supply the value: exactly one `--only` and no terminal.
+fn stdin_allowed(only: &[String]) -> bool {
+    only.len() == 1 && !std::io::stdin().is_terminal()
+}
+
+/// What the configuration says about the GitHub side of one environment.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// The repository (after `--repo` / `GITHUB_REPOSITORY` / deploy.toml).
+    pub repo: Repo,
+    /// The GitHub environment name from the environment file.
+    pub environment: String,
+    /// The declared secrets, in declaration order.
+    pub declared: Vec<Declared>,
+}
+
+impl Target {
+    /// Reads the target from a loaded configuration; `repo_flag` is `--repo`.
+    ///
+    /// # Errors
+    /// [`Error::NoRepository`], [`Error::BadRepository`], [`Error::BadSecretName`].
+    pub fn from_config(config: &crate::config::Config, repo_flag: Option<&str>) -> Result<Self> {
+        let repo = resolve_repo(
+            repo_flag,
+            std::env::var("GITHUB_REPOSITORY").ok().as_deref(),
+            Some(config.app.github_repository.as_str()),
+        )?;
+        let declared: Vec<Declared> = config
+            .app
+            .secrets
+            .iter()
+            .map(|s| Declared {
+                name: s.env.clone(),
+                required: s.required,
+            })
+            .collect();
+        check_declared(&declared)?;
+        Ok(Self {
+            repo,
+            environment: config.env.github_environment.clone(),
+            declared,
+        })
+    }
+
+    /// Loads the configuration named by the command-line arguments and reads the target.
+    ///
+    /// # Errors
+    /// [`Error::Config`], and as [`Target::from_config`].
+    pub fn load(args: &crate::cli::GithubArgs) -> Result<Self> {
+        let config =
+            crate::config::load(args.config.config.as_deref(), &args.env).map_err(|source| {
+                Error::Config {
+                    env: args.env.clone(),
+                    source,
+                }
+            })?;
+        Self::from_config(&config, args.repo.as_deref())
+    }
+}
+
+/// The declared required secrets missing from the configured environment's GitHub
+/// environment. `deploy` calls this in its preflight when [`token_from_env`] finds a token.
+///
+/// # Errors
+/// [`Error::NoToken`] without a token; configuration problems (exit 2) and GitHub API errors
+/// (exit 3) as in `secrets check`.
+pub async fn missing_required(
+    config: &crate::config::Config,
+    repo: Option<&str>,
+) -> Result<Vec<String>> {
+    let target = Target::from_config(config, repo)?;
+    let client = client_from_env(target.repo.clone())?;
+    missing_required_with(&client, &target).await
+}
+
+/// [`missing_required`] with an explicit client (what it does after reading the environment).
+///
+/// # Errors
+/// GitHub API errors, as in `secrets check`.
+pub async fn missing_required_with(client: &Client, target: &Target) -> Result<Vec<String>> {
+    let report = check::check(client, &target.environment, &target.declared).await?;
+    Ok(report.missing_required)
 }
 
 /// `gpt-deploy secrets sync`.
 ///
 /// # Errors
-/// Bad values, or GitHub API errors.
-pub async fn cmd_sync(_args: &crate::cli::SecretsSyncArgs) -> Result<u8> {
-    Err(Error::NotImplemented("secrets sync"))
+/// Configuration and usage problems, bad values (nothing is uploaded), GitHub API errors.
+pub async fn cmd_sync(args: &crate::cli::SecretsSyncArgs) -> Result<u8> {
+    let target = Target::load(&args.github)?;
+    let selected = select(&target.declared, &args.only)?;
+    let from_files = values::parse_from_file(&args.from_file)?;
+    for name in from_files.keys() {
+        if !target.declared.iter().any(|d| &d.name == name) {
+            return Err(Error::UnknownSecret {
+                flag: "--from-file",
+                name: name.clone(),
+                declared: names(&target.declared),
+            });
+        }
+        if !selected.iter().any(|d| &d.name == name) {
+            return Err(Error::NotSelected { name: name.clone() });
+        }
+    }
+    // The token is checked before values are read, so a missing token never costs a
+    // consumed standard input.
+    let client = client_from_env(target.repo.clone())?;
+    let mut stdin = tokio::io::stdin();
+    let stdin: Option<&mut (dyn tokio::io::AsyncRead + Unpin + Send)> = if stdin_allowed(&args.only)
+    {
+        Some(&mut stdin)
+    } else {
+        None
+    };
+    let gathered = values::gather(
+        &selected,
+        !args.only.is_empty(),
+        &from_files,
+        |name| std::env::var(name).ok(),
+        stdin,
+    )
+    .await?;
+    let plan = sync::SyncPlan {
+        environment: target.environment,
+        values: gathered.values,
+        skipped: gathered.skipped,
+        dry_run: args.dry_run,
+        create_environment: args.create_environment,
+    };
+    // Not a lock: each line takes stdout's lock only while it is written, never across an await.
+    let report = sync::sync(&client, &plan, &mut std::io::stdout()).await?;
+    let mut rows: Vec<(String, &str)> = report
+        .changes
+        .iter()
+        .map(|(name, change)| (name.clone(), change.verb()))
+        .collect();
+    rows.extend(
+        plan.skipped
+            .iter()
+            .map(|n| (n.clone(), "skipped (optional, no value)")),
+    );
+    step_summary(
+        &target.repo,
+        &plan.environment,
+        plan.dry_run,
+        "Change",
+        &rows,
+    );
+    Ok(crate::exit::OK)
 }
 
 /// `gpt-deploy secrets check`.
 ///
 /// # Errors
-/// GitHub API errors.
-pub async fn cmd_check(_args: &crate::cli::SecretsCheckArgs) -> Result<u8> {
-    Err(Error::NotImplemented("secrets check"))
+/// Configuration problems and GitHub API errors.
+pub async fn cmd_check(args: &crate::cli::SecretsCheckArgs) -> Result<u8> {
+    let target = Target::load(&args.github)?;
+    let client = client_from_env(target.repo.clone())?;
+    let report = check::check(&client, &target.environment, &target.declared).await?;
+    let repo = target.repo.to_string();
+    check::print(&report, &repo, &target.environment, &mut std::io::stdout())?;
+    let rows: Vec<(String, &str)> = [
+        (&report.present, "present"),
+        (&report.missing_required, "**missing** (required)"),
+        (&report.missing_optional, "absent (optional)"),
+    ]
+    .iter()
+    .flat_map(|(names, status)| names.iter().map(|n| (n.clone(), *status)))
+    .collect();
+    step_summary(&target.repo, &target.environment, false, "Status", &rows);
+    if report.missing_required.is_empty() {
+        return Ok(crate::exit::OK);
+    }
+    crate::report::error(&check::missing_message(
+        &report.missing_required,
+        &repo,
+        &target.environment,
+        &args.github.env,
+    ));
+    Ok(crate::exit::DIFFERENCES)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn declared(names: &[&str]) -> Vec<Declared> {
+        names
+            .iter()
+            .map(|n| Declared {
+                name: (*n).to_owned(),
+                required: true,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn repository_precedence() {
+        let r = |f, e, c| resolve_repo(f, e, c).map(|r| r.to_string());
+        assert_eq!(
+            r(Some("a/flag"), Some("b/env"), Some("c/cfg")).unwrap(),
+            "a/flag"
+        );
+        assert_eq!(r(None, Some("b/env"), Some("c/cfg")).unwrap(), "b/env");
+        assert_eq!(r(None, Some(" "), Some("c/cfg")).unwrap(), "c/cfg");
+        assert!(matches!(r(None, None, None), Err(Error::NoRepository)));
+        assert!(matches!(
+            r(Some("nope"), None, None),
+            Err(Error::BadRepository {
+                origin: "--repo",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn only_selects_declared_secrets_in_order() {
+        let d = declared(&["A", "B", "C"]);
+        let picked = select(&d, &["c".into(), "A".into()]).unwrap();
+        assert_eq!(
+            picked.iter().map(|d| d.name.as_str()).collect::<Vec<_>>(),
+            ["A", "C"]
+        );
+        let err = select(&d, &["X".into()]).unwrap_err().to_string();
+        assert!(
+            err.contains("`--only X`") && err.contains("A, B, C"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn declared_names_follow_github_rules() {
+        assert!(check_declared(&declared(&["OK_NAME"])).is_ok());
+        let err = check_declared(&declared(&["GITHUB_X"])).unwrap_err();
+        assert!(err.to_string().contains("GITHUB_"), "{err}");
+    }
 }

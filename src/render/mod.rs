@@ -1,11 +1,156 @@
-//! Config + templates → typed, validated objects → YAML/JSON (`render`, `validate`).
+//! Config + templates → checked Kubernetes objects → YAML or JSON (`render`, `validate`).
+//!
+//! Objects stay exactly as rendered (untyped JSON) for output and apply; the typed
+//! k8s-openapi structs are used only to check them, because re-serialising a typed struct adds
+//! defaulted fields that server-side apply would then claim.
+
+mod check;
+mod command;
+mod engine;
+mod secrets;
+pub mod yaml;
+
+use std::fmt;
+
+use serde_json::Value;
+
+use crate::config::{self, Config};
+
+pub use check::{KINDS, kind_rank};
+pub use command::{cmd_render, cmd_validate};
+pub use secrets::{PLACEHOLDER, SecretValues, redact};
+
+/// Pod-template annotation holding the hash of the Secret's data, so a changed secret rolls pods.
+pub const SECRET_HASH_ANNOTATION: &str = "gpt-deploy/secret-hash";
 
 /// Errors of this module.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The command is not built yet.
-    #[error("{0} is not implemented yet")]
-    NotImplemented(&'static str),
+    /// The configuration could not be loaded.
+    #[error(transparent)]
+    Config(#[from] config::Error),
+    /// A template has a syntax error.
+    #[error("template {template} has a syntax error")]
+    TemplateSyntax {
+        /// The template file.
+        template: String,
+        /// minijinja's error, with the line.
+        #[source]
+        source: minijinja::Error,
+    },
+    /// A template failed while rendering, e.g. it used an undefined variable.
+    #[error(
+        "template {template} failed to render (undefined variables are errors; the variables are {vars})",
+        vars = engine::VARIABLES
+    )]
+    Template {
+        /// The template file.
+        template: String,
+        /// minijinja's error, with the line.
+        #[source]
+        source: minijinja::Error,
+    },
+    /// A template rendered text that is not valid YAML.
+    #[error("template {template} rendered invalid YAML in document {document}: {message}")]
+    Yaml {
+        /// The template file.
+        template: String,
+        /// 1-based document index within the template's output.
+        document: usize,
+        /// The parser's message with line and column of the rendered text.
+        message: String,
+    },
+    /// A rendered object does not match its Kubernetes type.
+    #[error("template {template}, document {document} ({object}): {}", problems.join("; "))]
+    Invalid {
+        /// The template file.
+        template: String,
+        /// 1-based document index within the template's output.
+        document: usize,
+        /// `Kind name` of the object.
+        object: String,
+        /// Every problem, each naming a field path.
+        problems: Vec<String>,
+    },
+    /// A rendered object lacks or changes the environment's namespace.
+    #[error(
+        "template {template}, document {document} ({object}): metadata.namespace is {found}, expected `{expected}`; write `namespace: {{{{ env.namespace | json }}}}`"
+    )]
+    Namespace {
+        /// The template file.
+        template: String,
+        /// 1-based document index.
+        document: usize,
+        /// `Kind name` of the object.
+        object: String,
+        /// What the object says.
+        found: String,
+        /// The environment's namespace.
+        expected: String,
+    },
+    /// Two templates render the same kind and name.
+    #[error(
+        "{object} is rendered twice, by {first} and {second}; each object must come from one template"
+    )]
+    Duplicate {
+        /// `Kind name` of the object.
+        object: String,
+        /// Template of the first copy.
+        first: String,
+        /// Template of the second copy.
+        second: String,
+    },
+    /// `--image` is not a valid tag.
+    #[error("--image {0}")]
+    ImageTag(String),
+    /// Several of the errors above (all of one environment's problems).
+    #[error("{}", List(.0))]
+    Multiple(Vec<Error>),
+    /// Writing a file of `--out DIR` failed.
+    #[error("cannot write {path}")]
+    Write {
+        /// The file or directory.
+        path: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Writing to standard output failed.
+    #[error("cannot write to standard output")]
+    Stdout(#[source] std::io::Error),
+    /// `validate` found errors (each already printed).
+    #[error("{failed} of {total} environments failed validation (errors above)")]
+    ValidationFailed {
+        /// Environments with errors.
+        failed: usize,
+        /// Environments checked.
+        total: usize,
+    },
+}
+
+struct List<'a>(&'a [Error]);
+
+impl fmt::Display for List<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} problems:", self.0.len())?;
+        for e in self.0 {
+            write!(f, "\n  {}", with_causes(e))?;
+        }
+        Ok(())
+    }
+}
+
+/// `error: cause: cause…` on one line, for places that print several errors in a list.
+#[must_use]
+pub fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 /// Result with this module's [`Error`].
@@ -13,22 +158,293 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl crate::Failure for Error {
     fn exit_code(&self) -> u8 {
-        crate::exit::CONFIG
+        match self {
+            Error::Stdout(_) | Error::Write { .. } => crate::exit::API,
+            _ => crate::exit::CONFIG,
+        }
+    }
+
+    fn is_broken_pipe(&self) -> bool {
+        matches!(self, Error::Stdout(e) if e.kind() == std::io::ErrorKind::BrokenPipe)
     }
 }
 
-/// `gpt-deploy render`.
-///
-/// # Errors
-/// Configuration, template or validation errors.
-pub fn cmd_render(_args: &crate::cli::RenderArgs) -> Result<u8> {
-    Err(Error::NotImplemented("render"))
+/// What to render besides the configuration.
+#[derive(Debug, Clone, Default)]
+pub struct RenderOptions {
+    /// Image tag instead of the environment's `image_tag` (`--image`).
+    pub image_tag: Option<String>,
+    /// Values of the declared secrets.
+    pub secrets: SecretValues,
 }
 
-/// `gpt-deploy validate`.
+/// The objects of one environment, in apply order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rendered {
+    /// Secret, PodDisruptionBudget, Deployment, CronJob (see [`kind_rank`]).
+    pub objects: Vec<Object>,
+    /// Env var names of required secrets that were not set (rendered as [`PLACEHOLDER`]).
+    pub missing_secrets: Vec<String>,
+}
+
+/// One rendered Kubernetes object.
+#[derive(Clone, PartialEq)]
+pub struct Object {
+    /// e.g. `apps/v1`.
+    pub api_version: String,
+    /// e.g. `Deployment`.
+    pub kind: String,
+    /// `metadata.name`.
+    pub name: String,
+    /// `metadata.namespace`.
+    pub namespace: String,
+    /// The template file it came from.
+    pub template: String,
+    /// The object exactly as rendered, with real secret data.
+    pub value: Value,
+}
+
+impl fmt::Debug for Object {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The value is redacted: a Secret's data must not reach logs or panics.
+        f.debug_struct("Object")
+            .field("api_version", &self.api_version)
+            .field("kind", &self.kind)
+            .field("name", &self.name)
+            .field("namespace", &self.namespace)
+            .field("template", &self.template)
+            .field("value", &redact(&self.value))
+            .finish()
+    }
+}
+
+impl fmt::Display for Object {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.kind, self.name)
+    }
+}
+
+impl Object {
+    /// The object as printed: redacted unless `show_secrets`.
+    #[must_use]
+    pub fn output_value(&self, show_secrets: bool) -> Value {
+        if show_secrets {
+            self.value.clone()
+        } else {
+            redact(&self.value)
+        }
+    }
+}
+
+impl Rendered {
+    /// A multi-document YAML stream (`---` before each object) that `kubectl apply -f -` reads.
+    #[must_use]
+    pub fn to_yaml(&self, show_secrets: bool) -> String {
+        let mut out = String::new();
+        for object in &self.objects {
+            out.push_str("---\n");
+            out.push_str(&yaml::to_string(&object.output_value(show_secrets)));
+        }
+        out
+    }
+
+    /// A pretty-printed JSON `List` of the objects, with a trailing newline.
+    #[must_use]
+    pub fn to_json(&self, show_secrets: bool) -> String {
+        let items: Vec<Value> = self
+            .objects
+            .iter()
+            .map(|o| o.output_value(show_secrets))
+            .collect();
+        let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items});
+        let mut out = serde_json::to_string_pretty(&list).unwrap_or_default();
+        out.push('\n');
+        out
+    }
+}
+
+/// Loads environment `env` (see [`config::load`]) and renders it with the declared secrets
+/// read from the process environment: what `render`, `diff` and `apply` all start with.
 ///
 /// # Errors
-/// Any environment fails to render.
-pub fn cmd_validate(_args: &crate::cli::ValidateArgs) -> Result<u8> {
-    Err(Error::NotImplemented("validate"))
+/// As [`config::load`] and [`render`].
+pub fn load_and_render(
+    config_dir: Option<&std::path::Path>,
+    env: &str,
+    image_tag: Option<&str>,
+) -> Result<(Config, Rendered)> {
+    let config = config::load(config_dir, env)?;
+    let options = RenderOptions {
+        image_tag: image_tag.map(str::to_owned),
+        secrets: SecretValues::from_process_env(&config),
+    };
+    let rendered = render(&config, &options)?;
+    Ok((config, rendered))
+}
+
+/// Prints one warning on stderr per required secret that was not set (a GitHub Actions
+/// `::warning` annotation under Actions). Names the variable, never a value.
+pub fn warn_missing_secrets(config: &Config, rendered: &Rendered) {
+    for env in &rendered.missing_secrets {
+        let message = format!(
+            "{env} is not set; the Secret {} renders its key with the placeholder {PLACEHOLDER}. Set {env} to render the real value.",
+            config.app.secret_name
+        );
+        if std::env::var("GITHUB_ACTIONS").as_deref() == Ok("true") {
+            eprintln!(
+                "::warning::{}",
+                message.replace('%', "%25").replace('\n', "%0A")
+            );
+        } else {
+            eprintln!("warning: {message}");
+        }
+    }
+}
+
+/// Renders every template of `config` into checked objects in apply order.
+///
+/// # Errors
+/// Template syntax or render errors, invalid YAML, objects that do not match their Kubernetes
+/// type (unknown fields included), a wrong namespace or duplicate objects; all problems found
+/// are returned together as [`Error::Multiple`].
+pub fn render(config: &Config, options: &RenderOptions) -> Result<Rendered> {
+    let image_tag = options
+        .image_tag
+        .as_deref()
+        .unwrap_or(&config.env.image_tag);
+    if let Some(why) = config::image_tag_problem(image_tag) {
+        return Err(Error::ImageTag(why));
+    }
+    let template_path = |name: &str| {
+        config
+            .source
+            .display_path(&format!("{}/{name}", config::TEMPLATES_DIR))
+    };
+    let env =
+        engine::environment(&config.templates).map_err(|(name, source)| Error::TemplateSyntax {
+            template: template_path(&name),
+            source,
+        })?;
+
+    let (data, missing_secrets) = secrets::secret_data(config, &options.secrets);
+    let hash = secrets::secret_hash(&data);
+    let entries: Vec<_> = data
+        .iter()
+        .map(|d| engine::SecretEntry {
+            key: &d.key,
+            value: &d.base64,
+        })
+        .collect();
+    let ctx = engine::context(config, image_tag, &hash, &entries);
+
+    let mut errors = Vec::new();
+    let mut objects: Vec<Object> = Vec::new();
+    for template in config.templates.iter().filter(|t| t.is_manifest()) {
+        let path = template_path(&template.name);
+        let text = match env
+            .get_template(&template.name)
+            .and_then(|t| t.render(&ctx))
+        {
+            Ok(text) => text,
+            Err(source) => {
+                errors.push(Error::Template {
+                    template: path,
+                    source,
+                });
+                continue;
+            }
+        };
+        let documents = match yaml::parse_documents(&text) {
+            Ok(documents) => documents,
+            Err(e) => {
+                errors.push(Error::Yaml {
+                    template: path,
+                    document: e.document,
+                    message: e.message,
+                });
+                continue;
+            }
+        };
+        for (index, value) in documents.into_iter().enumerate() {
+            match to_object(value, &path, index + 1, &config.env.namespace) {
+                Ok(object) => {
+                    if let Some(first) = objects
+                        .iter()
+                        .find(|o| o.kind == object.kind && o.name == object.name)
+                    {
+                        errors.push(Error::Duplicate {
+                            object: object.to_string(),
+                            first: first.template.clone(),
+                            second: object.template.clone(),
+                        });
+                    } else {
+                        objects.push(object);
+                    }
+                }
+                Err(e) => errors.push(e),
+            }
+        }
+    }
+    match errors.len() {
+        0 => {}
+        1 => return Err(errors.remove(0)),
+        _ => return Err(Error::Multiple(errors)),
+    }
+    objects.sort_by(|a, b| (kind_rank(&a.kind), &a.name).cmp(&(kind_rank(&b.kind), &b.name)));
+    Ok(Rendered {
+        objects,
+        missing_secrets,
+    })
+}
+
+fn to_object(value: Value, template: &str, document: usize, namespace: &str) -> Result<Object> {
+    let text = |pointer: &str| {
+        value
+            .pointer(pointer)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let (api_version, kind, name) = (text("/apiVersion"), text("/kind"), text("/metadata/name"));
+    let object = format!(
+        "{} {}",
+        if kind.is_empty() { "object" } else { &kind },
+        if name.is_empty() {
+            "without name"
+        } else {
+            &name
+        }
+    );
+    check::check(&value).map_err(|problems| Error::Invalid {
+        template: template.to_owned(),
+        document,
+        object: object.clone(),
+        problems,
+    })?;
+    if name.is_empty() {
+        return Err(Error::Invalid {
+            template: template.to_owned(),
+            document,
+            object,
+            problems: vec!["metadata.name is missing".to_owned()],
+        });
+    }
+    let found = value.pointer("/metadata/namespace").and_then(Value::as_str);
+    if found != Some(namespace) {
+        return Err(Error::Namespace {
+            template: template.to_owned(),
+            document,
+            object,
+            found: found.map_or_else(|| "missing".to_owned(), |f| format!("`{f}`")),
+            expected: namespace.to_owned(),
+        });
+    }
+    Ok(Object {
+        api_version,
+        kind,
+        name,
+        namespace: namespace.to_owned(),
+        template: template.to_owned(),
+        value,
+    })
 }

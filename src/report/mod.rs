@@ -1,14 +1,71 @@
 //! Terminal output, GitHub Actions annotations and the step summary.
+//!
+//! Everything a command says to a person goes through here, so the same run reads well on
+//! a terminal (colour, a live progress line), in a log file (plain lines, one per change)
+//! and in GitHub Actions (`::error` annotations and a markdown step summary).
+
+pub mod progress;
+pub mod summary;
+
+use std::io::IsTerminal;
+
+pub use progress::Progress;
+pub use summary::{ObjectChange, RolloutResult, Summary};
+
+/// True when running under GitHub Actions (`GITHUB_ACTIONS=true`).
+#[must_use]
+pub fn github_actions() -> bool {
+    std::env::var("GITHUB_ACTIONS").as_deref() == Ok("true")
+}
+
+/// True when stdout is a terminal (colours and live progress are wanted).
+#[must_use]
+pub fn stdout_is_tty() -> bool {
+    std::io::stdout().is_terminal()
+}
+
+/// True when stderr is a terminal (where the progress line is drawn).
+#[must_use]
+pub fn stderr_is_tty() -> bool {
+    std::io::stderr().is_terminal()
+}
+
+/// Escapes a message for a workflow command; annotations are one line and GitHub's
+/// escaping for newlines is `%0A`.
+fn escape_annotation(message: &str) -> String {
+    message
+        .replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
+}
 
 /// Prints an error for a person; under GitHub Actions also as an `::error` annotation.
 pub fn error(message: &str) {
     eprintln!("{message}");
-    if std::env::var("GITHUB_ACTIONS").as_deref() == Ok("true") {
-        // Annotations are one line: GitHub's escaping for newlines is %0A.
-        let escaped = message
-            .replace('%', "%25")
-            .replace('\r', "%0D")
-            .replace('\n', "%0A");
-        println!("::error::{escaped}");
+    if github_actions() {
+        println!("::error::{}", escape_annotation(message));
+    }
+}
+
+/// Prints a warning for a person; under GitHub Actions also as a `::warning` annotation.
+pub fn warning(message: &str) {
+    eprintln!("warning: {message}");
+    if github_actions() {
+        println!("::warning::{}", escape_annotation(message));
+    }
+}
+
+/// Prints one result line on stdout (e.g. `deployment.apps/gpt-service configured`).
+pub fn line(message: &str) {
+    println!("{message}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn annotations_stay_on_one_line() {
+        assert_eq!(escape_annotation("a\nb\r%"), "a%0Ab%0D%25");
     }
 }

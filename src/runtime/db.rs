@@ -18,8 +18,8 @@ use crate::secret::SecretString;
 /// The embedded migrations (`migrations/` at build time).
 pub static MIGRATOR: Migrator = sqlx::migrate!();
 
-/// How long `migrate` keeps retrying a database that refuses connections
-/// (a pod that starts before its database is reachable).
+/// How long `migrate` keeps retrying a database that refuses connections (a
+/// pod that starts before its database is reachable), unless `MIGRATE_RETRY_FOR` says otherwise.
 const CONNECT_RETRY_FOR: Duration = Duration::from_secs(60);
 
 /// Errors of this module.
@@ -36,6 +36,14 @@ pub enum Error {
     )]
     MalformedUrl {
         /// What is wrong with it, without its value.
+        reason: String,
+    },
+    /// `MIGRATE_RETRY_FOR` is not a duration.
+    #[error("MIGRATE_RETRY_FOR {value:?} is not a duration ({reason}); use e.g. 60s or 5m")]
+    InvalidRetryFor {
+        /// The value given.
+        value: String,
+        /// Why it was rejected.
         reason: String,
     },
     /// The database could not be reached (after retrying for a bounded time).
@@ -55,7 +63,7 @@ pub enum Error {
     },
     /// Applying the embedded migrations failed.
     #[error(
-        "applying the database migrations to {target} failed; nothing after the failing migration was applied"
+        "applying the embedded migrations to {target} failed; each migration runs in its own transaction, so the schema stays at the last one that succeeded (applied migration files must never be edited)"
     )]
     Migrate {
         /// The URL with its password masked.
@@ -72,7 +80,9 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 impl crate::Failure for Error {
     fn exit_code(&self) -> u8 {
         match self {
-            Error::MissingUrl | Error::MalformedUrl { .. } => crate::exit::CONFIG,
+            Error::MissingUrl | Error::MalformedUrl { .. } | Error::InvalidRetryFor { .. } => {
+                crate::exit::CONFIG
+            }
             Error::Connect { .. } | Error::Migrate { .. } => crate::exit::API,
         }
     }
@@ -402,8 +412,15 @@ pub async fn migrate(pool: &PgPool) -> Result<()> {
 /// # Errors
 /// Missing or malformed `DATABASE_URL`, connection or migration errors.
 pub async fn cmd_migrate() -> Result<u8> {
+    let retry_for = match std::env::var("MIGRATE_RETRY_FOR") {
+        Ok(v) => humantime::parse_duration(v.trim()).map_err(|e| Error::InvalidRetryFor {
+            value: v.clone(),
+            reason: e.to_string(),
+        })?,
+        Err(_) => CONNECT_RETRY_FOR,
+    };
     let url = DatabaseUrl::from_env()?;
-    let mut conn = connect_one(&url, "gpt-deploy migrate", CONNECT_RETRY_FOR).await?;
+    let mut conn = connect_one(&url, "gpt-deploy migrate", retry_for).await?;
     let started = Instant::now();
     MIGRATOR.run(&mut conn).await.map_err(|e| Error::Migrate {
         target: url.redacted().to_string(),
@@ -443,7 +460,7 @@ mod tests {
         for (raw, needle) in [
             ("not a url secretpw", "cannot parse"),
             ("mysql://u:secretpw@h/db", "scheme"),
-            ("postgres://u:secretpw@/db", "no host"),
+            ("postgres://u:secretpw@/db", "host"),
         ] {
             let err = DatabaseUrl::parse(raw).unwrap_err().to_string();
             assert!(err.contains(needle), "{err}");

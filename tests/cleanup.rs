@@ -1,0 +1,987 @@
+//! `gpt-deploy cleanup` against a real PostgreSQL server: the retention rules
+//! and their exact boundary, batching, `--limit`, `--dry-run`, concurrent and
+//! interrupted runs, retries, EXPLAIN plans, bad input and secret redaction.
+
+mod support;
+
+use std::process::Output;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use gpt_deploy::runtime::cleanup::SESSION_SETTINGS;
+use sqlx::PgPool;
+use support::pg::TestDb;
+use tokio::process::{Child, Command};
+
+/// The reference instant most tests evaluate the retention at (`--as-of`).
+fn as_of() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+fn secs(s: i64) -> chrono::Duration {
+    chrono::Duration::seconds(s)
+}
+
+const DAYS_30: i64 = 30 * 86_400;
+
+fn command(url: Option<&str>, args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_gpt-deploy"));
+    cmd.arg("cleanup").args(args);
+    for var in [
+        "DATABASE_URL",
+        "CLEANUP_RETENTION",
+        "CLEANUP_BATCH_SIZE",
+        "CLEANUP_LIMIT",
+        "CLEANUP_STATEMENT_TIMEOUT",
+        "CLEANUP_RETRY_FOR",
+    ] {
+        cmd.env_remove(var);
+    }
+    if let Some(url) = url {
+        cmd.env("DATABASE_URL", url);
+    }
+    cmd.env("LOG_FORMAT", "json")
+        .env("RUST_LOG", "info")
+        .kill_on_drop(true);
+    cmd
+}
+
+async fn cleanup(url: Option<&str>, args: &[&str]) -> Output {
+    command(url, args).output().await.expect("run gpt-deploy")
+}
+
+fn spawn(url: &str, args: &[&str]) -> Child {
+    command(Some(url), args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn gpt-deploy")
+}
+
+fn text(o: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+fn assert_ok(o: &Output) -> String {
+    let (out, err) = text(o);
+    assert_eq!(o.status.code(), Some(0), "stdout:\n{out}\nstderr:\n{err}");
+    out
+}
+
+/// The summary line of `table` in `stdout`.
+fn line<'a>(stdout: &'a str, table: &str) -> &'a str {
+    stdout
+        .lines()
+        .find(|l| l.starts_with(&format!("{table}:")))
+        .unwrap_or_else(|| panic!("no summary line for {table} in:\n{stdout}"))
+}
+
+async fn code(pool: &PgPool, tag: &str, expires_at: DateTime<Utc>) {
+    sqlx::query(
+        "insert into gpt_authorization_codes (code_hash, clerk_user_id, client_id, redirect_uri, expires_at)
+         values ($1, 'user_1', 'client', 'https://example.test/cb', $2)",
+    )
+    .bind(tag)
+    .bind(expires_at)
+    .execute(pool)
+    .await
+    .unwrap();
+}
+
+async fn token(
+    pool: &PgPool,
+    tag: &str,
+    expires_at: DateTime<Utc>,
+    revoked_at: Option<DateTime<Utc>>,
+) {
+    sqlx::query(
+        "insert into gpt_refresh_tokens (token_hash, clerk_user_id, client_id, expires_at, revoked_at)
+         values ($1, 'user_1', 'client', $2, $3)",
+    )
+    .bind(tag)
+    .bind(expires_at)
+    .bind(revoked_at)
+    .execute(pool)
+    .await
+    .unwrap();
+}
+
+async fn session(pool: &PgPool, tag: &str, expires_at: DateTime<Utc>) {
+    sqlx::query("insert into gpt_sessions (clerk_user_id, expires_at) values ($1, $2)")
+        .bind(tag)
+        .bind(expires_at)
+        .execute(pool)
+        .await
+        .unwrap();
+}
+
+async fn event(pool: &PgPool, tag: &str, created_at: DateTime<Utc>) {
+    sqlx::query("insert into gpt_oauth_events (event_type, clerk_user_id, created_at) values ('test', $1, $2)")
+        .bind(tag)
+        .bind(created_at)
+        .execute(pool)
+        .await
+        .unwrap();
+}
+
+/// The tags left in each table, sorted: (codes, tokens, sessions, events).
+async fn left(pool: &PgPool) -> (Vec<String>, Vec<String>, Vec<String>, Vec<String>) {
+    let q = |sql: &'static str| async move {
+        sqlx::query_scalar::<_, String>(sql)
+            .fetch_all(pool)
+            .await
+            .unwrap()
+    };
+    (
+        q("select code_hash from gpt_authorization_codes order by 1").await,
+        q("select token_hash from gpt_refresh_tokens order by 1").await,
+        q("select clerk_user_id from gpt_sessions order by 1").await,
+        q("select clerk_user_id from gpt_oauth_events order by 1").await,
+    )
+}
+
+async fn count(pool: &PgPool, table: &str) -> i64 {
+    sqlx::query_scalar(sqlx::AssertSqlSafe(format!("select count(*) from {table}")))
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+fn strs(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| s.to_string()).collect()
+}
+
+#[tokio::test]
+async fn exact_boundary_one_second_either_side_of_the_cutoff() {
+    let db = support::pg::migrated_database().await;
+    let p = db.pool();
+    let cutoff = as_of() - secs(DAYS_30);
+    for (tag, at) in [
+        ("a_older", cutoff - secs(1)),
+        ("b_exact", cutoff),
+        ("c_younger", cutoff + secs(1)),
+    ] {
+        code(p, tag, at).await;
+        session(p, tag, at).await;
+        token(p, &format!("exp_{tag}"), at, None).await;
+        token(p, &format!("rev_{tag}"), as_of() + secs(3600), Some(at)).await;
+    }
+    let out = assert_ok(&cleanup(Some(&db.url), &["--as-of", "2026-01-01T00:00:00Z"]).await);
+    assert!(
+        line(&out, "gpt_authorization_codes").contains("deleted 1 rows"),
+        "{out}"
+    );
+    let (codes, tokens, sessions, _) = left(p).await;
+    assert_eq!(codes, strs(&["b_exact", "c_younger"]));
+    assert_eq!(sessions, strs(&["b_exact", "c_younger"]));
+    assert_eq!(
+        tokens,
+        strs(&[
+            "exp_b_exact",
+            "exp_c_younger",
+            "rev_b_exact",
+            "rev_c_younger"
+        ])
+    );
+}
+
+#[tokio::test]
+async fn boundary_against_the_real_clock() {
+    let db = support::pg::migrated_database().await;
+    let p = db.pool();
+    let now: DateTime<Utc> = sqlx::query_scalar("select now()")
+        .fetch_one(p)
+        .await
+        .unwrap();
+    // 30 days + 1 s ago is past the cutoff whenever the run starts. The row that
+    // must stay is 2 minutes younger than the cutoff, leaving the run that long to start.
+    session(p, "gone", now - secs(DAYS_30 + 1)).await;
+    session(p, "kept", now - secs(DAYS_30 - 120)).await;
+    assert_ok(&cleanup(Some(&db.url), &["--retention", "30d"]).await);
+    assert_eq!(left(p).await.2, strs(&["kept"]));
+}
+
+#[tokio::test]
+async fn every_rule_and_the_audit_trail_is_never_touched() {
+    let db = support::pg::migrated_database().await;
+    let p = db.pool();
+    let old = as_of() - secs(DAYS_30 + 86_400);
+    let recent = as_of() - secs(86_400);
+    let future = as_of() + secs(86_400);
+    code(p, "code_expired_old", old).await;
+    code(p, "code_expired_recent", recent).await;
+    code(p, "code_valid", future).await;
+    sqlx::query(
+        "update gpt_authorization_codes set used_at = $1 where code_hash = 'code_expired_recent'",
+    )
+    .bind(old)
+    .execute(p)
+    .await
+    .unwrap();
+    token(p, "tok_expired_old", old, None).await;
+    token(p, "tok_revoked_old", future, Some(old)).await;
+    token(p, "tok_revoked_recent_expired_old", old, Some(recent)).await;
+    token(p, "tok_revoked_recent", future, Some(recent)).await;
+    token(p, "tok_expired_recent", recent, None).await;
+    token(p, "tok_valid", future, None).await;
+    session(p, "sess_expired_old", old).await;
+    session(p, "sess_expired_recent", recent).await;
+    session(p, "sess_valid", future).await;
+    for i in 0..5 {
+        event(p, &format!("event_{i}"), old - secs(365 * 86_400)).await;
+    }
+
+    let out = assert_ok(&cleanup(Some(&db.url), &["--as-of", "2026-01-01T00:00:00Z"]).await);
+    assert!(out.contains("gpt_oauth_events: kept"), "{out}");
+    let (codes, tokens, sessions, events) = left(p).await;
+    assert_eq!(codes, strs(&["code_expired_recent", "code_valid"]));
+    assert_eq!(
+        tokens,
+        strs(&["tok_expired_recent", "tok_revoked_recent", "tok_valid"])
+    );
+    assert_eq!(sessions, strs(&["sess_expired_recent", "sess_valid"]));
+    assert_eq!(events.len(), 5);
+}
+
+/// Inserts `n` eligible rows per table (distinct ages, oldest first) and 3 young ones.
+async fn fill(p: &PgPool, n: i64) {
+    sqlx::query(
+        "insert into gpt_authorization_codes (code_hash, clerk_user_id, client_id, redirect_uri, expires_at)
+         select 'old_' || lpad(i::text, 5, '0'), 'u', 'c', 'r', $1 - i * interval '1 minute' from generate_series(1, $2) i
+         union all
+         select 'young_' || i, 'u', 'c', 'r', $1 + i * interval '1 minute' from generate_series(1, 3) i",
+    )
+    .bind(as_of() - secs(DAYS_30))
+    .bind(n)
+    .execute(p)
+    .await
+    .unwrap();
+    sqlx::query(
+        "insert into gpt_refresh_tokens (token_hash, clerk_user_id, client_id, expires_at)
+         select 'old_' || lpad(i::text, 5, '0'), 'u', 'c', $1 - i * interval '1 minute' from generate_series(1, $2) i
+         union all
+         select 'young_' || i, 'u', 'c', $1 + i * interval '1 minute' from generate_series(1, 3) i",
+    )
+    .bind(as_of() - secs(DAYS_30))
+    .bind(n)
+    .execute(p)
+    .await
+    .unwrap();
+    sqlx::query(
+        "insert into gpt_sessions (clerk_user_id, expires_at)
+         select 'old_' || lpad(i::text, 5, '0'), $1 - i * interval '1 minute' from generate_series(1, $2) i
+         union all
+         select 'young_' || i, $1 + i * interval '1 minute' from generate_series(1, 3) i",
+    )
+    .bind(as_of() - secs(DAYS_30))
+    .bind(n)
+    .execute(p)
+    .await
+    .unwrap();
+}
+
+async fn assert_only_young_left(p: &PgPool) {
+    let young = strs(&["young_1", "young_2", "young_3"]);
+    let (codes, tokens, sessions, _) = left(p).await;
+    assert_eq!(codes, young);
+    assert_eq!(tokens, young);
+    assert_eq!(sessions, young);
+}
+
+const AS_OF: &str = "--as-of=2026-01-01T00:00:00Z";
+
+#[tokio::test]
+async fn deletes_in_several_batches_per_table() {
+    let db = support::pg::migrated_database().await;
+    fill(db.pool(), 25).await;
+    let out = assert_ok(&cleanup(Some(&db.url), &[AS_OF, "--batch-size", "4"]).await);
+    // 25 rows by 4: six full batches and a short seventh.
+    assert!(
+        line(&out, "gpt_authorization_codes").contains("deleted 25 rows in 7 batches"),
+        "{out}"
+    );
+    assert!(
+        line(&out, "gpt_sessions").contains("deleted 25 rows in 7 batches"),
+        "{out}"
+    );
+    // Refresh tokens: one (empty) walk of the revoked index, then 7 batches by expires_at.
+    assert!(
+        line(&out, "gpt_refresh_tokens").contains("deleted 25 rows in 8 batches"),
+        "{out}"
+    );
+    assert_only_young_left(db.pool()).await;
+}
+
+#[tokio::test]
+async fn limit_caps_each_table_and_the_next_run_continues() {
+    let db = support::pg::migrated_database().await;
+    let p = db.pool();
+    fill(p, 25).await;
+    let out = assert_ok(
+        &cleanup(
+            Some(&db.url),
+            &[AS_OF, "--batch-size", "4", "--limit", "10"],
+        )
+        .await,
+    );
+    for table in [
+        "gpt_authorization_codes",
+        "gpt_refresh_tokens",
+        "gpt_sessions",
+    ] {
+        let l = line(&out, table);
+        assert!(
+            l.contains("deleted 10 rows") && l.contains("--limit reached"),
+            "{l}"
+        );
+        assert_eq!(count(p, table).await, 25 + 3 - 10, "{table}");
+    }
+    // The oldest rows go first.
+    let oldest_left: String =
+        sqlx::query_scalar("select clerk_user_id from gpt_sessions order by expires_at limit 1")
+            .fetch_one(p)
+            .await
+            .unwrap();
+    assert_eq!(oldest_left, "old_00015");
+    let out = assert_ok(&cleanup(Some(&db.url), &[AS_OF, "--limit", "100"]).await);
+    assert!(
+        line(&out, "gpt_sessions").contains("deleted 15 rows"),
+        "{out}"
+    );
+    assert_only_young_left(p).await;
+}
+
+#[tokio::test]
+async fn dry_run_counts_and_deletes_nothing() {
+    let db = support::pg::migrated_database().await;
+    let p = db.pool();
+    fill(p, 12).await;
+    token(
+        p,
+        "revoked_only",
+        as_of() + secs(3600),
+        Some(as_of() - secs(DAYS_30 + 5)),
+    )
+    .await;
+    let out = assert_ok(&cleanup(Some(&db.url), &[AS_OF, "--dry-run"]).await);
+    assert!(
+        line(&out, "gpt_authorization_codes").contains("would delete 12 rows"),
+        "{out}"
+    );
+    assert!(
+        line(&out, "gpt_refresh_tokens").contains("would delete 13 rows"),
+        "{out}"
+    );
+    assert!(
+        line(&out, "gpt_sessions").contains("would delete 12 rows"),
+        "{out}"
+    );
+    assert_eq!(count(p, "gpt_authorization_codes").await, 15);
+    assert_eq!(count(p, "gpt_refresh_tokens").await, 16);
+    assert_eq!(count(p, "gpt_sessions").await, 15);
+    let out = assert_ok(&cleanup(Some(&db.url), &[AS_OF, "--dry-run", "--limit", "5"]).await);
+    assert!(
+        line(&out, "gpt_sessions").contains("would delete 5 rows"),
+        "{out}"
+    );
+}
+
+/// Locks one eligible session row (the 13th oldest) in an open transaction, so
+/// that a run with `--batch-size 5` blocks in its third sessions batch after
+/// committing every earlier batch.
+async fn block_sessions(db: &TestDb) -> sqlx::Transaction<'static, sqlx::Postgres> {
+    let mut tx = db.pool().begin().await.unwrap();
+    sqlx::query("select 1 from gpt_sessions where clerk_user_id = 'old_00018' for update")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx
+}
+
+/// Waits until a cleanup session of `db` waits on a row lock; returns its backend pid.
+async fn wait_blocked(db: &TestDb, not_pid: Option<i32>) -> i32 {
+    for _ in 0..1200 {
+        let pid: Option<i32> = sqlx::query_scalar(
+            "select pid from pg_stat_activity
+             where datname = current_database() and application_name = 'gpt-deploy cleanup'
+               and wait_event_type = 'Lock' and pid is distinct from $1",
+        )
+        .bind(not_pid)
+        .fetch_optional(db.pool())
+        .await
+        .unwrap();
+        if let Some(pid) = pid {
+            return pid;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no cleanup run blocked on the locked row within 60 s");
+}
+
+async fn wait_no_cleanup_session(db: &TestDb) {
+    for _ in 0..1200 {
+        let n: i64 = sqlx::query_scalar(
+            "select count(*) from pg_stat_activity
+             where datname = current_database() and application_name = 'gpt-deploy cleanup'",
+        )
+        .fetch_one(db.pool())
+        .await
+        .unwrap();
+        if n == 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the killed run's database session did not end within 60 s");
+}
+
+#[tokio::test]
+async fn a_second_concurrent_run_does_nothing_and_exits_zero() {
+    let db = support::pg::migrated_database().await;
+    let p = db.pool();
+    fill(p, 30).await;
+    let lock = block_sessions(&db).await;
+    let first = spawn(
+        &db.url,
+        &[AS_OF, "--batch-size", "5", "--statement-timeout", "120s"],
+    );
+    wait_blocked(&db, None).await;
+    let sessions_before = count(p, "gpt_sessions").await;
+    assert_eq!(
+        sessions_before,
+        30 + 3 - 10,
+        "two sessions batches committed before the lock"
+    );
+
+    let second = cleanup(Some(&db.url), &[AS_OF, "--batch-size", "5"]).await;
+    let out = assert_ok(&second);
+    assert!(out.contains("another cleanup is already running"), "{out}");
+    assert!(!out.contains("deleted"), "{out}");
+    assert_eq!(count(p, "gpt_sessions").await, sessions_before);
+
+    lock.rollback().await.unwrap();
+    let first = first.wait_with_output().await.unwrap();
+    let out = assert_ok(&first);
+    assert!(
+        line(&out, "gpt_sessions").contains("deleted 30 rows"),
+        "{out}"
+    );
+    assert_only_young_left(p).await;
+}
+
+#[tokio::test]
+async fn a_run_killed_between_batches_leaves_a_consistent_database_and_the_next_run_finishes() {
+    let db = support::pg::migrated_database().await;
+    let p = db.pool();
+    fill(p, 30).await;
+    let lock = block_sessions(&db).await;
+    let mut run = spawn(
+        &db.url,
+        &[AS_OF, "--batch-size", "5", "--statement-timeout", "120s"],
+    );
+    wait_blocked(&db, None).await;
+    // Everything before the blocked batch is committed; nothing young was touched.
+    assert_eq!(count(p, "gpt_authorization_codes").await, 3);
+    assert_eq!(count(p, "gpt_refresh_tokens").await, 3);
+    assert_eq!(count(p, "gpt_sessions").await, 23);
+
+    run.start_kill().unwrap(); // SIGKILL: no chance to clean up
+    let status = run.wait().await.unwrap();
+    assert!(!status.success());
+    lock.rollback().await.unwrap();
+    wait_no_cleanup_session(&db).await;
+
+    let sessions_after_kill = count(p, "gpt_sessions").await;
+    assert!(
+        sessions_after_kill == 23 || sessions_after_kill == 18,
+        "a batch is all or nothing: {sessions_after_kill}"
+    );
+    let out = assert_ok(&cleanup(Some(&db.url), &[AS_OF, "--batch-size", "5"]).await);
+    assert!(
+        line(&out, "gpt_sessions").contains(&format!("deleted {} rows", sessions_after_kill - 3)),
+        "{out}"
+    );
+    assert_only_young_left(p).await;
+}
+
+#[tokio::test]
+async fn a_dropped_connection_between_batches_is_retried() {
+    let db = support::pg::migrated_database().await;
+    let p = db.pool();
+    fill(p, 30).await;
+    let lock = block_sessions(&db).await;
+    let run = spawn(
+        &db.url,
+        &[AS_OF, "--batch-size", "5", "--statement-timeout", "120s"],
+    );
+    let pid = wait_blocked(&db, None).await;
+    let killed: bool = sqlx::query_scalar("select pg_terminate_backend($1)")
+        .bind(pid)
+        .fetch_one(p)
+        .await
+        .unwrap();
+    assert!(killed);
+    // The run reconnects, takes the lock again and blocks on the same row.
+    wait_blocked(&db, Some(pid)).await;
+    lock.rollback().await.unwrap();
+    let output = run.wait_with_output().await.unwrap();
+    let out = assert_ok(&output);
+    let (_, err) = text(&output);
+    assert!(err.contains("transient database error; retrying"), "{err}");
+    assert!(err.contains("took the cleanup lock again"), "{err}");
+    assert!(
+        line(&out, "gpt_sessions").contains("deleted 30 rows"),
+        "{out}"
+    );
+    assert_only_young_left(p).await;
+}
+
+#[tokio::test]
+async fn a_batch_over_its_statement_timeout_is_retried_then_the_run_fails() {
+    let db = support::pg::migrated_database().await;
+    let p = db.pool();
+    fill(p, 30).await;
+    let lock = block_sessions(&db).await;
+    let o = cleanup(
+        Some(&db.url),
+        &[
+            AS_OF,
+            "--batch-size",
+            "5",
+            "--statement-timeout",
+            "300ms",
+            "--retry-for",
+            "2s",
+        ],
+    )
+    .await;
+    lock.rollback().await.unwrap();
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(3), "{out}\n{err}");
+    assert!(
+        err.contains("deleting a batch from gpt_sessions by expires_at"),
+        "{err}"
+    );
+    assert!(
+        err.contains("canceling statement due to statement timeout"),
+        "{err}"
+    );
+    assert!(err.contains("transient database error; retrying"), "{err}");
+    assert!(err.contains("the next run continues from there"), "{err}");
+    // The batches before the blocked one are committed; the blocked one is not.
+    assert_eq!(count(p, "gpt_authorization_codes").await, 3);
+    assert_eq!(count(p, "gpt_sessions").await, 23);
+}
+
+#[tokio::test]
+async fn each_batch_is_an_index_scan() {
+    let db = support::pg::migrated_database().await;
+    let p = db.pool();
+    fill(p, 20_000).await;
+    // Timestamps in random physical order, and many revoked tokens of which
+    // few are past the cutoff: left to itself, the planner prefers to
+    // bitmap-scan and sort every eligible entry over walking the index.
+    let cutoff = as_of() - secs(DAYS_30);
+    sqlx::query(
+        "update gpt_refresh_tokens set revoked_at = case when random() < 0.1
+           then $1 - random() * interval '10 days' else $1 + random() * interval '40 days' end",
+    )
+    .bind(cutoff)
+    .execute(p)
+    .await
+    .unwrap();
+    for table in [
+        "gpt_authorization_codes",
+        "gpt_sessions",
+        "gpt_refresh_tokens",
+    ] {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "update {table} set expires_at = $1 - random() * interval '10 days' where expires_at < $1"
+        )))
+        .bind(cutoff)
+        .execute(p)
+        .await
+        .unwrap();
+    }
+    sqlx::query("vacuum analyze").execute(p).await.unwrap();
+    let mut conn = p.acquire().await.unwrap();
+    for setting in SESSION_SETTINGS {
+        sqlx::query(setting).execute(&mut *conn).await.unwrap();
+    }
+    for mode in ["auto", "force_generic_plan"] {
+        sqlx::query(sqlx::AssertSqlSafe(format!("set plan_cache_mode = {mode}")))
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+        for rule in &gpt_deploy::runtime::cleanup::TABLES {
+            for (column, resume) in rule
+                .columns
+                .iter()
+                .flat_map(|c| [(c, None), (c, Some(cutoff - secs(5 * 86_400)))])
+            {
+                let sql = gpt_deploy::runtime::cleanup::batch_statement(rule, column);
+                let plan: Vec<String> =
+                    sqlx::query_scalar(sqlx::AssertSqlSafe(format!("explain {sql}")))
+                        .bind(cutoff)
+                        .bind(1000_i64)
+                        .bind(resume)
+                        .fetch_all(&mut *conn)
+                        .await
+                        .unwrap();
+                let plan = plan.join("\n");
+                let index = if *column == "revoked_at" {
+                    format!("{}_revoked_at_idx", rule.table)
+                } else {
+                    format!("{}_expires_at_idx", rule.table)
+                };
+                let context = format!("{mode} {sql} resume={resume:?}:\n{plan}");
+                assert!(
+                    plan.contains(&format!("Index Scan using {index}")),
+                    "{context}"
+                );
+                // Both ends of the walk bound the index scan itself.
+                assert!(
+                    plan.contains(&format!("Index Cond: (({column} >= ")),
+                    "{context}"
+                );
+                assert!(plan.contains("Tid Scan"), "{context}");
+                assert!(
+                    !plan.contains("Seq Scan") && !plan.contains("Sort"),
+                    "{context}"
+                );
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn bad_input_is_refused_with_a_clear_message() {
+    let cases: &[(&[&str], Option<&str>, u8, &str)] = &[
+        (&[], None, 2, "DATABASE_URL is not set"),
+        (
+            &[],
+            Some("mysql://u:pw-sentinel-1@h/db"),
+            2,
+            "not a valid PostgreSQL URL",
+        ),
+        (
+            &[],
+            Some("postgres://u:pw-sentinel-1@:5432/db"),
+            2,
+            "not a valid PostgreSQL URL",
+        ),
+        (
+            &["--retention", "thirty"],
+            Some("postgres://u@h/db"),
+            2,
+            "--retention (CLEANUP_RETENTION) \"thirty\" is not valid",
+        ),
+        (
+            &["--retention", "0s"],
+            Some("postgres://u@h/db"),
+            2,
+            "longer than zero",
+        ),
+        (
+            &["--batch-size", "0"],
+            Some("postgres://u@h/db"),
+            2,
+            "--batch-size (CLEANUP_BATCH_SIZE) 0 is out of range",
+        ),
+        (
+            &["--batch-size", "1000000"],
+            Some("postgres://u@h/db"),
+            2,
+            "from 1 to 100000",
+        ),
+        (
+            &["--limit=-3"],
+            Some("postgres://u@h/db"),
+            2,
+            "--limit (CLEANUP_LIMIT) -3 is out of range",
+        ),
+        (
+            &["--as-of", "yesterday"],
+            Some("postgres://u@h/db"),
+            2,
+            "RFC 3339",
+        ),
+        (
+            &["--batch-size", "many"],
+            Some("postgres://u@h/db"),
+            2,
+            "invalid value 'many'",
+        ),
+    ];
+    for (args, url, exit, needle) in cases {
+        let o = cleanup(*url, args).await;
+        let (out, err) = text(&o);
+        assert_eq!(o.status.code(), Some(i32::from(*exit)), "{args:?}: {err}");
+        assert!(
+            err.contains(needle),
+            "{args:?}: expected {needle:?} in:\n{err}"
+        );
+        assert!(!format!("{out}{err}").contains("pw-sentinel"), "{err}");
+    }
+    let o = command(Some("postgres://u@h/db"), &[])
+        .env("CLEANUP_BATCH_SIZE", "-1")
+        .output()
+        .await
+        .unwrap();
+    assert!(text(&o).1.contains("CLEANUP_BATCH_SIZE"), "{}", text(&o).1);
+}
+
+#[tokio::test]
+async fn a_database_that_is_not_migrated_is_named() {
+    let db = support::pg::database().await;
+    let o = cleanup(Some(&db.url), &[]).await;
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains("schema is not migrated; run `gpt-deploy migrate` first"),
+        "{err}"
+    );
+    assert!(err.contains("gpt_sessions"), "{err}");
+}
+
+#[tokio::test]
+async fn a_future_as_of_is_refused() {
+    let db = support::pg::migrated_database().await;
+    session(db.pool(), "young", Utc::now() - secs(60)).await;
+    let o = cleanup(
+        Some(&db.url),
+        &["--as-of", "2999-01-01T00:00:00Z", "--retention", "1s"],
+    )
+    .await;
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("lies after the database's current time"),
+        "{err}"
+    );
+    assert_eq!(count(db.pool(), "gpt_sessions").await, 1);
+}
+
+#[tokio::test]
+async fn connection_refused_is_retried_for_a_bounded_time() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("postgres://app:pw-sentinel-2@127.0.0.1:{port}/gpt");
+    let started = std::time::Instant::now();
+    let o = cleanup(Some(&url), &["--retry-for", "2s"]).await;
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains(&format!(
+            "cannot connect to the database at postgres://app:****@127.0.0.1:{port}/gpt"
+        )),
+        "{err}"
+    );
+    assert!(err.contains("retrying"), "the retries are logged: {err}");
+    assert!(started.elapsed() >= Duration::from_secs(1), "it retried");
+    assert!(!format!("{out}{err}").contains("pw-sentinel"), "{err}");
+}
+
+#[tokio::test]
+async fn the_database_password_never_appears_in_output() {
+    const SENTINEL: &str = "Sentinel-pw-7f3a9c";
+    let db = support::pg::migrated_database().await;
+    fill(db.pool(), 7).await;
+    let url = db.login_role(SENTINEL).await;
+    assert!(url.contains(SENTINEL));
+    for args in [&[AS_OF, "--dry-run"][..], &[AS_OF, "--batch-size", "2"][..]] {
+        let o = command(Some(&url), args)
+            .env("RUST_LOG", "trace")
+            .output()
+            .await
+            .unwrap();
+        let (out, err) = text(&o);
+        assert_eq!(o.status.code(), Some(0), "{err}");
+        assert!(
+            !out.contains(SENTINEL) && !err.contains(SENTINEL),
+            "{out}\n{err}"
+        );
+        assert!(!out.contains("Sentinel") && !err.contains("Sentinel"));
+    }
+    assert_only_young_left(db.pool()).await;
+    // A wrong password: the server's refusal is reported, the password is not.
+    let wrong = url.replace(SENTINEL, "Wrong-Sentinel-pw-1b2c");
+    let o = cleanup(Some(&wrong), &["--retry-for", "1s"]).await;
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(3), "{err}");
+    assert!(err.contains("password authentication failed"), "{err}");
+    assert!(!format!("{out}{err}").contains("Sentinel"), "{err}");
+}
+
+/// Rows of one proptest case: offsets from the cutoff in microseconds.
+#[derive(Debug, Clone)]
+struct Case {
+    codes: Vec<i64>,
+    tokens: Vec<(i64, Option<i64>)>,
+    sessions: Vec<i64>,
+    batch_size: i64,
+    limit: Option<i64>,
+}
+
+fn offset() -> impl proptest::strategy::Strategy<Value = i64> {
+    use proptest::prelude::*;
+    prop_oneof![
+        -2i64..=2,                                       // the boundary itself, to the microsecond
+        -3_000_000i64..=3_000_000,                       // within seconds of it
+        -(90 * 86_400_000_000i64)..=90 * 86_400_000_000, // anywhere within months
+    ]
+}
+
+fn case() -> impl proptest::strategy::Strategy<Value = Case> {
+    use proptest::collection::vec;
+    use proptest::prelude::*;
+    (
+        vec(offset(), 0..25),
+        vec((offset(), proptest::option::of(offset())), 0..25),
+        vec(offset(), 0..25),
+        1i64..7,
+        proptest::option::of(1i64..20),
+    )
+        .prop_map(|(codes, tokens, sessions, batch_size, limit)| Case {
+            codes,
+            tokens,
+            sessions,
+            batch_size,
+            limit,
+        })
+}
+
+/// Tags (row numbers) of eligible and ineligible rows.
+fn split(eligible: impl Iterator<Item = bool>) -> (Vec<String>, Vec<String>) {
+    let (mut yes, mut no) = (Vec::new(), Vec::new());
+    for (i, e) in eligible.enumerate() {
+        let tag = format!("{i:03}");
+        if e { yes.push(tag) } else { no.push(tag) }
+    }
+    (yes, no)
+}
+
+async fn run_case(
+    db: &TestDb,
+    url: &gpt_deploy::runtime::db::DatabaseUrl,
+    case: &Case,
+) -> Result<(), String> {
+    use gpt_deploy::runtime::cleanup::{Outcome, Settings, run};
+    let p = db.pool();
+    sqlx::query(
+        "truncate gpt_authorization_codes, gpt_refresh_tokens, gpt_sessions, gpt_oauth_events",
+    )
+    .execute(p)
+    .await
+    .unwrap();
+    let cutoff = as_of() - secs(DAYS_30);
+    let at = |us: i64| cutoff + chrono::Duration::microseconds(us);
+    for (i, o) in case.codes.iter().enumerate() {
+        code(p, &format!("{i:03}"), at(*o)).await;
+    }
+    for (i, (e, r)) in case.tokens.iter().enumerate() {
+        token(p, &format!("{i:03}"), at(*e), r.map(at)).await;
+    }
+    for (i, o) in case.sessions.iter().enumerate() {
+        session(p, &format!("{i:03}"), at(*o)).await;
+    }
+    event(p, "audit", at(-365 * 86_400_000_000)).await;
+    let expected = [
+        split(case.codes.iter().map(|o| *o < 0)),
+        split(
+            case.tokens
+                .iter()
+                .map(|(e, r)| *e < 0 || r.is_some_and(|r| r < 0)),
+        ),
+        split(case.sessions.iter().map(|o| *o < 0)),
+    ];
+    let settings = |limit| Settings {
+        retention: Duration::from_secs(DAYS_30 as u64),
+        batch_size: case.batch_size,
+        limit,
+        dry_run: false,
+        statement_timeout: Duration::from_secs(60),
+        retry_for: Duration::from_secs(10),
+        as_of: Some(as_of()),
+    };
+    let tables = |outcome| match outcome {
+        Outcome::Done { tables, .. } => tables,
+        Outcome::AlreadyRunning => panic!("no other run exists"),
+    };
+
+    // First run, with the case's limit: only eligible rows go, at most `limit` per table.
+    let first = tables(
+        run(url, &settings(case.limit))
+            .await
+            .map_err(|e| e.to_string())?,
+    );
+    let (codes, tokens, sessions, events) = left(p).await;
+    for ((table_left, (eligible, kept)), report) in
+        [codes, tokens, sessions].iter().zip(&expected).zip(&first)
+    {
+        let gone = eligible.len() + kept.len() - table_left.len();
+        let cap = case
+            .limit
+            .map_or(eligible.len(), |l| eligible.len().min(l as usize));
+        if gone != cap || report.rows as usize != cap {
+            return Err(format!(
+                "{}: {gone} rows gone, report says {}, expected {cap}",
+                report.table, report.rows
+            ));
+        }
+        if let Some(missing) = kept.iter().find(|k| !table_left.contains(k)) {
+            return Err(format!(
+                "{}: ineligible row {missing} was deleted",
+                report.table
+            ));
+        }
+    }
+    if events != ["audit"] {
+        return Err("the audit trail was touched".into());
+    }
+
+    // Second run without a limit: exactly the ineligible rows are left.
+    run(url, &settings(None)).await.map_err(|e| e.to_string())?;
+    let (codes, tokens, sessions, events) = left(p).await;
+    for (table_left, (_, kept)) in [codes, tokens, sessions].iter().zip(&expected) {
+        if table_left != kept {
+            return Err(format!("left {table_left:?}, expected exactly {kept:?}"));
+        }
+    }
+    if events != ["audit"] {
+        return Err("the audit trail was touched".into());
+    }
+    Ok(())
+}
+
+#[test]
+fn property_exactly_the_eligible_rows_are_deleted() {
+    use proptest::test_runner::{Config, TestCaseError, TestRunner};
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let db = rt.block_on(support::pg::migrated_database());
+    let url = gpt_deploy::runtime::db::DatabaseUrl::parse(&db.url).unwrap();
+    let mut runner = TestRunner::new(Config {
+        cases: 32,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let result = runner.run(&case(), |case| {
+        rt.block_on(run_case(&db, &url, &case))
+            .map_err(TestCaseError::fail)
+    });
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+    drop(db);
+}

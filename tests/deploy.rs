@@ -1,0 +1,188 @@
+//! `gpt-deploy deploy` and `cleanup-now` against the local control plane: the CI entry
+//! point with its GitHub Actions annotations and step summary.
+
+mod support;
+
+use k8s_openapi::api::batch::v1::Job;
+use kube::api::{Api, ListParams};
+use support::deploy_env::{DeployEnv, run};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn deploy_applies_prunes_waits_and_writes_the_step_summary() {
+    let env = DeployEnv::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let summary = dir.path().join("summary.md");
+    let out = run(env
+        .cmd("deploy", &["--image", "v1.2.3", "--timeout", "120s"])
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_STEP_SUMMARY", summary.to_str().unwrap()))
+    .await;
+    out.success();
+    assert!(!out.stdout.contains("::error"), "{}", out.stdout);
+    let text = std::fs::read_to_string(&summary).unwrap();
+    assert!(text.contains("development deploy succeeded"), "{text}");
+    assert!(text.contains("image tag `v1.2.3`"), "{text}");
+    assert!(text.contains("| 4 | 0 | 0 | 0 |"), "{text}");
+    assert!(text.contains("Rollout: complete"), "{text}");
+
+    // Drop an object: the next deploy prunes it (pruning is on by default).
+    env.remove("templates/poddisruptionbudget.yaml.j2");
+    let out = run(env
+        .cmd("deploy", &["--image", "v1.2.3", "--timeout", "120s"])
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_STEP_SUMMARY", summary.to_str().unwrap()))
+    .await;
+    out.success();
+    let text = std::fs::read_to_string(&summary).unwrap();
+    assert!(text.contains("| 0 | 0 | 3 | 1 |"), "{text}");
+    assert!(
+        text.contains("| PodDisruptionBudget/gpt-service | pruned |"),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn failed_rollout_is_annotated_and_summarised() {
+    let env = DeployEnv::new().await;
+    env.make_pods_never_ready();
+    let dir = tempfile::tempdir().unwrap();
+    let summary = dir.path().join("summary.md");
+    let out = run(env
+        .cmd("deploy", &["--timeout", "15s"])
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_STEP_SUMMARY", summary.to_str().unwrap()))
+    .await;
+    out.expect_code(4);
+    assert!(out.stdout.contains("::error::"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("did not finish rolling out"),
+        "{}",
+        out.stdout
+    );
+    let text = std::fs::read_to_string(&summary).unwrap();
+    assert!(text.contains("development deploy failed"), "{text}");
+    assert!(text.contains("Rollout: **failed**"), "{text}");
+    assert!(
+        text.contains("phase Running"),
+        "diagnostics are in the summary:\n{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cleanup_now_starts_a_job_from_the_cronjob() {
+    let env = DeployEnv::new().await;
+    run(env.cmd("apply", &[])).await.success();
+    let out = run(env.cmd("cleanup-now", &["--wait", "--timeout", "120s"])).await;
+    out.success();
+    assert!(
+        out.stdout.contains("job.batch/gpt-token-cleanup-manual-"),
+        "{}",
+        out.stdout
+    );
+    let jobs: Api<Job> = Api::namespaced(env.ns.client(), &env.ns.name);
+    let list = jobs.list(&ListParams::default()).await.unwrap();
+    assert_eq!(list.items.len(), 1);
+    let job = &list.items[0];
+    let annotations = job.metadata.annotations.clone().unwrap_or_default();
+    assert_eq!(annotations["cronjob.kubernetes.io/instantiate"], "manual");
+    let owner = &job.metadata.owner_references.as_ref().unwrap()[0];
+    assert_eq!(
+        (owner.kind.as_str(), owner.name.as_str()),
+        ("CronJob", "gpt-token-cleanup")
+    );
+    let conditions = job
+        .status
+        .as_ref()
+        .unwrap()
+        .conditions
+        .clone()
+        .unwrap_or_default();
+    assert!(
+        conditions
+            .iter()
+            .any(|c| c.type_ == "Complete" && c.status == "True"),
+        "{conditions:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cleanup_now_needs_the_cronjob_deployed() {
+    let env = DeployEnv::new().await;
+    let out = run(env.cmd("cleanup-now", &[])).await;
+    out.expect_code(3);
+    assert!(out.stderr.contains("CronJob"), "{}", out.stderr);
+    assert!(out.stderr.contains("404"), "{}", out.stderr);
+    assert!(out.stderr.contains("gpt-deploy apply"), "{}", out.stderr);
+}
+
+/// A stand-in for the GitHub REST API (the one permitted fake): the environment's secret
+/// list holds only DATABASE_URL. Returns the base URL and the paths it was asked for.
+async fn github_with_only_database_url() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>)
+{
+    use axum::extract::{OriginalUri, State};
+    use std::sync::{Arc, Mutex};
+    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+    let app = axum::Router::new()
+        .fallback(|State(seen): State<Arc<Mutex<Vec<String>>>>, OriginalUri(uri): OriginalUri| async move {
+            seen.lock().unwrap().push(uri.path().to_string());
+            if uri.path() == "/repos/gpt-service/gpt-service/environments/development/secrets" {
+                axum::Json(serde_json::json!({
+                    "total_count": 1,
+                    "secrets": [{"name": "DATABASE_URL", "created_at": "2026-01-01T00:00:00Z",
+                                 "updated_at": "2026-01-01T00:00:00Z"}]
+                }))
+                .into_response()
+            } else {
+                (axum::http::StatusCode::NOT_FOUND, axum::Json(serde_json::json!({"message": "Not Found"})))
+                    .into_response()
+            }
+        })
+        .with_state(seen.clone());
+    use axum::response::IntoResponse;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, seen)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn deploy_stops_when_the_github_environment_lacks_a_required_secret() {
+    let env = DeployEnv::new().await;
+    let (api, seen) = github_with_only_database_url().await;
+    let out = run(env
+        .cmd("deploy", &["--timeout", "60s"])
+        .env("GITHUB_TOKEN", "ghs_test-token")
+        .env("GITHUB_API_URL", &api)
+        .env("GITHUB_REPOSITORY", "gpt-service/gpt-service"))
+    .await;
+    out.expect_code(2);
+    assert!(
+        out.stderr.contains("CLERK_WEBHOOK_SECRET"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("GitHub environment \"development\""),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains("gpt-deploy secrets sync --env development"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("ghs_test-token"), "{}", out.stderr);
+    assert!(!seen.lock().unwrap().is_empty(), "the GitHub check ran");
+    let deployments: Api<k8s_openapi::api::apps::v1::Deployment> =
+        Api::namespaced(env.ns.client(), &env.ns.name);
+    assert!(
+        deployments
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty(),
+        "nothing was applied"
+    );
+}

@@ -1,0 +1,160 @@
+//! `gpt-deploy diff` against the local control plane: exit codes and secret masking.
+
+mod support;
+
+use support::deploy_env::{DeployEnv, run};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn diff_shows_new_objects_then_nothing_after_apply() {
+    let env = DeployEnv::new().await;
+    let out = run(env.cmd("diff", &[])).await;
+    out.expect_code(1);
+    assert!(
+        out.stdout
+            .contains("+++ merged/apps/v1/Deployment/gpt-service"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("+kind: Deployment"), "{}", out.stdout);
+    // Secret values are masked; the rest of the Secret is shown.
+    assert!(out.stdout.contains("+kind: Secret"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("clerk-webhook-secret: '***'"),
+        "{}",
+        out.stdout
+    );
+    assert!(!out.stdout.contains("managedFields"), "{}", out.stdout);
+    assert!(
+        !out.stdout.contains("\u{1b}["),
+        "no colour without a terminal"
+    );
+
+    run(env.cmd("apply", &[])).await.success();
+    let out = run(env.cmd("diff", &[])).await;
+    out.expect_code(0);
+    assert!(out.stdout.is_empty(), "{}", out.stdout);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn changed_secret_shows_as_changed_without_its_value() {
+    let env = DeployEnv::new().await;
+    run(env.cmd("apply", &[])).await.success();
+    let rotated = "whsec_sentinel-clerk-rotated-3";
+    let out = run(env.cmd("diff", &[]).env("CLERK_WEBHOOK_SECRET", rotated)).await;
+    out.expect_code(1);
+    assert!(
+        out.stdout
+            .contains("-  clerk-webhook-secret: '*** (before)'"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("+  clerk-webhook-secret: '*** (after)'"),
+        "{}",
+        out.stdout
+    );
+    // The unchanged key is masked and not part of the change.
+    assert!(!out.stdout.contains("+  database-url"), "{}", out.stdout);
+    // The pods would roll: the hash annotation changes.
+    assert!(
+        out.stdout.contains("+        gpt-deploy/secret-hash: "),
+        "{}",
+        out.stdout
+    );
+    assert!(!out.stdout.contains(rotated));
+    use base64::Engine as _;
+    assert!(
+        !out.stdout
+            .contains(&base64::engine::general_purpose::STANDARD.encode(rotated))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn image_change_is_a_one_line_difference() {
+    let env = DeployEnv::new().await;
+    run(env.cmd("apply", &[])).await.success();
+    let out = run(env.cmd("diff", &["--image", "v9.9.9"])).await;
+    out.expect_code(1);
+    assert!(
+        out.stdout
+            .contains("+        image: ghcr.io/gpt-service/gpt-service:v9.9.9"),
+        "{}",
+        out.stdout
+    );
+    // The live Deployment is unchanged by a diff.
+    let out = run(env.cmd("diff", &[])).await;
+    out.expect_code(0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn prune_shows_members_that_would_be_deleted() {
+    let env = DeployEnv::new().await;
+    run(env.cmd("apply", &[])).await.success();
+    env.remove("templates/poddisruptionbudget.yaml.j2");
+    // Without --prune nothing else differs: the dropped object would stay.
+    run(env.cmd("diff", &[])).await.expect_code(0);
+    let out = run(env.cmd("diff", &["--prune"])).await;
+    out.expect_code(1);
+    assert!(
+        out.stdout
+            .contains("+++ pruned/policy/v1/PodDisruptionBudget/gpt-service"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("-kind: PodDisruptionBudget"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        !out.stdout.contains("Deployment/gpt-service"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kubeconfig_is_found_through_the_environment_like_kubectl() {
+    let env = DeployEnv::new().await;
+    let config = env.config.path().to_str().unwrap().to_string();
+    // No --kubeconfig: the file comes from $KUBECONFIG, the context from --context.
+    let out = run(support::bin::gpt_deploy([
+        "diff",
+        "--config",
+        &config,
+        "--env",
+        "development",
+        "--context",
+        &env.context,
+        "--namespace",
+        &env.ns.name,
+    ])
+    .env("KUBECONFIG", env.ns.kubeconfig.to_str().unwrap())
+    .env("CLERK_WEBHOOK_SECRET", support::deploy_env::SENTINEL_CLERK)
+    .env("DATABASE_URL", support::deploy_env::SENTINEL_DB))
+    .await;
+    out.expect_code(1);
+    assert!(out.stdout.contains("+kind: Deployment"), "{}", out.stdout);
+    // The environment file's kube_context is the default, and it is not in this kubeconfig.
+    let out = run(support::bin::gpt_deploy([
+        "diff",
+        "--config",
+        &config,
+        "--env",
+        "development",
+        "--namespace",
+        &env.ns.name,
+    ])
+    .env("KUBECONFIG", env.ns.kubeconfig.to_str().unwrap())
+    .env("CLERK_WEBHOOK_SECRET", support::deploy_env::SENTINEL_CLERK)
+    .env("DATABASE_URL", support::deploy_env::SENTINEL_DB))
+    .await;
+    out.expect_code(2);
+    assert!(
+        out.stderr
+            .contains("context \"gpt-development\" (from the environment file's kube_context)"),
+        "{}",
+        out.stderr
+    );
+}

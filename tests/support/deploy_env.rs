@@ -1,0 +1,164 @@
+//! A deployable environment for cluster tests: a copy of the project's configuration in a
+//! temporary directory (editable per test), a fresh namespace, sentinel secret values, and
+//! a runner for `gpt-deploy <command>` pointed at all of them.
+
+use std::path::{Path, PathBuf};
+
+use kube::config::Kubeconfig;
+
+use super::bin::{self, Bin, Output};
+use super::cluster::{self, TestNamespace};
+
+/// Value of CLERK_WEBHOOK_SECRET in every test; must never appear in any output.
+pub const SENTINEL_CLERK: &str = "whsec_sentinel-clerk-5b1e7d";
+/// Value of DATABASE_URL in every test; must never appear in any output.
+pub const SENTINEL_DB: &str = "postgres://app:sentinel-db-pw-9c4a@db:5432/gpt";
+/// The environment the tests deploy (one replica keeps rollouts quick).
+pub const ENV: &str = "development";
+
+/// A test's environment: configuration copy + namespace.
+pub struct DeployEnv {
+    /// The configuration directory (deploy.toml, environments/, templates/).
+    pub config: tempfile::TempDir,
+    /// The namespace (deleted on drop).
+    pub ns: TestNamespace,
+    /// The kubeconfig context of the test cluster.
+    pub context: String,
+}
+
+/// Copies the project's configuration into a temporary directory.
+pub fn config_copy() -> tempfile::TempDir {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().expect("create a temporary directory");
+    std::fs::copy(root.join("deploy.toml"), dir.path().join("deploy.toml"))
+        .expect("copy deploy.toml");
+    for sub in ["environments", "templates"] {
+        std::fs::create_dir_all(dir.path().join(sub)).expect("create a config subdirectory");
+        for entry in std::fs::read_dir(root.join(sub)).expect("read a config directory") {
+            let entry = entry.expect("read a directory entry");
+            std::fs::copy(entry.path(), dir.path().join(sub).join(entry.file_name()))
+                .expect("copy a config file");
+        }
+    }
+    dir
+}
+
+/// The current context of a kubeconfig file.
+pub fn current_context(kubeconfig: &Path) -> String {
+    Kubeconfig::read_from(kubeconfig)
+        .expect("read the test kubeconfig")
+        .current_context
+        .expect("the test kubeconfig has a current-context")
+}
+
+impl DeployEnv {
+    /// A fresh namespace and configuration copy.
+    pub async fn new() -> Self {
+        let ns = cluster::namespace().await;
+        let context = current_context(&ns.kubeconfig);
+        Self {
+            config: config_copy(),
+            ns,
+            context,
+        }
+    }
+
+    /// A file of the configuration copy.
+    pub fn path(&self, relative: &str) -> PathBuf {
+        self.config.path().join(relative)
+    }
+
+    /// Replaces `from` by `to` in a configuration file, insisting that `from` occurs.
+    pub fn edit(&self, relative: &str, from: &str, to: &str) {
+        let path = self.path(relative);
+        let text = std::fs::read_to_string(&path).expect("read a config file");
+        assert!(text.contains(from), "{relative} does not contain {from:?}");
+        std::fs::write(&path, text.replacen(from, to, 1)).expect("write a config file");
+    }
+
+    /// Removes a template (its objects are then no longer rendered).
+    pub fn remove(&self, relative: &str) {
+        std::fs::remove_file(self.path(relative)).expect("remove a config file");
+    }
+
+    /// Adds the label that makes kwok keep the Deployment's pods NotReady.
+    pub fn make_pods_never_ready(&self) {
+        self.edit(
+            "templates/deployment.yaml.j2",
+            "      annotations:\n        # Changes whenever",
+            &format!(
+                "        {}: \"true\"\n      annotations:\n        # Changes whenever",
+                cluster::NEVER_READY_LABEL
+            ),
+        );
+    }
+
+    /// `gpt-deploy <command> --config … --env development --kubeconfig … --context … --namespace …`
+    /// with the sentinel secrets set and no GitHub token.
+    pub fn cmd(&self, command: &str, extra: &[&str]) -> Bin {
+        self.cmd_with(command, extra, &self.ns.name, true)
+    }
+
+    /// As [`DeployEnv::cmd`], in another namespace and optionally without any secret set.
+    pub fn cmd_with(&self, command: &str, extra: &[&str], namespace: &str, secrets: bool) -> Bin {
+        let mut args: Vec<String> = vec![
+            command.into(),
+            "--config".into(),
+            self.config.path().display().to_string(),
+            "--env".into(),
+            ENV.into(),
+            "--kubeconfig".into(),
+            self.ns.kubeconfig.display().to_string(),
+            "--context".into(),
+            self.context.clone(),
+            "--namespace".into(),
+            namespace.into(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let mut bin = bin::gpt_deploy(args);
+        if secrets {
+            bin = bin
+                .env("CLERK_WEBHOOK_SECRET", SENTINEL_CLERK)
+                .env("DATABASE_URL", SENTINEL_DB);
+        }
+        bin.env_remove("GITHUB_TOKEN")
+            .env_remove("GITHUB_API_URL")
+            .env_remove("GITHUB_REPOSITORY")
+            .env_remove("GH_TOKEN")
+            .env_remove("KUBECONFIG")
+            .env_remove("GITHUB_STEP_SUMMARY")
+    }
+}
+
+/// Runs the binary off the async runtime's worker.
+pub async fn run(bin: Bin) -> Output {
+    let output = tokio::task::spawn_blocking(move || bin.run())
+        .await
+        .expect("the runner thread panicked");
+    assert_no_secrets(&output);
+    output
+}
+
+/// Panics if a sentinel value (or its base64 form) appears in the output.
+#[track_caller]
+pub fn assert_no_secrets(output: &Output) {
+    use base64::Engine as _;
+    for value in [
+        SENTINEL_CLERK,
+        SENTINEL_DB,
+        "sentinel-clerk",
+        "sentinel-db-pw",
+    ] {
+        let b64 = base64::engine::general_purpose::STANDARD.encode(value);
+        for (stream, text) in [("stdout", &output.stdout), ("stderr", &output.stderr)] {
+            assert!(
+                !text.contains(value),
+                "secret {value:?} leaked on {stream}:\n{text}"
+            );
+            assert!(
+                !text.contains(&b64),
+                "base64 of a secret leaked on {stream}:\n{text}"
+            );
+        }
+    }
+}
