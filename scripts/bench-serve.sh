@@ -9,6 +9,8 @@
 #   rejected  - the same deliveries signed with another secret -> 401
 #   deleted   - distinct user.deleted deliveries, each deleting one seeded
 #               user's rows in one transaction and recording one event -> 200
+#   light     - "verified" again with only LIGHT_CONNECTIONS connections: latency
+#               without queueing in the server
 # Reported: requests/s, p50 and p99 latency, peak resident memory (VmHWM).
 # Targets: verified req/s >= 5x the reference, p99 < 5 ms, RSS < 30 MB.
 #
@@ -23,6 +25,7 @@ DURATION=${DURATION:-10s}
 CONNECTIONS=${CONNECTIONS:-32}
 THREADS=${THREADS:-1}
 USERS=${USERS:-60000}
+LIGHT_CONNECTIONS=${LIGHT_CONNECTIONS:-2}
 SECRET=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw
 OTHER=whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
@@ -113,9 +116,9 @@ wait_http "http://127.0.0.1:$RS_PORT/healthz"
 wait_http "http://127.0.0.1:$JS_PORT/healthz"
 
 declare -A RESULT
-run() { # label server port script
+run() { # label server port script [connections]
     local out
-    out=$(WRK_THREADS=$THREADS wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$4" \
+    out=$(WRK_THREADS=$THREADS wrk -t"$THREADS" -c"${5:-$CONNECTIONS}" -d"$DURATION" --latency -s "$4" \
         "http://127.0.0.1:$3/v2/oauth/webhooks/clerk")
     echo "$out" > "$WORK/$1-$2.wrk"
     RESULT[$1,$2,rps]=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
@@ -139,6 +142,9 @@ for scenario in verified rejected; do
     run "$scenario" rust "$RS_PORT" "$scenario.lua"
     run "$scenario" node "$JS_PORT" "$scenario.lua"
 done
+# Latency without queueing: few connections, so p99 shows service time plus scheduling noise.
+run light rust "$RS_PORT" verified.lua "$LIGHT_CONNECTIONS"
+run light node "$JS_PORT" verified.lua "$LIGHT_CONNECTIONS"
 run deleted rust "$RS_PORT" deleted-rs.lua
 run deleted node "$JS_PORT" deleted-js.lua
 
@@ -157,9 +163,10 @@ echo
 echo "gpt-deploy serve vs reference (express + svix + pg), same run: wrk -t$THREADS -c$CONNECTIONS -d$DURATION, $(nproc) cores"
 echo "load average before the run: $LOAD_BEFORE; after: $(cut -d' ' -f1-3 /proc/loadavg) (other processes on the machine skew both columns alike)"
 printf '%-34s %22s %22s %8s\n' "" "gpt-deploy serve" "reference (node)" "ratio"
-for s in verified rejected deleted; do
+for s in verified rejected light deleted; do
     case $s in
         verified) title="verified (200) req/s" ;;
+        light) title="verified, $LIGHT_CONNECTIONS connections, req/s" ;;
         rejected) title="rejected (401) req/s" ;;
         deleted) title="user.deleted deliveries/s (db)" ;;
     esac
@@ -179,7 +186,7 @@ echo
 verdict() { if [ "$2" = 1 ]; then echo "  PASS  $1"; else echo "  MISS  $1"; fi; }
 verdict "verified req/s >= 5x reference ($(ratio "${RESULT[verified,rust,rps]}" "${RESULT[verified,node,rps]}"))" \
     "$(awk -v a="${RESULT[verified,rust,rps]}" -v b="${RESULT[verified,node,rps]}" 'BEGIN{print (a >= 5*b) ? 1 : 0}')"
-for s in verified rejected deleted; do
+for s in verified rejected light deleted; do
     p99=$(ms "${RESULT[$s,rust,p99]}")
     verdict "p99 < 5 ms under load, $s ($p99 ms)" "$(awk -v p="$p99" 'BEGIN{print (p < 5) ? 1 : 0}')"
 done

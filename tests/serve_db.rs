@@ -282,7 +282,9 @@ async fn forward(listener: tokio::net::TcpListener, upstream: String) {
     }
 }
 
-#[tokio::test]
+// Multi-threaded: the forwarder's tasks must keep running while the test thread
+// blocks waiting for the server process to exit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn database_down_then_up_gives_503_then_success() {
     let db = support::pg::migrated_database().await;
     let pool = db.pool();

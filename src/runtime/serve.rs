@@ -38,6 +38,9 @@ pub const WEBHOOK_PATH: &str = "/v2/oauth/webhooks/clerk";
 /// How long `/readyz` waits for the database: below the kubelet's default probe timeout (1 s).
 const READY_TIMEOUT: Duration = Duration::from_millis(900);
 
+/// How long closing the pool may take at exit.
+const POOL_CLOSE_TIMEOUT: Duration = Duration::from_secs(3);
+
 /// Connections per replica; deliveries are short transactions.
 const MAX_CONNECTIONS: u32 = 10;
 
@@ -302,7 +305,13 @@ pub async fn cmd_serve(args: &ServeArgs) -> Result<u8> {
         args.shutdown_timeout,
     )
     .await?;
-    pool.close().await;
+    // Closing says goodbye to the database; a peer that stopped answering must not keep us alive.
+    if tokio::time::timeout(POOL_CLOSE_TIMEOUT, pool.close())
+        .await
+        .is_err()
+    {
+        tracing::warn!("database connections did not close in time; exiting anyway");
+    }
     tracing::info!("stopped");
     Ok(crate::exit::OK)
 }

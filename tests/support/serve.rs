@@ -223,7 +223,8 @@ impl Server {
             }
             assert!(
                 Instant::now() < deadline,
-                "gpt-deploy serve did not exit within {limit:?}"
+                "gpt-deploy serve did not exit within {limit:?}; its log:\n{}",
+                self.logs().join("\n")
             );
             std::thread::sleep(Duration::from_millis(20));
         }
