@@ -455,7 +455,7 @@ async fn unreachable_api_server_is_a_clear_error() {
         ),
     )
     .unwrap();
-    let config = support::deploy_env::config_copy();
+    let config = support::config_dir::ConfigDir::shipped();
     let out = run(support::bin::gpt_deploy([
         "apply",
         "--config",
