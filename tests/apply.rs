@@ -484,3 +484,95 @@ async fn unreachable_api_server_is_a_clear_error() {
         out.stderr
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn invalid_object_names_the_object_and_quotes_the_server() {
+    let env = DeployEnv::new().await;
+    // Well-typed (an integer) but invalid for the API server.
+    env.config.edit(
+        "templates/deployment.yaml.j2",
+        "progressDeadlineSeconds: 300",
+        "progressDeadlineSeconds: -5",
+    );
+    let out = run(env.cmd("apply", &[])).await;
+    out.expect_code(3);
+    assert!(
+        out.stderr.contains(&format!(
+            "cannot apply Deployment {}/gpt-service",
+            env.ns.name
+        )),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("HTTP 422 Invalid"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("spec.progressDeadlineSeconds"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn forbidden_is_reported_with_the_permission_hint() {
+    use k8s_openapi::api::authentication::v1::TokenRequest;
+    use k8s_openapi::api::core::v1::ServiceAccount;
+    let env = DeployEnv::new().await;
+    // A service account with no roles at all: every request but discovery is 403.
+    let accounts: Api<ServiceAccount> = Api::namespaced(env.ns.client(), &env.ns.name);
+    let account: ServiceAccount =
+        serde_json::from_value(json!({"metadata": {"name": "nobody"}})).unwrap();
+    accounts
+        .create(&PostParams::default(), &account)
+        .await
+        .unwrap();
+    let request: TokenRequest =
+        serde_json::from_value(json!({"spec": {"audiences": [], "expirationSeconds": 600}}))
+            .unwrap();
+    let token = accounts
+        .create_token_request("nobody", &PostParams::default(), &request)
+        .await
+        .unwrap()
+        .status
+        .unwrap()
+        .token;
+    // Same cluster and CA as the admin kubeconfig, with the token as the user.
+    let admin = kube::config::Kubeconfig::read_from(&env.ns.kubeconfig).unwrap();
+    let cluster = admin.clusters[0].cluster.clone().unwrap();
+    let kubeconfig = json!({
+        "apiVersion": "v1", "kind": "Config",
+        "clusters": [{"name": "c", "cluster": {
+            "server": cluster.server,
+            "certificate-authority-data": cluster.certificate_authority_data}}],
+        "users": [{"name": "nobody", "user": {"token": token}}],
+        "contexts": [{"name": "nobody", "context": {"cluster": "c", "user": "nobody"}}],
+        "current-context": "nobody",
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kubeconfig");
+    std::fs::write(&path, serde_json::to_string(&kubeconfig).unwrap()).unwrap();
+    let out = run(support::bin::gpt_deploy([
+        "apply",
+        "--config",
+        env.config.arg(),
+        "--env",
+        "development",
+        "--kubeconfig",
+        path.to_str().unwrap(),
+        "--context",
+        "nobody",
+        "--namespace",
+        &env.ns.name,
+    ])
+    .env("CLERK_WEBHOOK_SECRET", SENTINEL_CLERK)
+    .env("DATABASE_URL", support::deploy_env::SENTINEL_DB))
+    .await;
+    out.expect_code(3);
+    assert!(out.stderr.contains("HTTP 403 Forbidden"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("system:serviceaccount"),
+        "the server's message is quoted:\n{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("RBAC"), "{}", out.stderr);
+    assert!(!out.stderr.contains(&token), "the token is never printed");
+}
