@@ -163,3 +163,42 @@ async fn deploy_stops_when_the_github_environment_lacks_a_required_secret() {
         "nothing was applied"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn failed_apply_summary_says_what_was_done_before_the_error() {
+    use kube::api::{Patch, PatchParams};
+    let env = DeployEnv::new().await;
+    run(env.cmd("deploy", &["--timeout", "120s"]))
+        .await
+        .success();
+    let deployments: Api<k8s_openapi::api::apps::v1::Deployment> =
+        Api::namespaced(env.ns.client(), &env.ns.name);
+    deployments
+        .patch(
+            "gpt-service",
+            &PatchParams {
+                field_manager: Some("kubectl-edit".into()),
+                ..PatchParams::default()
+            },
+            &Patch::Merge(serde_json::json!({"spec": {"replicas": 2}})),
+        )
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let summary = dir.path().join("summary.md");
+    let out = run(env
+        .cmd("deploy", &["--timeout", "120s"])
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_STEP_SUMMARY", summary.to_str().unwrap()))
+    .await;
+    out.expect_code(3);
+    assert!(out.stdout.contains("::error::Deployment"), "{}", out.stdout);
+    let text = std::fs::read_to_string(&summary).unwrap();
+    // Secret and PodDisruptionBudget were applied (unchanged) before the Deployment failed.
+    assert!(text.contains("| 0 | 0 | 2 | 0 |"), "{text}");
+    assert!(
+        text.contains(".spec.replicas is managed by \"kubectl-edit\""),
+        "{text}"
+    );
+    assert!(text.contains("Rollout: not waited for"), "{text}");
+}

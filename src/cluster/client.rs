@@ -279,7 +279,12 @@ pub fn describe(err: &kube::Error, server: &str) -> String {
                 status.message
             );
             if let Some(details) = &status.details {
-                for cause in details.causes.iter().filter(|c| !c.field.is_empty()) {
+                // Causes repeat the message on most servers; show only what it lacks.
+                for cause in details
+                    .causes
+                    .iter()
+                    .filter(|c| !c.field.is_empty() && !status.message.contains(&c.message))
+                {
                     text.push_str(&format!("\n  field {}: {}", cause.field, cause.message));
                 }
             }
