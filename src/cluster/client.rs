@@ -112,6 +112,11 @@ async fn load_config(target: &Target<'_>) -> Result<(Config, Source)> {
 
 fn tune(mut config: Config) -> Config {
     config.connect_timeout = Some(CONNECT_TIMEOUT);
+    // Names us in API server audit logs, as kubectl's user agent does.
+    config.headers.push((
+        http::header::USER_AGENT,
+        http::HeaderValue::from_static(concat!("gpt-deploy/v", env!("CARGO_PKG_VERSION"))),
+    ));
     config
 }
 
