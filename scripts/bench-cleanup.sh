@@ -50,7 +50,7 @@ port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); p
 url="postgres://postgres@127.0.0.1:$port/bench"
 psql_() { "$pg_bin/psql" -X -q -v ON_ERROR_STOP=1 "$url" "$@"; }
 "$pg_bin/psql" -X -q "postgres://postgres@127.0.0.1:$port/postgres" -c "create database bench"
-DATABASE_URL="$url" "$bin" migrate >/dev/null
+DATABASE_URL="$url" "$bin" migrate >/dev/null 2>"$dir/migrate.log"
 psql_ -c "create extension pg_stat_statements"
 
 server_version="$(psql_ -At -c 'show server_version')"
@@ -99,7 +99,7 @@ load
 echo
 echo "== EXPLAIN (ANALYZE) of the first batch of each walk, with cleanup's session settings (rolled back)"
 for t in "${tables[@]}"; do
-    cols=(expires_at); [ "$t" = gpt_refresh_tokens ] && cols=(expires_at revoked_at)
+    cols=(expires_at); [ "$t" = gpt_refresh_tokens ] && cols=(revoked_at expires_at)
     for c in "${cols[@]}"; do
         r="$(rule "$t")"
         echo "-- $t by $c"
@@ -128,13 +128,16 @@ DATABASE_URL="$url" LOG_FORMAT=json RUST_LOG=gpt_deploy=debug \
 total_ms=$(( ($(date +%s%N) - start_ns) / 1000000 ))
 sed 's/^/   /' "$dir/stdout"
 
-declare -A deleted batched_ms batches first middle last slowest
+declare -A deleted batched_ms batches first middle last slowest p99 over100
 for t in "${tables[@]}"; do
     jq -r --arg t "$t" 'select(.message == "batch" and .table == $t) | .elapsed_us' "$dir/log" >"$dir/$t.us"
     batches[$t]=$(wc -l <"$dir/$t.us")
     read -r first[$t] middle[$t] last[$t] slowest[$t] < <(awk '
         { v[NR] = $1; if ($1 > max) max = $1 }
         END { printf "%.1f %.1f %.1f %.1f\n", v[1]/1000, v[int((NR+1)/2)]/1000, v[NR]/1000, max/1000 }' "$dir/$t.us")
+    read -r p99[$t] over100[$t] < <(sort -n "$dir/$t.us" | awk '
+        { v[NR] = $1; if ($1 > 100000) over++ }
+        END { i = int(NR * 0.99); if (i < 1) i = 1; printf "%.1f %d\n", v[i]/1000, over }')
     deleted[$t]=$(jq -r --arg t "$t" 'select(.message == "table cleaned" and .table == $t) | .rows' "$dir/log")
     batched_ms[$t]=$(jq -r --arg t "$t" 'select(.message == "table cleaned" and .table == $t) | .elapsed_ms' "$dir/log")
 done
@@ -170,17 +173,18 @@ SQL
 done
 
 echo
-printf '%-24s %9s %8s %10s %10s %7s | %9s %10s %6s | %8s %8s %8s %8s\n' \
-    table rows batches "batched s" "rows/s" "" "single s" "rows/s" ratio "first ms" "mid ms" "last ms" "max ms"
+echo "batched (client wall clock, per batch) vs single statement:"
+printf '%-24s %9s %8s %10s %10s | %9s %10s %6s | %8s %8s %8s %8s %8s %7s\n' \
+    table rows batches "batched s" "rows/s" "single s" "rows/s" ratio "first ms" "mid ms" "last ms" "p99 ms" "max ms" ">100ms"
 for t in "${tables[@]}"; do
     b_s=$(awk -v m="${batched_ms[$t]}" 'BEGIN { printf "%.3f", m/1000 }')
     s_s=$(awk -v m="${single_ms[$t]}" 'BEGIN { printf "%.3f", m/1000 }')
-    printf '%-24s %9s %8s %10s %10s %7s | %9s %10s %6s | %8s %8s %8s %8s\n' \
+    printf '%-24s %9s %8s %10s %10s | %9s %10s %6s | %8s %8s %8s %8s %8s %7s\n' \
         "$t" "${deleted[$t]}" "${batches[$t]}" "$b_s" \
-        "$(awk -v r="${deleted[$t]}" -v m="${batched_ms[$t]}" 'BEGIN { printf "%.0f", r/(m/1000) }')" "" \
+        "$(awk -v r="${deleted[$t]}" -v m="${batched_ms[$t]}" 'BEGIN { printf "%.0f", r/(m/1000) }')" \
         "$s_s" "$(awk -v r="${single_rows[$t]}" -v m="${single_ms[$t]}" 'BEGIN { printf "%.0f", r/(m/1000) }')" \
         "$(awk -v b="${batched_ms[$t]}" -v s="${single_ms[$t]}" 'BEGIN { printf "%.2fx", b/s }')" \
-        "${first[$t]}" "${middle[$t]}" "${last[$t]}" "${slowest[$t]}"
+        "${first[$t]}" "${middle[$t]}" "${last[$t]}" "${p99[$t]}" "${slowest[$t]}" "${over100[$t]}"
 done
 echo
 echo "server-side execution time (pg_stat_statements):"

@@ -12,7 +12,8 @@
 # Reported: requests/s, p50 and p99 latency, peak resident memory (VmHWM).
 # Targets: verified req/s >= 5x the reference, p99 < 5 ms, RSS < 30 MB.
 #
-# Usage: scripts/bench-serve.sh            (DURATION=10s CONNECTIONS=32 THREADS=1 USERS=60000)
+# Usage: scripts/bench-serve.sh            (DURATION=10s CONNECTIONS=32 THREADS=1 USERS=60000;
+#        BENCH_BIN=path skips the release build and uses that binary)
 # Needs: wrk (apt-get install -y wrk), node + npm, PostgreSQL server programs
 # (tests/support/ensure-postgres.sh). All traffic stays on 127.0.0.1.
 set -euo pipefail
@@ -41,9 +42,13 @@ pg_bin() {
 PGBIN=$(pg_bin)
 [ -x "$PGBIN/initdb" ] || { echo "error: PostgreSQL server programs not found; run tests/support/ensure-postgres.sh" >&2; exit 2; }
 
-echo "building gpt-deploy (release)..." >&2
-(cd "$ROOT" && cargo build --release --quiet --bin gpt-deploy)
-BIN=$CARGO_TARGET_DIR/release/gpt-deploy
+if [ -n "${BENCH_BIN:-}" ]; then
+    BIN=$BENCH_BIN # a prebuilt binary (e.g. to try the script with a debug build)
+else
+    echo "building gpt-deploy (release)..." >&2
+    (cd "$ROOT" && cargo build --release --quiet --bin gpt-deploy)
+    BIN=$CARGO_TARGET_DIR/release/gpt-deploy
+fi
 echo "installing the reference server's packages..." >&2
 (cd "$ROOT/benches/reference" && npm ci --no-audit --no-fund --silent >/dev/null 2>&1 || npm install --no-audit --no-fund --silent >/dev/null)
 
@@ -119,6 +124,7 @@ run() { # label server port script
     RESULT[$1,$2,errors]=$(awk '/Non-2xx/ {print $5} /Socket errors/ {print "socket:" $0}' <<<"$out" | paste -sd' ')
 }
 
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 cd "$WORK"
 node "$ROOT/benches/reference/make-wrk-script.js" verified "$SECRET" "$SECRET" verified.lua
 node "$ROOT/benches/reference/make-wrk-script.js" rejected "$SECRET" "$OTHER" rejected.lua
@@ -149,6 +155,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.1fx", a / b; els
 
 echo
 echo "gpt-deploy serve vs reference (express + svix + pg), same run: wrk -t$THREADS -c$CONNECTIONS -d$DURATION, $(nproc) cores"
+echo "load average before the run: $LOAD_BEFORE; after: $(cut -d' ' -f1-3 /proc/loadavg) (other processes on the machine skew both columns alike)"
 printf '%-34s %22s %22s %8s\n' "" "gpt-deploy serve" "reference (node)" "ratio"
 for s in verified rejected deleted; do
     case $s in

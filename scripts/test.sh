@@ -36,10 +36,15 @@ export PATH="$tools/venv/bin:$tools/actionlint-$actionlint_version:$PATH"
 
 step "Local Kubernetes control plane"
 tests/cluster/build
-kubeconfig="$(tests/cluster/up)"
-state_dir="$(dirname "$kubeconfig")"
-trap 'tests/cluster/down "$state_dir" >/dev/null 2>&1 || true' EXIT
-export GPT_DEPLOY_TEST_KUBECONFIG="$kubeconfig"
+# --owner-pid: the cluster also goes away if this script is killed.
+GPT_DEPLOY_TEST_KUBECONFIG="$(tests/cluster/up --owner-pid $$)"
+export GPT_DEPLOY_TEST_KUBECONFIG
+trap 'tests/cluster/down "$GPT_DEPLOY_TEST_KUBECONFIG" >/dev/null 2>&1 || true' EXIT
+
+step "Release binary (tests/release_binary.rs runs the optimised build)"
+cargo build --release --locked --bin gpt-deploy
+GPT_DEPLOY_RELEASE_BIN="${CARGO_TARGET_DIR:-$PWD/target}/release/gpt-deploy"
+export GPT_DEPLOY_RELEASE_BIN
 
 step "cargo test"
-cargo test --locked "$@"
+cargo test --locked --no-fail-fast "$@"

@@ -309,7 +309,7 @@ async fn deletes_in_several_batches_per_table() {
         line(&out, "gpt_sessions").contains("deleted 25 rows in 7 batches"),
         "{out}"
     );
-    // Refresh tokens: 7 batches by expires_at, then one (empty) walk of the revoked index.
+    // Refresh tokens: one (empty) walk of the revoked index, then 7 batches by expires_at.
     assert!(
         line(&out, "gpt_refresh_tokens").contains("deleted 25 rows in 8 batches"),
         "{out}"

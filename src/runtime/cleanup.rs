@@ -74,7 +74,13 @@ pub const TABLES: [TableRule; 3] = [
     TableRule {
         table: "gpt_refresh_tokens",
         eligible: "(revoked_at < $1 or expires_at < $1)",
-        columns: &["expires_at", "revoked_at"],
+        // Revoked first: the few revoked rows are spread thinly through the
+        // expires_at index, so deleting them first leaves the expires_at walk
+        // a few dead entries per batch. The other way round, the revoked walk
+        // would start by stepping over the entries of every revoked row the
+        // expires_at walk had just deleted, all in one batch (measured: one
+        // 290 ms batch on 1,000,000 tokens, against 15 ms for the others).
+        columns: &["revoked_at", "expires_at"],
     },
     TableRule {
         table: "gpt_sessions",

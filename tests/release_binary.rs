@@ -1,0 +1,214 @@
+//! The optimised binary that goes into the image runs every face it is shipped for:
+//! `--version`, `render` on its embedded configuration from an empty directory, and
+//! the runtime subcommands (`migrate`, `cleanup --dry-run`, `serve`) against a real
+//! PostgreSQL database.
+//!
+//! The binary is `GPT_DEPLOY_RELEASE_BIN` when set (scripts/test.sh builds it first),
+//! otherwise this test builds it with `cargo build --release`.
+
+mod support;
+
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+const SENTINEL: &str = "whsec_c2VudGluZWwtcmVsZWFzZS1iaW5hcnktOTQxNw==";
+
+fn release_binary() -> &'static PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        if let Some(path) = std::env::var_os("GPT_DEPLOY_RELEASE_BIN") {
+            return PathBuf::from(path);
+        }
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "--release", "--locked", "--bin", "gpt-deploy"])
+            .current_dir(&root)
+            .status()
+            .expect("run cargo build --release");
+        assert!(status.success(), "cargo build --release failed");
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| root.join("target"));
+        target.join("release/gpt-deploy")
+    })
+}
+
+/// Runs the release binary in an empty directory with a clean environment.
+fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let mut cmd = Command::new(release_binary());
+    cmd.args(args)
+        .current_dir(dir.path())
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", dir.path());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run the release binary")
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[test]
+fn prints_its_version() {
+    let out = run(&["--version"], &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("gpt-deploy {}", env!("CARGO_PKG_VERSION"))
+    );
+}
+
+#[test]
+fn renders_production_from_the_embedded_config_in_an_empty_directory() {
+    let out = run(
+        &["render", "--env", "production"],
+        &[
+            ("CLERK_WEBHOOK_SECRET", SENTINEL),
+            ("DATABASE_URL", "postgres://u:pw-sentinel-5521@db/gpt"),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let all = text(&out);
+    assert!(
+        !all.contains(SENTINEL) && !all.contains("pw-sentinel-5521"),
+        "a secret leaked:\n{all}"
+    );
+
+    let stdout = String::from_utf8(out.stdout).expect("UTF-8 output");
+    let docs: Vec<serde_json::Value> = stdout
+        .split("\n---\n")
+        .map(|d| d.trim_start_matches("---\n"))
+        .filter(|d| !d.trim().is_empty())
+        .map(|d| serde_yaml::from_str(d).expect("each document is YAML"))
+        .collect();
+    let find = |kind: &str| {
+        docs.iter()
+            .find(|d| d["kind"] == kind)
+            .unwrap_or_else(|| panic!("no {kind} in the render:\n{stdout}"))
+    };
+    assert_eq!(find("Deployment")["spec"]["replicas"], 2);
+    let cron = find("CronJob");
+    assert_eq!(cron["spec"]["schedule"], "0 */6 * * *");
+    assert_eq!(cron["spec"]["concurrencyPolicy"], "Forbid");
+    assert_eq!(find("PodDisruptionBudget")["spec"]["minAvailable"], 1);
+    let secret = find("Secret");
+    assert_eq!(secret["metadata"]["name"], "gpt-secrets");
+    let value = secret["data"]["clerk-webhook-secret"]
+        .as_str()
+        .expect("a data value");
+    use base64::Engine as _;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(SENTINEL);
+    assert_ne!(
+        value, encoded,
+        "the secret must be redacted, not base64-encoded"
+    );
+}
+
+#[tokio::test]
+async fn migrates_and_dry_runs_cleanup_against_a_real_database() {
+    let db = support::pg::database().await;
+    let out = run(&["migrate"], &[("DATABASE_URL", &db.url)]);
+    assert!(out.status.success(), "{}", text(&out));
+
+    let out = run(&["cleanup", "--dry-run"], &[("DATABASE_URL", &db.url)]);
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for table in [
+        "gpt_authorization_codes",
+        "gpt_refresh_tokens",
+        "gpt_sessions",
+    ] {
+        assert!(
+            stdout.contains(table),
+            "no summary line for {table}:\n{stdout}"
+        );
+    }
+    assert!(
+        !stdout.contains("gpt_oauth_events"),
+        "the audit table is never a cleanup target:\n{stdout}"
+    );
+}
+
+#[tokio::test]
+async fn serves_health_and_stops_on_sigterm() {
+    let db = support::pg::migrated_database().await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let mut child = Command::new(release_binary())
+        .arg("serve")
+        .current_dir(dir.path())
+        .env_clear()
+        .env("CLERK_WEBHOOK_SECRET", SENTINEL)
+        .env("DATABASE_URL", &db.url)
+        .env("LISTEN_ADDR", &listen)
+        .env("LOG_FORMAT", "json")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start serve");
+
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut ready = false;
+    while Instant::now() < deadline {
+        if let Ok(resp) = client.get(format!("http://{listen}/readyz")).send().await {
+            if resp.status() == 200 {
+                ready = true;
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let health = client
+        .get(format!("http://{listen}/healthz"))
+        .send()
+        .await
+        .map(|r| r.status().as_u16());
+
+    // The same signal the kubelet sends when a pod is stopped.
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for serve") {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "serve did not exit within 20 s of SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let out = child.wait_with_output().expect("collect output");
+    let logs = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(ready, "serve never became ready:\n{logs}");
+    assert_eq!(health.ok(), Some(200), "healthz:\n{logs}");
+    assert!(
+        status.success(),
+        "serve exited with {status} after SIGTERM:\n{logs}"
+    );
+    assert!(
+        !logs.contains(SENTINEL),
+        "the webhook secret appeared in the logs"
+    );
+}
