@@ -576,3 +576,30 @@ async fn forbidden_is_reported_with_the_permission_hint() {
     assert!(out.stderr.contains("RBAC"), "{}", out.stderr);
     assert!(!out.stderr.contains(&token), "the token is never printed");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn exceeded_progress_deadline_fails_before_the_timeout() {
+    let env = DeployEnv::new().await;
+    env.make_pods_never_ready();
+    env.config.edit(
+        "templates/deployment.yaml.j2",
+        "progressDeadlineSeconds: 300",
+        "progressDeadlineSeconds: 2",
+    );
+    // The timeout is far away: only the controller's ProgressDeadlineExceeded can end this.
+    let out = run(env.cmd("apply", &["--wait", "--timeout", "10m"])).await;
+    out.expect_code(4);
+    assert!(
+        out.stderr
+            .contains("deployment \"gpt-service\" exceeded its progress deadline"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains("condition Progressing=False ProgressDeadlineExceeded"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("pod gpt-service-"), "{}", out.stderr);
+}
