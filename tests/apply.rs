@@ -603,3 +603,54 @@ async fn exceeded_progress_deadline_fails_before_the_timeout() {
     );
     assert!(out.stderr.contains("pod gpt-service-"), "{}", out.stderr);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn crash_looping_pod_of_the_new_revision_fails_at_once() {
+    use k8s_openapi::api::core::v1::Pod;
+    let env = DeployEnv::new().await;
+    env.make_pods_never_ready();
+    let waiting = tokio::spawn(run(env.cmd("apply", &["--wait", "--timeout", "10m"])));
+    // Once kwok runs the pod, report its container the way the kubelet reports a crash loop.
+    let pods: Api<Pod> = Api::namespaced(env.ns.client(), &env.ns.name);
+    let pod = tokio::time::timeout(std::time::Duration::from_secs(60), async {
+        loop {
+            let list = pods.list(&ListParams::default()).await.unwrap();
+            if let Some(pod) = list
+                .items
+                .into_iter()
+                .find(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
+            {
+                break pod;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    })
+    .await
+    .expect("a running pod within 60s");
+    let name = pod.metadata.name.clone().unwrap();
+    let container = pod.spec.unwrap().containers[0].name.clone();
+    pods.patch_status(
+        &name,
+        &PatchParams::default(),
+        &Patch::Merge(json!({"status": {"containerStatuses": [{
+            "name": container, "image": "x", "imageID": "", "ready": false, "restartCount": 5,
+            "state": {"waiting": {"reason": "CrashLoopBackOff",
+                                  "message": "back-off 2m40s restarting failed container"}}}]}})),
+    )
+    .await
+    .unwrap();
+    let out = waiting.await.unwrap();
+    out.expect_code(4);
+    assert!(
+        out.stderr.contains(&format!(
+            "pod {name}: container \"{container}\" is in CrashLoopBackOff"
+        )),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("waiting: CrashLoopBackOff"),
+        "{}",
+        out.stderr
+    );
+}
