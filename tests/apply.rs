@@ -455,7 +455,7 @@ async fn unreachable_api_server_is_a_clear_error() {
         ),
     )
     .unwrap();
-    let config = support::deploy_env::config_copy();
+    let config = support::config_dir::ConfigDir::shipped();
     let out = run(support::bin::gpt_deploy([
         "apply",
         "--config",
@@ -480,6 +480,176 @@ async fn unreachable_api_server_is_a_clear_error() {
     );
     assert!(
         out.stderr.to_lowercase().contains("connection refused"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn invalid_object_names_the_object_and_quotes_the_server() {
+    let env = DeployEnv::new().await;
+    // Well-typed (an integer) but invalid for the API server.
+    env.config.edit(
+        "templates/deployment.yaml.j2",
+        "progressDeadlineSeconds: 300",
+        "progressDeadlineSeconds: -5",
+    );
+    let out = run(env.cmd("apply", &[])).await;
+    out.expect_code(3);
+    assert!(
+        out.stderr.contains(&format!(
+            "cannot apply Deployment {}/gpt-service",
+            env.ns.name
+        )),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("HTTP 422 Invalid"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("spec.progressDeadlineSeconds"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn forbidden_is_reported_with_the_permission_hint() {
+    use k8s_openapi::api::authentication::v1::TokenRequest;
+    use k8s_openapi::api::core::v1::ServiceAccount;
+    let env = DeployEnv::new().await;
+    // A service account with no roles at all: every request but discovery is 403.
+    let accounts: Api<ServiceAccount> = Api::namespaced(env.ns.client(), &env.ns.name);
+    let account: ServiceAccount =
+        serde_json::from_value(json!({"metadata": {"name": "nobody"}})).unwrap();
+    accounts
+        .create(&PostParams::default(), &account)
+        .await
+        .unwrap();
+    let request: TokenRequest =
+        serde_json::from_value(json!({"spec": {"audiences": [], "expirationSeconds": 600}}))
+            .unwrap();
+    let token = accounts
+        .create_token_request("nobody", &PostParams::default(), &request)
+        .await
+        .unwrap()
+        .status
+        .unwrap()
+        .token;
+    // Same cluster and CA as the admin kubeconfig, with the token as the user.
+    let admin = kube::config::Kubeconfig::read_from(&env.ns.kubeconfig).unwrap();
+    let cluster = admin.clusters[0].cluster.clone().unwrap();
+    let kubeconfig = json!({
+        "apiVersion": "v1", "kind": "Config",
+        "clusters": [{"name": "c", "cluster": {
+            "server": cluster.server,
+            "certificate-authority-data": cluster.certificate_authority_data}}],
+        "users": [{"name": "nobody", "user": {"token": token}}],
+        "contexts": [{"name": "nobody", "context": {"cluster": "c", "user": "nobody"}}],
+        "current-context": "nobody",
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kubeconfig");
+    std::fs::write(&path, serde_json::to_string(&kubeconfig).unwrap()).unwrap();
+    let out = run(support::bin::gpt_deploy([
+        "apply",
+        "--config",
+        env.config.arg(),
+        "--env",
+        "development",
+        "--kubeconfig",
+        path.to_str().unwrap(),
+        "--context",
+        "nobody",
+        "--namespace",
+        &env.ns.name,
+    ])
+    .env("CLERK_WEBHOOK_SECRET", SENTINEL_CLERK)
+    .env("DATABASE_URL", support::deploy_env::SENTINEL_DB))
+    .await;
+    out.expect_code(3);
+    assert!(out.stderr.contains("HTTP 403 Forbidden"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("system:serviceaccount"),
+        "the server's message is quoted:\n{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("RBAC"), "{}", out.stderr);
+    assert!(!out.stderr.contains(&token), "the token is never printed");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn exceeded_progress_deadline_fails_before_the_timeout() {
+    let env = DeployEnv::new().await;
+    env.make_pods_never_ready();
+    env.config.edit(
+        "templates/deployment.yaml.j2",
+        "progressDeadlineSeconds: 300",
+        "progressDeadlineSeconds: 2",
+    );
+    // The timeout is far away: only the controller's ProgressDeadlineExceeded can end this.
+    let out = run(env.cmd("apply", &["--wait", "--timeout", "10m"])).await;
+    out.expect_code(4);
+    assert!(
+        out.stderr
+            .contains("deployment \"gpt-service\" exceeded its progress deadline"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains("condition Progressing=False ProgressDeadlineExceeded"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("pod gpt-service-"), "{}", out.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn crash_looping_pod_of_the_new_revision_fails_at_once() {
+    use k8s_openapi::api::core::v1::Pod;
+    let env = DeployEnv::new().await;
+    env.make_pods_never_ready();
+    let waiting = tokio::spawn(run(env.cmd("apply", &["--wait", "--timeout", "10m"])));
+    // Once kwok runs the pod, report its container the way the kubelet reports a crash loop.
+    let pods: Api<Pod> = Api::namespaced(env.ns.client(), &env.ns.name);
+    let pod = tokio::time::timeout(std::time::Duration::from_secs(60), async {
+        loop {
+            let list = pods.list(&ListParams::default()).await.unwrap();
+            if let Some(pod) = list
+                .items
+                .into_iter()
+                .find(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
+            {
+                break pod;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    })
+    .await
+    .expect("a running pod within 60s");
+    let name = pod.metadata.name.clone().unwrap();
+    let container = pod.spec.unwrap().containers[0].name.clone();
+    pods.patch_status(
+        &name,
+        &PatchParams::default(),
+        &Patch::Merge(json!({"status": {"containerStatuses": [{
+            "name": container, "image": "x", "imageID": "", "ready": false, "restartCount": 5,
+            "state": {"waiting": {"reason": "CrashLoopBackOff",
+                                  "message": "back-off 2m40s restarting failed container"}}}]}})),
+    )
+    .await
+    .unwrap();
+    let out = waiting.await.unwrap();
+    out.expect_code(4);
+    assert!(
+        out.stderr.contains(&format!(
+            "pod {name}: container \"{container}\" is in CrashLoopBackOff"
+        )),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("waiting: CrashLoopBackOff"),
         "{}",
         out.stderr
     );

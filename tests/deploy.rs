@@ -115,44 +115,17 @@ async fn cleanup_now_needs_the_cronjob_deployed() {
     assert!(out.stderr.contains("gpt-deploy apply"), "{}", out.stderr);
 }
 
-/// A stand-in for the GitHub REST API (the one permitted fake): the environment's secret
-/// list holds only DATABASE_URL. Returns the base URL and the paths it was asked for.
-async fn github_with_only_database_url() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>)
-{
-    use axum::extract::{OriginalUri, State};
-    use std::sync::{Arc, Mutex};
-    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
-    let app = axum::Router::new()
-        .fallback(|State(seen): State<Arc<Mutex<Vec<String>>>>, OriginalUri(uri): OriginalUri| async move {
-            seen.lock().unwrap().push(uri.path().to_string());
-            if uri.path() == "/repos/gpt-service/gpt-service/environments/development/secrets" {
-                axum::Json(serde_json::json!({
-                    "total_count": 1,
-                    "secrets": [{"name": "DATABASE_URL", "created_at": "2026-01-01T00:00:00Z",
-                                 "updated_at": "2026-01-01T00:00:00Z"}]
-                }))
-                .into_response()
-            } else {
-                (axum::http::StatusCode::NOT_FOUND, axum::Json(serde_json::json!({"message": "Not Found"})))
-                    .into_response()
-            }
-        })
-        .with_state(seen.clone());
-    use axum::response::IntoResponse;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (url, seen)
-}
-
+/// GitHub is the one remote this test replaces, with the shared stand-in of its REST API.
 #[tokio::test(flavor = "multi_thread")]
 async fn deploy_stops_when_the_github_environment_lacks_a_required_secret() {
     let env = DeployEnv::new().await;
-    let (api, seen) = github_with_only_database_url().await;
+    // The GitHub environment holds DATABASE_URL but not CLERK_WEBHOOK_SECRET.
+    let github = support::github::GitHubStandIn::start();
+    github.add_secret("gpt-service/gpt-service", "development", "DATABASE_URL");
     let out = run(env
         .cmd("deploy", &["--timeout", "60s"])
-        .env("GITHUB_TOKEN", "ghs_test-token")
-        .env("GITHUB_API_URL", &api)
+        .env("GITHUB_TOKEN", support::github::TOKEN)
+        .env("GITHUB_API_URL", github.url())
         .env("GITHUB_REPOSITORY", "gpt-service/gpt-service"))
     .await;
     out.expect_code(2);
@@ -172,8 +145,12 @@ async fn deploy_stops_when_the_github_environment_lacks_a_required_secret() {
         "{}",
         out.stderr
     );
-    assert!(!out.stderr.contains("ghs_test-token"), "{}", out.stderr);
-    assert!(!seen.lock().unwrap().is_empty(), "the GitHub check ran");
+    assert!(
+        !out.stderr.contains(support::github::TOKEN),
+        "{}",
+        out.stderr
+    );
+    assert!(!github.requests().is_empty(), "the GitHub check ran");
     let deployments: Api<k8s_openapi::api::apps::v1::Deployment> =
         Api::namespaced(env.ns.client(), &env.ns.name);
     assert!(
@@ -185,4 +162,43 @@ async fn deploy_stops_when_the_github_environment_lacks_a_required_secret() {
             .is_empty(),
         "nothing was applied"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn failed_apply_summary_says_what_was_done_before_the_error() {
+    use kube::api::{Patch, PatchParams};
+    let env = DeployEnv::new().await;
+    run(env.cmd("deploy", &["--timeout", "120s"]))
+        .await
+        .success();
+    let deployments: Api<k8s_openapi::api::apps::v1::Deployment> =
+        Api::namespaced(env.ns.client(), &env.ns.name);
+    deployments
+        .patch(
+            "gpt-service",
+            &PatchParams {
+                field_manager: Some("kubectl-edit".into()),
+                ..PatchParams::default()
+            },
+            &Patch::Merge(serde_json::json!({"spec": {"replicas": 2}})),
+        )
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let summary = dir.path().join("summary.md");
+    let out = run(env
+        .cmd("deploy", &["--timeout", "120s"])
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_STEP_SUMMARY", summary.to_str().unwrap()))
+    .await;
+    out.expect_code(3);
+    assert!(out.stdout.contains("::error::Deployment"), "{}", out.stdout);
+    let text = std::fs::read_to_string(&summary).unwrap();
+    // Secret and PodDisruptionBudget were applied (unchanged) before the Deployment failed.
+    assert!(text.contains("| 0 | 0 | 2 | 0 |"), "{text}");
+    assert!(
+        text.contains(".spec.replicas is managed by \"kubectl-edit\""),
+        "{text}"
+    );
+    assert!(text.contains("Rollout: not waited for"), "{text}");
 }

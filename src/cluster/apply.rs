@@ -261,7 +261,8 @@ pub async fn apply_one(
 }
 
 /// Applies every object (already in dependency order) into the set, then prunes.
-/// `report` is called once per object as soon as its result is known.
+/// `report` is called once per object as soon as its result is known, and `outcome`
+/// records it, so a run that fails half-way still says what it did.
 ///
 /// # Errors
 /// The first failing request; objects before it stay applied (apply is idempotent, so
@@ -271,8 +272,9 @@ pub async fn run(
     set: &Set,
     objects: &[Value],
     options: Options,
+    outcome: &mut Outcome,
     mut report: impl FnMut(&ObjectId, Action),
-) -> Result<Outcome> {
+) -> Result<()> {
     if options.prune {
         prune::refuse_empty(objects)?;
     }
@@ -303,7 +305,6 @@ pub async fn run(
         write_parent(cluster, set, &superset, options.dry_run).await?;
     }
 
-    let mut outcome = Outcome::default();
     for (object, id) in prepared.iter().zip(&ids) {
         let resource = &mappings[&(id.api_version.clone(), id.kind.clone())];
         let live = apply_one(cluster, resource, object, options).await?;
@@ -334,7 +335,7 @@ pub async fn run(
             write_parent(cluster, set, &latest, options.dry_run).await?;
         }
     }
-    Ok(outcome)
+    Ok(())
 }
 
 #[cfg(test)]

@@ -112,6 +112,11 @@ async fn load_config(target: &Target<'_>) -> Result<(Config, Source)> {
 
 fn tune(mut config: Config) -> Config {
     config.connect_timeout = Some(CONNECT_TIMEOUT);
+    // Names us in API server audit logs, as kubectl's user agent does.
+    config.headers.push((
+        http::header::USER_AGENT,
+        http::HeaderValue::from_static(concat!("gpt-deploy/v", env!("CARGO_PKG_VERSION"))),
+    ));
     config
 }
 
@@ -279,7 +284,12 @@ pub fn describe(err: &kube::Error, server: &str) -> String {
                 status.message
             );
             if let Some(details) = &status.details {
-                for cause in details.causes.iter().filter(|c| !c.field.is_empty()) {
+                // Causes repeat the message on most servers; show only what it lacks.
+                for cause in details
+                    .causes
+                    .iter()
+                    .filter(|c| !c.field.is_empty() && !status.message.contains(&c.message))
+                {
                     text.push_str(&format!("\n  field {}: {}", cause.field, cause.message));
                 }
             }

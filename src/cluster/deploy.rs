@@ -168,9 +168,16 @@ async fn execute(ctx: &Context, steps: Steps, done: &mut Done) -> Result<()> {
         }
     }
     let set = Set::new(&plan.app_name, &plan.namespace);
-    done.outcome = apply::run(cluster, &set, &plan.objects, steps.options, |id, action| {
-        report::line(&format!("{} {}{suffix}", id.short(), action.verb()));
-    })
+    apply::run(
+        cluster,
+        &set,
+        &plan.objects,
+        steps.options,
+        &mut done.outcome,
+        |id, action| {
+            report::line(&format!("{} {}{suffix}", id.short(), action.verb()));
+        },
+    )
     .await?;
     let Some(timeout) = steps.wait else {
         return Ok(());

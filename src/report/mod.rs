@@ -43,7 +43,9 @@ fn escape_annotation(message: &str) -> String {
 pub fn error(message: &str) {
     eprintln!("{message}");
     if github_actions() {
-        println!("::error::{}", escape_annotation(message));
+        // The annotation is already labelled an error by GitHub.
+        let text = message.strip_prefix("error: ").unwrap_or(message);
+        println!("::error::{}", escape_annotation(text));
     }
 }
 

@@ -8,6 +8,7 @@ use kube::config::Kubeconfig;
 
 use super::bin::{self, Bin, Output};
 use super::cluster::{self, TestNamespace};
+use super::config_dir::ConfigDir;
 
 /// Value of CLERK_WEBHOOK_SECRET in every test; must never appear in any output.
 pub const SENTINEL_CLERK: &str = "whsec_sentinel-clerk-5b1e7d";
@@ -19,28 +20,11 @@ pub const ENV: &str = "development";
 /// A test's environment: configuration copy + namespace.
 pub struct DeployEnv {
     /// The configuration directory (deploy.toml, environments/, templates/).
-    pub config: tempfile::TempDir,
+    pub config: ConfigDir,
     /// The namespace (deleted on drop).
     pub ns: TestNamespace,
     /// The kubeconfig context of the test cluster.
     pub context: String,
-}
-
-/// Copies the project's configuration into a temporary directory.
-pub fn config_copy() -> tempfile::TempDir {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let dir = tempfile::tempdir().expect("create a temporary directory");
-    std::fs::copy(root.join("deploy.toml"), dir.path().join("deploy.toml"))
-        .expect("copy deploy.toml");
-    for sub in ["environments", "templates"] {
-        std::fs::create_dir_all(dir.path().join(sub)).expect("create a config subdirectory");
-        for entry in std::fs::read_dir(root.join(sub)).expect("read a config directory") {
-            let entry = entry.expect("read a directory entry");
-            std::fs::copy(entry.path(), dir.path().join(sub).join(entry.file_name()))
-                .expect("copy a config file");
-        }
-    }
-    dir
 }
 
 /// The current context of a kubeconfig file.
@@ -57,7 +41,7 @@ impl DeployEnv {
         let ns = cluster::namespace().await;
         let context = current_context(&ns.kubeconfig);
         Self {
-            config: config_copy(),
+            config: ConfigDir::shipped(),
             ns,
             context,
         }
@@ -68,14 +52,6 @@ impl DeployEnv {
         self.config.path().join(relative)
     }
 
-    /// Replaces `from` by `to` in a configuration file, insisting that `from` occurs.
-    pub fn edit(&self, relative: &str, from: &str, to: &str) {
-        let path = self.path(relative);
-        let text = std::fs::read_to_string(&path).expect("read a config file");
-        assert!(text.contains(from), "{relative} does not contain {from:?}");
-        std::fs::write(&path, text.replacen(from, to, 1)).expect("write a config file");
-    }
-
     /// Removes a template (its objects are then no longer rendered).
     pub fn remove(&self, relative: &str) {
         std::fs::remove_file(self.path(relative)).expect("remove a config file");
@@ -83,7 +59,7 @@ impl DeployEnv {
 
     /// Adds the label that makes kwok keep the Deployment's pods NotReady.
     pub fn make_pods_never_ready(&self) {
-        self.edit(
+        self.config.edit(
             "templates/deployment.yaml.j2",
             "      annotations:\n        # Changes whenever",
             &format!(
