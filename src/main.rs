@@ -77,7 +77,12 @@ fn finish<E: Failure>(result: Result<u8, E>) -> ExitCode {
 /// Human logs on a terminal; JSON when `LOG_FORMAT=json`, or for the runtime face off a terminal.
 fn init_tracing(runtime_face: bool) {
     use tracing_subscriber::EnvFilter;
-    let default = if runtime_face { "info" } else { "warn" };
+    // kube-rs logs its own ERROR line for every failed request; our error says it better.
+    let default = if runtime_face {
+        "info"
+    } else {
+        "warn,kube_client::client::builder=off"
+    };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     let json = match std::env::var("LOG_FORMAT").as_deref() {
         Ok("json") => true,
