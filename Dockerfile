@@ -28,10 +28,11 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
  && install -D -m 0555 target/release/gpt-deploy /out/gpt-deploy \
  && /out/gpt-deploy --version
 
-# distroless/cc: glibc, libgcc, CA certificates and nothing else; runs as uid 65532.
+# distroless/cc: glibc, libgcc, CA certificates and nothing else.
 FROM gcr.io/distroless/cc-debian12:nonroot
 COPY --from=build /out/gpt-deploy /usr/local/bin/gpt-deploy
-USER 65532:65532
+# The uid the rendered pods run as (securityContext.runAsUser), so `docker run` behaves the same.
+USER 10001:10001
 EXPOSE 8080
 # The runtime face logs JSON; the rendered manifests set it explicitly as well.
 ENV LOG_FORMAT=json

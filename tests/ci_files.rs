@@ -91,3 +91,29 @@ fn dockerignore_keeps_the_context_small() {
         );
     }
 }
+
+#[test]
+fn deploy_workflow_pushes_where_the_manifests_pull_from() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let workflow =
+        std::fs::read_to_string(root.join(".github/workflows/deploy.yml")).expect("deploy.yml");
+    let workflow: serde_yaml::Value = serde_yaml::from_str(&workflow).expect("deploy.yml is YAML");
+    let config: toml::Table =
+        toml::from_str(&std::fs::read_to_string(root.join("deploy.toml")).expect("deploy.toml"))
+            .expect("deploy.toml is TOML");
+    let pushed = workflow["env"]["IMAGE_REPOSITORY"]
+        .as_str()
+        .expect("env.IMAGE_REPOSITORY");
+    let pulled = config["app"]["image_repository"]
+        .as_str()
+        .expect("app.image_repository");
+    assert_eq!(
+        pushed, pulled,
+        "the workflow pushes to one repository and the Deployment pulls from another"
+    );
+    let registry = workflow["env"]["ACR_NAME"].as_str().expect("env.ACR_NAME");
+    assert!(
+        pulled.starts_with(&format!("{registry}.azurecr.io/")),
+        "ACR_NAME {registry} is not the registry of {pulled}"
+    );
+}

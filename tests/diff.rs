@@ -78,7 +78,7 @@ async fn image_change_is_a_one_line_difference() {
     out.expect_code(1);
     assert!(
         out.stdout
-            .contains("+        image: ghcr.io/gpt-service/gpt-service:v9.9.9"),
+            .contains("+        image: gptservice.azurecr.io/gpt-service:v9.9.9"),
         "{}",
         out.stdout
     );

@@ -284,9 +284,10 @@ fn image_flag_overrides_the_tag_everywhere() {
     out.success();
     assert_eq!(
         out.stdout
-            .matches("image: ghcr.io/gpt-service/gpt-service:3f2c1ab")
+            .matches("image: gptservice.azurecr.io/gpt-service:3f2c1ab")
             .count(),
-        2
+        3,
+        "the migrate init container, the server and the cleanup job"
     );
     assert!(!out.stdout.contains("gpt-service:main"));
 }

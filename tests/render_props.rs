@@ -57,7 +57,7 @@ proptest! {
     fn image_tags_are_used_verbatim(tag in "[A-Za-z0-9_][A-Za-z0-9_.-]{0,40}") {
         let config = production();
         let rendered = render(&config, &options("a", "b", Some(tag.clone()))).unwrap();
-        let image = format!("ghcr.io/gpt-service/gpt-service:{tag}");
+        let image = format!("gptservice.azurecr.io/gpt-service:{tag}");
         let deployment = &rendered.objects[2].value;
         let cronjob = &rendered.objects[3].value;
         prop_assert_eq!(deployment["spec"]["template"]["spec"]["containers"][0]["image"].as_str(), Some(image.as_str()));
