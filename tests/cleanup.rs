@@ -1013,3 +1013,28 @@ fn property_exactly_the_eligible_rows_are_deleted() {
     }
     drop(db);
 }
+
+/// Regression: with sorts disabled, PostgreSQL's cost estimates pass the JIT
+/// threshold and it JIT-compiled even the schema check (150 ms per run).
+#[tokio::test]
+async fn cleanup_session_never_jit_compiles() {
+    let db = support::pg::migrated_database().await;
+    let mut conn = db.pool().acquire().await.unwrap();
+    for setting in SESSION_SETTINGS {
+        sqlx::query(setting).execute(&mut *conn).await.unwrap();
+    }
+    // A statement with a sort, as the schema check has: disabled, so its cost is huge.
+    let plan: Vec<String> = sqlx::query_scalar(
+        "explain select t from unnest($1::text[]) as t where to_regclass(t) is null order by t",
+    )
+    .bind(vec!["gpt_sessions".to_string()])
+    .fetch_all(&mut *conn)
+    .await
+    .unwrap();
+    let plan = plan.join("\n");
+    assert!(plan.contains("Sort"), "the statement still sorts:\n{plan}");
+    assert!(
+        !plan.contains("JIT"),
+        "the cleanup session JIT-compiles:\n{plan}"
+    );
+}
