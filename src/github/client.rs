@@ -472,14 +472,7 @@ fn segment(raw: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
-        let mut map = HeaderMap::new();
-        for (k, v) in pairs {
-            map.insert(*k, v.parse().unwrap());
-        }
-        map
-    }
+    use crate::github::test_headers as headers;
 
     #[test]
     fn repo_parsing() {

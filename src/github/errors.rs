@@ -480,14 +480,7 @@ fn short(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
-        let mut map = HeaderMap::new();
-        for (k, v) in pairs {
-            map.insert(*k, v.parse().unwrap());
-        }
-        map
-    }
+    use crate::github::test_headers as headers;
 
     #[test]
     fn forbidden_hints_prefer_github_headers() {

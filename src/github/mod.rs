@@ -393,3 +393,13 @@ mod tests {
         assert!(err.to_string().contains("GITHUB_"), "{err}");
     }
 }
+
+/// A header map from name/value pairs, for the unit tests of this module's files.
+#[cfg(test)]
+pub(crate) fn test_headers(pairs: &[(&'static str, &str)]) -> http::HeaderMap {
+    let mut map = http::HeaderMap::new();
+    for (k, v) in pairs {
+        map.insert(*k, v.parse().expect("a valid header value"));
+    }
+    map
+}

@@ -62,14 +62,7 @@ pub(crate) fn rate_limit_wait(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
-        let mut map = HeaderMap::new();
-        for (k, v) in pairs {
-            map.insert(*k, v.parse().unwrap());
-        }
-        map
-    }
+    use crate::github::test_headers as headers;
 
     #[test]
     fn rate_limit_rules() {
