@@ -338,6 +338,16 @@ pub async fn cmd_check(args: &crate::cli::SecretsCheckArgs) -> Result<u8> {
     Ok(crate::exit::DIFFERENCES)
 }
 
+/// A header map from name/value pairs, for the unit tests of this module's files.
+#[cfg(test)]
+pub(crate) fn test_headers(pairs: &[(&'static str, &str)]) -> http::HeaderMap {
+    let mut map = http::HeaderMap::new();
+    for (k, v) in pairs {
+        map.insert(*k, v.parse().expect("a valid header value"));
+    }
+    map
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -392,14 +402,4 @@ mod tests {
         let err = check_declared(&declared(&["GITHUB_X"])).unwrap_err();
         assert!(err.to_string().contains("GITHUB_"), "{err}");
     }
-}
-
-/// A header map from name/value pairs, for the unit tests of this module's files.
-#[cfg(test)]
-pub(crate) fn test_headers(pairs: &[(&'static str, &str)]) -> http::HeaderMap {
-    let mut map = http::HeaderMap::new();
-    for (k, v) in pairs {
-        map.insert(*k, v.parse().expect("a valid header value"));
-    }
-    map
 }
