@@ -10,7 +10,7 @@
 use gpt_deploy::runtime::webhook::{self, ClerkEvent, Rejection, TOLERANCE_SECONDS, Verifier};
 use gpt_deploy::secret::SecretString;
 use http::{HeaderMap, HeaderValue};
-use libfuzzer_sys::arbitrary::{self, Arbitrary};
+use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
