@@ -135,8 +135,8 @@ async fn migrates_and_dry_runs_cleanup_against_a_real_database() {
         );
     }
     assert!(
-        !stdout.contains("gpt_oauth_events"),
-        "the audit table is never a cleanup target:\n{stdout}"
+        stdout.contains("gpt_oauth_events: kept"),
+        "the audit table is reported as kept, never cleaned:\n{stdout}"
     );
 }
 
