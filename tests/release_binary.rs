@@ -9,7 +9,7 @@
 mod support;
 
 use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -35,36 +35,22 @@ fn release_binary() -> &'static PathBuf {
     })
 }
 
-/// Runs the release binary in an empty directory with a clean environment.
-fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let mut cmd = Command::new(release_binary());
-    cmd.args(args)
-        .current_dir(dir.path())
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", dir.path());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.output().expect("run the release binary")
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
+/// Runs the release binary in a fresh empty directory (the shared runner's defaults).
+fn run(args: &[&str], env: &[(&str, &str)]) -> support::bin::Output {
+    env.iter()
+        .fold(
+            support::bin::gpt_deploy(args).program(release_binary()),
+            |bin, (k, v)| bin.env(*k, *v),
+        )
+        .run()
 }
 
 #[test]
 fn prints_its_version() {
     let out = run(&["--version"], &[]);
-    assert!(out.status.success(), "{}", text(&out));
+    out.success();
     assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim(),
+        out.stdout.trim(),
         format!("gpt-deploy {}", env!("CARGO_PKG_VERSION"))
     );
 }
@@ -78,14 +64,14 @@ fn renders_production_from_the_embedded_config_in_an_empty_directory() {
             ("DATABASE_URL", "postgres://u:pw-sentinel-5521@db/gpt"),
         ],
     );
-    assert!(out.status.success(), "{}", text(&out));
-    let all = text(&out);
+    out.success();
+    let all = format!("{}{}", out.stdout, out.stderr);
     assert!(
         !all.contains(SENTINEL) && !all.contains("pw-sentinel-5521"),
         "a secret leaked:\n{all}"
     );
 
-    let stdout = String::from_utf8(out.stdout).expect("UTF-8 output");
+    let stdout = out.stdout;
     let docs: Vec<serde_json::Value> = stdout
         .split("\n---\n")
         .map(|d| d.trim_start_matches("---\n"))
@@ -119,11 +105,11 @@ fn renders_production_from_the_embedded_config_in_an_empty_directory() {
 async fn migrates_and_dry_runs_cleanup_against_a_real_database() {
     let db = support::pg::database().await;
     let out = run(&["migrate"], &[("DATABASE_URL", &db.url)]);
-    assert!(out.status.success(), "{}", text(&out));
+    out.success();
 
     let out = run(&["cleanup", "--dry-run"], &[("DATABASE_URL", &db.url)]);
-    assert!(out.status.success(), "{}", text(&out));
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    out.success();
+    let stdout = &out.stdout;
     for table in [
         "gpt_authorization_codes",
         "gpt_refresh_tokens",

@@ -46,6 +46,7 @@ impl Output {
 /// A `gpt-deploy` invocation being built.
 #[derive(Debug, Clone)]
 pub struct Bin {
+    program: Option<PathBuf>,
     args: Vec<String>,
     envs: Vec<(String, String)>,
     removed: Vec<String>,
@@ -61,6 +62,7 @@ where
     S: AsRef<str>,
 {
     Bin {
+        program: None,
         args: args.into_iter().map(|a| a.as_ref().to_owned()).collect(),
         envs: Vec::new(),
         removed: Vec::new(),
@@ -71,6 +73,13 @@ where
 }
 
 impl Bin {
+    /// Runs this executable instead of the debug build (e.g. the release binary).
+    #[must_use]
+    pub fn program(mut self, path: impl AsRef<Path>) -> Self {
+        self.program = Some(path.as_ref().to_path_buf());
+        self
+    }
+
     /// Sets an environment variable for the child.
     #[must_use]
     pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
@@ -114,7 +123,11 @@ impl Bin {
             .cwd
             .clone()
             .unwrap_or_else(|| empty.path().to_path_buf());
-        let mut command = Command::new(env!("CARGO_BIN_EXE_gpt-deploy"));
+        let program = self
+            .program
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_gpt-deploy")));
+        let mut command = Command::new(program);
         command
             .args(&self.args)
             .current_dir(&cwd)
