@@ -8,7 +8,12 @@ fn rust_files(dir: &Path) -> Vec<String> {
         .unwrap_or_else(|e| panic!("read {}: {e}", dir.display()))
         .map(|entry| entry.expect("directory entry").path())
         .filter(|path| path.is_file() && path.extension().is_some_and(|e| e == "rs"))
-        .map(|path| path.file_stem().expect("file name").to_string_lossy().into_owned())
+        .map(|path| {
+            path.file_stem()
+                .expect("file name")
+                .to_string_lossy()
+                .into_owned()
+        })
         .collect();
     names.sort();
     names
