@@ -15,6 +15,7 @@ mod cluster_scripts;
 mod control_plane;
 mod deploy;
 mod diff;
+mod docs;
 mod layout;
 mod migrate;
 mod release_binary;
