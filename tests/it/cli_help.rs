@@ -2,7 +2,7 @@
 //! reads, grouped top-level help, `version`, shell completion through a real bash, and the
 //! forms `--image` accepts.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

@@ -2,7 +2,7 @@
 //! a schedule the API server would refuse for the CronJob, and secret values the service
 //! would refuse at start. In both cases the namespace stays empty.
 
-mod support;
+use crate::support;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Secret;

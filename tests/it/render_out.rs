@@ -1,7 +1,7 @@
 //! `render --out DIR`: only its own directory, only its own files, secrets owner-only; and
 //! what `render` says (and no longer says) about secrets that are not set.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 

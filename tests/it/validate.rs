@@ -1,7 +1,7 @@
 //! `validate`: schedules checked with the API server's rules, `--env`, environments that
 //! would share one ApplySet, and the line saying which configuration was read.
 
-mod support;
+use crate::support;
 
 use support::bin::gpt_deploy;
 use support::config_dir::ConfigDir;
