@@ -364,7 +364,6 @@ pub async fn prune_set(
     before: &Before,
     rendered: &[Prepared],
     superset: &BTreeSet<GroupKind>,
-    dry_run: bool,
     outcome: &mut Outcome,
     mut report: impl FnMut(&ObjectId, Action, Option<&str>),
 ) -> Result<()> {
@@ -374,7 +373,7 @@ pub async fn prune_set(
         crate::report::warning(&line);
     }
     for id in delete {
-        prune::delete(cluster, &id, dry_run).await?;
+        prune::delete(cluster, &id, false).await?;
         report(&id, Action::Pruned, None);
         outcome.pruned.push(id);
     }
@@ -382,7 +381,7 @@ pub async fn prune_set(
     let mut latest: BTreeSet<GroupKind> = rendered.iter().map(|p| p.id.group_kind()).collect();
     latest.extend(kept.iter().map(|(id, _)| id.group_kind()));
     if &latest != superset {
-        write_parent(cluster, set, &latest, dry_run).await?;
+        write_parent(cluster, set, &latest, false).await?;
     }
     Ok(())
 }

@@ -304,7 +304,6 @@ async fn execute(ctx: &Context, steps: Steps, done: &mut Done) -> Result<()> {
             &before,
             &prepared,
             &superset,
-            false,
             &mut done.outcome,
             |id, action, note| say(id, action, note, ""),
         )
