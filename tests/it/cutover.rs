@@ -2,7 +2,7 @@
 //! `kubectl create secret` filled: refused without `--replace-immutable` with nothing
 //! changed, then a takeover with no moment without a ready endpoint.
 
-mod support;
+use crate::support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
