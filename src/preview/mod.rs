@@ -103,7 +103,7 @@ pub enum Error {
         revision: String,
         /// What went wrong.
         #[source]
-        source: render::Error,
+        source: Box<render::Error>,
     },
     /// `--comment` without a pull request number.
     #[error(
@@ -264,7 +264,7 @@ fn load_at(source: &Source, env: &str, revision: &Revision) -> Result<Option<Con
     let err = |source: render::Error| Error::Render {
         env: env.to_owned(),
         revision: format!("{} ({})", revision.name, revision.short()),
-        source,
+        source: Box::new(source),
     };
     match config::load_from(source.clone(), env) {
         Ok(config) => Ok(Some(config)),
@@ -291,7 +291,7 @@ pub fn build(
         source.environment_names().map_err(|e| Error::Render {
             env: "(all)".to_owned(),
             revision: source.to_string(),
-            source: e.into(),
+            source: Box::new(e.into()),
         })
     };
     let mut known = names_of(&base_source)?;
@@ -325,7 +325,7 @@ pub fn build(
                 .map_err(|source| Error::Render {
                     env: name.clone(),
                     revision: format!("{} ({})", revision.name, revision.short()),
-                    source,
+                    source: Box::new(source),
                 })
         };
         let base_objects = render_one(&old, &base)?;
