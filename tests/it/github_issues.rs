@@ -2,7 +2,7 @@
 //! per marker and one open issue per title, across pages, duplicates cleaned up, and GitHub's
 //! errors (403 naming the permission, 422 for a body over the limit) passed on.
 
-mod support;
+use crate::support;
 
 use gpt_deploy::github::issues::{
     BODY_LIMIT, CommentOutcome, IssueOutcome, sync_issue, upsert_comment,

@@ -3,7 +3,7 @@
 //! the pull-request comment against the GitHub stand-in (one comment, updated, found across
 //! pages, cut to GitHub's limit); the job summary; errors that name the revision and file.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::process::Command;
