@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::FromArgMatches;
 use gpt_deploy::cli::{Cli, Command, SecretsCommand};
-use gpt_deploy::{Failure, cluster, exit, github, render, runtime, usage};
+use gpt_deploy::{Failure, cluster, exit, github, preview, render, runtime, usage};
 
 fn main() -> ExitCode {
     usage::complete_if_asked();
@@ -51,6 +51,7 @@ fn main() -> ExitCode {
 async fn dispatch_async(command: Command) -> ExitCode {
     match command {
         Command::Diff(args) => finish(cluster::cmd_diff(&args).await),
+        Command::Preview(args) => finish(preview::cmd_preview(&args).await),
         Command::Apply(args) => finish(cluster::cmd_apply(&args).await),
         Command::Deploy(args) => finish(cluster::cmd_deploy(&args).await),
         Command::CleanupNow(args) => finish(cluster::cmd_cleanup_now(&args).await),

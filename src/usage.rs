@@ -82,9 +82,9 @@ const CLUSTER: &[&str] = &[
     "uninstall",
 ];
 /// The commands that put secret values into the rendered Secret.
-const SECRET_VALUES: &[&str] = &["render", "preview", "diff", "drift", "apply", "deploy"];
+const SECRET_VALUES: &[&str] = &["render", "diff", "drift", "apply", "deploy"];
 /// The commands that call the GitHub API.
-const GITHUB: &[&str] = &["secrets sync", "secrets check", "deploy"];
+const GITHUB: &[&str] = &["secrets sync", "secrets check", "deploy", "preview"];
 /// The runtime commands.
 const RUNTIME: &[&str] = &["serve", "cleanup", "migrate"];
 /// Every command that logs.
@@ -125,7 +125,20 @@ const VARIABLES: &[Var] = &[
     Var {
         name: "GPT_DEPLOY_ENV",
         what: "environment, as --env",
-        commands: CONFIGURED,
+        commands: &[
+            "render",
+            "diff",
+            "drift",
+            "apply",
+            "deploy",
+            "rollback",
+            "status",
+            "history",
+            "cleanup-now",
+            "uninstall",
+            "secrets sync",
+            "secrets check",
+        ],
     },
     Var {
         name: "CLERK_WEBHOOK_SECRET",
@@ -185,7 +198,27 @@ const VARIABLES: &[Var] = &[
     Var {
         name: "GITHUB_STEP_SUMMARY",
         what: "file the markdown summary of the run is appended to",
-        commands: &["apply", "deploy"],
+        commands: &["apply", "deploy", "preview", "secrets sync", "secrets check"],
+    },
+    Var {
+        name: "GITHUB_EVENT_PATH",
+        what: "with --comment and no --pr: the workflow event naming the pull request",
+        commands: &["preview"],
+    },
+    Var {
+        name: "GITHUB_SERVER_URL",
+        what: "with GITHUB_REPOSITORY and GITHUB_RUN_ID: links a cut comment to the run's summary",
+        commands: &["preview"],
+    },
+    Var {
+        name: "GITHUB_RUN_ID",
+        what: "see GITHUB_SERVER_URL",
+        commands: &["preview"],
+    },
+    Var {
+        name: "NO_COLOR",
+        what: "set: no colour on a terminal either",
+        commands: &["preview"],
     },
     Var {
         name: "CLERK_WEBHOOK_SECRET",
