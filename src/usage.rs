@@ -198,7 +198,13 @@ const VARIABLES: &[Var] = &[
     Var {
         name: "GITHUB_STEP_SUMMARY",
         what: "file the markdown summary of the run is appended to",
-        commands: &["apply", "deploy", "preview", "secrets sync", "secrets check"],
+        commands: &[
+            "apply",
+            "deploy",
+            "preview",
+            "secrets sync",
+            "secrets check",
+        ],
     },
     Var {
         name: "GITHUB_EVENT_PATH",

@@ -71,7 +71,7 @@ fn a_second_render_replaces_only_its_own_files() {
         .success();
     // Someone adds a file; the next render keeps it and replaces its own.
     std::fs::write(dir.join("kustomization.yaml"), "resources: []\n").unwrap();
-    std::fs::write(dir.join("03-deployment-gpt-service.yaml"), "stale").unwrap();
+    std::fs::write(dir.join("04-deployment-gpt-service.yaml"), "stale").unwrap();
     let config = support::config_dir::ConfigDir::shipped();
     std::fs::remove_file(config.path().join("templates/poddisruptionbudget.yaml.j2")).unwrap();
     let out = gpt_deploy([
@@ -90,8 +90,9 @@ fn a_second_render_replaces_only_its_own_files() {
         [
             ".gpt-deploy-render",
             "01-secret-gpt-secrets.yaml",
-            "02-deployment-gpt-service.yaml",
-            "03-cronjob-gpt-token-cleanup.yaml",
+            "02-service-gpt-service.yaml",
+            "03-deployment-gpt-service.yaml",
+            "04-cronjob-gpt-token-cleanup.yaml",
             "kustomization.yaml",
         ],
         "the PodDisruptionBudget's old file went, the foreign file stayed"
@@ -100,8 +101,12 @@ fn a_second_render_replaces_only_its_own_files() {
         std::fs::read_to_string(dir.join("kustomization.yaml")).unwrap(),
         "resources: []\n"
     );
+    assert!(
+        std::fs::read_to_string(dir.join("03-deployment-gpt-service.yaml"))
+            .unwrap()
+            .contains("kind: Deployment")
+    );
     // A foreign file where render wants to write is never overwritten.
-    std::fs::remove_file(dir.join("02-deployment-gpt-service.yaml")).unwrap();
     let theirs = dir.join("02-poddisruptionbudget-gpt-service.yaml");
     std::fs::write(&theirs, "mine").unwrap();
     let out = gpt_deploy(["render", "--env", "staging", "--out", arg]).run();
@@ -153,7 +158,7 @@ fn files_with_secret_values_are_readable_by_the_owner_only() {
     out.success();
     assert_eq!(mode("01-secret-gpt-secrets.yaml"), 0o600);
     assert_ne!(
-        mode("03-deployment-gpt-service.yaml") & 0o044,
+        mode("04-deployment-gpt-service.yaml") & 0o044,
         0,
         "only files with secret values are restricted"
     );
