@@ -29,6 +29,7 @@ mod render;
 mod render_errors;
 mod render_out;
 mod render_props;
+mod scripts;
 mod sealing;
 mod secrets_check;
 mod secrets_sync;
