@@ -11,7 +11,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 pub use source::{
-    DEPLOY_FILE, ENVIRONMENTS_DIR, File, Source, TEMPLATES_DIR, Template, line_column,
+    DEPLOY_FILE, ENVIRONMENTS_DIR, File, FileSet, Source, TEMPLATES_DIR, Template, line_column,
 };
 
 /// Errors of this module.

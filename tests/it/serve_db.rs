@@ -3,7 +3,7 @@
 //! locked rows (lock and statement timeouts, readiness on its own connection) and
 //! graceful shutdown with a delivery in flight.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

@@ -1,7 +1,7 @@
 //! The GitHub token and API URL as they arrive from CI or a pasted secret: trimmed, checked
 //! before any request (exit 2, never a panic), and never sent in clear to another machine.
 
-mod support;
+use crate::support;
 
 use support::github::TOKEN;
 use support::secrets_cli::{CHECK, ready, run};

@@ -2,7 +2,7 @@
 //! deliveries in flight and on body memory (503 with Retry-After), the connection bound,
 //! and peak memory under a slow-body flood measured from `/proc`.
 
-mod support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 
