@@ -152,6 +152,11 @@ impl Server {
         self.child.id()
     }
 
+    /// The shared HTTP client (for requests that need their own headers or run concurrently).
+    pub fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+
     /// Every stderr line so far.
     pub fn logs(&self) -> Vec<String> {
         self.logs.lock().unwrap().clone()
