@@ -292,11 +292,13 @@ pub fn lazy_pool(
         ))
 }
 
-/// The readiness probe's own single connection, with its own short limits.
+/// The readiness probe's own single connection, with its own short limits, opened in the
+/// background at start and kept open, so a probe costs one `select 1`, not a connection.
 #[must_use]
 pub fn ready_pool(database: &DatabaseUrl) -> PgPool {
     PgPoolOptions::new()
         .max_connections(1)
+        .min_connections(1)
         .acquire_timeout(READY_TIMEOUT)
         .connect_lazy_with(db::with_session_timeouts(
             database.connect_options("gpt-deploy serve readyz"),

@@ -260,7 +260,7 @@ async fn a_password_in_the_query_never_appears_in_migrate_serve_or_cleanup_outpu
         ("DATABASE_URL", &url),
     ]);
     assert_eq!(
-        server.get("/readyz").await.0,
+        server.wait_ready().await.0,
         200,
         "the query password was not used"
     );

@@ -98,7 +98,7 @@ async fn user_deleted_removes_that_users_rows_once_and_records_the_counts() {
     seed(pool, "user_stays", 1, 1, 1).await;
     let server = Server::start(&[("CLERK_WEBHOOK_SECRET", SECRET), ("DATABASE_URL", &db.url)]);
     assert_eq!(
-        server.get("/readyz").await,
+        server.wait_ready().await,
         (200, r#"{"status":"ready"}"#.to_owned())
     );
 
@@ -324,7 +324,7 @@ async fn database_down_then_up_gives_503_then_success() {
     let proxy = tokio::spawn(forward(listener, upstream));
     let (status, json) = server.deliver(SECRET, "msg_retry", now(), &body).await;
     assert_eq!((status, json["status"].as_str()), (200, Some("processed")));
-    assert_eq!(server.get("/readyz").await.0, 200);
+    assert_eq!(server.wait_ready().await.0, 200);
     assert_eq!(held(pool, "user_later").await, (0, 0, 0));
     assert_eq!(events(pool, "msg_retry").await.len(), 1);
     server.stop();
@@ -503,15 +503,7 @@ async fn a_locked_user_gets_quick_503s_while_other_users_and_readiness_carry_on(
         assert_eq!(task.await.unwrap().0, 200);
     }
     // Likewise the readiness probe's own connection (the kubelet probes every few seconds).
-    let mut ready = 0;
-    for _ in 0..50 {
-        ready = server.get("/readyz").await.0;
-        if ready == 200 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(ready, 200);
+    assert_eq!(server.wait_ready().await.0, 200);
     // A real row lock on the locked user's refresh tokens, held for the whole test.
     let mut blocker = pool.begin().await.unwrap();
     sqlx::query("select 1 from gpt_refresh_tokens where clerk_user_id = 'user_locked' for update")

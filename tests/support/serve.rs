@@ -202,6 +202,20 @@ impl Server {
         (res.status().as_u16(), res.text().await.unwrap())
     }
 
+    /// Polls `/readyz` like a kubelet until it answers 200 (at most 15 s); returns the last
+    /// answer. The probe's database connection opens in the background at start, which on a
+    /// loaded machine can take longer than one probe's budget.
+    pub async fn wait_ready(&self) -> (u16, String) {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let answer = self.get("/readyz").await;
+            if answer.0 == 200 || Instant::now() > deadline {
+                return answer;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
     /// Sends SIGTERM.
     pub fn sigterm(&self) {
         let ok = Command::new("kill")
