@@ -25,6 +25,7 @@
 #                  (scale run, not for CI: rows/s per size and time per row
 #                   relative to the smallest size; ~15 GB of disk at 10M)
 #        BENCH_PROFILE=dev scripts/bench-cleanup.sh   (default: release build)
+#        GPT_DEPLOY_BIN=path/to/gpt-deploy scripts/bench-cleanup.sh   (no build)
 # Needs: PostgreSQL server programs (tests/support/ensure-postgres.sh), psql, jq.
 # The server runs with PostgreSQL's defaults (fsync on) in a temporary
 # directory and is removed on exit; as root it runs as the `postgres` user.
@@ -45,10 +46,15 @@ pg_bin="${GPT_DEPLOY_PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sor
 [ -x "$pg_bin/initdb" ] || { echo "PostgreSQL server programs not found; run tests/support/ensure-postgres.sh" >&2; exit 1; }
 command -v jq >/dev/null || { echo "jq is required (apt-get install -y jq)" >&2; exit 1; }
 
-echo "building gpt-deploy (profile $PROFILE)..." >&2
-cargo build --quiet --profile "$PROFILE" --bin gpt-deploy
-target_dir="${CARGO_TARGET_DIR:-target}"
-[ "$PROFILE" = dev ] && bin="$target_dir/debug/gpt-deploy" || bin="$target_dir/$PROFILE/gpt-deploy"
+if [ -n "${GPT_DEPLOY_BIN:-}" ]; then
+    bin="$GPT_DEPLOY_BIN"
+    PROFILE="given binary $bin"
+else
+    echo "building gpt-deploy (profile $PROFILE)..." >&2
+    cargo build --quiet --profile "$PROFILE" --bin gpt-deploy
+    target_dir="${CARGO_TARGET_DIR:-target}"
+    [ "$PROFILE" = dev ] && bin="$target_dir/debug/gpt-deploy" || bin="$target_dir/$PROFILE/gpt-deploy"
+fi
 
 run_as=()
 dir="$(mktemp -d /tmp/gpt-deploy-bench-XXXXXX)"
@@ -163,9 +169,8 @@ execute s(now() - interval '30 days');
 SQL
 )"
         wall_s[$t]=$(echo "$out" | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' | tail -n 1)
-        rows_s[$t]=$(echo "$out" | sed -n 's/^DELETE \([0-9]*\)$/\1/p' | tail -n 1)
-        srv_s[$t]=$(psql_ "$db" -At -c "
-            select round(sum(total_exec_time)::numeric, 1) from pg_stat_statements
+        read -r srv_s[$t] rows_s[$t] < <(psql_ "$db" -At -F' ' -c "
+            select round(sum(total_exec_time)::numeric, 1), sum(rows) from pg_stat_statements
             where query like 'prepare s(timestamptz) as delete from $t %'")
     done
     psql_ postgres -c "drop database $db"
