@@ -2,7 +2,7 @@
 # Runs every test of the project on this machine, installing what is missing:
 # PostgreSQL (Debian packages), the local Kubernetes control plane (built once from
 # Go modules, cached in ~/.cache/gpt-deploy), hadolint and actionlint.
-# Extra arguments are passed to `cargo test` (e.g. `scripts/test.sh --test render`).
+# Extra arguments are passed to `cargo test` (e.g. `scripts/test.sh --test it render::`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -41,7 +41,7 @@ GPT_DEPLOY_TEST_KUBECONFIG="$(tests/cluster/up --owner-pid $$)"
 export GPT_DEPLOY_TEST_KUBECONFIG
 trap 'tests/cluster/down "$GPT_DEPLOY_TEST_KUBECONFIG" >/dev/null 2>&1 || true' EXIT
 
-step "Release binary (tests/release_binary.rs runs the optimised build)"
+step "Release binary (tests/it/release_binary.rs runs the optimised build)"
 cargo build --release --locked --bin gpt-deploy
 GPT_DEPLOY_RELEASE_BIN="${CARGO_TARGET_DIR:-$PWD/target}/release/gpt-deploy"
 export GPT_DEPLOY_RELEASE_BIN
