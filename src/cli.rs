@@ -31,6 +31,11 @@ pub enum Command {
         after_help = "Examples:\n  gpt-deploy diff --env staging\n  gpt-deploy diff --env production --context aks-prod --prune"
     )]
     Diff(DiffArgs),
+    /// Compare what every environment renders at two git revisions (exit 1 when something differs).
+    #[command(
+        after_help = "Examples:\n  gpt-deploy preview --base origin/main\n  gpt-deploy preview --base main --head HEAD --env production --format markdown\n  gpt-deploy preview --base \"$BASE_SHA\" --head \"$HEAD_SHA\" --comment"
+    )]
+    Preview(PreviewArgs),
     /// Server-side apply the rendered objects to the cluster.
     #[command(
         after_help = "Examples:\n  gpt-deploy apply --env staging --wait\n  gpt-deploy apply --env production --dry-run\n  gpt-deploy apply --env production --prune --force-conflicts"
@@ -164,6 +169,54 @@ pub struct DiffArgs {
     pub prune: bool,
 }
 
+/// Output format of `preview`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PreviewFormat {
+    /// Coloured text (the default on a terminal unless NO_COLOR is set).
+    Terminal,
+    /// Text without colour (the default elsewhere).
+    Plain,
+    /// A summary table and a collapsible diff per object, for pull requests.
+    Markdown,
+    /// Machine-readable: revisions, per environment the counts and each object with its diff.
+    Json,
+}
+
+/// Arguments of `preview`.
+#[derive(Debug, Clone, Args)]
+pub struct PreviewArgs {
+    /// The revision to compare against (branch, tag or commit), e.g. origin/main.
+    #[arg(long, value_name = "REF")]
+    pub base: String,
+    /// The revision to preview.
+    #[arg(long, value_name = "REF", default_value = "HEAD")]
+    pub head: String,
+    /// Only this environment; repeatable [default: every environment of either revision].
+    #[arg(long, short, value_name = "ENV")]
+    pub env: Vec<String>,
+    /// The directory holding deploy.toml, environments/ and templates/ inside the repository;
+    /// both revisions are read from there with git.
+    #[arg(
+        long,
+        env = "GPT_DEPLOY_CONFIG",
+        value_name = "DIR",
+        default_value = "."
+    )]
+    pub config: PathBuf,
+    /// Output format [default: terminal on a terminal, else plain].
+    #[arg(long, value_enum)]
+    pub format: Option<PreviewFormat>,
+    /// Post the markdown as a pull-request comment, updating the earlier one (needs GITHUB_TOKEN).
+    #[arg(long)]
+    pub comment: bool,
+    /// Pull request to comment on [default: the one in $GITHUB_EVENT_PATH].
+    #[arg(long, value_name = "N", requires = "comment")]
+    pub pr: Option<u64>,
+    /// Repository of the pull request as owner/name [default: $GITHUB_REPOSITORY, then deploy.toml].
+    #[arg(long, value_name = "OWNER/NAME", requires = "comment")]
+    pub repo: Option<String>,
+}
+
 /// Arguments of `apply`.
 #[derive(Debug, Clone, Args)]
 pub struct ApplyArgs {
@@ -181,6 +234,10 @@ pub struct ApplyArgs {
     /// Delete objects of this set that are no longer rendered.
     #[arg(long)]
     pub prune: bool,
+    /// Replace a Deployment whose selector changed (delete it orphaning its pods, create
+    /// the new one, switch the Service once it is ready, delete the old pods).
+    #[arg(long)]
+    pub replace_immutable: bool,
     /// Wait for the Deployment rollout to finish.
     #[arg(long)]
     pub wait: bool,
@@ -206,6 +263,10 @@ pub struct DeployArgs {
     /// Do not prune objects that are no longer rendered.
     #[arg(long)]
     pub no_prune: bool,
+    /// Replace a Deployment whose selector changed (delete it orphaning its pods, create
+    /// the new one, switch the Service once it is ready, delete the old pods).
+    #[arg(long)]
+    pub replace_immutable: bool,
     /// How long to wait for the rollout (e.g. 90s, 5m).
     #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
     pub timeout: std::time::Duration,

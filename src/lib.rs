@@ -6,6 +6,7 @@ pub mod cli;
 pub mod cluster;
 pub mod config;
 pub mod github;
+pub mod preview;
 pub mod render;
 pub mod report;
 pub mod runtime;

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};
 use gpt_deploy::cli::{Cli, Command, SecretsCommand};
-use gpt_deploy::{Failure, cluster, exit, github, render, runtime};
+use gpt_deploy::{Failure, cluster, exit, github, preview, render, runtime};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -42,6 +42,7 @@ fn main() -> ExitCode {
 async fn dispatch_async(command: Command) -> ExitCode {
     match command {
         Command::Diff(args) => finish(cluster::cmd_diff(&args).await),
+        Command::Preview(args) => finish(preview::cmd_preview(&args).await),
         Command::Apply(args) => finish(cluster::cmd_apply(&args).await),
         Command::Deploy(args) => finish(cluster::cmd_deploy(&args).await),
         Command::CleanupNow(args) => finish(cluster::cmd_cleanup_now(&args).await),
