@@ -23,6 +23,7 @@ mod layout;
 mod migrate;
 mod preflight_values;
 mod preview;
+mod quiet_libraries;
 mod release_binary;
 mod render;
 mod render_errors;
