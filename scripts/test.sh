@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of the project on this machine, installing what is missing:
-# PostgreSQL (Debian packages), the local Kubernetes control plane (built once from
-# Go modules, cached in ~/.cache/gpt-deploy), hadolint and actionlint.
+# PostgreSQL (Debian packages), the local Kubernetes control plane and the real
+# node's kubelet (built once from Go modules, cached in ~/.cache/gpt-deploy),
+# containerd, runc and the CNI plugins (Debian packages), hadolint and actionlint.
 # Extra arguments are passed to `cargo test` (e.g. `scripts/test.sh --test render`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -40,6 +41,10 @@ tests/cluster/build
 GPT_DEPLOY_TEST_KUBECONFIG="$(tests/cluster/up --owner-pid $$)"
 export GPT_DEPLOY_TEST_KUBECONFIG
 trap 'tests/cluster/down "$GPT_DEPLOY_TEST_KUBECONFIG" >/dev/null 2>&1 || true' EXIT
+
+step "Real node (kubelet + Debian's containerd, runc and CNI plugins, installed when missing)"
+# The end-to-end test runs the image on it; started here so its cost shows as a step.
+tests/cluster/node "$GPT_DEPLOY_TEST_KUBECONFIG" >/dev/null
 
 step "Release binary (tests/release_binary.rs runs the optimised build)"
 cargo build --release --locked --bin gpt-deploy
