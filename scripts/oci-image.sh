@@ -64,7 +64,8 @@ gpt-service)
     # The loader and the libraries it resolves, plus libgcc_s (distroless/cc
     # ships it for unwinding even when nothing links it directly).
     libs=$(ldd "$binary" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }')
-    libgcc=$(ldconfig -p | awk '$1 == "libgcc_s.so.1" && $NF ~ /^\// { print $NF; exit }')
+    # (awk reads to the end: an early exit would kill ldconfig with SIGPIPE.)
+    libgcc=$(ldconfig -p | awk '$1 == "libgcc_s.so.1" && $NF ~ /^\// && !found { print $NF; found = 1 }')
     [[ -n $libgcc ]] || die "libgcc_s.so.1 not found (ldconfig -p); install libgcc-s1."
     [[ $libs == *ld-linux* ]] || die "$binary has no dynamic loader; this recipe expects a glibc build."
     for lib in $libs $libgcc; do from_host "$lib" 0755; done

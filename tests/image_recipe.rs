@@ -156,7 +156,11 @@ fn the_oci_recipe_builds_the_dockerfiles_image_from_the_release_binary() {
     assert_eq!(c["Cmd"], serde_json::json!(stage.cmd));
     for env in &stage.env {
         assert!(
-            c["Env"].as_array().unwrap().iter().any(|e| e == env.as_str()),
+            c["Env"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e == env.as_str()),
             "ENV {env} is missing from {}",
             c["Env"]
         );
@@ -196,7 +200,7 @@ fn the_oci_recipe_builds_the_dockerfiles_image_from_the_release_binary() {
     );
     // And it is complete: the binary starts inside the image's root with nothing
     // from the host, as the user the pods run as.
-    let out = Command::new("chroot")
+    let out = Command::new("/usr/sbin/chroot")
         .arg("--userspec")
         .arg(&stage.user)
         .arg(&rootfs)

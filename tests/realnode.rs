@@ -265,7 +265,10 @@ async fn the_image_serves_migrates_cleans_up_and_rolls_on_a_real_node() {
         .post(format!("http://{}:8080{WEBHOOK}", pod_ip(&web[0])))
         .header("svix-id", "msg_e2e_1")
         .header("svix-timestamp", ts.to_string())
-        .header("svix-signature", sign(&secrets.clerk, "msg_e2e_1", ts, body))
+        .header(
+            "svix-signature",
+            sign(&secrets.clerk, "msg_e2e_1", ts, body),
+        )
         .body(body.to_vec())
         .send()
         .await
@@ -320,7 +323,13 @@ async fn the_image_serves_migrates_cleans_up_and_rolls_on_a_real_node() {
         job_pod.spec.as_ref().unwrap().node_name.as_deref(),
         Some(NODE_NAME)
     );
-    let terminated = job_pod.status.as_ref().unwrap().container_statuses.as_ref().unwrap()[0]
+    let terminated = job_pod
+        .status
+        .as_ref()
+        .unwrap()
+        .container_statuses
+        .as_ref()
+        .unwrap()[0]
         .state
         .as_ref()
         .and_then(|s| s.terminated.clone())
@@ -377,7 +386,13 @@ async fn the_image_serves_migrates_cleans_up_and_rolls_on_a_real_node() {
         .unwrap()
         .termination_grace_period_seconds
         .unwrap();
-    let version = pods.get(&victim).await.unwrap().metadata.resource_version.unwrap();
+    let version = pods
+        .get(&victim)
+        .await
+        .unwrap()
+        .metadata
+        .resource_version
+        .unwrap();
     let mut events = pods
         .watch(
             &WatchParams::default()
@@ -389,7 +404,9 @@ async fn the_image_serves_migrates_cleans_up_and_rolls_on_a_real_node() {
         .unwrap()
         .boxed();
     let started = Instant::now();
-    pods.delete(&victim, &DeleteParams::default()).await.unwrap();
+    pods.delete(&victim, &DeleteParams::default())
+        .await
+        .unwrap();
     let mut exit_code = None;
     while let Some(event) = events.try_next().await.unwrap() {
         let (pod, deleted) = match event {
@@ -412,7 +429,11 @@ async fn the_image_serves_migrates_cleans_up_and_rolls_on_a_real_node() {
         }
     }
     let elapsed = started.elapsed();
-    assert_eq!(exit_code, Some(0), "the container did not exit cleanly on SIGTERM");
+    assert_eq!(
+        exit_code,
+        Some(0),
+        "the container did not exit cleanly on SIGTERM"
+    );
     assert!(
         elapsed < Duration::from_secs(grace as u64),
         "the pod took {elapsed:?}, its grace period is {grace}s: SIGTERM was not honoured"

@@ -110,7 +110,10 @@ fn start() -> RealNode {
         use sha2::Digest as _;
         hex::encode(sha2::Sha256::digest(&bytes))
     };
-    let tags = [format!("e2e-{}-a", &hash[..12]), format!("e2e-{}-b", &hash[..12])];
+    let tags = [
+        format!("e2e-{}-a", &hash[..12]),
+        format!("e2e-{}-b", &hash[..12]),
+    ];
     let dir = tempfile::tempdir().expect("create a temporary directory");
     let mut node = Command::new(cluster::scripts_dir().join("node"));
     node.arg(kubeconfig);
