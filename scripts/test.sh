@@ -3,7 +3,7 @@
 # PostgreSQL (Debian packages), the local Kubernetes control plane and the real
 # node's kubelet (built once from Go modules, cached in ~/.cache/gpt-deploy),
 # containerd, runc and the CNI plugins (Debian packages), hadolint and actionlint.
-# Extra arguments are passed to `cargo test` (e.g. `scripts/test.sh --test render`).
+# Extra arguments are passed to `cargo test` (e.g. `scripts/test.sh --test it render::`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -46,7 +46,7 @@ step "Real node (kubelet + Debian's containerd, runc and CNI plugins, installed 
 # The end-to-end test runs the image on it; started here so its cost shows as a step.
 tests/cluster/node "$GPT_DEPLOY_TEST_KUBECONFIG" >/dev/null
 
-step "Release binary (tests/release_binary.rs runs the optimised build)"
+step "Release binary (tests/it/release_binary.rs, the image recipe and the end-to-end test run the optimised build)"
 cargo build --release --locked --bin gpt-deploy
 GPT_DEPLOY_RELEASE_BIN="${CARGO_TARGET_DIR:-$PWD/target}/release/gpt-deploy"
 export GPT_DEPLOY_RELEASE_BIN

@@ -101,13 +101,6 @@ impl Bin {
         self
     }
 
-    /// Feeds `input` on standard input (default: empty).
-    #[must_use]
-    pub fn stdin(mut self, input: impl Into<Vec<u8>>) -> Self {
-        self.stdin = Some(input.into());
-        self
-    }
-
     /// Closes the read end of standard output right after the start, as `| head -0` would.
     #[must_use]
     pub fn close_stdout(mut self) -> Self {

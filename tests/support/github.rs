@@ -60,6 +60,10 @@ pub struct Recorded {
     /// Path without the API prefix, percent-decoded.
     pub path: String,
     /// Raw query string.
+    #[allow(
+        dead_code,
+        reason = "shown when a test prints the requests it did not expect"
+    )]
     pub query: String,
 }
 

@@ -1,6 +1,5 @@
-//! Fixtures shared by the integration tests (each `tests/*.rs` does `mod support;`);
+//! Fixtures shared by the integration tests (the `support` module of the `tests/it` crate);
 //! each fixture lives in its own file.
-#![allow(dead_code)]
 
 pub mod bin;
 pub mod cluster;

@@ -34,8 +34,6 @@ pub struct RealNode {
     /// Two tags of the service image imported into the node, same binary,
     /// different image (for rolling updates).
     pub tags: [String; 2],
-    /// The release binary inside the images.
-    pub binary: PathBuf,
 }
 
 /// The release binary: `GPT_DEPLOY_RELEASE_BIN` (scripts/test.sh builds it), else
@@ -141,7 +139,6 @@ fn start() -> RealNode {
         ip,
         subnet: format!("{a}.{b}.{c}.0/24"),
         tags,
-        binary,
     }
 }
 

@@ -152,11 +152,6 @@ impl Server {
         self.child.id()
     }
 
-    /// A shared HTTP client.
-    pub fn client(&self) -> &reqwest::Client {
-        &self.client
-    }
-
     /// Every stderr line so far.
     pub fn logs(&self) -> Vec<String> {
         self.logs.lock().unwrap().clone()

@@ -6,7 +6,7 @@
 //! The binary is `GPT_DEPLOY_RELEASE_BIN` when set (scripts/test.sh builds it first),
 //! otherwise this test builds it with `cargo build --release`.
 
-mod support;
+use crate::support;
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};

@@ -2,7 +2,7 @@
 //! rules, probes, metrics and log hygiene, all against the real binary and real
 //! svix signatures.
 
-mod support;
+use crate::support;
 
 use gpt_deploy::runtime::webhook::{Rejection, Verifier};
 use gpt_deploy::secret::SecretString;

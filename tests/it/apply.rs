@@ -1,7 +1,7 @@
 //! `gpt-deploy apply` against the local control plane: server-side apply, ApplySet,
 //! pruning, conflicts, dry run, preflight and rollout waiting.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 

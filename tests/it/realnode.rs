@@ -5,7 +5,7 @@
 //! the probes, the webhook, the cleanup Job, the rolling update and the shutdown
 //! are the shipped binary's own work inside real containers.
 
-mod support;
+use crate::support;
 
 use std::net::IpAddr;
 use std::sync::Arc;

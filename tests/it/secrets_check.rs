@@ -1,7 +1,7 @@
 //! `gpt-deploy secrets check`, the deploy preflight, and every GitHub API error case, against
 //! the local GitHub stand-in (see `secrets_sync.rs` for the set-up).
 
-mod support;
+use crate::support;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;

@@ -2,7 +2,7 @@
 //! and their exact boundary, batching, `--limit`, `--dry-run`, concurrent and
 //! interrupted runs, retries, EXPLAIN plans, bad input and secret redaction.
 
-mod support;
+use crate::support;
 
 use std::process::Output;
 use std::time::Duration;

@@ -1,6 +1,6 @@
 //! `gpt-deploy diff` against the local control plane: exit codes and secret masking.
 
-mod support;
+use crate::support;
 
 use support::deploy_env::{DeployEnv, run};
 

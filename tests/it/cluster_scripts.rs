@@ -1,7 +1,7 @@
 //! `tests/cluster/up`, `down` and the watchdog: several clusters side by side,
 //! nothing left behind by `down`, by a crashed owner, or by a crashed run.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

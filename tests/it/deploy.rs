@@ -1,7 +1,7 @@
 //! `gpt-deploy deploy` and `cleanup-now` against the local control plane: the CI entry
 //! point with its GitHub Actions annotations and step summary.
 
-mod support;
+use crate::support;
 
 use k8s_openapi::api::batch::v1::Job;
 use kube::api::{Api, ListParams};

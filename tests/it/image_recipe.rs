@@ -3,7 +3,7 @@
 //! entrypoint, command, environment and port, on the same Debian release's C
 //! runtime. Edit one without the other and this fails.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::path::Path;

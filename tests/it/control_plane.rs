@@ -1,7 +1,7 @@
 //! The local control plane is a real one: controllers reconcile, the scheduler
 //! binds, kwok plays the kubelet, and the API server validates.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -1,9 +1,9 @@
 //! `render` end to end: golden files for every environment, determinism, redaction, warnings.
 //!
 //! Goldens are compared byte for byte. After an intended template change, regenerate them with
-//! `GPT_DEPLOY_BLESS=1 cargo test --test render` and review the diff.
+//! `GPT_DEPLOY_BLESS=1 cargo test --test it render::` and review the diff.
 
-mod support;
+use crate::support;
 
 use std::path::PathBuf;
 

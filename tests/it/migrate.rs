@@ -1,7 +1,7 @@
 //! `gpt-deploy migrate` against a real PostgreSQL server: the schema, running
 //! twice (also at the same time), edited migrations, bad input, redaction.
 
-mod support;
+use crate::support;
 
 use std::process::Output;
 

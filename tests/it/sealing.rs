@@ -4,7 +4,7 @@
 //! Needs `python3` with PyNaCl (`pip install pynacl`); the test fails, it does not skip,
 //! when they are missing.
 
-mod support;
+use crate::support;
 
 use std::io::Write;
 use std::process::{Command, Stdio};

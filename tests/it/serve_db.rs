@@ -2,7 +2,7 @@
 //! processing, idempotency across redeliveries and replicas, database outages
 //! and graceful shutdown with a delivery in flight.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

@@ -5,7 +5,7 @@
 //! declared secrets CLERK_WEBHOOK_SECRET and DATABASE_URL, both required). The stand-in opens
 //! every uploaded sealed box, so the tests compare what GitHub would store with what was sent.
 
-mod support;
+use crate::support;
 
 use http::Method;
 use support::config_dir::ConfigDir;

@@ -1,6 +1,6 @@
 //! Every kind of bad input `render` and `validate` meet, each with the message people see.
 
-mod support;
+use crate::support;
 
 use support::bin::gpt_deploy;
 use support::config_dir::ConfigDir;

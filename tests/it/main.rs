@@ -1,0 +1,31 @@
+//! The integration tests: one test binary (so kube, sqlx, axum and octocrab are linked once),
+//! one module per capability, and the shared fixtures of `tests/support` as a module.
+//!
+//! Run one module with `cargo test --test it render::`, one test with its full name
+//! (`cargo test --test it render::every_environment_matches_its_golden_file -- --exact`). A new test file goes in
+//! `tests/it/<name>.rs` and is declared below; `layout` checks that none is forgotten.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod apply;
+mod ci_files;
+mod cleanup;
+mod cluster_scripts;
+mod control_plane;
+mod deploy;
+mod diff;
+mod docs;
+mod image_recipe;
+mod layout;
+mod migrate;
+mod realnode;
+mod release_binary;
+mod render;
+mod render_errors;
+mod render_props;
+mod sealing;
+mod secrets_check;
+mod secrets_sync;
+mod serve;
+mod serve_db;
