@@ -195,7 +195,7 @@ async fn the_image_serves_migrates_cleans_up_and_rolls_on_a_real_node() {
     let node = tokio::task::spawn_blocking(support::realnode::node)
         .await
         .expect("start the real node");
-    let ns = support::cluster::namespace().await;
+    let ns = support::cluster::namespace_in(&node.kubeconfig).await;
     let pods: Api<Pod> = Api::namespaced(ns.client(), &ns.name);
     let db = support::pg::database_for_pods(IpAddr::V4(node.ip), &node.subnet).await;
     let password = format!("pw-{}", uuid::Uuid::new_v4().simple());

@@ -1,16 +1,22 @@
 //! The real test node (`tests/cluster/node`): a kubelet with containerd and runc
-//! beside the kwok nodes of the shared test cluster, and the service image built
-//! from the release binary without Docker (`scripts/oci-image.sh`).
+//! beside the kwok nodes of a cluster of its own, and the service image built from
+//! the release binary without Docker (`scripts/oci-image.sh`).
 //!
 //! ```ignore
-//! let node = support::realnode::node();      // started once per cluster, images imported
+//! let node = support::realnode::node();      // started once per process, images imported
+//! let ns = support::cluster::namespace_in(&node.kubeconfig).await;
 //! let config = support::config_dir::ConfigDir::shipped();
 //! support::realnode::pin_to_node(&config);    // pods select and tolerate the node
 //! // deploy with --image node.tags[0]; pods really run the image on node.ip's bridge
 //! ```
 //!
-//! The node needs root (containerd, a bridge, cgroups); it is stopped with the
-//! cluster (`tests/cluster/down`).
+//! Why a cluster of its own: the rendered Deployment spreads its pods over
+//! `kubernetes.io/hostname` with `whenUnsatisfiable: DoNotSchedule`, and the
+//! scheduler counts tainted nodes as spread domains (`nodeTaintsPolicy: Ignore`
+//! is the default). On the shared cluster the empty real node would hold back
+//! every kwok rollout that needs two pods on one kwok node (a surge pod beside
+//! two replicas). The cluster goes away with the test process (`up --owner-pid`);
+//! the node needs root (containerd, a bridge, cgroups).
 
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
@@ -25,8 +31,10 @@ pub const NODE_NAME: &str = "real-node-0";
 /// The label (value `"true"`) on the real node; pods select it.
 pub const NODE_LABEL: &str = "gpt-deploy.test/real-node";
 
-/// The running real node of the shared test cluster.
+/// The running real node and its cluster.
 pub struct RealNode {
+    /// The kubeconfig of the node's cluster.
+    pub kubeconfig: PathBuf,
     /// The node's address on its pod network (the bridge's address).
     pub ip: Ipv4Addr,
     /// The pod network, in CIDR notation.
@@ -87,7 +95,7 @@ pub fn build_image(binary: &Path, tag: &str, out: &Path) -> String {
         .to_string()
 }
 
-/// The real node of the shared test cluster, started (and the images built and
+/// The real node on a cluster of this process, started (and the images built and
 /// imported) on first use.
 ///
 /// # Panics
@@ -98,7 +106,26 @@ pub fn node() -> &'static RealNode {
 }
 
 fn start() -> RealNode {
-    let kubeconfig = cluster::kubeconfig();
+    let scripts = cluster::scripts_dir();
+    // Build output goes to the terminal: a cold build takes minutes.
+    let build = Command::new(scripts.join("build"))
+        .stdout(Stdio::null())
+        .status()
+        .expect("run tests/cluster/build");
+    assert!(build.success(), "tests/cluster/build failed; its output is above");
+    let up = Command::new(scripts.join("up"))
+        .arg("--owner-pid")
+        .arg(std::process::id().to_string())
+        .stdin(Stdio::null())
+        .output()
+        .expect("run tests/cluster/up");
+    assert!(
+        up.status.success(),
+        "tests/cluster/up failed ({}):\n{}",
+        up.status,
+        String::from_utf8_lossy(&up.stderr)
+    );
+    let kubeconfig = PathBuf::from(String::from_utf8_lossy(&up.stdout).trim());
     let binary = release_binary().to_path_buf();
     // Tags named after the binary's content: importing them again on a node
     // that already has them (another test process, a rerun) changes nothing.
@@ -113,8 +140,8 @@ fn start() -> RealNode {
         format!("e2e-{}-b", &hash[..12]),
     ];
     let dir = tempfile::tempdir().expect("create a temporary directory");
-    let mut node = Command::new(cluster::scripts_dir().join("node"));
-    node.arg(kubeconfig);
+    let mut node = Command::new(scripts.join("node"));
+    node.arg(&kubeconfig);
     for tag in &tags {
         let archive = dir.path().join(format!("{tag}.tar"));
         build_image(&binary, tag, &archive);
@@ -136,6 +163,7 @@ fn start() -> RealNode {
         .unwrap_or_else(|e| panic!("tests/cluster/node printed no node address: {e}"));
     let [a, b, c, _] = ip.octets();
     RealNode {
+        kubeconfig,
         ip,
         subnet: format!("{a}.{b}.{c}.0/24"),
         tags,
