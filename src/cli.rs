@@ -3,10 +3,22 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap_complete::engine::ArgValueCompleter;
+
+/// `0.1.0 (commit 3f2c1ab4d5e6, built 2026-12-02)`: what `--version` and `version` print.
+/// The commit is `unknown` in a build from sources without git (see build.rs).
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("GPT_DEPLOY_GIT_COMMIT"),
+    ", built ",
+    env!("GPT_DEPLOY_BUILD_DATE"),
+    ")"
+);
 
 /// Deploys gpt-service to Kubernetes and is its runtime.
 #[derive(Debug, Parser)]
-#[command(name = "gpt-deploy", version, about, long_about = None, propagate_version = true)]
+#[command(name = "gpt-deploy", version = VERSION, about, long_about = None, propagate_version = true)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -31,6 +43,11 @@ pub enum Command {
         after_help = "Examples:\n  gpt-deploy diff --env staging\n  gpt-deploy diff --env production --context aks-prod --prune"
     )]
     Diff(DiffArgs),
+    /// Compare what every environment renders at two git revisions (exit 1 when something differs).
+    #[command(
+        after_help = "Examples:\n  gpt-deploy preview --base origin/main\n  gpt-deploy preview --base main --head HEAD --env production --format markdown\n  gpt-deploy preview --base \"$BASE_SHA\" --head \"$HEAD_SHA\" --comment"
+    )]
+    Preview(PreviewArgs),
     /// Server-side apply the rendered objects to the cluster.
     #[command(
         after_help = "Examples:\n  gpt-deploy apply --env staging --wait\n  gpt-deploy apply --env production --dry-run\n  gpt-deploy apply --env production --prune --force-conflicts"
@@ -63,9 +80,11 @@ pub enum Command {
     /// Apply the embedded database migrations (runtime face).
     #[command(after_help = "Examples:\n  DATABASE_URL=postgres://... gpt-deploy migrate")]
     Migrate,
-    /// Print a shell completion script.
+    /// Print the version, the git commit and the build date.
+    Version,
+    /// Print a shell completion script (completes --env and --context from your files).
     #[command(
-        after_help = "Examples:\n  gpt-deploy completions bash > /etc/bash_completion.d/gpt-deploy\n  gpt-deploy completions zsh > ~/.zfunc/_gpt-deploy"
+        after_help = "Examples:\n  gpt-deploy completions bash > /etc/bash_completion.d/gpt-deploy\n  echo 'source <(gpt-deploy completions bash)' >> ~/.bashrc\n  gpt-deploy completions zsh > ~/.zfunc/_gpt-deploy\n  gpt-deploy completions fish > ~/.config/fish/completions/gpt-deploy.fish"
     )]
     Completions {
         /// The shell to generate completions for.
@@ -109,7 +128,7 @@ pub struct RenderArgs {
     #[command(flatten)]
     pub config: ConfigArgs,
     /// Environment to render (development, staging, production).
-    #[arg(long, short, env = "GPT_DEPLOY_ENV")]
+    #[arg(long, short, env = "GPT_DEPLOY_ENV", add = ArgValueCompleter::new(crate::usage::complete_environment))]
     pub env: String,
     /// Write one file per object into DIR instead of printing the stream.
     #[arg(long, value_name = "DIR")]
@@ -130,6 +149,10 @@ pub struct RenderArgs {
 pub struct ValidateArgs {
     #[command(flatten)]
     pub config: ConfigArgs,
+    /// Check only this environment (and that no other environment shares its context and
+    /// namespace) [default: every environment].
+    #[arg(long, short, add = ArgValueCompleter::new(crate::usage::complete_environment))]
+    pub env: Option<String>,
 }
 
 /// How to reach the cluster, and which environment.
@@ -138,13 +161,13 @@ pub struct ClusterArgs {
     #[command(flatten)]
     pub config: ConfigArgs,
     /// Environment to deploy (development, staging, production).
-    #[arg(long, short, env = "GPT_DEPLOY_ENV")]
+    #[arg(long, short, env = "GPT_DEPLOY_ENV", add = ArgValueCompleter::new(crate::usage::complete_environment))]
     pub env: String,
     /// Path to a kubeconfig file [default: $KUBECONFIG, then ~/.kube/config, then in-cluster].
     #[arg(long, value_name = "FILE")]
     pub kubeconfig: Option<PathBuf>,
     /// kubeconfig context [default: the environment file's kube_context].
-    #[arg(long)]
+    #[arg(long, add = ArgValueCompleter::new(crate::usage::complete_context))]
     pub context: Option<String>,
     /// Namespace to deploy into [default: the environment file's namespace].
     #[arg(long, short = 'n')]
@@ -164,6 +187,54 @@ pub struct DiffArgs {
     pub prune: bool,
 }
 
+/// Output format of `preview`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PreviewFormat {
+    /// Coloured text (the default on a terminal unless NO_COLOR is set).
+    Terminal,
+    /// Text without colour (the default elsewhere).
+    Plain,
+    /// A summary table and a collapsible diff per object, for pull requests.
+    Markdown,
+    /// Machine-readable: revisions, per environment the counts and each object with its diff.
+    Json,
+}
+
+/// Arguments of `preview`.
+#[derive(Debug, Clone, Args)]
+pub struct PreviewArgs {
+    /// The revision to compare against (branch, tag or commit), e.g. origin/main.
+    #[arg(long, value_name = "REF")]
+    pub base: String,
+    /// The revision to preview.
+    #[arg(long, value_name = "REF", default_value = "HEAD")]
+    pub head: String,
+    /// Only this environment; repeatable [default: every environment of either revision].
+    #[arg(long, short, value_name = "ENV", add = ArgValueCompleter::new(crate::usage::complete_environment))]
+    pub env: Vec<String>,
+    /// The directory holding deploy.toml, environments/ and templates/ inside the repository;
+    /// both revisions are read from there with git.
+    #[arg(
+        long,
+        env = "GPT_DEPLOY_CONFIG",
+        value_name = "DIR",
+        default_value = "."
+    )]
+    pub config: PathBuf,
+    /// Output format [default: terminal on a terminal, else plain].
+    #[arg(long, value_enum)]
+    pub format: Option<PreviewFormat>,
+    /// Post the markdown as a pull-request comment, updating the earlier one (needs GITHUB_TOKEN).
+    #[arg(long)]
+    pub comment: bool,
+    /// Pull request to comment on [default: the one in $GITHUB_EVENT_PATH].
+    #[arg(long, value_name = "N", requires = "comment")]
+    pub pr: Option<u64>,
+    /// Repository of the pull request as owner/name [default: $GITHUB_REPOSITORY, then deploy.toml].
+    #[arg(long, value_name = "OWNER/NAME", requires = "comment")]
+    pub repo: Option<String>,
+}
+
 /// Arguments of `apply`.
 #[derive(Debug, Clone, Args)]
 pub struct ApplyArgs {
@@ -181,6 +252,10 @@ pub struct ApplyArgs {
     /// Delete objects of this set that are no longer rendered.
     #[arg(long)]
     pub prune: bool,
+    /// Replace a Deployment whose selector changed (delete it orphaning its pods, create
+    /// the new one, switch the Service once it is ready, delete the old pods).
+    #[arg(long)]
+    pub replace_immutable: bool,
     /// Wait for the Deployment rollout to finish.
     #[arg(long)]
     pub wait: bool,
@@ -206,6 +281,10 @@ pub struct DeployArgs {
     /// Do not prune objects that are no longer rendered.
     #[arg(long)]
     pub no_prune: bool,
+    /// Replace a Deployment whose selector changed (delete it orphaning its pods, create
+    /// the new one, switch the Service once it is ready, delete the old pods).
+    #[arg(long)]
+    pub replace_immutable: bool,
     /// How long to wait for the rollout (e.g. 90s, 5m).
     #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
     pub timeout: std::time::Duration,
@@ -243,7 +322,7 @@ pub struct GithubArgs {
     #[command(flatten)]
     pub config: ConfigArgs,
     /// Environment whose GitHub environment is targeted.
-    #[arg(long, short, env = "GPT_DEPLOY_ENV")]
+    #[arg(long, short, env = "GPT_DEPLOY_ENV", add = ArgValueCompleter::new(crate::usage::complete_environment))]
     pub env: String,
     /// Repository as owner/name [default: $GITHUB_REPOSITORY, then deploy.toml].
     #[arg(long, value_name = "OWNER/NAME")]

@@ -6,10 +6,12 @@ pub mod cli;
 pub mod cluster;
 pub mod config;
 pub mod github;
+pub mod preview;
 pub mod render;
 pub mod report;
 pub mod runtime;
 pub mod secret;
+pub mod usage;
 
 /// Exit codes shared by every subcommand (see the README's command reference).
 pub mod exit {

@@ -48,9 +48,57 @@ impl fmt::Display for SecretString {
     }
 }
 
+/// Compares secret values without keeping or publishing them: HMAC-SHA256 under a key drawn
+/// at random for each run. Two fingerprints from the same [`KeyedHash`] are equal exactly when
+/// the values are; a fingerprint says nothing to anyone without the key, unlike a plain hash of
+/// a short secret, which can be found by trying candidate values.
+pub struct KeyedHash {
+    key: [u8; 32],
+}
+
+/// The keyed hash of one value (see [`KeyedHash`]); only good for comparing within one run.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Fingerprint([u8; 32]);
+
+impl fmt::Debug for Fingerprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<fingerprint>")
+    }
+}
+
+impl KeyedHash {
+    /// A new random key (never stored, never printed).
+    #[must_use]
+    pub fn random() -> Self {
+        Self {
+            key: rand::random(),
+        }
+    }
+
+    /// The fingerprint of `value` under this run's key.
+    #[must_use]
+    pub fn fingerprint(&self, value: &[u8]) -> Fingerprint {
+        use hmac::Mac as _;
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&self.key)
+            .expect("HMAC takes keys of any length");
+        mac.update(value);
+        Fingerprint(mac.finalize().into_bytes().into())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fingerprints_compare_values_within_one_key_only() {
+        let run = KeyedHash::random();
+        assert_eq!(run.fingerprint(b"a"), run.fingerprint(b"a"));
+        assert_ne!(run.fingerprint(b"a"), run.fingerprint(b"b"));
+        let other = KeyedHash::random();
+        assert_ne!(run.fingerprint(b"a"), other.fingerprint(b"a"));
+        assert_eq!(format!("{:?}", run.fingerprint(b"a")), "<fingerprint>");
+    }
 
     #[test]
     fn debug_and_display_hide_the_value() {

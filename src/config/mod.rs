@@ -4,6 +4,8 @@
 //! and column. Configuration comes from `--config DIR`, else `./deploy.toml`, else the copy
 //! compiled into the binary, so `gpt-deploy render --env production` works anywhere.
 
+mod cron;
+pub mod image;
 mod parse;
 mod source;
 
@@ -11,7 +13,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 pub use source::{
-    DEPLOY_FILE, ENVIRONMENTS_DIR, File, Source, TEMPLATES_DIR, Template, line_column,
+    DEPLOY_FILE, ENVIRONMENTS_DIR, File, FileSet, Source, TEMPLATES_DIR, Template, line_column,
 };
 
 /// Errors of this module.
@@ -151,6 +153,17 @@ pub struct App {
     pub secret_name: String,
     /// The declared secrets, in file order.
     pub secrets: Vec<DeclaredSecret>,
+    /// Objects of an older layout to delete once a rollout has succeeded (`[[app.retire]]`).
+    pub retire: Vec<Retired>,
+}
+
+/// An object of an older layout that `deploy` deletes after a successful rollout.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Retired {
+    /// Kind, e.g. `CronJob`.
+    pub kind: String,
+    /// Name in the environment's namespace.
+    pub name: String,
 }
 
 /// A secret the application needs (`[[app.secrets]]`).
@@ -252,10 +265,16 @@ pub fn load_from(source: Source, env: &str) -> Result<Config> {
     })
 }
 
-/// Why `tag` is not a valid image tag, or `None` if it is (for `--image`).
+/// Why `tag` is not a valid image tag, or `None` if it is.
 #[must_use]
 pub fn image_tag_problem(tag: &str) -> Option<String> {
-    parse::image_tag(tag)
+    image::tag_problem(tag)
+}
+
+/// Why `schedule` is not a CronJob schedule the API server accepts, or `None` if it is.
+#[must_use]
+pub fn schedule_problem(schedule: &str) -> Option<String> {
+    cron::problem(schedule)
 }
 
 /// Names of every environment, sorted.

@@ -1,7 +1,10 @@
-//! Where configuration files come from: a directory on disk or the copy compiled into the binary.
+//! Where configuration files come from: a directory on disk, the copy compiled into the binary,
+//! or files already read into memory (e.g. from a git revision, for `preview`).
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use include_dir::{Dir, include_dir};
 
@@ -28,6 +31,29 @@ pub enum Source {
     Dir(PathBuf),
     /// The copy compiled into the binary.
     Embedded,
+    /// Files held in memory, e.g. read from a git revision.
+    Files(Arc<FileSet>),
+}
+
+/// Configuration files held in memory, by path relative to the configuration directory
+/// (`deploy.toml`, `environments/production.toml`, `templates/deployment.yaml.j2`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileSet {
+    /// Put before each relative path in messages, e.g. `main:deploy/` so that a message names
+    /// `main:deploy/environments/production.toml`, which `git show` accepts as it is.
+    pub label: String,
+    /// The files' contents by relative path (`/`-separated).
+    pub files: BTreeMap<String, String>,
+}
+
+impl FileSet {
+    /// The files directly inside `dir` (not in subdirectories), as (file name, contents).
+    fn in_dir<'a>(&'a self, dir: &'a str) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
+        self.files.iter().filter_map(move |(path, text)| {
+            let name = path.strip_prefix(dir)?.strip_prefix('/')?;
+            (!name.contains('/')).then_some((name, text.as_str()))
+        })
+    }
 }
 
 /// One configuration or template file, read into memory.
@@ -56,11 +82,17 @@ impl Template {
     }
 }
 
+/// Says which configuration is in use, for the line commands print before they work:
+/// `built-in (gpt-deploy 0.1.0)` or the directory as an absolute path (so `.` names the place).
 impl fmt::Display for Source {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Source::Dir(dir) => write!(f, "{}", dir.display()),
-            Source::Embedded => f.write_str("the configuration built into gpt-deploy"),
+            Source::Dir(dir) => {
+                let absolute = std::path::absolute(dir).unwrap_or_else(|_| dir.clone());
+                write!(f, "{}", absolute.display())
+            }
+            Source::Embedded => write!(f, "built-in (gpt-deploy {})", env!("CARGO_PKG_VERSION")),
+            Source::Files(set) => write!(f, "{}", set.label),
         }
     }
 }
@@ -93,6 +125,7 @@ impl Source {
         match self {
             Source::Dir(dir) => dir.join(relative).display().to_string(),
             Source::Embedded => format!("(built-in) {relative}"),
+            Source::Files(set) => format!("{}{relative}", set.label),
         }
     }
 
@@ -107,6 +140,16 @@ impl Source {
                 display: self.display_path(DEPLOY_FILE),
                 text: EMBEDDED_DEPLOY.to_owned(),
             }),
+            Source::Files(set) => match set.files.get(DEPLOY_FILE) {
+                Some(text) => Ok(File {
+                    display: self.display_path(DEPLOY_FILE),
+                    text: text.clone(),
+                }),
+                None => Err(Error::Read {
+                    path: self.display_path(DEPLOY_FILE),
+                    source: std::io::ErrorKind::NotFound.into(),
+                }),
+            },
         }
     }
 
@@ -138,6 +181,10 @@ impl Source {
             Source::Embedded => EMBEDDED_ENVIRONMENTS
                 .files()
                 .filter_map(|f| f.path().to_str()?.strip_suffix(".toml").map(str::to_owned))
+                .collect(),
+            Source::Files(set) => set
+                .in_dir(ENVIRONMENTS_DIR)
+                .filter_map(|(name, _)| name.strip_suffix(".toml").map(str::to_owned))
                 .collect(),
         };
         names.sort();
@@ -174,6 +221,10 @@ impl Source {
                     display: self.display_path(&relative),
                     text: text.to_owned(),
                 })),
+            Source::Files(set) => Ok(set.files.get(&relative).map(|text| File {
+                display: self.display_path(&relative),
+                text: text.clone(),
+            })),
         }
     }
 
@@ -218,6 +269,14 @@ impl Source {
                         name: name.to_owned(),
                         text: f.contents_utf8().unwrap_or_default().to_owned(),
                     })
+                })
+                .collect(),
+            Source::Files(set) => set
+                .in_dir(TEMPLATES_DIR)
+                .filter(|(name, _)| name.ends_with(".j2"))
+                .map(|(name, text)| Template {
+                    name: name.to_owned(),
+                    text: text.to_owned(),
                 })
                 .collect(),
         };
@@ -273,6 +332,41 @@ mod tests {
         assert_eq!(names, ["development", "production", "staging"]);
         let templates = Source::Embedded.templates().unwrap();
         assert!(templates.iter().any(|t| t.name == "deployment.yaml.j2"));
+    }
+
+    #[test]
+    fn files_in_memory_read_like_a_directory() {
+        let files = [
+            ("deploy.toml", "x = 1\n"),
+            ("environments/staging.toml", "a = 1\n"),
+            ("environments/old/ignored.toml", ""),
+            ("templates/deployment.yaml.j2", "kind: Deployment\n"),
+            ("templates/README.md", "not a template"),
+        ];
+        let source = Source::Files(Arc::new(FileSet {
+            label: "main:deploy/".into(),
+            files: files
+                .iter()
+                .map(|(p, t)| ((*p).to_owned(), (*t).to_owned()))
+                .collect(),
+        }));
+        assert_eq!(
+            source.deploy_file().unwrap().display,
+            "main:deploy/deploy.toml"
+        );
+        assert_eq!(source.environment_names().unwrap(), ["staging"]);
+        let env = source.environment_file("staging").unwrap().unwrap();
+        assert_eq!(env.display, "main:deploy/environments/staging.toml");
+        assert!(source.environment_file("old/ignored").unwrap().is_none());
+        let templates = source.templates().unwrap();
+        assert_eq!(templates.len(), 1);
+        assert_eq!(templates[0].name, "deployment.yaml.j2");
+        let empty = Source::Files(Arc::new(FileSet {
+            label: "v1:".into(),
+            files: BTreeMap::new(),
+        }));
+        let err = empty.deploy_file().unwrap_err();
+        assert!(err.to_string().contains("v1:deploy.toml"), "{err}");
     }
 
     #[test]

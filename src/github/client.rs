@@ -155,7 +155,7 @@ impl Client {
         &self.repo
     }
 
-    fn repo_path(&self) -> String {
+    pub(super) fn repo_path(&self) -> String {
         format!(
             "/repos/{}/{}",
             segment(&self.repo.owner),
@@ -335,7 +335,7 @@ impl Client {
     }
 
     /// Sends one request, retrying rate limits, 5xx and transport errors within the policy.
-    async fn send(
+    pub(super) async fn send(
         &self,
         method: Method,
         path: &str,
@@ -348,6 +348,8 @@ impl Client {
             let backoff = self.retry.backoff * 2u32.saturating_pow(attempt - 1);
             let sent = match method {
                 Method::PUT => self.octo._put(path, body.as_ref()).await,
+                Method::POST => self.octo._post(path, body.as_ref()).await,
+                Method::PATCH => self.octo._patch(path, body.as_ref()).await,
                 Method::DELETE => self.octo._delete(path, body.as_ref()).await,
                 _ => self.octo._get(path).await,
             };
@@ -432,7 +434,7 @@ impl Client {
 }
 
 /// The `rel="next"` target of a `Link` header, as a path (so credentials stay on the API host).
-fn next_link(headers: &HeaderMap) -> Option<String> {
+pub(super) fn next_link(headers: &HeaderMap) -> Option<String> {
     let link = headers.get(http::header::LINK)?.to_str().ok()?;
     link.split(',').find_map(|part| {
         let (target, params) = part.split_once(';')?;
@@ -448,7 +450,11 @@ fn next_link(headers: &HeaderMap) -> Option<String> {
     })
 }
 
-fn parse<T: serde::de::DeserializeOwned>(method: &Method, path: &str, body: &str) -> Result<T> {
+pub(super) fn parse<T: serde::de::DeserializeOwned>(
+    method: &Method,
+    path: &str,
+    body: &str,
+) -> Result<T> {
     serde_json::from_str(body).map_err(|source| Error::BadResponse {
         method: method.to_string(),
         path: path.to_owned(),
@@ -457,7 +463,7 @@ fn parse<T: serde::de::DeserializeOwned>(method: &Method, path: &str, body: &str
 }
 
 /// Percent-encodes one path segment (environment names may hold spaces).
-fn segment(raw: &str) -> String {
+pub(super) fn segment(raw: &str) -> String {
     let mut out = String::with_capacity(raw.len());
     for b in raw.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {

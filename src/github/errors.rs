@@ -355,6 +355,10 @@ pub(crate) enum Need {
     SecretsWrite,
     /// Creating an environment.
     EnvironmentWrite,
+    /// Reading or writing pull-request comments.
+    PullRequestComment,
+    /// Reading, opening, updating or closing issues.
+    IssuesWrite,
 }
 
 impl Need {
@@ -375,6 +379,15 @@ impl Need {
             Need::EnvironmentWrite => {
                 "creating an environment needs the `administration: write` repository permission \
                  (GitHub App or fine-grained token) or the `repo` scope (classic token)"
+            }
+            Need::PullRequestComment => {
+                "commenting on a pull request needs the `pull-requests: write` repository \
+                 permission (in a workflow: `permissions: pull-requests: write`) or the `repo` \
+                 scope (classic token)"
+            }
+            Need::IssuesWrite => {
+                "opening and updating issues needs the `issues: write` repository permission \
+                 (in a workflow: `permissions: issues: write`) or the `repo` scope (classic token)"
             }
         }
     }

@@ -14,6 +14,7 @@
 pub mod check;
 pub mod client;
 mod errors;
+pub mod issues;
 mod retry;
 pub mod sealing;
 pub mod sync;

@@ -8,6 +8,12 @@
 //!   whose URLs use the `/repositories/{id}/...` form, as GitHub's do (also served)
 //! - `GET|PUT|DELETE .../environments/{env}/secrets/{name}` (PUT: 201 created, 204 updated;
 //!   422 for a wrong `key_id`, a box that does not open, or a bad name)
+//! - `GET|POST /repos/{owner}/{repo}/issues` (list: `state`, `direction`, `per_page`, `page`,
+//!   pull requests included with a `pull_request` key, `Link` header; create: 201, 422 without
+//!   a title), `GET|PATCH .../issues/{number}` (`body`, `state`, `state_reason`; 200)
+//! - `GET|POST .../issues/{number}/comments` (list paginated like the others; create: 201),
+//!   `PATCH|DELETE .../issues/comments/{id}` (200 / 204); 404 for unknown numbers and ids, 422
+//!   for a body longer than GitHub's 65,536 characters
 //!
 //! Every request must carry the bearer token (else 401), `Accept: application/vnd.github+json`
 //! and `X-GitHub-Api-Version: 2022-11-28` (else 400). Access can be reduced to read-only to get
@@ -142,6 +148,42 @@ struct Env {
 struct Repo {
     id: u64,
     environments: BTreeMap<String, Env>,
+    /// Issues and pull requests by number (they share the numbering, as on GitHub).
+    issues: BTreeMap<u64, IssueRecord>,
+    /// Comments on issues and pull requests by id.
+    comments: BTreeMap<u64, CommentRecord>,
+}
+
+/// An issue or pull request as the stand-in keeps it.
+#[derive(Debug, Clone)]
+pub struct IssueRecord {
+    /// The number.
+    pub number: u64,
+    /// The title.
+    pub title: String,
+    /// The body.
+    pub body: String,
+    /// `open` or `closed`.
+    pub state: String,
+    /// `completed`, `not_planned`, `reopened` or none.
+    pub state_reason: Option<String>,
+    /// Whether this is a pull request.
+    pub pull_request: bool,
+    created_at: String,
+    updated_at: String,
+}
+
+/// A comment as the stand-in keeps it.
+#[derive(Debug, Clone)]
+pub struct CommentRecord {
+    /// The comment id.
+    pub id: u64,
+    /// The issue or pull request it belongs to.
+    pub issue: u64,
+    /// The body.
+    pub body: String,
+    created_at: String,
+    updated_at: String,
 }
 
 struct Inner {
@@ -238,6 +280,8 @@ impl GitHubStandIn {
             s.repos.entry(repo.to_owned()).or_insert(Repo {
                 id,
                 environments: BTreeMap::new(),
+                issues: BTreeMap::new(),
+                comments: BTreeMap::new(),
             });
         });
     }
@@ -276,6 +320,87 @@ impl GitHubStandIn {
                 },
             );
         });
+    }
+
+    /// Opens a pull request (and its repository); returns its number.
+    pub fn add_pull_request(&self, repo: &str, title: &str) -> u64 {
+        self.add_issue_record(repo, title, "", true)
+    }
+
+    /// Opens an issue (and its repository), as a person would; returns its number.
+    pub fn add_issue(&self, repo: &str, title: &str, body: &str) -> u64 {
+        self.add_issue_record(repo, title, body, false)
+    }
+
+    fn add_issue_record(&self, repo: &str, title: &str, body: &str, pull_request: bool) -> u64 {
+        self.add_repo(repo);
+        self.with(|s| {
+            let r = s.repos.get_mut(repo).unwrap();
+            let number = r.issues.keys().max().copied().unwrap_or(0) + 1;
+            r.issues.insert(
+                number,
+                IssueRecord {
+                    number,
+                    title: title.to_owned(),
+                    body: body.to_owned(),
+                    state: "open".to_owned(),
+                    state_reason: None,
+                    pull_request,
+                    created_at: now(),
+                    updated_at: now(),
+                },
+            );
+            number
+        })
+    }
+
+    /// Adds a comment, as a person would; returns its id.
+    pub fn add_comment(&self, repo: &str, issue: u64, body: &str) -> u64 {
+        self.with(|s| {
+            s.next_id += 1;
+            let id = s.next_id;
+            let r = s.repos.get_mut(repo).expect("the repository exists");
+            assert!(r.issues.contains_key(&issue), "issue #{issue} exists");
+            r.comments.insert(
+                id,
+                CommentRecord {
+                    id,
+                    issue,
+                    body: body.to_owned(),
+                    created_at: now(),
+                    updated_at: now(),
+                },
+            );
+            id
+        })
+    }
+
+    /// Every issue and pull request of a repository, by number.
+    #[must_use]
+    pub fn issues(&self, repo: &str) -> Vec<IssueRecord> {
+        self.with(|s| {
+            s.repos
+                .get(repo)
+                .map(|r| r.issues.values().cloned().collect())
+                .unwrap_or_default()
+        })
+    }
+
+    /// The comments on one issue or pull request, oldest first.
+    #[must_use]
+    pub fn comments(&self, repo: &str, issue: u64) -> Vec<CommentRecord> {
+        self.with(|s| {
+            s.repos
+                .get(repo)
+                .map(|r| {
+                    r.comments
+                        .values()
+                        .filter(|c| c.issue == issue)
+                        .cloned()
+                        .collect()
+                })
+                .unwrap_or_default()
+        })
     }
 
     /// Secret names stored in an environment.
@@ -501,13 +626,22 @@ async fn handle(
         }
         _ => return message(404, "Not Found"),
     };
-    let writes = matches!(method, Method::PUT | Method::DELETE);
+    let writes = matches!(
+        method,
+        Method::PUT | Method::DELETE | Method::POST | Method::PATCH
+    );
     if writes && s.access == Access::ReadOnly {
         let mut response = message(403, "Resource not accessible by integration");
         let h = response.headers_mut();
         match s.kind {
             TokenKind::App => {
-                let perm = if rest.len() == 2 {
+                let perm = if rest.first() == Some(&"issues") {
+                    if rest.contains(&"comments") {
+                        "issues=write; pull_requests=write"
+                    } else {
+                        "issues=write"
+                    }
+                } else if rest.len() == 2 {
                     "administration=write"
                 } else {
                     "secrets=write,environments=write"
@@ -672,6 +806,292 @@ async fn handle(
                     }
                 }
                 _ => message(404, "Not Found"),
+            }
+        }
+        (_, ["issues", rest @ ..]) => {
+            let id = next_id;
+            let response = issues_endpoint(
+                repo,
+                &repo_name,
+                &Page {
+                    base: &base,
+                    repo_id,
+                    query: &query,
+                },
+                &method,
+                rest,
+                &body,
+                id,
+            );
+            s.next_id = next_id;
+            response
+        }
+        _ => message(404, "Not Found"),
+    }
+}
+
+/// GitHub's limit on issue and comment bodies, in characters.
+const BODY_LIMIT: usize = 65_536;
+
+/// What a paginated list needs to build its `Link` header.
+struct Page<'a> {
+    base: &'a str,
+    repo_id: u64,
+    query: &'a str,
+}
+
+impl Page<'_> {
+    /// One page of `items` and the `Link` header to the others, in GitHub's form.
+    fn reply(&self, path: &str, extra_query: &str, items: Vec<Value>) -> Response {
+        let per_page = query_number(self.query, "per_page")
+            .unwrap_or(30)
+            .clamp(1, 100);
+        let page = query_number(self.query, "page").unwrap_or(1).max(1);
+        let total = items.len();
+        let last = total.div_ceil(per_page).max(1);
+        let shown: Vec<Value> = items
+            .into_iter()
+            .skip((page - 1) * per_page)
+            .take(per_page)
+            .collect();
+        let link = |p: usize, rel: &str| {
+            format!(
+                "<{}/repositories/{}/{path}?{extra_query}per_page={per_page}&page={p}>; rel=\"{rel}\"",
+                self.base, self.repo_id
+            )
+        };
+        let mut links = Vec::new();
+        if page > 1 {
+            links.push(link(page - 1, "prev"));
+            links.push(link(1, "first"));
+        }
+        if page < last {
+            links.push(link(page + 1, "next"));
+            links.push(link(last, "last"));
+        }
+        let mut response = reply(200, Value::Array(shown));
+        if !links.is_empty() {
+            response
+                .headers_mut()
+                .insert("link", HeaderValue::from_str(&links.join(", ")).unwrap());
+        }
+        response
+    }
+}
+
+fn query_text<'a>(query: &'a str, key: &str) -> Option<&'a str> {
+    query.split('&').find_map(|kv| {
+        let (k, v) = kv.split_once('=')?;
+        (k == key).then_some(v)
+    })
+}
+
+fn too_long(resource: &str) -> Response {
+    reply(
+        422,
+        json!({
+            "message": "Validation Failed",
+            "errors": [{"resource": resource, "code": "custom", "field": "body",
+                        "message": format!("body is too long (maximum is {BODY_LIMIT} characters)")}],
+            "documentation_url": "https://docs.github.com/rest"
+        }),
+    )
+}
+
+fn issue_json(repo_name: &str, base: &str, i: &IssueRecord) -> Value {
+    let mut v = json!({
+        "id": 500_000 + i.number, "number": i.number, "title": i.title, "body": i.body,
+        "state": i.state, "state_reason": i.state_reason,
+        "url": format!("{base}/repos/{repo_name}/issues/{}", i.number),
+        "html_url": format!("https://github.com/{repo_name}/{}/{}",
+            if i.pull_request { "pull" } else { "issues" }, i.number),
+        "user": {"login": "github-actions[bot]", "type": "Bot"},
+        "created_at": i.created_at, "updated_at": i.updated_at,
+    });
+    if i.pull_request {
+        v["pull_request"] = json!({"url": format!("{base}/repos/{repo_name}/pulls/{}", i.number)});
+    }
+    v
+}
+
+fn comment_json(repo_name: &str, base: &str, c: &CommentRecord) -> Value {
+    json!({
+        "id": c.id, "body": c.body,
+        "url": format!("{base}/repos/{repo_name}/issues/comments/{}", c.id),
+        "html_url": format!("https://github.com/{repo_name}/issues/{}#issuecomment-{}", c.issue, c.id),
+        "issue_url": format!("{base}/repos/{repo_name}/issues/{}", c.issue),
+        "user": {"login": "github-actions[bot]", "type": "Bot"},
+        "created_at": c.created_at, "updated_at": c.updated_at,
+    })
+}
+
+/// `/repos/{owner}/{repo}/issues/...`: issues, pull requests as issues, and their comments.
+#[allow(clippy::too_many_arguments)]
+fn issues_endpoint(
+    repo: &mut Repo,
+    repo_name: &str,
+    page: &Page<'_>,
+    method: &Method,
+    rest: &[&str],
+    body: &[u8],
+    new_id: u64,
+) -> Response {
+    let base = page.base;
+    let parsed = || serde_json::from_slice::<Value>(body).ok();
+    match (method, rest) {
+        (&Method::GET, []) => {
+            let state = query_text(page.query, "state").unwrap_or("open");
+            let ascending = query_text(page.query, "direction") == Some("asc");
+            let mut items: Vec<&IssueRecord> = repo
+                .issues
+                .values()
+                .filter(|i| state == "all" || i.state == state)
+                .collect();
+            if !ascending {
+                items.reverse();
+            }
+            let items = items
+                .into_iter()
+                .map(|i| issue_json(repo_name, base, i))
+                .collect();
+            let extra = format!(
+                "state={state}&direction={}&",
+                if ascending { "asc" } else { "desc" }
+            );
+            page.reply("issues", &extra, items)
+        }
+        (&Method::POST, []) => {
+            let Some(body) = parsed() else {
+                return message(400, "Problems parsing JSON");
+            };
+            let Some(title) = body["title"].as_str().filter(|t| !t.is_empty()) else {
+                return message(422, "Invalid request.\n\n\"title\" wasn't supplied.");
+            };
+            let text = body["body"].as_str().unwrap_or("").to_owned();
+            if text.chars().count() > BODY_LIMIT {
+                return too_long("Issue");
+            }
+            let number = repo.issues.keys().max().copied().unwrap_or(0) + 1;
+            let record = IssueRecord {
+                number,
+                title: title.to_owned(),
+                body: text,
+                state: "open".to_owned(),
+                state_reason: None,
+                pull_request: false,
+                created_at: now(),
+                updated_at: now(),
+            };
+            let v = issue_json(repo_name, base, &record);
+            repo.issues.insert(number, record);
+            reply(201, v)
+        }
+        (&Method::GET, [number]) => {
+            match number.parse().ok().and_then(|n: u64| repo.issues.get(&n)) {
+                Some(i) => reply(200, issue_json(repo_name, base, i)),
+                None => message(404, "Not Found"),
+            }
+        }
+        (&Method::PATCH, [number]) => {
+            let Some(issue) = number
+                .parse()
+                .ok()
+                .and_then(|n: u64| repo.issues.get_mut(&n))
+            else {
+                return message(404, "Not Found");
+            };
+            let Some(body) = parsed() else {
+                return message(400, "Problems parsing JSON");
+            };
+            if let Some(text) = body["body"].as_str() {
+                if text.chars().count() > BODY_LIMIT {
+                    return too_long("Issue");
+                }
+                issue.body = text.to_owned();
+            }
+            if let Some(title) = body["title"].as_str() {
+                issue.title = title.to_owned();
+            }
+            match body["state"].as_str() {
+                None => {}
+                Some(state @ ("open" | "closed")) => {
+                    issue.state = state.to_owned();
+                    issue.state_reason = body["state_reason"].as_str().map(str::to_owned);
+                }
+                Some(_) => {
+                    return message(422, "Validation Failed: state must be open or closed");
+                }
+            }
+            issue.updated_at = now();
+            reply(200, issue_json(repo_name, base, issue))
+        }
+        (&Method::GET, [number, "comments"]) => {
+            let Some(n) = number
+                .parse::<u64>()
+                .ok()
+                .filter(|n| repo.issues.contains_key(n))
+            else {
+                return message(404, "Not Found");
+            };
+            let items = repo
+                .comments
+                .values()
+                .filter(|c| c.issue == n)
+                .map(|c| comment_json(repo_name, base, c))
+                .collect();
+            page.reply(&format!("issues/{n}/comments"), "", items)
+        }
+        (&Method::POST, [number, "comments"]) => {
+            let Some(n) = number
+                .parse::<u64>()
+                .ok()
+                .filter(|n| repo.issues.contains_key(n))
+            else {
+                return message(404, "Not Found");
+            };
+            let Some(text) = parsed().and_then(|b| b["body"].as_str().map(str::to_owned)) else {
+                return message(422, "Invalid request.\n\n\"body\" wasn't supplied.");
+            };
+            if text.chars().count() > BODY_LIMIT {
+                return too_long("IssueComment");
+            }
+            let record = CommentRecord {
+                id: new_id,
+                issue: n,
+                body: text,
+                created_at: now(),
+                updated_at: now(),
+            };
+            let v = comment_json(repo_name, base, &record);
+            repo.comments.insert(new_id, record);
+            reply(201, v)
+        }
+        (&Method::PATCH, ["comments", id]) => {
+            let Some(comment) = id
+                .parse()
+                .ok()
+                .and_then(|id: u64| repo.comments.get_mut(&id))
+            else {
+                return message(404, "Not Found");
+            };
+            let Some(text) = parsed().and_then(|b| b["body"].as_str().map(str::to_owned)) else {
+                return message(422, "Invalid request.\n\n\"body\" wasn't supplied.");
+            };
+            if text.chars().count() > BODY_LIMIT {
+                return too_long("IssueComment");
+            }
+            comment.body = text;
+            comment.updated_at = now();
+            reply(200, comment_json(repo_name, base, comment))
+        }
+        (&Method::DELETE, ["comments", id]) => {
+            match id
+                .parse()
+                .ok()
+                .and_then(|id: u64| repo.comments.remove(&id))
+            {
+                Some(_) => reply(204, Value::Null),
+                None => message(404, "Not Found"),
             }
         }
         _ => message(404, "Not Found"),

@@ -1,0 +1,346 @@
+//! Compares the objects of one environment at two revisions: which are added, removed or
+//! changed, with a unified diff of each. Secret values are compared by keyed hash and never
+//! reach the diff: both sides show the placeholder, and a changed value reads "value changed".
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::cluster::diff::unified;
+use crate::render::{Object, PLACEHOLDER, SECRET_HASH_ANNOTATION};
+use crate::secret::KeyedHash;
+
+/// What happened to one object between the revisions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Change {
+    /// Rendered only at head.
+    Added,
+    /// Rendered only at base.
+    Removed,
+    /// Rendered at both, differently.
+    Changed,
+}
+
+impl Change {
+    /// `added`, `removed`, `changed`.
+    #[must_use]
+    pub fn word(self) -> &'static str {
+        match self {
+            Change::Added => "added",
+            Change::Removed => "removed",
+            Change::Changed => "changed",
+        }
+    }
+
+    /// `+`, `-`, `~`.
+    #[must_use]
+    pub fn sign(self) -> char {
+        match self {
+            Change::Added => '+',
+            Change::Removed => '-',
+            Change::Changed => '~',
+        }
+    }
+}
+
+/// One object that differs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ObjectChange {
+    /// What happened.
+    pub change: Change,
+    /// `apiVersion` (head's, or base's for a removed object).
+    pub api_version: String,
+    /// `kind`.
+    pub kind: String,
+    /// `metadata.name`.
+    pub name: String,
+    /// `metadata.namespace`.
+    pub namespace: String,
+    /// Keys of a Secret whose values differ (never the values).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub secret_values_changed: Vec<String>,
+    /// Unified diff of the YAML, secrets masked.
+    pub diff: String,
+}
+
+impl ObjectChange {
+    /// `Kind/name`.
+    #[must_use]
+    pub fn title(&self) -> String {
+        format!("{}/{}", self.kind, self.name)
+    }
+}
+
+/// The differing objects of one environment, in apply order, plus how many are unchanged.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Comparison {
+    /// Added, removed and changed objects.
+    pub objects: Vec<ObjectChange>,
+    /// Objects rendered identically at both revisions.
+    pub unchanged: usize,
+}
+
+impl Comparison {
+    /// How many objects had `change`.
+    #[must_use]
+    pub fn count(&self, change: Change) -> usize {
+        self.objects.iter().filter(|o| o.change == change).count()
+    }
+}
+
+/// Compares `base` with `head` (objects of one environment); `env` names the diff paths.
+#[must_use]
+pub fn compare(env: &str, base: &[Object], head: &[Object], hasher: &KeyedHash) -> Comparison {
+    let before: BTreeMap<Key<'_>, &Object> = base.iter().map(|o| (key(o), o)).collect();
+    let after: BTreeMap<Key<'_>, &Object> = head.iter().map(|o| (key(o), o)).collect();
+    let mut comparison = Comparison::default();
+    // Head's apply order first, then what only base had, in base's order.
+    let order = head.iter().map(|o| (key(o), o)).chain(
+        base.iter()
+            .map(|o| (key(o), o))
+            .filter(|(k, _)| !after.contains_key(k)),
+    );
+    for (k, object) in order {
+        let old = before.get(&k).copied();
+        let new = after.get(&k).copied();
+        let changed_keys = match (old, new) {
+            (Some(o), Some(n)) => changed_secret_keys(&o.value, &n.value, hasher),
+            _ => Vec::new(),
+        };
+        // The pod-template hash of the Secret's data is a hash of stand-in values here: shown as
+        // a placeholder that says whether it changes (the pods restart when it does).
+        let hash_changed = match (old, new) {
+            (Some(o), Some(n)) => secret_hash(&o.value) != secret_hash(&n.value),
+            _ => false,
+        };
+        let old_text = old
+            .map(|o| side(&o.value, &[], "", false))
+            .unwrap_or_default();
+        let new_text = new
+            .map(|n| side(&n.value, &changed_keys, " (value changed)", hash_changed))
+            .unwrap_or_default();
+        let path = format!("{env}/{}/{}", object.kind, object.name);
+        let Some(diff) = unified(
+            &old_text,
+            &new_text,
+            &format!("base/{path}"),
+            &format!("head/{path}"),
+        ) else {
+            comparison.unchanged += 1;
+            continue;
+        };
+        let change = match (old, new) {
+            (None, _) => Change::Added,
+            (_, None) => Change::Removed,
+            _ => Change::Changed,
+        };
+        comparison.objects.push(ObjectChange {
+            change,
+            api_version: object.api_version.clone(),
+            kind: object.kind.clone(),
+            name: object.name.clone(),
+            namespace: object.namespace.clone(),
+            secret_values_changed: changed_keys,
+            diff,
+        });
+    }
+    comparison
+}
+
+type Key<'a> = (&'a str, &'a str, &'a str);
+
+fn key(o: &Object) -> Key<'_> {
+    (&o.namespace, &o.kind, &o.name)
+}
+
+/// Keys present in both Secrets whose values differ, by keyed hash; empty for other kinds.
+fn changed_secret_keys(before: &Value, after: &Value, hasher: &KeyedHash) -> Vec<String> {
+    if after["kind"] != "Secret" || before["kind"] != "Secret" {
+        return Vec::new();
+    }
+    let mut changed = Vec::new();
+    for field in ["data", "stringData"] {
+        let (Some(old), Some(new)) = (before[field].as_object(), after[field].as_object()) else {
+            continue;
+        };
+        for (key, value) in new {
+            let Some(previous) = old.get(key) else {
+                continue;
+            };
+            let fingerprint = |v: &Value| hasher.fingerprint(v.to_string().as_bytes());
+            if fingerprint(previous) != fingerprint(value) {
+                changed.push(key.clone());
+            }
+        }
+    }
+    changed
+}
+
+/// The first value of the secret-hash annotation anywhere in `value`.
+fn secret_hash(value: &Value) -> Option<&Value> {
+    match value {
+        Value::Object(map) => map
+            .get(SECRET_HASH_ANNOTATION)
+            .or_else(|| map.values().find_map(secret_hash)),
+        Value::Array(items) => items.iter().find_map(secret_hash),
+        _ => None,
+    }
+}
+
+/// Replaces every secret-hash annotation's value with a placeholder (and a note when changed).
+fn mask_secret_hash(value: &mut Value, changed: bool) {
+    match value {
+        Value::Object(map) => {
+            for (key, v) in map.iter_mut() {
+                if key == SECRET_HASH_ANNOTATION && v.is_string() {
+                    *v = Value::String(if changed {
+                        format!("{HASH_PLACEHOLDER} (changed, the pods restart)")
+                    } else {
+                        HASH_PLACEHOLDER.to_owned()
+                    });
+                } else {
+                    mask_secret_hash(v, changed);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|v| mask_secret_hash(v, changed)),
+        _ => {}
+    }
+}
+
+/// What the secret-hash annotation shows in a preview.
+const HASH_PLACEHOLDER: &str = "<hash of the Secret data>";
+
+/// The YAML of one side with every Secret value replaced by the placeholder, `note` after it
+/// for the keys in `changed`, and the secret-hash annotation masked.
+fn side(value: &Value, changed: &[String], note: &str, hash_changed: bool) -> String {
+    let mut copy = value.clone();
+    mask_secret_hash(&mut copy, hash_changed);
+    if copy["kind"] == "Secret" {
+        for field in ["data", "stringData"] {
+            if let Some(Value::Object(map)) = copy.get_mut(field) {
+                for (key, value) in map.iter_mut() {
+                    let text = if changed.contains(key) {
+                        format!("{PLACEHOLDER}{note}")
+                    } else {
+                        PLACEHOLDER.to_owned()
+                    };
+                    *value = Value::String(text);
+                }
+            }
+        }
+    }
+    crate::render::yaml::to_string(&copy)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn object(kind: &str, name: &str, value: Value) -> Object {
+        let mut value = value;
+        value["kind"] = json!(kind);
+        value["apiVersion"] = json!("v1");
+        value["metadata"] = json!({"name": name, "namespace": "ns"});
+        Object {
+            api_version: "v1".into(),
+            kind: kind.into(),
+            name: name.into(),
+            namespace: "ns".into(),
+            template: "t".into(),
+            value,
+        }
+    }
+
+    #[test]
+    fn added_removed_changed_and_unchanged() {
+        let hasher = KeyedHash::random();
+        let base = [
+            object("ConfigMap", "same", json!({"data": {"a": "1"}})),
+            object("ConfigMap", "edited", json!({"data": {"a": "1"}})),
+            object("ConfigMap", "gone", json!({"data": {}})),
+        ];
+        let head = [
+            object("ConfigMap", "same", json!({"data": {"a": "1"}})),
+            object("ConfigMap", "edited", json!({"data": {"a": "2"}})),
+            object("ConfigMap", "new", json!({"data": {}})),
+        ];
+        let c = compare("staging", &base, &head, &hasher);
+        assert_eq!(c.unchanged, 1);
+        let got: Vec<_> = c
+            .objects
+            .iter()
+            .map(|o| (o.change, o.name.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (Change::Changed, "edited"),
+                (Change::Added, "new"),
+                (Change::Removed, "gone")
+            ]
+        );
+        let edited = &c.objects[0];
+        assert!(
+            edited.diff.starts_with(
+                "--- base/staging/ConfigMap/edited\n+++ head/staging/ConfigMap/edited\n"
+            ),
+            "{}",
+            edited.diff
+        );
+        assert!(
+            edited.diff.contains("-  a: '1'\n+  a: '2'\n"),
+            "{}",
+            edited.diff
+        );
+    }
+
+    #[test]
+    fn secret_values_change_by_hash_and_never_show() {
+        let hasher = KeyedHash::random();
+        let base = [object(
+            "Secret",
+            "s",
+            json!({"data": {"k": "c2VudGluZWwtb2xk", "same": "eA=="}}),
+        )];
+        let head = [object(
+            "Secret",
+            "s",
+            json!({"data": {"k": "c2VudGluZWwtbmV3", "same": "eA==", "added": "eQ=="}}),
+        )];
+        let c = compare("p", &base, &head, &hasher);
+        let secret = &c.objects[0];
+        assert_eq!(secret.secret_values_changed, ["k"]);
+        assert!(!secret.diff.contains("c2VudGluZWw"), "{}", secret.diff);
+        assert!(secret.diff.contains("value changed"), "{}", secret.diff);
+        assert!(
+            secret.diff.contains("+  added: <redacted>"),
+            "{}",
+            secret.diff
+        );
+        // The pod template's hash of the Secret's data is masked and says that it changes.
+        let deployment = |hash: &str| {
+            object(
+                "Deployment",
+                "d",
+                json!({"spec": {"template": {"metadata": {"annotations": {SECRET_HASH_ANNOTATION: hash}}}}}),
+            )
+        };
+        let c = compare("p", &[deployment("0a1b")], &[deployment("2c3d")], &hasher);
+        let diff = &c.objects[0].diff;
+        assert!(!diff.contains("0a1b") && !diff.contains("2c3d"), "{diff}");
+        assert!(
+            diff.contains("+        gpt-deploy/secret-hash: <hash of the Secret data> (changed, the pods restart)"),
+            "{diff}"
+        );
+        let same = compare("p", &[deployment("0a1b")], &[deployment("0a1b")], &hasher);
+        assert!(same.objects.is_empty());
+        // Equal values: no difference at all.
+        let c = compare("p", &base, &base, &hasher);
+        assert!(c.objects.is_empty());
+        assert_eq!(c.unchanged, 1);
+    }
+}

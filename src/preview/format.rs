@@ -1,0 +1,233 @@
+//! The four ways a preview is written: coloured terminal text, plain text, markdown (a summary
+//! table, then a collapsible `<details>` block per object, cut to fit a size limit) and JSON.
+
+use std::fmt::Write as _;
+
+use owo_colors::OwoColorize as _;
+use serde::Serialize;
+
+use super::compare::{Change, ObjectChange};
+use super::{EnvPreview, Preview};
+use crate::cluster::diff::colorize;
+
+/// Terminal or plain text: per environment a line of counts, the objects, then their diffs.
+#[must_use]
+pub fn text(preview: &Preview, colour: bool) -> String {
+    let mut out = String::new();
+    let paint = |s: &str, f: fn(&str) -> String| if colour { f(s) } else { s.to_owned() };
+    let _ = writeln!(
+        out,
+        "{} {} ({}) → {} ({})\n",
+        paint("Preview of", |s| s.bold().to_string()),
+        preview.base.name,
+        preview.base.short(),
+        preview.head.name,
+        preview.head.short()
+    );
+    for env in &preview.environments {
+        let headline = format!("{}: {}", env.name, env.counts_text());
+        let _ = writeln!(out, "{}", paint(&headline, |s| s.bold().to_string()));
+        for object in &env.comparison.objects {
+            let line = format!(
+                "  {} {}{}",
+                object.change.sign(),
+                object.title(),
+                note(object)
+            );
+            let painted = match object.change {
+                Change::Added => paint(&line, |s| s.green().to_string()),
+                Change::Removed => paint(&line, |s| s.red().to_string()),
+                Change::Changed => paint(&line, |s| s.yellow().to_string()),
+            };
+            let _ = writeln!(out, "{painted}");
+        }
+        for object in &env.comparison.objects {
+            out.push('\n');
+            if colour {
+                out.push_str(&colorize(&object.diff));
+            } else {
+                out.push_str(&object.diff);
+            }
+        }
+        out.push('\n');
+    }
+    let _ = writeln!(out, "{}", preview.totals_text());
+    out
+}
+
+/// ` (value changed: a, b)` for a Secret whose values differ, else nothing.
+fn note(object: &ObjectChange) -> String {
+    if object.secret_values_changed.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " (value changed: {})",
+            object.secret_values_changed.join(", ")
+        )
+    }
+}
+
+/// How the markdown is cut to a size.
+#[derive(Debug, Clone, Default)]
+pub struct MarkdownOptions {
+    /// A hidden line put first (the comment's marker).
+    pub marker: Option<String>,
+    /// At most this many characters (GitHub's comment limit), diffs left out to fit.
+    pub limit: Option<usize>,
+    /// Where the full text is, said when diffs were left out (e.g. the job summary's URL).
+    pub full_text_at: Option<String>,
+}
+
+/// Markdown: a heading, the summary table, then per changed environment a `<details>` block per
+/// object. With a limit, diffs that do not fit are left out (named, with a pointer to the full
+/// text), so the result always is well-formed markdown within the limit.
+#[must_use]
+pub fn markdown(preview: &Preview, options: &MarkdownOptions) -> String {
+    let limit = options.limit.unwrap_or(usize::MAX);
+    let mut out = String::new();
+    if let Some(marker) = &options.marker {
+        let _ = writeln!(out, "{marker}");
+    }
+    let _ = writeln!(
+        out,
+        "### Deployment preview\n\n`{}` (`{}`) → `{}` (`{}`): {}\n",
+        preview.base.name.replace('`', "'"),
+        preview.base.short(),
+        preview.head.name.replace('`', "'"),
+        preview.head.short(),
+        preview.totals_text()
+    );
+    out.push_str("| Environment | Added | Removed | Changed | Unchanged |\n");
+    out.push_str("|---|---:|---:|---:|---:|\n");
+    for env in &preview.environments {
+        let c = &env.comparison;
+        let _ = writeln!(
+            out,
+            "| `{}`{} | {} | {} | {} | {} |",
+            env.name,
+            env.presence_note(),
+            c.count(Change::Added),
+            c.count(Change::Removed),
+            c.count(Change::Changed),
+            c.unchanged
+        );
+    }
+    // Room kept for the closing note when something has to be left out.
+    let reserve = 600;
+    let mut omitted = 0usize;
+    let total: usize = preview
+        .environments
+        .iter()
+        .map(|e| e.comparison.objects.len())
+        .sum();
+    let mut used = out.chars().count();
+    for env in preview.environments.iter().filter(|e| e.changed()) {
+        let heading = format!("\n#### `{}`\n\n", env.name);
+        used += heading.chars().count();
+        out.push_str(&heading);
+        for object in &env.comparison.objects {
+            let block = details(object);
+            let size = block.chars().count();
+            if omitted == 0 && used + size + reserve <= limit {
+                out.push_str(&block);
+                used += size;
+                continue;
+            }
+            omitted += 1;
+            let line = format!(
+                "- {} `{}`{} (diff left out)\n",
+                object.change.word(),
+                object.title(),
+                note(object)
+            );
+            let size = line.chars().count();
+            if used + size + reserve <= limit {
+                out.push_str(&line);
+                used += size;
+            }
+        }
+    }
+    if omitted > 0 {
+        let at = options.full_text_at.as_deref().unwrap_or("the job summary");
+        let _ = write!(
+            out,
+            "\n> [!NOTE]\n> This preview is longer than a comment may be: {omitted} of {total} diffs are left out. The full preview is in {at}.\n"
+        );
+    }
+    if out.chars().count() > limit {
+        // Only a table of thousands of environments gets here; cut it, keep the text valid UTF-8.
+        out = out.chars().take(limit.saturating_sub(1)).collect();
+        out.push('…');
+    }
+    out
+}
+
+/// One object as a collapsible block with its diff in a fence longer than any backtick run.
+fn details(object: &ObjectChange) -> String {
+    let longest = object
+        .diff
+        .split(|c| c != '`')
+        .map(str::len)
+        .max()
+        .unwrap_or(0);
+    let fence = "`".repeat(longest.max(2) + 1);
+    format!(
+        "<details><summary>{} <code>{}</code>{}</summary>\n\n{fence}diff\n{}{fence}\n\n</details>\n",
+        object.change.word(),
+        html_escape(&object.title()),
+        html_escape(&note(object)),
+        object.diff
+    )
+}
+
+fn html_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+#[derive(Serialize)]
+struct JsonPreview<'a> {
+    base: &'a super::git::Revision,
+    head: &'a super::git::Revision,
+    changed: bool,
+    environments: Vec<JsonEnvironment<'a>>,
+}
+
+#[derive(Serialize)]
+struct JsonEnvironment<'a> {
+    name: &'a str,
+    status: &'static str,
+    added: usize,
+    removed: usize,
+    changed: usize,
+    unchanged: usize,
+    objects: &'a [ObjectChange],
+}
+
+/// JSON: revisions, a `changed` flag, and per environment its counts and objects with diffs.
+#[must_use]
+pub fn json(preview: &Preview) -> String {
+    let environments = preview
+        .environments
+        .iter()
+        .map(|env: &EnvPreview| JsonEnvironment {
+            name: &env.name,
+            status: env.status(),
+            added: env.comparison.count(Change::Added),
+            removed: env.comparison.count(Change::Removed),
+            changed: env.comparison.count(Change::Changed),
+            unchanged: env.comparison.unchanged,
+            objects: &env.comparison.objects,
+        })
+        .collect();
+    let doc = JsonPreview {
+        base: &preview.base,
+        head: &preview.head,
+        changed: preview.changed(),
+        environments,
+    };
+    let mut text = serde_json::to_string_pretty(&doc).unwrap_or_default();
+    text.push('\n');
+    text
+}
