@@ -112,7 +112,10 @@ fn start() -> RealNode {
         .stdout(Stdio::null())
         .status()
         .expect("run tests/cluster/build");
-    assert!(build.success(), "tests/cluster/build failed; its output is above");
+    assert!(
+        build.success(),
+        "tests/cluster/build failed; its output is above"
+    );
     let up = Command::new(scripts.join("up"))
         .arg("--owner-pid")
         .arg(std::process::id().to_string())
