@@ -139,8 +139,9 @@ pub struct RenderArgs {
     /// Print secret values instead of the redaction placeholder.
     #[arg(long)]
     pub show_secrets: bool,
-    /// Override the image tag from the environment file.
-    #[arg(long, value_name = "TAG")]
+    /// Image instead of the environment file's image_tag: a tag (v1.2.4), a digest
+    /// (@sha256:…), or REPO:TAG / REPO@sha256:… with deploy.toml's image_repository.
+    #[arg(long, value_name = "IMAGE")]
     pub image: Option<String>,
 }
 
@@ -172,8 +173,9 @@ pub struct ClusterArgs {
     /// Namespace to deploy into [default: the environment file's namespace].
     #[arg(long, short = 'n')]
     pub namespace: Option<String>,
-    /// Override the image tag from the environment file.
-    #[arg(long, value_name = "TAG")]
+    /// Image instead of the environment file's image_tag: a tag (v1.2.4), a digest
+    /// (@sha256:…), or REPO:TAG / REPO@sha256:… with deploy.toml's image_repository.
+    #[arg(long, value_name = "IMAGE")]
     pub image: Option<String>,
 }
 

@@ -24,6 +24,7 @@ mod layout;
 mod migrate;
 mod preflight_values;
 mod preview;
+mod quiet_libraries;
 mod realnode;
 mod release_binary;
 mod render;
