@@ -234,6 +234,10 @@ pub struct ApplyArgs {
     /// Delete objects of this set that are no longer rendered.
     #[arg(long)]
     pub prune: bool,
+    /// Replace a Deployment whose selector changed (delete it orphaning its pods, create
+    /// the new one, switch the Service once it is ready, delete the old pods).
+    #[arg(long)]
+    pub replace_immutable: bool,
     /// Wait for the Deployment rollout to finish.
     #[arg(long)]
     pub wait: bool,
@@ -259,6 +263,10 @@ pub struct DeployArgs {
     /// Do not prune objects that are no longer rendered.
     #[arg(long)]
     pub no_prune: bool,
+    /// Replace a Deployment whose selector changed (delete it orphaning its pods, create
+    /// the new one, switch the Service once it is ready, delete the old pods).
+    #[arg(long)]
+    pub replace_immutable: bool,
     /// How long to wait for the rollout (e.g. 90s, 5m).
     #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
     pub timeout: std::time::Duration,

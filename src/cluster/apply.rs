@@ -1,10 +1,11 @@
 //! Server-side apply of the rendered objects, in order, inside the ApplySet.
 //!
-//! Order of writes: the parent (recording a superset of group-kinds), then every member in
-//! dependency order, then, when pruning, deletions and the parent again with the exact set.
-//! An interrupted run therefore never leaves a member the parent does not account for.
+//! Order of writes (after the preflight has dry-run everything): the parent (recording a
+//! superset of group-kinds), then every member in the order of the deploy's phases, then,
+//! when pruning, deletions and the parent again with the exact set. An interrupted run
+//! therefore never leaves a member the parent does not account for.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashSet};
 
 use kube::api::{Patch, PatchParams};
 use kube::core::ApiResource;
@@ -12,9 +13,10 @@ use serde_json::Value;
 
 use super::applyset::{self, GroupKind, PART_OF_LABEL, ParentPatch, ParentState};
 use super::client::{self, Cluster};
+use super::preflight::{Checked, Prepared};
 use super::prune::{self, Members};
 use super::resources::{self, ObjectId};
-use super::{Error, FIELD_MANAGER, Result};
+use super::{Error, FIELD_MANAGER, Result, adopt};
 use crate::report::summary::Action;
 
 /// How to apply.
@@ -37,6 +39,8 @@ pub struct Applied {
     pub action: Action,
     /// The object as the server returned it.
     pub live: Value,
+    /// What else happened (e.g. `adopted from kubectl-client-side-apply`).
+    pub note: Option<String>,
 }
 
 /// The result of a whole apply.
@@ -46,6 +50,8 @@ pub struct Outcome {
     pub applied: Vec<Applied>,
     /// Pruned members.
     pub pruned: Vec<ObjectId>,
+    /// Deleted objects of an older layout (`[[app.retire]]`).
+    pub retired: Vec<ObjectId>,
 }
 
 impl Outcome {
@@ -260,80 +266,122 @@ pub async fn apply_one(
     Ok(serde_json::to_value(&answer).unwrap_or(Value::Null))
 }
 
-/// Applies every object (already in dependency order) into the set, then prunes.
-/// `report` is called once per object as soon as its result is known, and `outcome`
-/// records it, so a run that fails half-way still says what it did.
+/// The set as it was before this run wrote anything.
+#[derive(Debug, Clone, Default)]
+pub struct Before {
+    /// The live parent.
+    pub parent: ParentState,
+    /// Its live members.
+    pub members: Members,
+}
+
+/// Reads the parent (refusing a foreign one) and lists the live members. No writes.
 ///
 /// # Errors
-/// The first failing request; objects before it stay applied (apply is idempotent, so
-/// re-running after fixing the cause converges).
-pub async fn run(
-    cluster: &Cluster,
-    set: &Set,
-    objects: &[Value],
-    options: Options,
-    outcome: &mut Outcome,
-    mut report: impl FnMut(&ObjectId, Action),
-) -> Result<()> {
-    if options.prune {
-        prune::refuse_empty(objects)?;
-    }
-    let prepared: Vec<Value> = objects
-        .iter()
-        .map(|o| prepare(o, &set.id))
-        .collect::<Result<_>>()?;
-    let ids: Vec<ObjectId> = prepared.iter().map(ObjectId::of).collect::<Result<_>>()?;
-    let mut mappings: HashMap<(String, String), ApiResource> = HashMap::new();
-    for id in &ids {
-        let key = (id.api_version.clone(), id.kind.clone());
-        if let std::collections::hash_map::Entry::Vacant(slot) = mappings.entry(key) {
-            slot.insert(resources::api_resource(&cluster.client, &id.api_version, &id.kind).await?);
-        }
-    }
-    let rendered_kinds: BTreeSet<GroupKind> = ids.iter().map(ObjectId::group_kind).collect();
-
+/// The parent is not ours, or a request failed.
+pub async fn read_set(cluster: &Cluster, set: &Set) -> Result<Before> {
     let parent = read_parent(cluster, set).await?;
     // Every live member has a group-kind the parent records, so these lists see them all.
-    let before: Members = if parent.exists {
+    let members = if parent.exists {
         prune::list_members(cluster, &set.namespace, &set.id, &parent.group_kinds).await?
     } else {
         Members::new()
     };
-    let superset: BTreeSet<GroupKind> =
-        parent.group_kinds.union(&rendered_kinds).cloned().collect();
-    if !parent.exists || superset != parent.group_kinds {
-        write_parent(cluster, set, &superset, options.dry_run).await?;
-    }
+    Ok(Before { parent, members })
+}
 
-    for (object, id) in prepared.iter().zip(&ids) {
-        let resource = &mappings[&(id.api_version.clone(), id.kind.clone())];
-        let live = apply_one(cluster, resource, object, options).await?;
-        let action = classify(before.get(id), &live);
-        report(id, action);
-        outcome.applied.push(Applied {
-            id: id.clone(),
-            action,
-            live,
-        });
+/// Writes the parent with the union of the recorded and the rendered group-kinds (before
+/// any member), so an interrupted run never leaves a member the parent does not list.
+/// Returns that union.
+///
+/// # Errors
+/// The request failed.
+pub async fn open_set(
+    cluster: &Cluster,
+    set: &Set,
+    before: &Before,
+    rendered: &[Prepared],
+    dry_run: bool,
+) -> Result<BTreeSet<GroupKind>> {
+    let rendered_kinds: BTreeSet<GroupKind> = rendered.iter().map(|p| p.id.group_kind()).collect();
+    let superset: BTreeSet<GroupKind> = before
+        .parent
+        .group_kinds
+        .union(&rendered_kinds)
+        .cloned()
+        .collect();
+    if !before.parent.exists || superset != before.parent.group_kinds {
+        write_parent(cluster, set, &superset, dry_run).await?;
     }
+    Ok(superset)
+}
 
-    if options.prune {
-        let rendered: HashSet<ObjectId> = ids.iter().cloned().collect();
-        let (delete, kept) = prune::candidates(&before, &rendered);
-        for line in prune::explain_kept(&kept) {
-            crate::report::warning(&line);
+/// Applies one checked object: takes over kubectl's client-side fields first when the
+/// preflight found them, then applies. The action is judged against the live object the
+/// preflight read.
+///
+/// # Errors
+/// The server rejected the adoption patch or the apply.
+pub async fn apply_checked(
+    cluster: &Cluster,
+    prepared: &Prepared,
+    checked: &Checked,
+    options: Options,
+) -> Result<Applied> {
+    let mut note = None;
+    if !checked.adopt_from.is_empty()
+        && let Some(live) = checked.live.clone()
+    {
+        let from = adopt::migrate(cluster, &prepared.resource, &prepared.id, live).await?;
+        if !from.is_empty() {
+            note = Some(format!("adopted from {}", from.join(", ")));
         }
-        for id in delete {
-            prune::delete(cluster, &id, options.dry_run).await?;
-            report(&id, Action::Pruned);
-            outcome.pruned.push(id);
-        }
-        // Kinds of kept look-alikes stay recorded so a later run still sees them.
-        let mut latest = rendered_kinds.clone();
-        latest.extend(kept.iter().map(|(id, _)| id.group_kind()));
-        if latest != superset {
-            write_parent(cluster, set, &latest, options.dry_run).await?;
-        }
+    }
+    let live = apply_one(cluster, &prepared.resource, &prepared.body, options).await?;
+    let action = match (&checked.live, checked.replace) {
+        (Some(_), true) => Action::Changed,
+        (before, _) => classify(before.as_ref(), &live),
+    };
+    if checked.replace {
+        note = Some("replaced (selector changed)".into());
+    }
+    Ok(Applied {
+        id: prepared.id.clone(),
+        action,
+        live,
+        note,
+    })
+}
+
+/// Deletes the members of the set that are no longer rendered, then records the exact
+/// group-kinds on the parent.
+///
+/// # Errors
+/// A delete or the parent write failed.
+pub async fn prune_set(
+    cluster: &Cluster,
+    set: &Set,
+    before: &Before,
+    rendered: &[Prepared],
+    superset: &BTreeSet<GroupKind>,
+    outcome: &mut Outcome,
+    mut report: impl FnMut(&ObjectId, Action, Option<&str>),
+) -> Result<()> {
+    let ids: HashSet<ObjectId> = rendered.iter().map(|p| p.id.clone()).collect();
+    let (delete, kept) = prune::candidates(&before.members, &ids);
+    for line in prune::explain_kept(&kept) {
+        crate::report::warning(&line);
+    }
+    for id in delete {
+        prune::delete(cluster, &id, false).await?;
+        report(&id, Action::Pruned, None);
+        outcome.pruned.push(id);
+    }
+    // Kinds of kept look-alikes stay recorded so a later run still sees them.
+    let mut latest: BTreeSet<GroupKind> = rendered.iter().map(|p| p.id.group_kind()).collect();
+    latest.extend(kept.iter().map(|(id, _)| id.group_kind()));
+    if &latest != superset {
+        write_parent(cluster, set, &latest, false).await?;
     }
     Ok(())
 }

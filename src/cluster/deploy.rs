@@ -1,12 +1,14 @@
-//! `apply` and `deploy`: preflight, apply, prune, wait, and the report of what happened.
+//! `apply` and `deploy`: preflight, the phases of the apply, the wait, prune, retire, and
+//! the report of what happened.
 
 use std::time::{Duration, Instant};
 
 use super::apply::{self, Options, Outcome, Set};
 use super::client::{self, Cluster, Redactor};
 use super::plan::{self, Plan};
+use super::preflight::{CheckOptions, Checked, Prepared};
 use super::resources::ObjectId;
-use super::{Error, Result, preflight, rollout};
+use super::{Error, Result, preflight, replace, retire, rollout};
 use crate::cli::{ApplyArgs, ClusterArgs, DeployArgs};
 use crate::report::{self, Progress, RolloutResult, Summary, summary::Action};
 
@@ -41,6 +43,7 @@ impl Context {
 #[derive(Debug, Clone, Copy)]
 struct Steps {
     options: Options,
+    check: CheckOptions,
     create_namespace: bool,
     wait: Option<Duration>,
 }
@@ -63,6 +66,10 @@ pub async fn run_apply(args: &ApplyArgs) -> Result<u8> {
             dry_run: args.dry_run,
             force_conflicts: args.force_conflicts,
             prune: args.prune,
+        },
+        check: CheckOptions {
+            force_conflicts: args.force_conflicts,
+            replace_immutable: args.replace_immutable,
         },
         create_namespace: args.create_namespace,
         wait: (args.wait && !args.dry_run).then_some(args.timeout),
@@ -104,6 +111,10 @@ pub async fn run_deploy(args: &DeployArgs) -> Result<u8> {
                 force_conflicts: args.force_conflicts,
                 prune: !args.no_prune,
             },
+            check: CheckOptions {
+                force_conflicts: args.force_conflicts,
+                replace_immutable: args.replace_immutable,
+            },
             create_namespace: args.create_namespace,
             wait: (!args.no_wait).then_some(args.timeout),
         };
@@ -136,7 +147,28 @@ pub async fn run_deploy(args: &DeployArgs) -> Result<u8> {
     result.map(|()| crate::exit::OK)
 }
 
-/// Preflight, apply (+ prune), wait.
+/// Prints one result line, e.g. `deployment.apps/gpt-service configured (adopted from …)`.
+fn say(id: &ObjectId, action: Action, note: Option<&str>, suffix: &str) {
+    let note = note.map(|n| format!(" ({n})")).unwrap_or_default();
+    report::line(&format!("{} {}{suffix}{note}", id.short(), action.verb()));
+}
+
+/// A Service whose live selector differs from the rendered one: switching it before the
+/// new pods are ready would leave it without endpoints, so it is applied after the wait.
+fn switches_selector(prepared: &Prepared, checked: &Checked) -> bool {
+    prepared.id.kind == "Service"
+        && checked
+            .live
+            .as_ref()
+            .is_some_and(|live| live["spec"]["selector"] != prepared.body["spec"]["selector"])
+}
+
+/// The default wait when a replacement needs one and none was asked for.
+const REPLACE_WAIT: Duration = Duration::from_secs(600);
+
+/// Preflight (dry run of everything), then the phases: config objects → Deployment →
+/// wait → the rest (CronJob, a Service switching selector) → orphans of a replacement →
+/// prune → retire.
 async fn execute(ctx: &Context, steps: Steps, done: &mut Done) -> Result<()> {
     let plan = &ctx.plan;
     let cluster = &ctx.cluster;
@@ -145,6 +177,7 @@ async fn execute(ctx: &Context, steps: Steps, done: &mut Done) -> Result<()> {
     if steps.options.prune {
         super::prune::refuse_empty(&plan.objects)?;
     }
+    retire::refuse_rendered(&plan.config.app.retire, &plan.objects)?;
     let exists =
         preflight::check_namespace(cluster, &plan.namespace, steps.create_namespace).await?;
     if !exists {
@@ -158,47 +191,157 @@ async fn execute(ctx: &Context, steps: Steps, done: &mut Done) -> Result<()> {
             );
             for object in &plan.objects {
                 let id = ObjectId::of(object)?;
-                report::line(&format!(
-                    "{} {}{suffix}",
-                    id.short(),
-                    Action::Created.verb()
-                ));
+                say(&id, Action::Created, None, suffix);
             }
             return Ok(());
         }
     }
     let set = Set::new(&plan.app_name, &plan.namespace);
-    apply::run(
-        cluster,
-        &set,
-        &plan.objects,
-        steps.options,
-        &mut done.outcome,
-        |id, action| {
-            report::line(&format!("{} {}{suffix}", id.short(), action.verb()));
-        },
-    )
-    .await?;
-    let Some(timeout) = steps.wait else {
-        return Ok(());
+    let prepared = preflight::prepare_all(cluster, &set.id, &plan.objects).await?;
+    let before = apply::read_set(cluster, &set).await?;
+    let checked = if exists {
+        preflight::check_all(cluster, &prepared, steps.check).await?
+    } else {
+        vec![Checked::default(); prepared.len()]
     };
-    let Some(target) = done
-        .outcome
-        .deployment()
-        .and_then(rollout::Target::from_applied)
-    else {
+    preflight::refuse_problems(&checked)?;
+
+    if dry {
+        for (p, c) in prepared.iter().zip(&checked) {
+            let action = match (&c.merged, c.replace) {
+                (_, true) => Action::Changed,
+                (Some(merged), false) => apply::classify(c.live.as_ref(), merged),
+                (None, false) => Action::Created,
+            };
+            let note = if c.replace {
+                Some("would be replaced: its selector changes".to_string())
+            } else if c.adopt_from.is_empty() {
+                None
+            } else {
+                Some(format!("would be adopted from {}", c.adopt_from.join(", ")))
+            };
+            say(&p.id, action, note.as_deref(), suffix);
+        }
+        if steps.options.prune {
+            let ids = prepared.iter().map(|p| p.id.clone()).collect();
+            let (delete, _) = super::prune::candidates(&before.members, &ids);
+            for id in delete {
+                super::prune::delete(cluster, &id, true).await?;
+                say(&id, Action::Pruned, None, suffix);
+            }
+        }
+        for (id, _) in retire::live(cluster, &plan.config.app.retire, &plan.namespace).await? {
+            say(
+                &id,
+                Action::Retired,
+                Some("after a successful rollout"),
+                suffix,
+            );
+        }
         return Ok(());
+    }
+
+    let superset = apply::open_set(cluster, &set, &before, &prepared, false).await?;
+    let deployment_rank = crate::render::kind_rank("Deployment");
+    let rank = |p: &Prepared| crate::render::kind_rank(&p.id.kind);
+    let waits = steps.wait.is_some() || checked.iter().any(|c| c.replace);
+    let record = |applied: apply::Applied, done: &mut Done| {
+        say(&applied.id, applied.action, applied.note.as_deref(), "");
+        done.outcome.applied.push(applied);
     };
+
+    // Config objects: everything the Deployment reads or sits behind.
+    let mut deferred = Vec::new();
+    for (p, c) in prepared.iter().zip(&checked) {
+        if rank(p) >= deployment_rank {
+            continue;
+        }
+        if waits && switches_selector(p, c) {
+            deferred.push((p, c));
+            continue;
+        }
+        let applied = apply::apply_checked(cluster, p, c, steps.options).await?;
+        record(applied, done);
+    }
+    // The Deployment, replaced when its selector changes.
+    let mut replacements = Vec::new();
+    let mut target = None;
+    for (p, c) in prepared.iter().zip(&checked) {
+        if rank(p) != deployment_rank {
+            continue;
+        }
+        if c.replace
+            && let Some(live) = &c.live
+        {
+            replacements.push(replace::orphan_delete(cluster, live).await?);
+        }
+        let applied = apply::apply_checked(cluster, p, c, steps.options).await?;
+        target = target.or_else(|| rollout::Target::from_applied(&applied.live));
+        record(applied, done);
+    }
+    if waits && let Some(target) = &target {
+        let timeout = steps.wait.unwrap_or(REPLACE_WAIT);
+        wait_rollout(ctx, target, timeout, done).await?;
+    }
+    // What may run only once the new pods serve: the CronJob, a Service switching selector.
+    for (p, c) in prepared.iter().zip(&checked) {
+        if rank(p) > deployment_rank {
+            let applied = apply::apply_checked(cluster, p, c, steps.options).await?;
+            record(applied, done);
+        }
+    }
+    for (p, c) in deferred {
+        let applied = apply::apply_checked(cluster, p, c, steps.options).await?;
+        record(applied, done);
+    }
+    for replacement in &replacements {
+        replace::delete_orphans(cluster, replacement).await?;
+    }
+    if steps.options.prune {
+        apply::prune_set(
+            cluster,
+            &set,
+            &before,
+            &prepared,
+            &superset,
+            &mut done.outcome,
+            |id, action, note| say(id, action, note, ""),
+        )
+        .await?;
+    }
+    let retired = &plan.config.app.retire;
+    if !retired.is_empty() {
+        if done.rollout == Some(RolloutResult::Complete) {
+            for id in retire::run(cluster, retired, &plan.namespace, false).await? {
+                say(&id, Action::Retired, None, "");
+                done.outcome.retired.push(id);
+            }
+        } else {
+            report::warning(
+                "the objects listed under [[app.retire]] are deleted only after a rollout that was waited for; rerun with the wait",
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Waits for the rollout, recording its result.
+async fn wait_rollout(
+    ctx: &Context,
+    target: &rollout::Target,
+    timeout: Duration,
+    done: &mut Done,
+) -> Result<()> {
     let progress = Progress::new();
-    match rollout::wait(cluster, &target, timeout, &progress).await {
+    match rollout::wait(&ctx.cluster, target, timeout, &progress).await {
         Ok(()) => {
             done.rollout = Some(RolloutResult::Complete);
             Ok(())
         }
         Err(e) => {
             done.rollout = Some(RolloutResult::Failed(match &e {
-                Error::Rollout { reason, .. } => plan.redactor.redact(reason),
-                other => plan.redactor.redact(&other.to_string()),
+                Error::Rollout { reason, .. } => ctx.plan.redactor.redact(reason),
+                other => ctx.plan.redactor.redact(&other.to_string()),
             }));
             Err(e)
         }
@@ -210,13 +353,22 @@ fn changes(outcome: &Outcome) -> Vec<report::ObjectChange> {
         kind: a.id.kind.clone(),
         name: a.id.name.clone(),
         action: a.action,
+        note: a.note.clone(),
     });
-    let pruned = outcome.pruned.iter().map(|id| report::ObjectChange {
-        kind: id.kind.clone(),
-        name: id.name.clone(),
-        action: Action::Pruned,
-    });
-    applied.chain(pruned).collect()
+    let removed = |ids: &[ObjectId], action: Action| -> Vec<report::ObjectChange> {
+        ids.iter()
+            .map(|id| report::ObjectChange {
+                kind: id.kind.clone(),
+                name: id.name.clone(),
+                action,
+                note: None,
+            })
+            .collect()
+    };
+    applied
+        .chain(removed(&outcome.pruned, Action::Pruned))
+        .chain(removed(&outcome.retired, Action::Retired))
+        .collect()
 }
 
 fn error_text(err: &Error) -> String {
@@ -285,8 +437,10 @@ mod tests {
                 id: id("Secret", "s"),
                 action: Action::Unchanged,
                 live: serde_json::Value::Null,
+                note: None,
             }],
             pruned: vec![id("ConfigMap", "old")],
+            retired: vec![],
         };
         let rows = changes(&outcome);
         assert_eq!(rows.len(), 2);

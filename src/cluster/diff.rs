@@ -1,7 +1,8 @@
 //! `gpt-deploy diff`: what `apply` would change, as a unified diff per object.
 //!
-//! The "after" side is the server's own answer to a dry-run apply (defaults, admission and
-//! merges included), the "before" side the live object; both lose managed fields, status
+//! The "after" side is the server's own answer to the same unforced dry-run apply as the
+//! deploy's preflight (defaults, admission and merges included; conflicts and immutable
+//! fields are reported as such, exit 3), the "before" side the live object; both lose managed fields, status
 //! and other server bookkeeping. Secret values never appear: each is `***`, and a changed
 //! value shows as `*** (before)` / `*** (after)`, as `kubectl diff` does.
 
@@ -11,11 +12,11 @@ use owo_colors::OwoColorize as _;
 use serde_json::Value;
 use similar::TextDiff;
 
-use super::apply::{self, Options, Set};
-use super::client::{self, Cluster};
-use super::resources::{self, ObjectId};
+use super::apply::{self, Set};
+use super::preflight::{self, CheckOptions};
+use super::resources::ObjectId;
 use super::{Error, Result};
-use super::{deploy, prune};
+use super::{deploy, prune, retire};
 use crate::cli::DiffArgs;
 
 /// The mask shown instead of a secret value.
@@ -149,7 +150,23 @@ pub fn removal_diff(id: &ObjectId, live: &Value) -> Option<String> {
     )
 }
 
-/// `gpt-deploy diff`: exit 0 when nothing would change, 1 otherwise.
+/// The diff of a retired object (`[[app.retire]]`): deleted after the rollout.
+#[must_use]
+pub fn retire_diff(id: &ObjectId, live: &Value) -> Option<String> {
+    let mut live = normalize(live);
+    mask_secrets(Some(&mut live), None);
+    let path = format!("{}/{}/{}", id.api_version, id.kind, id.name);
+    unified(
+        &side(Some(&live)),
+        "",
+        &format!("live/{path}"),
+        &format!("retired/{path}"),
+    )
+}
+
+/// `gpt-deploy diff`: exit 0 when nothing would change, 1 when something would, 3 when
+/// `apply` would stop (a conflict, an immutable field): the same unforced dry run as the
+/// deploy's preflight decides, and such problems are reported as what they are.
 ///
 /// # Errors
 /// Render, preflight or API errors.
@@ -161,47 +178,73 @@ pub async fn run(args: &DiffArgs) -> Result<u8> {
     let tty = crate::report::stdout_is_tty();
     let mut out = std::io::stdout().lock();
     let mut differences = 0usize;
-    let mut rendered = std::collections::HashSet::new();
-    for object in &ctx.plan.objects {
-        let prepared = apply::prepare(object, &set.id)?;
-        let id = ObjectId::of(&prepared)?;
-        rendered.insert(id.clone());
+    let mut problems = Vec::new();
+    let prepared = preflight::prepare_all(&ctx.cluster, &set.id, &ctx.plan.objects).await?;
+    let options = CheckOptions {
+        force_conflicts: false,
+        replace_immutable: true,
+    };
+    let write = |text: String, out: &mut std::io::StdoutLock<'_>| -> Result<()> {
+        let text = ctx.plan.redactor.redact(&text);
+        let text = if tty { colorize(&text) } else { text };
+        out.write_all(text.as_bytes()).map_err(Error::Output)
+    };
+    for p in &prepared {
         let (live, merged) = if namespace_exists {
-            let resource =
-                resources::api_resource(&ctx.cluster.client, &id.api_version, &id.kind).await?;
-            let live = get_live(&ctx.cluster, &resource, &id).await?;
-            // Force, so the diff shows the intended state even where another manager owns a field.
-            let options = Options {
-                dry_run: true,
-                force_conflicts: true,
-                prune: false,
-            };
-            let merged = apply::apply_one(&ctx.cluster, &resource, &prepared, options).await?;
-            (live, merged)
+            let checked = preflight::check_one(&ctx.cluster, p, options).await?;
+            if let Some(problem) = checked.problem {
+                problems.push(problem);
+                continue;
+            }
+            if checked.replace {
+                eprintln!(
+                    "{} selects other pods than the live one: `deploy --replace-immutable` replaces it without downtime",
+                    p.id
+                );
+            } else if !checked.adopt_from.is_empty() {
+                eprintln!(
+                    "{} would be adopted from {}: fields only the old manifest set are removed",
+                    p.id,
+                    checked.adopt_from.join(", ")
+                );
+            }
+            let merged = checked.merged.unwrap_or_else(|| p.body.clone());
+            (checked.live, merged)
         } else {
-            (None, prepared)
+            (None, p.body.clone())
         };
-        if let Some(text) = object_diff(&id, live.as_ref(), &merged) {
+        if let Some(text) = object_diff(&p.id, live.as_ref(), &merged) {
             differences += 1;
-            let text = ctx.plan.redactor.redact(&text);
-            let text = if tty { colorize(&text) } else { text };
-            out.write_all(text.as_bytes()).map_err(Error::Output)?;
+            write(text, &mut out)?;
         }
     }
-    if args.prune && namespace_exists {
-        let parent = apply::read_parent(&ctx.cluster, &set).await?;
-        if parent.exists {
-            let members =
-                prune::list_members(&ctx.cluster, &set.namespace, &set.id, &parent.group_kinds)
-                    .await?;
-            let (delete, _kept) = prune::candidates(&members, &rendered);
-            for id in delete {
-                if let Some(text) = removal_diff(&id, &members[&id]) {
-                    differences += 1;
-                    let text = ctx.plan.redactor.redact(&text);
-                    let text = if tty { colorize(&text) } else { text };
-                    out.write_all(text.as_bytes()).map_err(Error::Output)?;
+    if namespace_exists {
+        if args.prune {
+            let parent = apply::read_parent(&ctx.cluster, &set).await?;
+            if parent.exists {
+                let members =
+                    prune::list_members(&ctx.cluster, &set.namespace, &set.id, &parent.group_kinds)
+                        .await?;
+                let rendered = prepared.iter().map(|p| p.id.clone()).collect();
+                let (delete, _kept) = prune::candidates(&members, &rendered);
+                for id in delete {
+                    if let Some(text) = removal_diff(&id, &members[&id]) {
+                        differences += 1;
+                        write(text, &mut out)?;
+                    }
                 }
+            }
+        }
+        let retired = retire::live(
+            &ctx.cluster,
+            &ctx.plan.config.app.retire,
+            &ctx.plan.namespace,
+        )
+        .await?;
+        for (id, live) in retired {
+            if let Some(text) = retire_diff(&id, &live) {
+                differences += 1;
+                write(text, &mut out)?;
             }
         }
     }
@@ -213,28 +256,14 @@ pub async fn run(args: &DiffArgs) -> Result<u8> {
             ctx.plan.namespace
         );
     }
+    if !problems.is_empty() {
+        return Err(Error::Preflight { problems });
+    }
     Ok(if differences == 0 {
         crate::exit::OK
     } else {
         crate::exit::DIFFERENCES
     })
-}
-
-async fn get_live(
-    cluster: &Cluster,
-    resource: &kube::core::ApiResource,
-    id: &ObjectId,
-) -> Result<Option<Value>> {
-    let api = resources::namespaced(&cluster.client, &id.namespace, resource);
-    let live = client::retry(|| api.get_opt(&id.name)).await.map_err(|e| {
-        client::api_error(format!("read {id}"), &id.to_string(), e, &cluster.server)
-    })?;
-    Ok(live.map(|l| {
-        let mut v = serde_json::to_value(&l).unwrap_or(Value::Null);
-        v["apiVersion"] = Value::String(id.api_version.clone());
-        v["kind"] = Value::String(id.kind.clone());
-        v
-    }))
 }
 
 #[cfg(test)]

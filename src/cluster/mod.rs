@@ -2,9 +2,12 @@
 //!
 //! Every command follows the same path: [`plan`] renders the objects and checks the
 //! secrets (no cluster access), [`client`] connects the way kubectl does, [`preflight`]
-//! checks the cluster before the first write, then [`apply`] (server-side apply in
-//! dependency order, tracked by an ApplySet, see [`applyset`]), [`prune`] and [`rollout`].
+//! dry-runs every object before the first write, then [`apply`] (server-side apply in
+//! phases, tracked by an ApplySet, see [`applyset`]; kubectl-made objects taken over by
+//! [`adopt`], a changed Deployment selector handled by [`replace`]), [`rollout`] (waiting
+//! through [`watch`]), [`prune`] and [`retire`].
 
+pub mod adopt;
 pub mod apply;
 pub mod applyset;
 pub mod client;
@@ -14,8 +17,11 @@ pub mod job;
 pub mod plan;
 pub mod preflight;
 pub mod prune;
+pub mod replace;
 pub mod resources;
+pub mod retire;
 pub mod rollout;
+pub mod watch;
 
 /// The field manager for every object this tool applies.
 pub const FIELD_MANAGER: &str = "gpt-deploy";
@@ -97,6 +103,12 @@ pub enum Error {
         /// (field path, other manager) pairs.
         conflicts: Vec<(String, String)>,
     },
+    /// The preflight found objects the server will not accept; nothing was written.
+    #[error("{}", preflight_text(problems))]
+    Preflight {
+        /// Every problem, one per object.
+        problems: Vec<preflight::Problem>,
+    },
     /// The namespace does not exist and `--create-namespace` was not given.
     #[error(
         "namespace {0:?} does not exist; create it, or pass --create-namespace; nothing was applied"
@@ -169,6 +181,22 @@ pub enum Error {
     Output(#[source] std::io::Error),
 }
 
+fn preflight_text(problems: &[preflight::Problem]) -> String {
+    match problems {
+        [one] => format!("{one}\nNothing was changed in the cluster."),
+        many => {
+            let mut text = format!(
+                "{} objects cannot be applied; nothing was changed in the cluster:",
+                many.len()
+            );
+            for p in many {
+                text.push_str(&format!("\n- {}", p.to_string().replace('\n', "\n  ")));
+            }
+            text
+        }
+    }
+}
+
 /// Result with this module's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -186,6 +214,7 @@ impl crate::Failure for Error {
             | Error::ClientBuild { .. }
             | Error::Api { .. }
             | Error::Conflict { .. }
+            | Error::Preflight { .. }
             | Error::NamespaceMissing(_)
             | Error::ParentNotOurs { .. }
             | Error::UnknownKind { .. }

@@ -29,6 +29,15 @@ const KNOWN: &[(&str, &str, &str)] = &[
     ),
 ];
 
+/// The apiVersion gpt-deploy uses for a kind it knows (see `KNOWN`).
+#[must_use]
+pub fn api_version_of(kind: &str) -> Option<&'static str> {
+    KNOWN
+        .iter()
+        .find(|(_, k, _)| *k == kind)
+        .map(|(v, _, _)| *v)
+}
+
 /// Who an object is: enough to address it and to name it in messages.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ObjectId {

@@ -151,6 +151,17 @@ pub struct App {
     pub secret_name: String,
     /// The declared secrets, in file order.
     pub secrets: Vec<DeclaredSecret>,
+    /// Objects of an older layout to delete once a rollout has succeeded (`[[app.retire]]`).
+    pub retire: Vec<Retired>,
+}
+
+/// An object of an older layout that `deploy` deletes after a successful rollout.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Retired {
+    /// Kind, e.g. `CronJob`.
+    pub kind: String,
+    /// Name in the environment's namespace.
+    pub name: String,
 }
 
 /// A secret the application needs (`[[app.secrets]]`).

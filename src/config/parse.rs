@@ -11,6 +11,7 @@ use toml::Spanned;
 use super::source::{File, line_column};
 use super::{
     App, Cleanup, DeclaredSecret, Environment, Error, Problem, ResourceList, Resources, Result,
+    Retired,
 };
 
 #[derive(Deserialize)]
@@ -30,6 +31,15 @@ struct RawApp {
     secret_name: Spanned<String>,
     #[serde(default)]
     secrets: Vec<RawSecret>,
+    #[serde(default)]
+    retire: Vec<RawRetire>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRetire {
+    kind: Spanned<String>,
+    name: Spanned<String>,
 }
 
 #[derive(Deserialize)]
@@ -230,6 +240,19 @@ fn check_app(c: &mut Checker<'_>, raw: &RawApp) -> App {
             required: s.required,
         });
     }
+    let mut retire: Vec<Retired> = Vec::new();
+    for r in &raw.retire {
+        let kind = c.app_value("kind", &r.kind, retire_kind);
+        let name = c.app_value("name", &r.name, dns_subdomain);
+        if retire.iter().any(|x| x.kind == kind && x.name == name) {
+            c.report(
+                c.deploy,
+                r.name.span(),
+                format!("{kind} `{name}` is listed twice under [[app.retire]]"),
+            );
+        }
+        retire.push(Retired { kind, name });
+    }
     App {
         name: c.app_value("name", &raw.name, dns_label),
         image_repository: c.app_value("image_repository", &raw.image_repository, image_repository),
@@ -240,6 +263,7 @@ fn check_app(c: &mut Checker<'_>, raw: &RawApp) -> App {
         ),
         secret_name: c.app_value("secret_name", &raw.secret_name, dns_subdomain),
         secrets,
+        retire,
     }
 }
 
@@ -355,6 +379,31 @@ fn dns_subdomain(v: &str) -> Option<String> {
         format!("is `{v}`; it must be lowercase letters, digits, '-' and '.' (a DNS subdomain)")
     })
 }
+
+/// Kinds an `[[app.retire]]` entry may name: those gpt-deploy knows how to address.
+fn retire_kind(v: &str) -> Option<String> {
+    (!RETIRE_KINDS.contains(&v)).then(|| {
+        format!(
+            "is `{v}`; a retired object must be one of {}",
+            RETIRE_KINDS.join(", ")
+        )
+    })
+}
+
+/// Kinds that may be retired (namespaced kinds of the old layout).
+pub(crate) const RETIRE_KINDS: &[&str] = &[
+    "ConfigMap",
+    "CronJob",
+    "Deployment",
+    "HorizontalPodAutoscaler",
+    "Ingress",
+    "Job",
+    "NetworkPolicy",
+    "PodDisruptionBudget",
+    "Secret",
+    "Service",
+    "ServiceAccount",
+];
 
 /// Keys of a Secret's `data`.
 fn secret_key(v: &str) -> Option<String> {

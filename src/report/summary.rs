@@ -15,6 +15,8 @@ pub enum Action {
     Unchanged,
     /// The object was a member of the set, no longer rendered, and was deleted.
     Pruned,
+    /// The object belonged to an older layout (`[[app.retire]]`) and was deleted.
+    Retired,
 }
 
 impl Action {
@@ -26,6 +28,7 @@ impl Action {
             Action::Changed => "configured",
             Action::Unchanged => "unchanged",
             Action::Pruned => "pruned",
+            Action::Retired => "retired",
         }
     }
 }
@@ -39,6 +42,8 @@ pub struct ObjectChange {
     pub name: String,
     /// What happened.
     pub action: Action,
+    /// What else happened, e.g. `adopted from kubectl-client-side-apply`.
+    pub note: Option<String>,
 }
 
 /// The outcome of waiting for the rollout.
@@ -109,9 +114,14 @@ impl Summary {
         if !self.objects.is_empty() {
             md.push_str("| object | result |\n|---|---|\n");
             for o in &self.objects {
+                let note = o
+                    .note
+                    .as_deref()
+                    .map(|n| format!(", {}", escape(n)))
+                    .unwrap_or_default();
                 let _ = writeln!(
                     md,
-                    "| {}/{} | {} |",
+                    "| {}/{} | {}{note} |",
                     escape(&o.kind),
                     escape(&o.name),
                     o.action.verb()
@@ -167,16 +177,19 @@ mod tests {
                     kind: "Secret".into(),
                     name: "gpt-service".into(),
                     action: Action::Unchanged,
+                    note: None,
                 },
                 ObjectChange {
                     kind: "Deployment".into(),
                     name: "gpt-service".into(),
                     action: Action::Changed,
+                    note: Some("adopted from kubectl-client-side-apply".into()),
                 },
                 ObjectChange {
                     kind: "ConfigMap".into(),
                     name: "old".into(),
                     action: Action::Pruned,
+                    note: None,
                 },
             ],
             rollout: RolloutResult::Complete,
@@ -191,7 +204,9 @@ mod tests {
         assert!(md.contains("production deploy succeeded"), "{md}");
         assert!(md.contains("| 0 | 1 | 1 | 1 |"), "{md}");
         assert!(
-            md.contains("| Deployment/gpt-service | configured |"),
+            md.contains(
+                "| Deployment/gpt-service | configured, adopted from kubectl-client-side-apply |"
+            ),
             "{md}"
         );
         assert!(md.contains("Rollout: complete"), "{md}");

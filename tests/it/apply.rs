@@ -33,6 +33,7 @@ async fn fresh_apply_creates_the_set_and_waits_for_the_rollout() {
     for line in [
         "secret/gpt-secrets created",
         "poddisruptionbudget.policy/gpt-service created",
+        "service/gpt-service created",
         "deployment.apps/gpt-service created",
         "cronjob.batch/gpt-token-cleanup created",
     ] {
@@ -61,7 +62,7 @@ async fn fresh_apply_creates_the_set_and_waits_for_the_rollout() {
     assert!(notes["applyset.kubernetes.io/tooling"].starts_with("gpt-deploy/v"));
     assert_eq!(
         notes["applyset.kubernetes.io/contains-group-kinds"],
-        "CronJob.batch,Deployment.apps,PodDisruptionBudget.policy,Secret"
+        "CronJob.batch,Deployment.apps,PodDisruptionBudget.policy,Secret,Service"
     );
 
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), &env.ns.name);
@@ -99,7 +100,7 @@ async fn unchanged_reapply_makes_no_new_generation() {
     out.success();
     assert_eq!(
         out.stdout.matches(" unchanged").count(),
-        4,
+        5,
         "{}",
         out.stdout
     );
@@ -296,7 +297,7 @@ async fn prune_deletes_a_dropped_member_and_nothing_else() {
     assert_eq!(labels(&parent.metadata)["applyset.kubernetes.io/id"], id);
     assert_eq!(
         annotations(&parent.metadata)["applyset.kubernetes.io/contains-group-kinds"],
-        "CronJob.batch,Deployment.apps,PodDisruptionBudget.policy,Secret",
+        "CronJob.batch,Deployment.apps,PodDisruptionBudget.policy,Secret,Service",
         "the labelled look-alike keeps its kind recorded"
     );
 }
@@ -510,6 +511,10 @@ async fn invalid_object_names_the_object_and_quotes_the_server() {
         "{}",
         out.stderr
     );
+    // The preflight's dry run caught it: nothing was written, not even the parent.
+    let secrets: Api<Secret> = Api::namespaced(env.ns.client(), &env.ns.name);
+    assert!(secrets.get_opt(PARENT).await.unwrap().is_none());
+    assert!(secrets.get_opt("gpt-secrets").await.unwrap().is_none());
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -22,7 +22,7 @@ async fn deploy_applies_prunes_waits_and_writes_the_step_summary() {
     let text = std::fs::read_to_string(&summary).unwrap();
     assert!(text.contains("development deploy succeeded"), "{text}");
     assert!(text.contains("image tag `v1.2.3`"), "{text}");
-    assert!(text.contains("| 4 | 0 | 0 | 0 |"), "{text}");
+    assert!(text.contains("| 5 | 0 | 0 | 0 |"), "{text}");
     assert!(text.contains("Rollout: complete"), "{text}");
 
     // Drop an object: the next deploy prunes it (pruning is on by default).
@@ -34,7 +34,7 @@ async fn deploy_applies_prunes_waits_and_writes_the_step_summary() {
     .await;
     out.success();
     let text = std::fs::read_to_string(&summary).unwrap();
-    assert!(text.contains("| 0 | 0 | 3 | 1 |"), "{text}");
+    assert!(text.contains("| 0 | 0 | 4 | 1 |"), "{text}");
     assert!(
         text.contains("| PodDisruptionBudget/gpt-service | pruned |"),
         "{text}"
@@ -165,7 +165,7 @@ async fn deploy_stops_when_the_github_environment_lacks_a_required_secret() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn failed_apply_summary_says_what_was_done_before_the_error() {
+async fn conflict_found_by_the_preflight_is_summarised_and_nothing_is_written() {
     use kube::api::{Patch, PatchParams};
     let env = DeployEnv::new().await;
     run(env.cmd("deploy", &["--timeout", "120s"]))
@@ -194,8 +194,12 @@ async fn failed_apply_summary_says_what_was_done_before_the_error() {
     out.expect_code(3);
     assert!(out.stdout.contains("::error::Deployment"), "{}", out.stdout);
     let text = std::fs::read_to_string(&summary).unwrap();
-    // Secret and PodDisruptionBudget were applied (unchanged) before the Deployment failed.
-    assert!(text.contains("| 0 | 0 | 2 | 0 |"), "{text}");
+    // The unforced dry run of every object found the conflict before the first write.
+    assert!(text.contains("| 0 | 0 | 0 | 0 |"), "{text}");
+    assert!(
+        text.contains("Nothing was changed in the cluster"),
+        "{text}"
+    );
     assert!(
         text.contains(".spec.replicas is managed by \"kubectl-edit\""),
         "{text}"

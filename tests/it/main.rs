@@ -13,6 +13,7 @@ mod ci_files;
 mod cleanup;
 mod cluster_scripts;
 mod control_plane;
+mod cutover;
 mod deploy;
 mod diff;
 mod docs;

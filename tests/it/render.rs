@@ -99,7 +99,13 @@ fn production_from_an_empty_directory_has_what_the_issue_asks_for() {
     let kinds: Vec<&str> = docs.iter().map(|d| d["kind"].as_str().unwrap()).collect();
     assert_eq!(
         kinds,
-        ["Secret", "PodDisruptionBudget", "Deployment", "CronJob"]
+        [
+            "Secret",
+            "PodDisruptionBudget",
+            "Service",
+            "Deployment",
+            "CronJob"
+        ]
     );
     for doc in &docs {
         assert_eq!(doc["metadata"]["namespace"], "gpt-production", "{doc}");
@@ -108,7 +114,21 @@ fn production_from_an_empty_directory_has_what_the_issue_asks_for() {
             "gpt-deploy"
         );
     }
-    let (secret, pdb, deployment, cronjob) = (&docs[0], &docs[1], &docs[2], &docs[3]);
+    let (secret, pdb, service, deployment, cronjob) =
+        (&docs[0], &docs[1], &docs[2], &docs[3], &docs[4]);
+    // The Service routes to the Deployment's pods through its stable selector and named port.
+    assert_eq!(service["metadata"]["name"], "gpt-service");
+    assert_eq!(service["spec"]["type"], "ClusterIP");
+    assert_eq!(
+        service["spec"]["selector"],
+        deployment["spec"]["selector"]["matchLabels"]
+    );
+    assert_eq!(service["spec"]["ports"][0]["port"], 80);
+    assert_eq!(service["spec"]["ports"][0]["targetPort"], "http");
+    assert_eq!(
+        deployment["spec"]["template"]["spec"]["containers"][0]["ports"][0]["name"],
+        "http"
+    );
     assert_eq!(secret["metadata"]["name"], "gpt-secrets");
     assert_eq!(secret["data"]["clerk-webhook-secret"], "<redacted>");
     assert!(secret.get("stringData").is_none());
@@ -309,8 +329,9 @@ fn out_dir_gets_one_file_per_object_in_apply_order() {
         [
             "01-secret-gpt-secrets.yaml",
             "02-poddisruptionbudget-gpt-service.yaml",
-            "03-deployment-gpt-service.yaml",
-            "04-cronjob-gpt-token-cleanup.yaml"
+            "03-service-gpt-service.yaml",
+            "04-deployment-gpt-service.yaml",
+            "05-cronjob-gpt-token-cleanup.yaml"
         ]
     );
     // The files together are the stream `render` prints.
@@ -356,9 +377,9 @@ fn validate_passes_on_the_shipped_configuration() {
     out.success();
     assert_eq!(
         out.stdout,
-        "ok     development: Secret/gpt-secrets, PodDisruptionBudget/gpt-service, Deployment/gpt-service, CronJob/gpt-token-cleanup\n\
-         ok     production: Secret/gpt-secrets, PodDisruptionBudget/gpt-service, Deployment/gpt-service, CronJob/gpt-token-cleanup\n\
-         ok     staging: Secret/gpt-secrets, PodDisruptionBudget/gpt-service, Deployment/gpt-service, CronJob/gpt-token-cleanup\n"
+        "ok     development: Secret/gpt-secrets, PodDisruptionBudget/gpt-service, Service/gpt-service, Deployment/gpt-service, CronJob/gpt-token-cleanup\n\
+         ok     production: Secret/gpt-secrets, PodDisruptionBudget/gpt-service, Service/gpt-service, Deployment/gpt-service, CronJob/gpt-token-cleanup\n\
+         ok     staging: Secret/gpt-secrets, PodDisruptionBudget/gpt-service, Service/gpt-service, Deployment/gpt-service, CronJob/gpt-token-cleanup\n"
     );
     assert_eq!(out.stderr, "");
 }

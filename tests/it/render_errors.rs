@@ -21,10 +21,28 @@ fn unknown_key_in_deploy_toml_names_file_line_and_column() {
     let line = dir.line_of("deploy.toml", "secrets_name");
     let stderr = render_fails(&dir, "production");
     let expected = format!(
-        "error: invalid configuration: {}/deploy.toml:{line}:1: unknown field `secrets_name`, expected one of `name`, `image_repository`, `github_repository`, `secret_name`, `secrets` (check the spelling; the file is strict)\n",
+        "error: invalid configuration: {}/deploy.toml:{line}:1: unknown field `secrets_name`, expected one of `name`, `image_repository`, `github_repository`, `secret_name`, `secrets`, `retire` (check the spelling; the file is strict)\n",
         dir.arg()
     );
     assert_eq!(stderr, expected);
+}
+
+#[test]
+fn retire_entry_of_an_unknown_kind_names_file_and_line() {
+    let dir = ConfigDir::shipped();
+    let text = std::fs::read_to_string(dir.path().join("deploy.toml")).unwrap();
+    dir.write(
+        "deploy.toml",
+        &format!("{text}\n[[app.retire]]\nkind = \"Pod\"\nname = \"old\"\n"),
+    );
+    let line = dir.line_of("deploy.toml", "kind = \"Pod\"");
+    let stderr = render_fails(&dir, "production");
+    assert!(
+        stderr.contains(&format!(
+            "deploy.toml:{line}:8: `kind` is `Pod`; a retired object must be one of ConfigMap, CronJob,"
+        )),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -1,0 +1,119 @@
+//! `[[app.retire]]`: objects of an older layout (e.g. a cleanup CronJob under another
+//! name) that `deploy` deletes once the new rollout has succeeded, and `diff` lists.
+
+use serde_json::Value;
+
+use super::client::{self, Cluster};
+use super::resources::{self, ObjectId};
+use super::{Error, Result};
+use crate::config::Retired;
+
+/// The identity of a retired object in `namespace`.
+///
+/// # Errors
+/// The kind is not one gpt-deploy can address (the configuration check prevents this).
+pub fn id_of(entry: &Retired, namespace: &str) -> Result<ObjectId> {
+    let api_version = resources::api_version_of(&entry.kind).ok_or_else(|| Error::BadObject {
+        object: format!("{} {}", entry.kind, entry.name),
+        problem: "gpt-deploy cannot retire this kind".into(),
+    })?;
+    Ok(ObjectId {
+        api_version: api_version.to_string(),
+        kind: entry.kind.clone(),
+        namespace: namespace.to_string(),
+        name: entry.name.clone(),
+    })
+}
+
+/// Refuses a retire list that names a rendered object: it would be deleted after each deploy.
+///
+/// # Errors
+/// [`Error::BadObject`] naming the entry.
+pub fn refuse_rendered(entries: &[Retired], rendered: &[Value]) -> Result<()> {
+    for entry in entries {
+        let clash = rendered.iter().any(|o| {
+            o["kind"].as_str() == Some(entry.kind.as_str())
+                && o["metadata"]["name"].as_str() == Some(entry.name.as_str())
+        });
+        if clash {
+            return Err(Error::BadObject {
+                object: format!("{} {}", entry.kind, entry.name),
+                problem: "it is listed under [[app.retire]] in deploy.toml but is also rendered; remove the retire entry".into(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The live retired objects (those that still exist).
+///
+/// # Errors
+/// A read failed.
+pub async fn live(
+    cluster: &Cluster,
+    entries: &[Retired],
+    namespace: &str,
+) -> Result<Vec<(ObjectId, Value)>> {
+    let mut out = Vec::new();
+    for entry in entries {
+        let id = id_of(entry, namespace)?;
+        let resource = resources::api_resource(&cluster.client, &id.api_version, &id.kind).await?;
+        let api = resources::namespaced(&cluster.client, namespace, &resource);
+        let found = client::retry(|| api.get_opt(&id.name)).await.map_err(|e| {
+            client::api_error(format!("read {id}"), &id.to_string(), e, &cluster.server)
+        })?;
+        if let Some(found) = found {
+            let mut v = serde_json::to_value(&found).unwrap_or(Value::Null);
+            v["apiVersion"] = Value::String(id.api_version.clone());
+            v["kind"] = Value::String(id.kind.clone());
+            out.push((id, v));
+        }
+    }
+    Ok(out)
+}
+
+/// Deletes every retired object that still exists; returns those deleted.
+///
+/// # Errors
+/// A read or delete failed.
+pub async fn run(
+    cluster: &Cluster,
+    entries: &[Retired],
+    namespace: &str,
+    dry_run: bool,
+) -> Result<Vec<ObjectId>> {
+    let mut deleted = Vec::new();
+    for (id, _) in live(cluster, entries, namespace).await? {
+        super::prune::delete(cluster, &id, dry_run).await?;
+        deleted.push(id);
+    }
+    Ok(deleted)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn retiring_a_rendered_object_is_refused() {
+        let entries = vec![Retired {
+            kind: "CronJob".into(),
+            name: "gpt-token-cleanup".into(),
+        }];
+        let rendered = vec![json!({"kind": "CronJob", "metadata": {"name": "gpt-token-cleanup"}})];
+        let err = refuse_rendered(&entries, &rendered)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("[[app.retire]]"), "{err}");
+        assert!(
+            refuse_rendered(
+                &entries,
+                &[json!({"kind": "Deployment", "metadata": {"name": "gpt-token-cleanup"}})]
+            )
+            .is_ok()
+        );
+        let id = id_of(&entries[0], "ns").unwrap();
+        assert_eq!(id.short(), "cronjob.batch/gpt-token-cleanup");
+    }
+}

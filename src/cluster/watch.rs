@@ -1,0 +1,207 @@
+//! The one way this tool waits for the cluster: a watch (never a poll loop), shaped like
+//! kube-runtime's `await_condition`, with what that function leaves to its callers:
+//!
+//! - a streaming list first (one request per watch), falling back to list + watch on
+//!   servers that refuse it;
+//! - a deadline, because `await_condition` has none of its own;
+//! - an error budget: the watcher backs off and retries, but not forever;
+//! - the end of the stream is an error, never a busy loop.
+//!
+//! [`Events`] is the loop's engine (used by the rollout wait, which merges several
+//! watches), [`await_condition`] the single-object form (Jobs, deletions).
+
+use std::fmt::Debug;
+use std::time::Duration;
+
+use futures::StreamExt;
+use futures::stream::BoxStream;
+use kube::Resource;
+use kube::api::Api;
+use kube::runtime::{WatchStreamExt, watcher};
+use serde::de::DeserializeOwned;
+use tokio::time::Instant;
+
+/// Consecutive watch errors tolerated before giving up (the watcher backs off between them).
+pub const ERROR_BUDGET: u32 = 6;
+
+/// Why a watch stopped without its condition being met.
+#[derive(Debug)]
+pub enum End {
+    /// The deadline passed.
+    Timeout,
+    /// The stream ended (the server or the connection closed it for good).
+    Closed,
+    /// The watch kept failing; the last error.
+    Failed(watcher::Error),
+}
+
+/// A stream of watch items of type `T`, rebuilt without streaming lists when the server
+/// refuses them.
+pub struct Events<T> {
+    make: Box<dyn FnMut(bool) -> BoxStream<'static, Result<T, watcher::Error>> + Send>,
+    stream: BoxStream<'static, Result<T, watcher::Error>>,
+    streaming: bool,
+    received: bool,
+    errors: u32,
+    deadline: Instant,
+}
+
+impl<T> Events<T> {
+    /// Starts the watch: `make(streaming)` builds the stream (with or without streaming lists).
+    pub fn new(
+        timeout: Duration,
+        mut make: impl FnMut(bool) -> BoxStream<'static, Result<T, watcher::Error>> + Send + 'static,
+    ) -> Self {
+        let stream = make(true);
+        Self {
+            make: Box::new(make),
+            stream,
+            streaming: true,
+            received: false,
+            errors: 0,
+            deadline: Instant::now() + timeout,
+        }
+    }
+
+    /// The next item, or why there will be none.
+    ///
+    /// # Errors
+    /// [`End`]: deadline passed, stream closed, or the error budget used up.
+    pub async fn next(&mut self) -> Result<T, End> {
+        loop {
+            match tokio::time::timeout_at(self.deadline, self.stream.next()).await {
+                Err(_) => return Err(End::Timeout),
+                Ok(None) => return Err(End::Closed),
+                Ok(Some(Ok(item))) => {
+                    self.received = true;
+                    self.errors = 0;
+                    return Ok(item);
+                }
+                Ok(Some(Err(error))) if self.streaming && !self.received => {
+                    tracing::debug!(%error, "streaming list refused; using list + watch");
+                    self.streaming = false;
+                    self.stream = (self.make)(false);
+                }
+                Ok(Some(Err(error))) => {
+                    self.errors += 1;
+                    tracing::warn!(%error, attempt = self.errors, "watch error, retrying");
+                    if self.errors >= ERROR_BUDGET {
+                        return Err(End::Failed(error));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The watcher configuration for one object by name.
+fn by_name(name: &str, streaming: bool) -> watcher::Config {
+    let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
+    if streaming {
+        config.streaming_lists()
+    } else {
+        config
+    }
+}
+
+/// What a condition says about the object (or its absence).
+pub type Verdict<R> = Option<R>;
+
+/// Watches the object `name` until `condition` returns `Some` (with the object, or `None`
+/// once it is gone), as kube-runtime's `await_condition` does, within `timeout`.
+///
+/// # Errors
+/// [`End`] when the deadline passes, the stream ends or the watch keeps failing.
+pub async fn await_condition<K, R>(
+    api: Api<K>,
+    name: &str,
+    timeout: Duration,
+    mut condition: impl FnMut(Option<&K>) -> Verdict<R>,
+) -> Result<R, End>
+where
+    K: Resource + Clone + DeserializeOwned + Debug + Send + 'static,
+{
+    let owned = name.to_string();
+    let mut events = Events::new(timeout, move |streaming| {
+        watcher(api.clone(), by_name(&owned, streaming))
+            .default_backoff()
+            .boxed()
+    });
+    // With a name field selector the initial list holds the object or nothing; an empty
+    // list is the object's absence.
+    let mut listed = false;
+    loop {
+        let verdict = match events.next().await? {
+            watcher::Event::Init => {
+                listed = false;
+                None
+            }
+            watcher::Event::InitApply(o) => {
+                listed = true;
+                condition(Some(&o))
+            }
+            watcher::Event::InitDone if !listed => condition(None),
+            watcher::Event::InitDone => None,
+            watcher::Event::Apply(o) => condition(Some(&o)),
+            watcher::Event::Delete(_) => condition(None),
+        };
+        if let Some(result) = verdict {
+            return Ok(result);
+        }
+    }
+}
+
+/// A condition: the object no longer exists (or has another uid, i.e. was recreated).
+pub fn is_gone<K: Resource>(uid: Option<String>) -> impl FnMut(Option<&K>) -> Verdict<()> {
+    move |object| match object {
+        None => Some(()),
+        Some(o) if uid.is_some() && o.meta().uid != uid => Some(()),
+        Some(_) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::apps::v1::Deployment;
+    use serde_json::json;
+
+    fn deployment(uid: &str) -> Deployment {
+        serde_json::from_value(json!({"metadata": {"name": "d", "uid": uid}})).unwrap()
+    }
+
+    #[test]
+    fn gone_means_absent_or_recreated() {
+        let mut gone = is_gone::<Deployment>(Some("u1".into()));
+        assert_eq!(gone(Some(&deployment("u1"))), None);
+        assert_eq!(gone(Some(&deployment("u2"))), Some(()));
+        assert_eq!(gone(None), Some(()));
+        let mut any = is_gone::<Deployment>(None);
+        assert_eq!(any(Some(&deployment("u1"))), None);
+    }
+
+    #[tokio::test]
+    async fn events_end_on_deadline_close_and_error_budget() {
+        use futures::stream;
+        let mut closed: Events<u32> = Events::new(Duration::from_secs(5), |_| {
+            stream::iter(vec![Ok(1)]).boxed()
+        });
+        assert_eq!(closed.next().await.unwrap(), 1);
+        assert!(matches!(closed.next().await, Err(End::Closed)));
+
+        let mut silent: Events<u32> =
+            Events::new(Duration::from_millis(50), |_| stream::pending().boxed());
+        assert!(matches!(silent.next().await, Err(End::Timeout)));
+
+        // The first error before any item switches off streaming lists; later ones count.
+        let builds = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = builds.clone();
+        let mut failing: Events<u32> = Events::new(Duration::from_secs(5), move |streaming| {
+            seen.lock().unwrap().push(streaming);
+            let errors = (0..10).map(|_| Err(watcher::Error::NoResourceVersion));
+            stream::iter(errors).boxed()
+        });
+        assert!(matches!(failing.next().await, Err(End::Failed(_))));
+        assert_eq!(*builds.lock().unwrap(), vec![true, false]);
+    }
+}
