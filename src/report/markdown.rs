@@ -83,9 +83,7 @@ impl Fitter {
 pub fn details(summary: &str, diff: &str) -> String {
     let longest = diff.split(|c| c != '`').map(str::len).max().unwrap_or(0);
     let fence = "`".repeat(longest.max(2) + 1);
-    format!(
-        "<details><summary>{summary}</summary>\n\n{fence}diff\n{diff}{fence}\n\n</details>\n"
-    )
+    format!("<details><summary>{summary}</summary>\n\n{fence}diff\n{diff}{fence}\n\n</details>\n")
 }
 
 /// Escapes `&`, `<` and `>` for HTML inside markdown.

@@ -17,6 +17,7 @@ mod cutover;
 mod deploy;
 mod diff;
 mod docs;
+mod drift;
 mod github_issues;
 mod layout;
 mod migrate;
