@@ -49,7 +49,7 @@ async fn diff_without_secret_values_checks_what_it_can() {
     let out = run(without_secrets(&env, "diff", &[])).await;
     out.expect_code(2);
     assert!(
-        out.stderr.contains("required secret(s) missing"),
+        out.stderr.contains("CLERK_WEBHOOK_SECRET, DATABASE_URL"),
         "{}",
         out.stderr
     );
