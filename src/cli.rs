@@ -430,4 +430,20 @@ pub struct CleanupArgs {
     /// for reproducing a run. Instants after the database's clock are refused.
     #[arg(long, value_name = "TIMESTAMP")]
     pub as_of: Option<String>,
+    /// How each table is walked: `auto` asks the planner's statistics per table.
+    #[arg(long, env = "CLEANUP_WALK", value_enum, default_value_t = CleanupWalk::Auto)]
+    pub walk: CleanupWalk,
+}
+
+/// How `cleanup` walks a table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum CleanupWalk {
+    /// The heap walk where eligible rows are dense or scattered over the heap,
+    /// the index walk where they are few and gathered.
+    #[default]
+    Auto,
+    /// Along the timestamp indexes, oldest first.
+    Index,
+    /// Through the heap in physical order, with TID range scans.
+    Heap,
 }
