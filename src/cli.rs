@@ -48,6 +48,11 @@ pub enum Command {
         after_help = "Examples:\n  gpt-deploy preview --base origin/main\n  gpt-deploy preview --base main --head HEAD --env production --format markdown\n  gpt-deploy preview --base \"$BASE_SHA\" --head \"$HEAD_SHA\" --comment"
     )]
     Preview(PreviewArgs),
+    /// Compare the cluster with what the configuration renders, without secret values (exit 1 on drift).
+    #[command(
+        after_help = "Examples:\n  gpt-deploy drift --env production\n  gpt-deploy drift --env staging --issue\n  gpt-deploy drift --env production --image 3f2c1ab"
+    )]
+    Drift(DriftArgs),
     /// Server-side apply the rendered objects to the cluster.
     #[command(
         after_help = "Examples:\n  gpt-deploy apply --env staging --wait\n  gpt-deploy apply --env production --dry-run\n  gpt-deploy apply --env production --prune --force-conflicts"
@@ -187,6 +192,29 @@ pub struct DiffArgs {
     /// Also show the members of the set that `apply --prune` (and `deploy`) would delete.
     #[arg(long)]
     pub prune: bool,
+    /// Compare without the secret values: the live Secret's values are kept, and each key
+    /// whose value is in the environment is reported as changed or unchanged (by hash).
+    #[arg(long)]
+    pub without_secret_values: bool,
+    /// Post the diff as a pull-request comment, updating the earlier one (needs GITHUB_TOKEN).
+    #[arg(long)]
+    pub comment: bool,
+    /// Pull request to comment on [default: the one in $GITHUB_EVENT_PATH].
+    #[arg(long, value_name = "N", requires = "comment")]
+    pub pr: Option<u64>,
+}
+
+/// Arguments of `drift`.
+#[derive(Debug, Clone, Args)]
+pub struct DriftArgs {
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    /// Open, update or close the GitHub issue "Drift in ENV" (needs GITHUB_TOKEN).
+    #[arg(long)]
+    pub issue: bool,
+    /// Repository of the issue as owner/name [default: $GITHUB_REPOSITORY, then deploy.toml].
+    #[arg(long, value_name = "OWNER/NAME", requires = "issue")]
+    pub repo: Option<String>,
 }
 
 /// Output format of `preview`.
