@@ -48,6 +48,11 @@ pub enum Command {
         after_help = "Examples:\n  gpt-deploy preview --base origin/main\n  gpt-deploy preview --base main --head HEAD --env production --format markdown\n  gpt-deploy preview --base \"$BASE_SHA\" --head \"$HEAD_SHA\" --comment"
     )]
     Preview(PreviewArgs),
+    /// Compare the cluster with what the configuration renders, without secret values (exit 1 on drift).
+    #[command(
+        after_help = "Examples:\n  gpt-deploy drift --env production\n  gpt-deploy drift --env staging --issue\n  gpt-deploy drift --env production --image 3f2c1ab"
+    )]
+    Drift(DriftArgs),
     /// Server-side apply the rendered objects to the cluster.
     #[command(
         after_help = "Examples:\n  gpt-deploy apply --env staging --wait\n  gpt-deploy apply --env production --dry-run\n  gpt-deploy apply --env production --prune --force-conflicts"
@@ -187,6 +192,29 @@ pub struct DiffArgs {
     /// Also show the members of the set that `apply --prune` (and `deploy`) would delete.
     #[arg(long)]
     pub prune: bool,
+    /// Compare without the secret values: the live Secret's values are kept, and each key
+    /// whose value is in the environment is reported as changed or unchanged (by hash).
+    #[arg(long)]
+    pub without_secret_values: bool,
+    /// Post the diff as a pull-request comment, updating the earlier one (needs GITHUB_TOKEN).
+    #[arg(long)]
+    pub comment: bool,
+    /// Pull request to comment on [default: the one in $GITHUB_EVENT_PATH].
+    #[arg(long, value_name = "N", requires = "comment")]
+    pub pr: Option<u64>,
+}
+
+/// Arguments of `drift`.
+#[derive(Debug, Clone, Args)]
+pub struct DriftArgs {
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    /// Open, update or close the GitHub issue "Drift in ENV" (needs GITHUB_TOKEN).
+    #[arg(long)]
+    pub issue: bool,
+    /// Repository of the issue as owner/name [default: $GITHUB_REPOSITORY, then deploy.toml].
+    #[arg(long, value_name = "OWNER/NAME", requires = "issue")]
+    pub repo: Option<String>,
 }
 
 /// Output format of `preview`.
@@ -374,6 +402,41 @@ pub struct ServeArgs {
     /// How long a delivery waits for a database connection before answering 503.
     #[arg(long, env = "DATABASE_TIMEOUT", default_value = "3s", value_parser = humantime::parse_duration)]
     pub database_timeout: std::time::Duration,
+    /// Longest database statement of a delivery (PostgreSQL statement_timeout); past it the
+    /// delivery answers 503 and Clerk retries.
+    #[arg(long, env = "DATABASE_STATEMENT_TIMEOUT", default_value = "2s", value_parser = humantime::parse_duration)]
+    pub database_statement_timeout: std::time::Duration,
+    /// Longest wait for a row lock held by someone else (PostgreSQL lock_timeout); past it the
+    /// delivery answers 503 and Clerk retries.
+    #[arg(long, env = "DATABASE_LOCK_TIMEOUT", default_value = "1s", value_parser = humantime::parse_duration)]
+    pub database_lock_timeout: std::time::Duration,
+    #[command(flatten)]
+    pub limits: ServeLimits,
+}
+
+/// Bounds on what one client can make `serve` hold (time, memory, tasks).
+#[derive(Debug, Clone, Args)]
+pub struct ServeLimits {
+    /// A connection that has not sent a complete request head this long after connecting (or
+    /// after its previous response) is closed; also bounds idle keep-alive connections.
+    #[arg(long, env = "HEADER_READ_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub header_read_timeout: std::time::Duration,
+    /// A request body not received in full within this time is answered 408.
+    #[arg(long, env = "BODY_READ_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub body_read_timeout: std::time::Duration,
+    /// A delivery not handled within this time (after its body arrived) is answered 503.
+    #[arg(long, env = "HANDLER_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub handler_timeout: std::time::Duration,
+    /// Webhook deliveries handled at once; more are answered 503 with Retry-After.
+    #[arg(long, env = "MAX_CONCURRENT_REQUESTS", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=65_536))]
+    pub max_concurrent_requests: u32,
+    /// Memory for request bodies being received, in MiB, reserved by Content-Length (1 MiB
+    /// without one); a delivery that does not fit is answered 503 with Retry-After.
+    #[arg(long, env = "BODY_MEMORY_MIB", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub body_memory_mib: u32,
+    /// Open connections at once; more are closed as soon as they are accepted.
+    #[arg(long, env = "MAX_CONNECTIONS", default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..=65_536))]
+    pub max_connections: u32,
 }
 
 /// Arguments of `cleanup`.
@@ -402,4 +465,20 @@ pub struct CleanupArgs {
     /// for reproducing a run. Instants after the database's clock are refused.
     #[arg(long, value_name = "TIMESTAMP")]
     pub as_of: Option<String>,
+    /// How each table is walked: `auto` asks the planner's statistics per table.
+    #[arg(long, env = "CLEANUP_WALK", value_enum, default_value_t = CleanupWalk::Auto)]
+    pub walk: CleanupWalk,
+}
+
+/// How `cleanup` walks a table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum CleanupWalk {
+    /// The heap walk where eligible rows are dense or scattered over the heap,
+    /// the index walk where they are few and gathered.
+    #[default]
+    Auto,
+    /// Along the timestamp indexes, oldest first.
+    Index,
+    /// Through the heap in physical order, with TID range scans.
+    Heap,
 }

@@ -353,7 +353,15 @@ fn with_environment(cmd: clap::Command, path: &str) -> clap::Command {
             let width = vars.iter().map(|v| v.name.len()).max().unwrap_or(0);
             let mut text = String::from("Environment variables:");
             for var in vars {
-                let _ = write!(text, "\n  {:width$}  {}", var.name, var.what);
+                // Wrapped here, with a hanging indent: clap would wrap without one.
+                let lines = wrap(var.what, HELP_WIDTH.saturating_sub(width + 4).max(30));
+                let indent = " ".repeat(width + 4);
+                let _ = write!(
+                    text,
+                    "\n  {:width$}  {}",
+                    var.name,
+                    lines.join(&format!("\n{indent}"))
+                );
             }
             let help = match sub.get_after_help() {
                 Some(existing) => format!("{existing}\n\n{text}"),
@@ -363,6 +371,27 @@ fn with_environment(cmd: clap::Command, path: &str) -> clap::Command {
         });
     }
     cmd
+}
+
+/// Width the environment sections are wrapped to (clap's default for help that is not
+/// printed to a terminal is 100 columns).
+const HELP_WIDTH: usize = 96;
+
+/// Splits `text` into lines of at most `width` characters at spaces.
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    let mut line = String::new();
+    for word in text.split(' ') {
+        if !line.is_empty() && line.len() + 1 + word.len() > width {
+            lines.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    lines.push(line);
+    lines
 }
 
 /// The subcommand list of the top-level help, one section per group.
