@@ -23,6 +23,7 @@ mod github_issues;
 mod github_token;
 mod image_recipe;
 mod layout;
+mod manifest_hardening;
 mod migrate;
 mod preflight_values;
 mod preview;
