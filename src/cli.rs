@@ -80,6 +80,12 @@ pub enum Command {
         after_help = "Examples:\n  gpt-deploy cleanup-now --env production --wait"
     )]
     CleanupNow(CleanupNowArgs),
+    /// Delete everything gpt-deploy applied for an environment (every member of its ApplySet,
+    /// then the parent); the namespace stays.
+    #[command(
+        after_help = "Examples:\n  gpt-deploy uninstall --env development --dry-run\n  gpt-deploy uninstall --env development --yes"
+    )]
+    Uninstall(UninstallArgs),
     /// Manage the secrets of a GitHub environment.
     #[command(subcommand)]
     Secrets(SecretsCommand),
@@ -312,9 +318,13 @@ pub struct ApplyArgs {
     /// Wait for the Deployment rollout to finish.
     #[arg(long)]
     pub wait: bool,
-    /// How long to wait for the rollout (e.g. 90s, 5m).
+    /// How long to wait for the rollout (e.g. 90s, 5m; 0 for no limit).
     #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
     pub timeout: std::time::Duration,
+    /// Print the result as a document on stdout (per object: created, changed, unchanged,
+    /// pruned; the rollout); the per-object lines go to stderr.
+    #[arg(long, short, value_enum, value_name = "FORMAT")]
+    pub output: Option<OutputFormat>,
 }
 
 /// Arguments of `deploy`.
@@ -346,9 +356,59 @@ pub struct DeployArgs {
     /// the new one, switch the Service once it is ready, delete the old pods).
     #[arg(long)]
     pub replace_immutable: bool,
-    /// How long to wait for the rollout (e.g. 90s, 5m).
+    /// How long to wait for the rollout (e.g. 90s, 5m; 0 for no limit).
     #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
     pub timeout: std::time::Duration,
+    /// Print the result as a document on stdout (per object: created, changed, unchanged,
+    /// pruned; the rollout); the per-object lines go to stderr.
+    #[arg(long, short, value_enum, value_name = "FORMAT")]
+    pub output: Option<OutputFormat>,
+}
+
+/// Arguments of `uninstall`.
+#[derive(Debug, Clone, Args)]
+pub struct UninstallArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// Environment to uninstall (development, staging, production).
+    #[arg(long, short, env = "GPT_DEPLOY_ENV", add = ArgValueCompleter::new(crate::usage::complete_environment))]
+    pub env: String,
+    /// Path to a kubeconfig file [default: $KUBECONFIG, then ~/.kube/config, then in-cluster].
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+    /// kubeconfig context [default: the environment file's kube_context].
+    #[arg(long, add = ArgValueCompleter::new(crate::usage::complete_context))]
+    pub context: Option<String>,
+    /// Namespace to uninstall from [default: the environment file's namespace].
+    #[arg(long, short = 'n')]
+    pub namespace: Option<String>,
+    /// Longest wait for one answer of the API server: 0 for no limit, a number of seconds,
+    /// or a duration (30s, 1m).
+    #[arg(long, value_name = "DURATION", default_value = "0", value_parser = crate::cluster::client::parse_request_timeout)]
+    pub request_timeout: std::time::Duration,
+    /// Really delete: without it (or --dry-run) uninstall lists what would go and stops.
+    #[arg(long)]
+    pub yes: bool,
+    /// Server-side dry run (`--dry-run` or `--dry-run=server`): the API server checks every
+    /// delete, nothing is deleted; needs no --yes.
+    #[arg(long, value_name = "MODE", num_args = 0..=1, require_equals = true, default_missing_value = "server", default_value = "none", value_parser = parse_dry_run, action = clap::ArgAction::Set)]
+    pub dry_run: bool,
+}
+
+impl UninstallArgs {
+    /// The cluster arguments these amount to (no image: nothing is rendered to be applied).
+    #[must_use]
+    pub fn cluster(&self) -> ClusterArgs {
+        ClusterArgs {
+            config: self.config.clone(),
+            env: self.env.clone(),
+            kubeconfig: self.kubeconfig.clone(),
+            context: self.context.clone(),
+            namespace: self.namespace.clone(),
+            request_timeout: self.request_timeout,
+            image: None,
+        }
+    }
 }
 
 /// `--dry-run[=MODE]`: `server` (what a bare `--dry-run` means) or `none`; kubectl's

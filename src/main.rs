@@ -57,6 +57,7 @@ async fn dispatch_async(command: Command) -> ExitCode {
         Command::Apply(args) => finish(cluster::cmd_apply(&args).await),
         Command::Deploy(args) => finish(cluster::cmd_deploy(&args).await),
         Command::CleanupNow(args) => finish(cluster::cmd_cleanup_now(&args).await),
+        Command::Uninstall(args) => finish(cluster::uninstall::run(&args).await),
         Command::Secrets(SecretsCommand::Sync(args)) => finish(github::cmd_sync(&args).await),
         Command::Secrets(SecretsCommand::Check(args)) => finish(github::cmd_check(&args).await),
         Command::Serve(args) => finish(runtime::serve::cmd_serve(&args).await),

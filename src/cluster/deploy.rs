@@ -1,16 +1,17 @@
 //! `apply` and `deploy`: preflight, the phases of the apply, the wait, prune, retire, and
 //! the report of what happened.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::apply::{self, Options, Outcome, Set};
 use super::client::{self, Cluster, Redactor};
+use super::outcome::{self, Run};
 use super::plan::{self, Plan};
 use super::preflight::{CheckOptions, Checked, Prepared};
 use super::resources::ObjectId;
 use super::{Error, Result, preflight, replace, retire, rollout};
 use crate::cli::{ApplyArgs, ClusterArgs, DeployArgs};
-use crate::report::{self, Progress, RolloutResult, Summary, summary::Action};
+use crate::report::{self, Progress, RolloutResult, summary::Action};
 
 /// A rendered plan plus a connected cluster: the start of every cluster command.
 pub struct Context {
@@ -18,6 +19,10 @@ pub struct Context {
     pub plan: Plan,
     /// Where.
     pub cluster: Cluster,
+    /// No `--image`, and the plan renders the image already running.
+    pub image_kept: bool,
+    /// The image of the live Deployment before this run, if one is live.
+    pub previous_image: Option<String>,
 }
 
 impl Context {
@@ -26,7 +31,7 @@ impl Context {
     /// # Errors
     /// Render errors, missing secrets, kubeconfig problems.
     pub async fn prepare(args: &ClusterArgs) -> Result<Self> {
-        let plan = plan::load(args)?;
+        let mut plan = plan::load(args)?;
         plan.require_secrets()?;
         let target = client::Target {
             kubeconfig: args.kubeconfig.as_deref(),
@@ -36,7 +41,28 @@ impl Context {
         };
         let cluster = client::connect(&target).await?;
         tracing::debug!(server = %cluster.server, source = %cluster.source, "connected");
-        Ok(Self { plan, cluster })
+        let previous_image = super::kept_image::running(&cluster, &plan).await?;
+        let mut image_kept = false;
+        if args.image.is_none()
+            && let Some(running) = &previous_image
+        {
+            image_kept = match super::kept_image::keep(running, &plan) {
+                super::kept_image::Keep::Same => true,
+                super::kept_image::Keep::Render(image) => {
+                    let mut keeping = args.clone();
+                    keeping.image = Some(image);
+                    plan = plan::load(&keeping)?;
+                    true
+                }
+                super::kept_image::Keep::Cannot => false,
+            };
+        }
+        Ok(Self {
+            plan,
+            cluster,
+            image_kept,
+            previous_image,
+        })
     }
 }
 
@@ -61,25 +87,36 @@ struct Done {
 /// # Errors
 /// Preflight, apply or rollout errors.
 pub async fn run_apply(args: &ApplyArgs) -> Result<u8> {
-    let ctx = Context::prepare(&args.cluster).await?;
-    let steps = Steps {
-        options: Options {
-            dry_run: args.dry_run,
-            force_conflicts: args.force_conflicts,
-            prune: args.prune,
-        },
-        check: CheckOptions {
-            force_conflicts: args.force_conflicts,
-            replace_immutable: args.replace_immutable,
-        },
-        create_namespace: args.create_namespace,
-        wait: (args.wait && !args.dry_run).then_some(args.timeout),
-    };
+    let mut run = Run::start("apply", &args.cluster.env, args.dry_run, args.output);
     let mut done = Done::default();
-    execute(&ctx, steps, &mut done)
-        .await
-        .map_err(|e| redact(e, &ctx.plan.redactor))?;
-    Ok(crate::exit::OK)
+    let mut redactor = Redactor::default();
+    let result = async {
+        let ctx = Context::prepare(&args.cluster).await?;
+        redactor = ctx.plan.redactor.clone();
+        run.connected(&ctx);
+        let steps = Steps {
+            options: Options {
+                dry_run: args.dry_run,
+                force_conflicts: args.force_conflicts,
+                prune: args.prune,
+            },
+            check: CheckOptions {
+                force_conflicts: args.force_conflicts,
+                replace_immutable: args.replace_immutable,
+            },
+            create_namespace: args.create_namespace,
+            wait: (args.wait && !args.dry_run).then_some(outcome::wait_limit(args.timeout)),
+        };
+        execute(&ctx, steps, &mut done).await
+    }
+    .await
+    .map_err(|e| redact(e, &redactor));
+    run.finish(
+        changes(&done.outcome),
+        done.rollout,
+        result.as_ref().err().map(error_text),
+    );
+    result.map(|()| crate::exit::OK)
 }
 
 /// `gpt-deploy deploy`.
@@ -87,27 +124,16 @@ pub async fn run_apply(args: &ApplyArgs) -> Result<u8> {
 /// # Errors
 /// Preflight, apply or rollout errors.
 pub async fn run_deploy(args: &DeployArgs) -> Result<u8> {
-    let started = Instant::now();
-    let mut summary = Summary {
-        environment: args.cluster.env.clone(),
-        namespace: args.cluster.namespace.clone().unwrap_or_default(),
-        image_tag: args.cluster.image.clone().unwrap_or_default(),
-        objects: Vec::new(),
-        rollout: RolloutResult::NotWaited,
-        duration: Duration::ZERO,
-        error: None,
-    };
+    let mut run = Run::start("deploy", &args.cluster.env, args.dry_run, args.output);
     let mut done = Done::default();
     let mut redactor = Redactor::default();
     let result = async {
         let ctx = Context::prepare(&args.cluster).await?;
         redactor = ctx.plan.redactor.clone();
-        summary.environment.clone_from(&ctx.plan.environment);
-        summary.namespace.clone_from(&ctx.plan.namespace);
-        summary.image_tag.clone_from(&ctx.plan.image_tag);
         if args.check_github_secrets {
             preflight::check_github_secrets(&ctx.plan).await?;
         }
+        run.connected(&ctx);
         let steps = Steps {
             options: Options {
                 dry_run: args.dry_run,
@@ -119,33 +145,16 @@ pub async fn run_deploy(args: &DeployArgs) -> Result<u8> {
                 replace_immutable: args.replace_immutable,
             },
             create_namespace: args.create_namespace,
-            wait: (!args.no_wait && !args.dry_run).then_some(args.timeout),
+            wait: (!args.no_wait && !args.dry_run).then_some(outcome::wait_limit(args.timeout)),
         };
         execute(&ctx, steps, &mut done).await
     }
     .await
     .map_err(|e| redact(e, &redactor));
-
-    summary.objects = changes(&done.outcome);
-    summary.rollout = done.rollout.unwrap_or(RolloutResult::NotWaited);
-    summary.duration = started.elapsed();
-    if let Err(e) = &result {
-        summary.error = Some(error_text(e));
-    }
-    if report::github_actions()
-        && let Err(e) = summary.append_to_step_summary()
-    {
-        report::warning(&format!("cannot write the GitHub step summary: {e}"));
-    }
-    eprintln!(
-        "deploy of {} to namespace {:?}: {} created, {} changed, {} unchanged, {} pruned in {:.1}s",
-        summary.environment,
-        summary.namespace,
-        summary.count(Action::Created),
-        summary.count(Action::Changed),
-        summary.count(Action::Unchanged),
-        summary.count(Action::Pruned),
-        summary.duration.as_secs_f64()
+    run.finish(
+        changes(&done.outcome),
+        done.rollout,
+        result.as_ref().err().map(error_text),
     );
     result.map(|()| crate::exit::OK)
 }

@@ -425,7 +425,12 @@ async fn context_without_secrets(args: &ClusterArgs) -> Result<Context> {
         request_timeout: (!args.request_timeout.is_zero()).then_some(args.request_timeout),
     };
     let cluster = client::connect(&target).await?;
-    Ok(Context { plan, cluster })
+    Ok(Context {
+        plan,
+        cluster,
+        image_kept: false,
+        previous_image: None,
+    })
 }
 
 /// Text for a terminal or a log: the Secret line, each diff (with its note), a last line.

@@ -15,6 +15,8 @@ pub mod deploy;
 pub mod diff;
 pub mod drift;
 pub mod job;
+pub mod kept_image;
+pub mod outcome;
 pub mod plan;
 pub mod preflight;
 pub mod prune;
@@ -22,6 +24,7 @@ pub mod replace;
 pub mod resources;
 pub mod retire;
 pub mod rollout;
+pub mod uninstall;
 pub mod watch;
 
 /// The field manager for every object this tool applies.

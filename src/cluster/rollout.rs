@@ -101,7 +101,8 @@ pub fn state(deployment: &Deployment, applied_generation: i64) -> State {
     State::Done
 }
 
-/// `ready R/W, updated U/W` for the progress line.
+/// `R ready (W desired), U updated` for the progress line: counts first, so a scale-down
+/// (`2 ready (1 desired), 1 updated`) does not read as a fraction above one.
 #[must_use]
 pub fn counts(deployment: &Deployment) -> String {
     let wanted = deployment
@@ -111,7 +112,7 @@ pub fn counts(deployment: &Deployment) -> String {
         .unwrap_or(1);
     let status = deployment.status.clone().unwrap_or_default();
     format!(
-        "ready {}/{wanted}, updated {}/{wanted}",
+        "{} ready ({wanted} desired), {} updated",
         status.ready_replicas.unwrap_or(0),
         status.updated_replicas.unwrap_or(0)
     )
@@ -605,7 +606,7 @@ mod tests {
             json!({"observedGeneration": 2, "replicas": 4,
             "updatedReplicas": 2, "readyReplicas": 3, "availableReplicas": 3}),
         );
-        assert_eq!(counts(&d), "ready 3/3, updated 2/3");
+        assert_eq!(counts(&d), "3 ready (3 desired), 2 updated");
     }
 
     #[test]

@@ -18,6 +18,13 @@ pub use summary::{ObjectChange, RolloutResult, Summary};
 static NO_COLOR_FLAG: AtomicBool = AtomicBool::new(false);
 /// `--quiet` was given.
 static QUIET: AtomicBool = AtomicBool::new(false);
+/// `-o json|yaml`: stdout carries a document, so result lines go to stderr.
+static LINES_TO_STDERR: AtomicBool = AtomicBool::new(false);
+
+/// Sends the result lines of [`line`] to stderr from now on (stdout carries a document).
+pub fn lines_to_stderr() {
+    LINES_TO_STDERR.store(true, Ordering::Relaxed);
+}
 
 /// Applies the global output flags (`--no-color`, `--quiet`) for the rest of the run.
 pub fn configure(no_color: bool, quiet: bool) {
@@ -99,7 +106,10 @@ pub fn warning(message: &str) {
 /// Prints one result line on stdout (e.g. `deployment.apps/gpt-service configured`),
 /// unless `--quiet`.
 pub fn line(message: &str) {
-    if !quiet() {
+    if quiet() {
+    } else if LINES_TO_STDERR.load(Ordering::Relaxed) {
+        eprintln!("{message}");
+    } else {
         println!("{message}");
     }
 }

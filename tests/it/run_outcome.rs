@@ -1,0 +1,184 @@
+//! What `apply` and `deploy` say about a run, on the local control plane: the header line
+//! before the first write, the image kept without `--image`, the summary after the outcome
+//! (`FAILED` with what was done, the next step), `--timeout 0`, and `-o json|yaml`.
+
+use crate::support;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use kube::Api;
+use support::deploy_env::{DeployEnv, ENV, run};
+
+const REPOSITORY: &str = "gptservice.azurecr.io/gpt-service";
+
+async fn live_image(env: &DeployEnv) -> String {
+    let api: Api<Deployment> = Api::namespaced(env.ns.client(), &env.ns.name);
+    let d = api
+        .get("gpt-service")
+        .await
+        .expect("the Deployment is live");
+    d.spec.unwrap().template.spec.unwrap().containers[0]
+        .image
+        .clone()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_header_says_where_before_anything_is_written() {
+    let env = DeployEnv::new().await;
+    let out = run(env.cmd("apply", &[])).await;
+    out.success();
+    let first = out.stderr.lines().next().unwrap_or_default();
+    let expected_start = format!("apply {ENV}: context {:?} (https://", env.context);
+    assert!(first.starts_with(&expected_start), "{}", out.stderr);
+    let expected_end = format!(
+        "), namespace {:?}, configuration {}, image main",
+        env.ns.name,
+        env.config.path().display()
+    );
+    assert!(first.ends_with(&expected_end), "{}", out.stderr);
+    assert!(
+        !out.stdout.contains("context"),
+        "the header is on stderr: {}",
+        out.stdout
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn apply_without_image_keeps_the_running_one() {
+    let env = DeployEnv::new().await;
+    run(env.cmd("deploy", &["--image", "v1.2.4", "--timeout", "120s"]))
+        .await
+        .success();
+    assert_eq!(live_image(&env).await, format!("{REPOSITORY}:v1.2.4"));
+    // A plain apply (say, to change replicas) does not roll the image back to `main`.
+    let out = run(env.cmd("apply", &[])).await;
+    out.success();
+    assert!(
+        out.stderr
+            .contains("image v1.2.4 (kept; pass --image to change it)"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stdout.contains("deployment.apps/gpt-service unchanged"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(live_image(&env).await, format!("{REPOSITORY}:v1.2.4"));
+    // diff agrees with apply: nothing to change.
+    run(env.cmd("diff", &[])).await.expect_code(0);
+    // --image still changes it.
+    let out = run(env.cmd("apply", &["--image", "v1.2.5"])).await;
+    out.success();
+    assert!(!out.stderr.contains("kept"), "{}", out.stderr);
+    assert_eq!(live_image(&env).await, format!("{REPOSITORY}:v1.2.5"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_deploy_says_failed_what_was_done_and_what_next() {
+    let env = DeployEnv::new().await;
+    run(env.cmd("deploy", &["--image", "v1", "--timeout", "120s"]))
+        .await
+        .success();
+    env.make_pods_never_ready();
+    let out = run(env.cmd("deploy", &["--image", "v2", "--timeout", "10s"])).await;
+    out.expect_code(4);
+    let summary = out
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("deploy development FAILED after"))
+        .unwrap_or_else(|| panic!("no FAILED summary line:\n{}", out.stderr));
+    // Config objects and the Deployment were applied; the CronJob waits for the rollout.
+    assert!(
+        summary.contains("4 of 5 objects applied before the failure"),
+        "{summary}"
+    );
+    assert!(summary.contains("rollout failed"), "{summary}");
+    assert!(summary.contains("image v2"), "{summary}");
+    assert!(
+        summary.contains(&format!("context {:?}", env.context)),
+        "{summary}"
+    );
+    assert!(
+        summary.contains(&format!("namespace {:?}", env.ns.name)),
+        "{summary}"
+    );
+    // The summary comes after the rollout's diagnostics, and the next step after it.
+    let at = out.stderr.find(summary).unwrap();
+    assert!(
+        out.stderr[at..].contains(
+            "next: the image before this deploy was v1; put it back with `gpt-deploy deploy --env development --image v1`"
+        ),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains(" ready (1 desired)"),
+        "progress reads `N ready (M desired)`: {}",
+        out.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn timeout_zero_means_no_timeout() {
+    let env = DeployEnv::new().await;
+    let out = run(env.cmd("apply", &["--wait", "--timeout", "0"])).await;
+    out.success();
+    assert!(
+        out.stderr.contains("successfully rolled out"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn output_json_and_yaml_are_documents_of_the_result() {
+    let env = DeployEnv::new().await;
+    let out = run(env.cmd("apply", &["-o", "json"])).await;
+    out.success();
+    let doc: serde_json::Value = serde_json::from_str(&out.stdout)
+        .unwrap_or_else(|e| panic!("stdout is one JSON document ({e}):\n{}", out.stdout));
+    assert_eq!(doc["command"], "apply");
+    assert_eq!(doc["result"], "succeeded");
+    assert_eq!(doc["namespace"], env.ns.name.as_str());
+    assert_eq!(doc["context"], env.context.as_str());
+    assert_eq!(doc["image"], "main");
+    let objects = doc["objects"].as_array().unwrap();
+    assert_eq!(objects.len(), 5, "{doc}");
+    assert!(objects.iter().all(|o| o["result"] == "created"), "{doc}");
+    assert_eq!(doc["rollout"]["result"], "not waited");
+    // The per-object lines moved to stderr.
+    assert!(
+        out.stderr.contains("deployment.apps/gpt-service created"),
+        "{}",
+        out.stderr
+    );
+
+    let out = run(env.cmd("deploy", &["-o", "yaml", "--timeout", "120s"])).await;
+    out.success();
+    let doc: serde_json::Value = serde_yaml::from_str(&out.stdout)
+        .unwrap_or_else(|e| panic!("stdout is one YAML document ({e}):\n{}", out.stdout));
+    assert_eq!(doc["command"], "deploy");
+    assert_eq!(doc["rollout"]["result"], "complete");
+    assert!(
+        doc["objects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|o| o["result"] == "unchanged"),
+        "{doc:?}"
+    );
+
+    // A failure is a document too, and exits as before.
+    let out = run(env.cmd_with("apply", &["-o", "json"], &env.ns.name, false)).await;
+    out.expect_code(2);
+    let doc: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(doc["result"], "failed");
+    assert!(
+        doc["error"]
+            .as_str()
+            .unwrap()
+            .contains("environment variables not set"),
+        "{doc}"
+    );
+}
