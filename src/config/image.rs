@@ -74,6 +74,36 @@ pub fn parse(arg: &str, repository: &str) -> Result<Image, String> {
     Ok(Image { reference, version })
 }
 
+impl Image {
+    /// `Always` for a tag that is moved from image to image (a branch name such as `main`,
+    /// `latest`), so a node never runs a stale copy of it; `IfNotPresent` for a digest, a
+    /// version (`v1.2.4`, `1.2`) or a commit id (7 to 40 hex digits), which name one image.
+    #[must_use]
+    pub fn pull_policy(&self) -> &'static str {
+        if self.reference.contains('@') || is_immutable_tag(&self.version) {
+            "IfNotPresent"
+        } else {
+            "Always"
+        }
+    }
+}
+
+/// A version with at least two numeric parts (optionally `v`-prefixed, with a pre-release or
+/// build suffix), or a commit id.
+fn is_immutable_tag(tag: &str) -> bool {
+    let commit = (7..=40).contains(&tag.len()) && tag.bytes().all(|b| b.is_ascii_hexdigit());
+    let version = {
+        let bare = tag.strip_prefix('v').unwrap_or(tag);
+        let core = bare.split(['-', '+']).next().unwrap_or(bare);
+        let parts: Vec<&str> = core.split('.').collect();
+        parts.len() >= 2
+            && parts
+                .iter()
+                .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+    };
+    commit || version
+}
+
 /// Why `tag` cannot be an image tag that is also a label value, or `None`.
 ///
 /// A tag is up to 128 letters, digits, `_`, `.` and `-` not starting with `.` or `-`
@@ -125,6 +155,20 @@ fn digest_problem(digest: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn moving_tags_are_always_pulled() {
+        let policy = |arg: &str| parse(arg, "r.io/app").unwrap().pull_policy();
+        assert_eq!(policy("main"), "Always");
+        assert_eq!(policy("latest"), "Always");
+        assert_eq!(policy("v1"), "Always");
+        assert_eq!(policy("v1.2.4"), "IfNotPresent");
+        assert_eq!(policy("1.2.4-rc.1"), "IfNotPresent");
+        assert_eq!(policy("3f2c1ab"), "IfNotPresent");
+        let digest = format!("@sha256:{}", "a".repeat(64));
+        assert_eq!(policy(&digest), "IfNotPresent");
+        assert_eq!(policy(&format!("main{digest}")), "IfNotPresent");
+    }
 
     const REPO: &str = "registry.example:5000/team/gpt-service";
     const HEX: &str = "3f2c1ab4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7f80";

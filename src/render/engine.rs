@@ -9,7 +9,8 @@ use crate::config::image::Image;
 use crate::config::{Config, ResourceList, Template};
 
 /// The variables every template sees (named in error messages about undefined values).
-pub const VARIABLES: &str = "app, env, image, image_tag, secret_hash, secret_keys, secret_data";
+pub const VARIABLES: &str =
+    "app, env, image, image_tag, image_pull_policy, secret_hash, secret_keys, secret_data";
 
 /// Builds the template environment; template syntax errors surface here.
 ///
@@ -136,6 +137,7 @@ pub fn context(
         ),
         ("image", Value::from(&image.reference)),
         ("image_tag", Value::from(&image.version)),
+        ("image_pull_policy", Value::from(image.pull_policy())),
         ("secret_hash", Value::from(secret_hash)),
         ("secret_keys", Value::from(secret_keys)),
         ("secret_data", Value::from(secret_data)),

@@ -138,10 +138,9 @@ fn start() -> RealNode {
         use sha2::Digest as _;
         hex::encode(sha2::Sha256::digest(&bytes))
     };
-    let tags = [
-        format!("e2e-{}-a", &hash[..12]),
-        format!("e2e-{}-b", &hash[..12]),
-    ];
+    // Commit-like tags (hex), which name one image: a moving tag such as `main` would be
+    // rendered with `imagePullPolicy: Always`, and this node has no registry to pull from.
+    let tags = [hash[..12].to_owned(), hash[12..24].to_owned()];
     let dir = tempfile::tempdir().expect("create a temporary directory");
     let mut node = Command::new(scripts.join("node"));
     node.arg(&kubeconfig);
