@@ -316,7 +316,7 @@ where
         match answer {
             Err(err) if attempt < ATTEMPTS && is_transient(&err) => {
                 crate::report::note(&format!(
-                    "the API server did not answer ({}); trying again in {} (attempt {} of {ATTEMPTS})",
+                    "the API server could not be reached or was busy ({}); trying again in {} (attempt {} of {ATTEMPTS})",
                     root_cause(&err),
                     humantime::format_duration(delay),
                     attempt + 1

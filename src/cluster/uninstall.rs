@@ -72,6 +72,11 @@ pub async fn run(args: &UninstallArgs) -> Result<u8> {
     } else {
         ""
     };
+    // Where, before the first delete (as apply and deploy say before the first write).
+    report::note(&format!(
+        "uninstall {}{suffix}: {} ({}), namespace {:?}, configuration {}",
+        plan.environment, cluster.source, cluster.server, plan.namespace, plan.config.source
+    ));
     for id in &delete {
         delete_one(&cluster, id, args.dry_run).await?;
         report::line(&format!("{} deleted{suffix}", id.short()));

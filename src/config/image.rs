@@ -167,7 +167,7 @@ mod tests {
         assert_eq!(policy("3f2c1ab"), "IfNotPresent");
         let digest = format!("@sha256:{}", "a".repeat(64));
         assert_eq!(policy(&digest), "IfNotPresent");
-        assert_eq!(policy(&format!("main{digest}")), "IfNotPresent");
+        assert_eq!(policy(&format!("r.io/app:main{digest}")), "IfNotPresent");
     }
 
     const REPO: &str = "registry.example:5000/team/gpt-service";
