@@ -15,6 +15,7 @@ mod cli_help;
 mod cluster_scripts;
 mod control_plane;
 mod cutover;
+mod db_tls;
 mod deploy;
 mod diff;
 mod docs;
