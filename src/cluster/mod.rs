@@ -25,6 +25,7 @@ pub mod resources;
 pub mod retire;
 pub mod rollout;
 pub mod uninstall;
+pub mod warnings;
 pub mod watch;
 
 /// The field manager for every object this tool applies.
