@@ -14,6 +14,7 @@ pub mod client;
 pub mod deploy;
 pub mod diff;
 pub mod job;
+pub mod migration;
 pub mod plan;
 pub mod preflight;
 pub mod prune;

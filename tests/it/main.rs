@@ -22,6 +22,7 @@ mod layout;
 mod migrate;
 mod preview;
 mod release_binary;
+mod releases;
 mod render;
 mod render_errors;
 mod render_props;

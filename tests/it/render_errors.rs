@@ -216,7 +216,7 @@ fn an_undefined_template_variable_names_template_and_line() {
     assert_eq!(
         stderr,
         format!(
-            "error: template {}/templates/deployment.yaml.j2 failed to render (undefined variables are errors; the variables are app, env, image, image_tag, secret_hash, secret_keys, secret_data)\n  caused by: undefined value: `env.replcas` is undefined (in deployment.yaml.j2:{line})\n",
+            "error: template {}/templates/deployment.yaml.j2 failed to render (undefined variables are errors; the variables are app, env, image, image_tag, migrate_job_name, secret_hash, secret_keys, secret_data)\n  caused by: undefined value: `env.replcas` is undefined (in deployment.yaml.j2:{line})\n",
             dir.arg()
         )
     );
