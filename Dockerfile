@@ -12,8 +12,13 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 
+# The build context has no .git: the commit shown by `gpt-deploy version` comes from here
+# (docker build --build-arg GIT_COMMIT=$(git rev-parse --short=12 HEAD)); else "unknown".
+ARG GIT_COMMIT=unknown
+ENV GPT_DEPLOY_GIT_COMMIT=${GIT_COMMIT}
+
 # Sources plus everything compiled into the binary (templates, config, migrations).
-COPY Cargo.toml Cargo.lock deploy.toml ./
+COPY Cargo.toml Cargo.lock build.rs deploy.toml ./
 COPY src ./src
 COPY benches ./benches
 COPY templates ./templates

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of the project on this machine, installing what is missing:
-# PostgreSQL (Debian packages), the local Kubernetes control plane (built once from
-# Go modules, cached in ~/.cache/gpt-deploy), hadolint and actionlint.
+# PostgreSQL (Debian packages), the local Kubernetes control plane and the real
+# node's kubelet (built once from Go modules, cached in ~/.cache/gpt-deploy),
+# containerd, runc and the CNI plugins (Debian packages), hadolint and actionlint.
 # Extra arguments are passed to `cargo test` (e.g. `scripts/test.sh --test it render::`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -41,7 +42,12 @@ GPT_DEPLOY_TEST_KUBECONFIG="$(tests/cluster/up --owner-pid $$)"
 export GPT_DEPLOY_TEST_KUBECONFIG
 trap 'tests/cluster/down "$GPT_DEPLOY_TEST_KUBECONFIG" >/dev/null 2>&1 || true' EXIT
 
-step "Release binary (tests/it/release_binary.rs runs the optimised build)"
+step "Real node prerequisites (Debian's containerd, runc and CNI plugins; kubelet)"
+# The end-to-end test starts the node on a cluster of its own; installing here
+# keeps apt's output and time out of the test.
+tests/cluster/node --install
+
+step "Release binary (tests/it/release_binary.rs, the image recipe and the end-to-end test run the optimised build)"
 cargo build --release --locked --bin gpt-deploy
 GPT_DEPLOY_RELEASE_BIN="${CARGO_TARGET_DIR:-$PWD/target}/release/gpt-deploy"
 export GPT_DEPLOY_RELEASE_BIN

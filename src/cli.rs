@@ -3,10 +3,22 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap_complete::engine::ArgValueCompleter;
+
+/// `0.1.0 (commit 3f2c1ab4d5e6, built 2026-12-02)`: what `--version` and `version` print.
+/// The commit is `unknown` in a build from sources without git (see build.rs).
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("GPT_DEPLOY_GIT_COMMIT"),
+    ", built ",
+    env!("GPT_DEPLOY_BUILD_DATE"),
+    ")"
+);
 
 /// Deploys gpt-service to Kubernetes and is its runtime.
 #[derive(Debug, Parser)]
-#[command(name = "gpt-deploy", version, about, long_about = None, propagate_version = true)]
+#[command(name = "gpt-deploy", version = VERSION, about, long_about = None, propagate_version = true)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -68,9 +80,11 @@ pub enum Command {
     /// Apply the embedded database migrations (runtime face).
     #[command(after_help = "Examples:\n  DATABASE_URL=postgres://... gpt-deploy migrate")]
     Migrate,
-    /// Print a shell completion script.
+    /// Print the version, the git commit and the build date.
+    Version,
+    /// Print a shell completion script (completes --env and --context from your files).
     #[command(
-        after_help = "Examples:\n  gpt-deploy completions bash > /etc/bash_completion.d/gpt-deploy\n  gpt-deploy completions zsh > ~/.zfunc/_gpt-deploy"
+        after_help = "Examples:\n  gpt-deploy completions bash > /etc/bash_completion.d/gpt-deploy\n  echo 'source <(gpt-deploy completions bash)' >> ~/.bashrc\n  gpt-deploy completions zsh > ~/.zfunc/_gpt-deploy\n  gpt-deploy completions fish > ~/.config/fish/completions/gpt-deploy.fish"
     )]
     Completions {
         /// The shell to generate completions for.
@@ -114,7 +128,7 @@ pub struct RenderArgs {
     #[command(flatten)]
     pub config: ConfigArgs,
     /// Environment to render (development, staging, production).
-    #[arg(long, short, env = "GPT_DEPLOY_ENV")]
+    #[arg(long, short, env = "GPT_DEPLOY_ENV", add = ArgValueCompleter::new(crate::usage::complete_environment))]
     pub env: String,
     /// Write one file per object into DIR instead of printing the stream.
     #[arg(long, value_name = "DIR")]
@@ -125,8 +139,9 @@ pub struct RenderArgs {
     /// Print secret values instead of the redaction placeholder.
     #[arg(long)]
     pub show_secrets: bool,
-    /// Override the image tag from the environment file.
-    #[arg(long, value_name = "TAG")]
+    /// Image instead of the environment file's image_tag: a tag (v1.2.4), a digest
+    /// (@sha256:…), or REPO:TAG / REPO@sha256:… with deploy.toml's image_repository.
+    #[arg(long, value_name = "IMAGE")]
     pub image: Option<String>,
 }
 
@@ -135,6 +150,10 @@ pub struct RenderArgs {
 pub struct ValidateArgs {
     #[command(flatten)]
     pub config: ConfigArgs,
+    /// Check only this environment (and that no other environment shares its context and
+    /// namespace) [default: every environment].
+    #[arg(long, short, add = ArgValueCompleter::new(crate::usage::complete_environment))]
+    pub env: Option<String>,
 }
 
 /// How to reach the cluster, and which environment.
@@ -143,19 +162,20 @@ pub struct ClusterArgs {
     #[command(flatten)]
     pub config: ConfigArgs,
     /// Environment to deploy (development, staging, production).
-    #[arg(long, short, env = "GPT_DEPLOY_ENV")]
+    #[arg(long, short, env = "GPT_DEPLOY_ENV", add = ArgValueCompleter::new(crate::usage::complete_environment))]
     pub env: String,
     /// Path to a kubeconfig file [default: $KUBECONFIG, then ~/.kube/config, then in-cluster].
     #[arg(long, value_name = "FILE")]
     pub kubeconfig: Option<PathBuf>,
     /// kubeconfig context [default: the environment file's kube_context].
-    #[arg(long)]
+    #[arg(long, add = ArgValueCompleter::new(crate::usage::complete_context))]
     pub context: Option<String>,
     /// Namespace to deploy into [default: the environment file's namespace].
     #[arg(long, short = 'n')]
     pub namespace: Option<String>,
-    /// Override the image tag from the environment file.
-    #[arg(long, value_name = "TAG")]
+    /// Image instead of the environment file's image_tag: a tag (v1.2.4), a digest
+    /// (@sha256:…), or REPO:TAG / REPO@sha256:… with deploy.toml's image_repository.
+    #[arg(long, value_name = "IMAGE")]
     pub image: Option<String>,
 }
 
@@ -192,7 +212,7 @@ pub struct PreviewArgs {
     #[arg(long, value_name = "REF", default_value = "HEAD")]
     pub head: String,
     /// Only this environment; repeatable [default: every environment of either revision].
-    #[arg(long, short, value_name = "ENV")]
+    #[arg(long, short, value_name = "ENV", add = ArgValueCompleter::new(crate::usage::complete_environment))]
     pub env: Vec<String>,
     /// The directory holding deploy.toml, environments/ and templates/ inside the repository;
     /// both revisions are read from there with git.
@@ -304,7 +324,7 @@ pub struct GithubArgs {
     #[command(flatten)]
     pub config: ConfigArgs,
     /// Environment whose GitHub environment is targeted.
-    #[arg(long, short, env = "GPT_DEPLOY_ENV")]
+    #[arg(long, short, env = "GPT_DEPLOY_ENV", add = ArgValueCompleter::new(crate::usage::complete_environment))]
     pub env: String,
     /// Repository as owner/name [default: $GITHUB_REPOSITORY, then deploy.toml].
     #[arg(long, value_name = "OWNER/NAME")]

@@ -11,6 +11,7 @@ pub mod render;
 pub mod report;
 pub mod runtime;
 pub mod secret;
+pub mod usage;
 
 /// Exit codes shared by every subcommand (see the README's command reference).
 pub mod exit {

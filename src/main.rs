@@ -3,25 +3,34 @@
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use clap::{CommandFactory, Parser};
+use clap::FromArgMatches;
 use gpt_deploy::cli::{Cli, Command, SecretsCommand};
-use gpt_deploy::{Failure, cluster, exit, github, preview, render, runtime};
+use gpt_deploy::{Failure, cluster, exit, github, preview, render, runtime, usage};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    usage::complete_if_asked();
+    let cli = match Cli::from_arg_matches(&usage::command().get_matches()) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     gpt_deploy::init_crypto();
     init_tracing(cli.command.is_runtime());
     match cli.command {
         Command::Render(args) => finish(render::cmd_render(&args)),
         Command::Validate(args) => finish(render::cmd_validate(&args)),
-        Command::Completions { shell } => {
-            clap_complete::generate(
-                shell,
-                &mut Cli::command(),
-                "gpt-deploy",
-                &mut std::io::stdout(),
-            );
+        Command::Version => {
+            println!("gpt-deploy {}", gpt_deploy::cli::VERSION);
             ExitCode::SUCCESS
+        }
+        Command::Completions { shell } => {
+            match usage::write_completions(shell, &mut std::io::stdout()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: cannot write the completion script: {e}");
+                    ExitCode::from(exit::API)
+                }
+            }
         }
         command => {
             let rt = match tokio::runtime::Builder::new_multi_thread()
@@ -51,7 +60,10 @@ async fn dispatch_async(command: Command) -> ExitCode {
         Command::Serve(args) => finish(runtime::serve::cmd_serve(&args).await),
         Command::Cleanup(args) => finish(runtime::cleanup::cmd_cleanup(&args).await),
         Command::Migrate => finish(runtime::db::cmd_migrate().await),
-        Command::Render(_) | Command::Validate(_) | Command::Completions { .. } => {
+        Command::Render(_)
+        | Command::Validate(_)
+        | Command::Version
+        | Command::Completions { .. } => {
             unreachable!("synchronous commands are dispatched in main")
         }
     }
@@ -78,11 +90,13 @@ fn finish<E: Failure>(result: Result<u8, E>) -> ExitCode {
 /// Human logs on a terminal; JSON when `LOG_FORMAT=json`, or for the runtime face off a terminal.
 fn init_tracing(runtime_face: bool) {
     use tracing_subscriber::EnvFilter;
-    // kube-rs logs its own ERROR line for every failed request; our error says it better.
+    // Operator commands show only their own warnings: libraries (kube-rs, octocrab, hyper)
+    // log raw ERROR/WARN lines for failures that our error message already explains.
+    // RUST_LOG brings them back for debugging.
     let default = if runtime_face {
         "info"
     } else {
-        "warn,kube_client::client::builder=off"
+        "off,gpt_deploy=warn"
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     let json = match std::env::var("LOG_FORMAT").as_deref() {

@@ -43,8 +43,8 @@ pub enum Error {
     },
     /// Required secrets are not set in the process environment; nothing was applied.
     #[error(
-        "{} required secret(s) missing from the environment: {}; set them (e.g. from the CI secret store) and re-run; nothing was applied",
-        names.len(), names.join(", ")
+        "environment variables not set: {}; each holds a required secret; set them (e.g. from the CI secret store) and re-run; nothing was applied",
+        names.join(", ")
     )]
     MissingSecrets {
         /// Names of the environment variables that are missing or empty.

@@ -7,6 +7,7 @@ use super::client::Redactor;
 use super::{Error, Result};
 use crate::cli::ClusterArgs;
 use crate::config;
+use crate::exit;
 use crate::render::{self, RenderOptions, SecretValues};
 use crate::secret::SecretString;
 
@@ -58,6 +59,7 @@ pub fn load(args: &ClusterArgs) -> Result<Plan> {
         config.env.namespace.clone_from(namespace);
     }
     let secrets = SecretValues::from_process_env(&config);
+    render::check_secret_values(&secrets).map_err(|e| render_error(exit::CONFIG, Box::new(e)))?;
     let values: Vec<SecretString> = config
         .app
         .secrets

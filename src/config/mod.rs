@@ -4,6 +4,8 @@
 //! and column. Configuration comes from `--config DIR`, else `./deploy.toml`, else the copy
 //! compiled into the binary, so `gpt-deploy render --env production` works anywhere.
 
+mod cron;
+pub mod image;
 mod parse;
 mod source;
 
@@ -263,10 +265,16 @@ pub fn load_from(source: Source, env: &str) -> Result<Config> {
     })
 }
 
-/// Why `tag` is not a valid image tag, or `None` if it is (for `--image`).
+/// Why `tag` is not a valid image tag, or `None` if it is.
 #[must_use]
 pub fn image_tag_problem(tag: &str) -> Option<String> {
-    parse::image_tag(tag)
+    image::tag_problem(tag)
+}
+
+/// Why `schedule` is not a CronJob schedule the API server accepts, or `None` if it is.
+#[must_use]
+pub fn schedule_problem(schedule: &str) -> Option<String> {
+    cron::problem(schedule)
 }
 
 /// Names of every environment, sorted.

@@ -438,15 +438,9 @@ fn image_repository(v: &str) -> Option<String> {
     (!ok).then(|| format!("is `{v}`; give the lower-case repository without tag or digest, e.g. ghcr.io/owner/gpt-service"))
 }
 
-/// Docker tag grammar: `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.
-pub(crate) fn image_tag(v: &str) -> Option<String> {
-    let ok = v.len() <= 128
-        && v.bytes()
-            .next()
-            .is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_')
-        && v.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
-    (!ok).then(|| format!("is `{v}`; an image tag is up to 128 letters, digits, '_', '.' or '-', not starting with '.' or '-'"))
+/// An image tag that is also a label value (see [`super::image::tag_problem`]).
+fn image_tag(v: &str) -> Option<String> {
+    super::image::tag_problem(v)
 }
 
 fn github_repository(v: &str) -> Option<String> {
@@ -479,27 +473,9 @@ fn quantity(v: &str) -> Option<String> {
         .then(|| format!("is `{v}`; give a Kubernetes quantity such as 250m, 1, 256Mi or 1Gi"))
 }
 
-/// Five cron fields; names (`mon`, `sun`) and macros (`@daily`) as the CronJob controller accepts.
+/// A schedule the API server accepts for a CronJob (see [`super::cron`]).
 fn cron(v: &str) -> Option<String> {
-    const MACROS: [&str; 7] = [
-        "@yearly",
-        "@annually",
-        "@monthly",
-        "@weekly",
-        "@daily",
-        "@midnight",
-        "@hourly",
-    ];
-    if MACROS.contains(&v.trim()) {
-        return None;
-    }
-    let fields: Vec<&str> = v.split_whitespace().collect();
-    let ok = fields.len() == 5
-        && fields.iter().all(|f| {
-            f.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"*/,-?".contains(&b))
-        });
-    (!ok).then(|| format!("is `{v}`; give five cron fields (minute hour day-of-month month day-of-week), e.g. 0 */6 * * *"))
+    super::cron::problem(v)
 }
 
 /// A duration the `cleanup` subcommand accepts, e.g. `30d` or `12h`.
@@ -591,6 +567,7 @@ mod tests {
         assert!(cron("0 */6 * * *").is_none());
         assert!(cron("@daily").is_none());
         assert!(cron("0 */6 * *").is_some());
+        assert!(cron("61 * * * *").is_some());
         assert!(duration("30d").is_none());
         assert!(duration("30 parsecs").is_some());
         assert!(image_tag("3f2c1ab").is_none());

@@ -82,11 +82,16 @@ impl Template {
     }
 }
 
+/// Says which configuration is in use, for the line commands print before they work:
+/// `built-in (gpt-deploy 0.1.0)` or the directory as an absolute path (so `.` names the place).
 impl fmt::Display for Source {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Source::Dir(dir) => write!(f, "{}", dir.display()),
-            Source::Embedded => f.write_str("the configuration built into gpt-deploy"),
+            Source::Dir(dir) => {
+                let absolute = std::path::absolute(dir).unwrap_or_else(|_| dir.clone());
+                write!(f, "{}", absolute.display())
+            }
+            Source::Embedded => write!(f, "built-in (gpt-deploy {})", env!("CARGO_PKG_VERSION")),
             Source::Files(set) => write!(f, "{}", set.label),
         }
     }

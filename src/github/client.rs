@@ -365,7 +365,7 @@ impl Client {
                     });
                 }
                 Err(e) => {
-                    tracing::warn!(%method, path, attempt, error = %e, "request failed; retrying");
+                    tracing::debug!(%method, path, attempt, error = %e, "request failed; retrying");
                     tokio::time::sleep(backoff).await;
                     continue;
                 }
@@ -375,7 +375,7 @@ impl Client {
             let body_text = match self.octo.body_to_string(response).await {
                 Ok(text) => text,
                 Err(e) if attempt < max => {
-                    tracing::warn!(%method, path, attempt, error = %e, "response body lost; retrying");
+                    tracing::debug!(%method, path, attempt, error = %e, "response body lost; retrying");
                     tokio::time::sleep(backoff).await;
                     continue;
                 }
@@ -420,7 +420,7 @@ impl Client {
                         attempts: attempt,
                     });
                 }
-                tracing::warn!(%method, path, status = status.as_u16(), attempt, "GitHub server error; retrying");
+                tracing::debug!(%method, path, status = status.as_u16(), attempt, "GitHub server error; retrying");
                 tokio::time::sleep(backoff).await;
                 continue;
             }

@@ -1,10 +1,9 @@
 //! The `render` and `validate` commands: load, render, print or write, report.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
-use std::path::Path;
 
-use super::{Error, RenderOptions, Rendered, Result, render};
+use super::{Error, RenderOptions, Result, SecretValues, out_dir, render};
 use crate::cli::{OutputFormat, RenderArgs, ValidateArgs};
 use crate::config;
 
@@ -13,14 +12,20 @@ use crate::config;
 /// # Errors
 /// Configuration, template or check errors (exit 2); I/O errors writing the output (exit 3).
 pub fn cmd_render(args: &RenderArgs) -> Result<u8> {
-    let (config, rendered) = super::load_and_render(
-        args.config.config.as_deref(),
-        &args.env,
-        args.image.as_deref(),
-    )?;
-    super::warn_missing_secrets(&config, &rendered);
+    let source = config::Source::resolve(args.config.config.as_deref())?;
+    announce(&source);
+    let config = config::load_from(source, &args.env)?;
+    let options = RenderOptions {
+        image_tag: args.image.clone(),
+        secrets: SecretValues::from_process_env(&config),
+    };
+    let rendered = render(&config, &options)?;
+    if args.show_secrets {
+        // Without --show-secrets every value prints as the placeholder anyway.
+        super::warn_missing_secrets(&config, &rendered);
+    }
     match &args.out {
-        Some(dir) => write_dir(&rendered, dir, args.output, args.show_secrets)?,
+        Some(dir) => out_dir::write(&rendered, dir, args.output, args.show_secrets)?,
         None => {
             let text = match args.output {
                 OutputFormat::Yaml => rendered.to_yaml(args.show_secrets),
@@ -36,98 +41,116 @@ pub fn cmd_render(args: &RenderArgs) -> Result<u8> {
     Ok(crate::exit::OK)
 }
 
-/// One file per object, named `NN-kind-name.yaml` so the apply order is the file order.
-fn write_dir(
-    rendered: &Rendered,
-    dir: &Path,
-    format: OutputFormat,
-    show_secrets: bool,
-) -> Result<()> {
-    let write_error = |path: &Path| {
-        let path = path.display().to_string();
-        move |source| Error::Write { path, source }
-    };
-    std::fs::create_dir_all(dir).map_err(write_error(dir))?;
-    // Everything is rendered before the first write, so a failure cannot leave half a set.
-    let mut written = Vec::new();
-    for (index, object) in rendered.objects.iter().enumerate() {
-        let value = object.output_value(show_secrets);
-        let (text, extension) = match format {
-            OutputFormat::Yaml => (format!("---\n{}", super::yaml::to_string(&value)), "yaml"),
-            OutputFormat::Json => {
-                let mut text = serde_json::to_string_pretty(&value).unwrap_or_default();
-                text.push('\n');
-                (text, "json")
-            }
-        };
-        let file = dir.join(format!(
-            "{:02}-{}-{}.{extension}",
-            index + 1,
-            object.kind.to_lowercase(),
-            object.name
-        ));
-        written.push((file, text));
-    }
-    for (file, text) in &written {
-        std::fs::write(file, text).map_err(write_error(file))?;
-    }
-    let mut stdout = std::io::stdout().lock();
-    for (file, _) in &written {
-        writeln!(stdout, "wrote {}", file.display()).map_err(Error::Stdout)?;
-    }
-    Ok(())
+/// Says on stderr which configuration is used: the built-in copy is picked silently when
+/// the current directory has no deploy.toml, which surprises anyone editing files elsewhere.
+fn announce(source: &config::Source) {
+    eprintln!("configuration: {source}");
 }
 
-/// `gpt-deploy validate`: render every environment and report every error.
+/// `gpt-deploy validate`: render every environment (or the one of `--env`), check that no
+/// two environments target the same context and namespace, and report every error.
 ///
 /// # Errors
 /// [`Error::ValidationFailed`] when any environment has errors (each printed on stderr first),
 /// or the configuration directory cannot be read.
 pub fn cmd_validate(args: &ValidateArgs) -> Result<u8> {
     let source = config::Source::resolve(args.config.config.as_deref())?;
+    announce(&source);
     let names = source.environment_names()?;
     if names.is_empty() {
         return Err(Error::Config(config::Error::NoEnvironments {
             dir: source.display_path(config::ENVIRONMENTS_DIR),
         }));
     }
+    let selected: Vec<&String> = match &args.env {
+        Some(env) if names.contains(env) => vec![env],
+        Some(env) => {
+            return Err(Error::Config(config::Error::UnknownEnvironment {
+                name: env.clone(),
+                known: names.clone(),
+                location: source.display_path(config::ENVIRONMENTS_DIR),
+            }));
+        }
+        None => names.iter().collect(),
+    };
+    // Every environment is loaded even with --env: the target check compares it with the others.
+    let loaded: BTreeMap<&String, config::Result<config::Config>> = names
+        .iter()
+        .map(|name| (name, config::load_from(source.clone(), name)))
+        .collect();
+    let clashes = target_clashes(&loaded);
     let mut failed = 0;
     // deploy.toml and template errors repeat for every environment; print each once.
     let mut printed = BTreeSet::new();
     let mut stdout = std::io::stdout().lock();
-    for name in &names {
-        let result = config::load_from(source.clone(), name)
-            .map_err(Error::from)
-            .and_then(|config| {
-                // Values are not needed to check the shape; the placeholder stands in.
-                render(&config, &RenderOptions::default())
-            });
-        match result {
-            Ok(rendered) => {
-                let objects: Vec<String> =
-                    rendered.objects.iter().map(ToString::to_string).collect();
-                writeln!(stdout, "ok     {name}: {}", objects.join(", ")).map_err(Error::Stdout)?;
-            }
-            Err(err) => {
-                failed += 1;
-                writeln!(stdout, "FAILED {name}").map_err(Error::Stdout)?;
-                let key = super::with_causes(&err);
-                let message = format!("error: environment {name}: {key}");
-                if printed.insert(key) {
-                    crate::report::error(&message);
-                } else {
-                    crate::report::error(&format!(
-                        "error: environment {name}: same problem as above"
-                    ));
-                }
+    for name in selected.iter().copied() {
+        let mut errors = Vec::new();
+        let mut objects = Vec::new();
+        match &loaded[name] {
+            Err(err) => errors.push(super::with_causes(err)),
+            // Values are not needed to check the shape; the placeholder stands in.
+            Ok(config) => match render(config, &RenderOptions::default()) {
+                Ok(rendered) => objects = rendered.objects,
+                Err(err) => errors.push(super::with_causes(&err)),
+            },
+        }
+        errors.extend(clashes.get(name).cloned());
+        if errors.is_empty() {
+            let objects: Vec<String> = objects.iter().map(ToString::to_string).collect();
+            writeln!(stdout, "ok     {name}: {}", objects.join(", ")).map_err(Error::Stdout)?;
+            continue;
+        }
+        failed += 1;
+        writeln!(stdout, "FAILED {name}").map_err(Error::Stdout)?;
+        for key in errors {
+            let message = format!("error: environment {name}: {key}");
+            if printed.insert(key) {
+                crate::report::error(&message);
+            } else {
+                crate::report::error(&format!("error: environment {name}: same problem as above"));
             }
         }
     }
     if failed > 0 {
         return Err(Error::ValidationFailed {
             failed,
-            total: names.len(),
+            total: selected.len(),
         });
     }
     Ok(crate::exit::OK)
+}
+
+/// For each environment that targets the same kubeconfig context and namespace as another,
+/// why that is refused: both would manage one ApplySet and each deploy would prune the
+/// other's objects. Environments without `kube_context` use the current context, so two of
+/// them with one namespace clash too.
+fn target_clashes(
+    loaded: &BTreeMap<&String, config::Result<config::Config>>,
+) -> BTreeMap<String, String> {
+    let mut by_target: BTreeMap<(Option<&str>, &str), Vec<&str>> = BTreeMap::new();
+    for config in loaded.values().filter_map(|c| c.as_ref().ok()) {
+        let env = &config.env;
+        by_target
+            .entry((env.kube_context.as_deref(), env.namespace.as_str()))
+            .or_default()
+            .push(env.name.as_str());
+    }
+    let mut clashes = BTreeMap::new();
+    for ((context, namespace), envs) in by_target.into_iter().filter(|(_, e)| e.len() > 1) {
+        let context = context.map_or_else(
+            || "the current kubeconfig context (no kube_context set)".to_owned(),
+            |c| format!("context `{c}`"),
+        );
+        for env in &envs {
+            let others: Vec<&str> = envs.iter().copied().filter(|o| o != env).collect();
+            clashes.insert(
+                (*env).to_owned(),
+                format!(
+                    "deploys to namespace `{namespace}` in {context}, like environment {}; they would share one ApplySet and each deploy would prune the other's objects; give each environment its own namespace or kube_context",
+                    others.join(", ")
+                ),
+            );
+        }
+    }
+    clashes
 }

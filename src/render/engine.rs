@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use minijinja::value::ValueKind;
 use minijinja::{Environment, ErrorKind, UndefinedBehavior, Value};
 
+use crate::config::image::Image;
 use crate::config::{Config, ResourceList, Template};
 
 /// The variables every template sees (named in error messages about undefined values).
@@ -60,7 +61,7 @@ pub struct SecretEntry<'a> {
 /// The template context for one environment.
 pub fn context(
     config: &Config,
-    image_tag: &str,
+    image: &Image,
     secret_hash: &str,
     data: &[SecretEntry<'_>],
 ) -> Value {
@@ -134,11 +135,11 @@ pub fn context(
                 ),
             ]),
         ),
-        ("image", Value::from(config.image(Some(image_tag)))),
-        ("image_tag", Value::from(image_tag)),
+        ("image", Value::from(&image.reference)),
+        ("image_tag", Value::from(&image.version)),
         (
             "migrate_job_name",
-            Value::from(migrate_job_name(&config.image(Some(image_tag)))),
+            Value::from(migrate_job_name(&image.reference)),
         ),
         ("secret_hash", Value::from(secret_hash)),
         ("secret_keys", Value::from(secret_keys)),
@@ -161,6 +162,189 @@ pub fn migrate_job_name(image: &str) -> String {
     }
     let digest = hex::encode(hasher.finalize());
     format!("gpt-migrate-{}", &digest[..8])
+}
+
+/// For an undefined-value error, names the attribute that is missing, e.g.
+/// "`env.replica` is undefined; `env` has cleanup, github_environment, …, replicas, …".
+///
+/// The error carries the template and line; every dotted path inside a tag on that line is
+/// looked up in the context, and the first one that does not resolve is the culprit (a
+/// filter such as `json` only sees the undefined value, so minijinja cannot name it).
+pub fn undefined_attribute(
+    error: &minijinja::Error,
+    templates: &[Template],
+    ctx: &Value,
+) -> Option<String> {
+    let template = templates
+        .iter()
+        .find(|t| Some(t.name.as_str()) == error.name())?;
+    let line = template.text.lines().nth(error.line()?.checked_sub(1)?)?;
+    for expression in tag_contents(line) {
+        for path in dotted_paths(expression) {
+            let mut parts = path.split('.');
+            let first = parts.next()?;
+            let mut value = ctx.get_attr(first).ok()?;
+            if value.is_undefined() {
+                // A loop variable or macro argument, not a context variable: cannot tell.
+                continue;
+            }
+            let mut known = first.to_owned();
+            for part in parts {
+                let next = value.get_attr(part).ok()?;
+                if next.is_undefined() {
+                    let keys: Vec<String> = value
+                        .try_iter()
+                        .map(|keys| keys.map(|k| k.to_string()).collect())
+                        .unwrap_or_default();
+                    let has = if keys.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; `{known}` has {}", keys.join(", "))
+                    };
+                    return Some(format!("`{known}.{part}` is undefined{has}"));
+                }
+                known.push('.');
+                known.push_str(part);
+                value = next;
+            }
+        }
+    }
+    None
+}
+
+/// The line of `template` that most likely produced line `line` (1-based) of `rendered`:
+/// template lines are matched against the rendered line with every `{{ … }}` and `{% … %}`
+/// as a wildcard; among several matches the one nearest the rendered position wins.
+#[must_use]
+pub fn template_line(template: &str, rendered: &str, line: usize) -> Option<usize> {
+    let target = rendered.lines().nth(line.checked_sub(1)?)?.trim_end();
+    if target.trim().is_empty() {
+        return None;
+    }
+    let candidates: Vec<usize> = template
+        .lines()
+        .enumerate()
+        .filter(|(_, text)| matches_rendered(text.trim_end(), target))
+        .map(|(index, _)| index + 1)
+        .collect();
+    candidates.into_iter().min_by_key(|c| c.abs_diff(line))
+}
+
+/// Whether a template line can render to `target`: its literal parts appear in order, the
+/// first at the start and the last at the end.
+fn matches_rendered(template_line: &str, target: &str) -> bool {
+    let mut literals = Vec::new();
+    let mut rest = template_line;
+    loop {
+        let next = ["{{", "{%", "{#"]
+            .iter()
+            .filter_map(|open| rest.find(open).map(|i| (i, *open)))
+            .min();
+        let Some((start, open)) = next else {
+            literals.push(rest);
+            break;
+        };
+        literals.push(&rest[..start]);
+        let close = match open {
+            "{{" => "}}",
+            "{%" => "%}",
+            _ => "#}",
+        };
+        match rest[start + 2..].find(close) {
+            Some(end) => rest = &rest[start + 2 + end + 2..],
+            // An expression continued on the next line: only the start can be checked.
+            None => {
+                rest = "";
+                literals.push(rest);
+                break;
+            }
+        }
+    }
+    if literals.len() == 1 {
+        return template_line == target;
+    }
+    // A line of tags only (`{% if %}`, `{{ x }}`) could be anything: no evidence either way.
+    if literals.iter().all(|l| l.trim().is_empty()) {
+        return false;
+    }
+    let (first, last) = (literals[0], literals[literals.len() - 1]);
+    if !target.starts_with(first) || !target[first.len()..].ends_with(last) {
+        return false;
+    }
+    let mut middle = &target[first.len()..target.len() - last.len()];
+    for literal in &literals[1..literals.len() - 1] {
+        match middle.find(literal) {
+            Some(i) => middle = &middle[i + literal.len()..],
+            None => return false,
+        }
+    }
+    true
+}
+
+/// The insides of every `{{ … }}` and `{% … %}` on a line.
+fn tag_contents(line: &str) -> Vec<&str> {
+    let mut found = Vec::new();
+    let mut rest = line;
+    while let Some(start) = rest.find(['{']) {
+        let after = &rest[start..];
+        let close = if after.starts_with("{{") {
+            "}}"
+        } else if after.starts_with("{%") {
+            "%}"
+        } else {
+            rest = &rest[start + 1..];
+            continue;
+        };
+        let Some(end) = after[2..].find(close) else {
+            break;
+        };
+        found.push(&after[2..2 + end]);
+        rest = &after[2 + end + 2..];
+    }
+    found
+}
+
+/// Identifiers joined by dots (`env.cleanup.schedule`), outside string literals.
+fn dotted_paths(expression: &str) -> Vec<&str> {
+    let mut paths = Vec::new();
+    let bytes = expression.as_bytes();
+    let mut i = 0;
+    let mut quote: Option<u8> = None;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if let Some(q) = quote {
+            if b == q {
+                quote = None;
+            }
+            i += 1;
+            continue;
+        }
+        if b == b'"' || b == b'\'' {
+            quote = Some(b);
+            i += 1;
+            continue;
+        }
+        let starts = (b.is_ascii_alphabetic() || b == b'_')
+            && (i == 0
+                || !(bytes[i - 1].is_ascii_alphanumeric()
+                    || bytes[i - 1] == b'_'
+                    || bytes[i - 1] == b'.'));
+        if !starts {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < bytes.len()
+            && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_' || bytes[i] == b'.')
+        {
+            i += 1;
+        }
+        let path = expression[start..i].trim_end_matches('.');
+        if path.contains('.') {
+            paths.push(path);
+        }
+    }
+    paths
 }
 
 fn map<const N: usize>(pairs: [(&str, Value); N]) -> Value {
@@ -192,6 +376,38 @@ mod tests {
             render("{{ v | json }} {{ n | json }}", ctx).unwrap(),
             r#""a: b\n# c" 3"#
         );
+    }
+
+    #[test]
+    fn an_undefined_attribute_behind_a_filter_is_named() {
+        let templates = [Template {
+            name: "t.yaml.j2".into(),
+            text: "a: 1\nreplicas: {{ env.replica | json }} # \"x.y\"\n".into(),
+        }];
+        let ctx = map([(
+            "env",
+            map([("replicas", Value::from(2)), ("name", Value::from("x"))]),
+        )]);
+        let env = environment(&templates).map_err(|(_, e)| e).unwrap();
+        let err = env
+            .get_template("t.yaml.j2")
+            .unwrap()
+            .render(&ctx)
+            .unwrap_err();
+        assert_eq!(
+            undefined_attribute(&err, &templates, &ctx).as_deref(),
+            Some("`env.replica` is undefined; `env` has name, replicas")
+        );
+    }
+
+    #[test]
+    fn rendered_lines_are_traced_to_their_template_line() {
+        let template = "kind: X\n{% if a %}\nspec:\n  replicas: {{ n }}\n  name: {{ x }}-{{ y }}\n{% endif %}\n";
+        let rendered = "kind: X\nspec:\n  replicas: 2\n  name: a-b\n";
+        assert_eq!(template_line(template, rendered, 1), Some(1));
+        assert_eq!(template_line(template, rendered, 3), Some(4));
+        assert_eq!(template_line(template, rendered, 4), Some(5));
+        assert_eq!(template_line(template, "kind: X\n  other: 1\n", 2), None);
     }
 
     #[test]

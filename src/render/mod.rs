@@ -7,6 +7,7 @@
 mod check;
 mod command;
 mod engine;
+mod out_dir;
 mod secrets;
 pub mod yaml;
 
@@ -50,7 +51,11 @@ pub enum Error {
         source: minijinja::Error,
     },
     /// A template rendered text that is not valid YAML.
-    #[error("template {template} rendered invalid YAML in document {document}: {message}")]
+    #[error(
+        "template {template}{} rendered invalid YAML in document {document}: {message}{}",
+        template_line.map(|l| format!(":{l}")).unwrap_or_default(),
+        if message.contains(" at line ") { " of the rendered output" } else { "" }
+    )]
     Yaml {
         /// The template file.
         template: String,
@@ -58,6 +63,8 @@ pub enum Error {
         document: usize,
         /// The parser's message with line and column of the rendered text.
         message: String,
+        /// The template line that produced the rendered line the parser stopped at.
+        template_line: Option<usize>,
     },
     /// A rendered object does not match its Kubernetes type.
     #[error("template {template}, document {document} ({object}): {}", problems.join("; "))]
@@ -99,12 +106,29 @@ pub enum Error {
         /// Template of the second copy.
         second: String,
     },
-    /// `--image` is not a valid tag.
+    /// Secret values the service would refuse at start (named, never shown).
+    #[error(
+        "{} secret value(s) that the service would refuse: {}; fix the value(s) (they are not shown) and re-run; nothing was written",
+        problems.len(), problems.join("; ")
+    )]
+    SecretValues {
+        /// `NAME: what is wrong`, one per bad value.
+        problems: Vec<String>,
+    },
+    /// `--image` is not a tag, a digest or a reference to the configured repository.
     #[error("--image {0}")]
     ImageTag(String),
     /// Several of the errors above (all of one environment's problems).
     #[error("{}", List(.0))]
     Multiple(Vec<Error>),
+    /// `--out DIR` is a file, or a directory of files `render` did not write.
+    #[error("cannot write into {}: {problem}", dir.display())]
+    OutDir {
+        /// The directory given.
+        dir: std::path::PathBuf,
+        /// Why it is refused, and what to do.
+        problem: String,
+    },
     /// Writing a file of `--out DIR` failed.
     #[error("cannot write {path}")]
     Write {
@@ -171,7 +195,8 @@ impl crate::Failure for Error {
 /// What to render besides the configuration.
 #[derive(Debug, Clone, Default)]
 pub struct RenderOptions {
-    /// Image tag instead of the environment's `image_tag` (`--image`).
+    /// `--image`: a tag, a digest or a full reference (see [`config::image::parse`]) instead
+    /// of the environment's `image_tag`.
     pub image_tag: Option<String>,
     /// Values of the declared secrets.
     pub secrets: SecretValues,
@@ -281,22 +306,38 @@ pub fn load_and_render(
     Ok((config, rendered))
 }
 
-/// Prints one warning on stderr per required secret that was not set (a GitHub Actions
-/// `::warning` annotation under Actions). Names the variable, never a value.
+/// Checks the secret values that are set (see [`SecretValues::problems`]); what `apply` and
+/// `deploy` call before anything is written.
+///
+/// # Errors
+/// [`Error::SecretValues`] naming every bad value.
+pub fn check_secret_values(values: &SecretValues) -> Result<()> {
+    let problems = values.problems();
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::SecretValues { problems })
+    }
+}
+
+/// Prints one warning on stderr naming the required secrets whose environment variables are
+/// not set (a GitHub Actions `::warning` annotation under Actions). Names, never values.
 pub fn warn_missing_secrets(config: &Config, rendered: &Rendered) {
-    for env in &rendered.missing_secrets {
-        let message = format!(
-            "{env} is not set; the Secret {} renders its key with the placeholder {PLACEHOLDER}. Set {env} to render the real value.",
-            config.app.secret_name
+    if rendered.missing_secrets.is_empty() {
+        return;
+    }
+    let message = format!(
+        "environment variables not set: {}; the Secret {} shows {PLACEHOLDER} for them",
+        rendered.missing_secrets.join(", "),
+        config.app.secret_name
+    );
+    if std::env::var("GITHUB_ACTIONS").as_deref() == Ok("true") {
+        eprintln!(
+            "::warning::{}",
+            message.replace('%', "%25").replace('\n', "%0A")
         );
-        if std::env::var("GITHUB_ACTIONS").as_deref() == Ok("true") {
-            eprintln!(
-                "::warning::{}",
-                message.replace('%', "%25").replace('\n', "%0A")
-            );
-        } else {
-            eprintln!("warning: {message}");
-        }
+    } else {
+        eprintln!("warning: {message}");
     }
 }
 
@@ -307,13 +348,11 @@ pub fn warn_missing_secrets(config: &Config, rendered: &Rendered) {
 /// type (unknown fields included), a wrong namespace or duplicate objects; all problems found
 /// are returned together as [`Error::Multiple`].
 pub fn render(config: &Config, options: &RenderOptions) -> Result<Rendered> {
-    let image_tag = options
-        .image_tag
-        .as_deref()
-        .unwrap_or(&config.env.image_tag);
-    if let Some(why) = config::image_tag_problem(image_tag) {
-        return Err(Error::ImageTag(why));
+    let image = match options.image_tag.as_deref() {
+        Some(arg) => config::image::parse(arg, &config.app.image_repository),
+        None => config::image::parse(&config.env.image_tag, &config.app.image_repository),
     }
+    .map_err(Error::ImageTag)?;
     let template_path = |name: &str| {
         config
             .source
@@ -334,7 +373,7 @@ pub fn render(config: &Config, options: &RenderOptions) -> Result<Rendered> {
             value: &d.base64,
         })
         .collect();
-    let ctx = engine::context(config, image_tag, &hash, &entries);
+    let ctx = engine::context(config, &image, &hash, &entries);
 
     let mut errors = Vec::new();
     let mut objects: Vec<Object> = Vec::new();
@@ -347,10 +386,13 @@ pub fn render(config: &Config, options: &RenderOptions) -> Result<Rendered> {
             Ok(text) => text,
             Err(source) => {
                 let hint = if source.kind() == minijinja::ErrorKind::UndefinedError {
-                    format!(
-                        " (undefined variables are errors; the variables are {})",
-                        engine::VARIABLES
-                    )
+                    match engine::undefined_attribute(&source, &config.templates, &ctx) {
+                        Some(what) => format!(": {what}"),
+                        None => format!(
+                            " (undefined variables are errors; the variables are {})",
+                            engine::VARIABLES
+                        ),
+                    }
                 } else {
                     String::new()
                 };
@@ -368,6 +410,9 @@ pub fn render(config: &Config, options: &RenderOptions) -> Result<Rendered> {
                 errors.push(Error::Yaml {
                     template: path,
                     document: e.document,
+                    template_line: e
+                        .line
+                        .and_then(|line| engine::template_line(&template.text, &text, line)),
                     message: e.message,
                 });
                 continue;

@@ -67,6 +67,35 @@ impl SecretValues {
     pub fn get(&self, env: &str) -> Option<&SecretString> {
         self.values.get(env)
     }
+
+    /// Checks every value that is set the way the service will read it, so a value the pods
+    /// would refuse (and exit on) is caught before anything is applied: the Clerk signing
+    /// secrets must be `whsec_` + base64 (as `secrets sync` checks), `DATABASE_URL` must parse
+    /// as a PostgreSQL URL (as `serve` and `migrate` parse it). Each problem is
+    /// `NAME: what is wrong`, never the value.
+    #[must_use]
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        for (name, value) in &self.values {
+            let problem = match name.as_str() {
+                "CLERK_WEBHOOK_SECRET" | "CLERK_WEBHOOK_SECRET_PREVIOUS" => {
+                    crate::github::values::check_value("CLERK_WEBHOOK_SECRET", value).err()
+                }
+                "DATABASE_URL" => crate::runtime::db::DatabaseUrl::parse(value.expose())
+                    .err()
+                    .map(|e| {
+                        let text = e.to_string();
+                        text.strip_prefix("DATABASE_URL is ")
+                            .map_or(text.clone(), str::to_owned)
+                    }),
+                _ => None,
+            };
+            if let Some(problem) = problem {
+                problems.push(format!("{name}: {problem}"));
+            }
+        }
+        problems
+    }
 }
 
 /// One entry of the Secret's `data`, base64 encoded.
@@ -159,6 +188,36 @@ mod tests {
             secret_hash(&[entry("a", "bc")])
         );
         assert_eq!(a.len(), 64);
+    }
+
+    #[test]
+    fn values_are_checked_as_the_service_reads_them() {
+        let mut values = SecretValues::empty();
+        values.insert("CLERK_WEBHOOK_SECRET", SecretString::new("sentinel-3e9a"));
+        values.insert(
+            "DATABASE_URL",
+            SecretString::new("mysql://u:sentinel-3e9a@h/db"),
+        );
+        values.insert("OTHER", SecretString::new("anything"));
+        let problems = values.problems();
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(problems[0].starts_with("CLERK_WEBHOOK_SECRET: not a svix signing secret"));
+        assert!(problems[1].starts_with("DATABASE_URL: not a valid PostgreSQL URL"));
+        assert!(
+            problems.iter().all(|p| !p.contains("sentinel")),
+            "{problems:?}"
+        );
+
+        let mut good = SecretValues::empty();
+        good.insert(
+            "CLERK_WEBHOOK_SECRET",
+            SecretString::new("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
+        );
+        good.insert(
+            "DATABASE_URL",
+            SecretString::new("postgres://u:p@h:5432/db"),
+        );
+        assert_eq!(good.problems(), Vec::<String>::new());
     }
 
     #[test]

@@ -16,6 +16,8 @@ pub struct YamlError {
     pub document: usize,
     /// The parser's message, including line and column within the rendered text.
     pub message: String,
+    /// 1-based line of the rendered text where the parser stopped, when it says.
+    pub line: Option<usize>,
 }
 
 /// Parses a multi-document YAML stream into JSON values, skipping empty documents.
@@ -28,6 +30,7 @@ pub fn parse_documents(text: &str) -> Result<Vec<Value>, YamlError> {
     for (index, document) in serde_yaml::Deserializer::from_str(text).enumerate() {
         let value = Strict::deserialize(document).map_err(|e| YamlError {
             document: index + 1,
+            line: e.location().map(|l| l.line()),
             message: e.to_string(),
         })?;
         if !value.0.is_null() {

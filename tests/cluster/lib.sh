@@ -6,6 +6,8 @@
 #   $GPT_DEPLOY_CACHE_DIR/k8s-<version>/   kube-apiserver, -controller-manager, -scheduler, kubectl
 #   $GPT_DEPLOY_CACHE_DIR/etcd-<version>/  etcd
 #   $GPT_DEPLOY_CACHE_DIR/kwok-<version>/  kwok and the stage files it is started with
+#   $GPT_DEPLOY_CACHE_DIR/kubelet-<version>/  kubelet (the real node; same Kubernetes version)
+#   $GPT_DEPLOY_CACHE_DIR/pause-<hash>/    the sandbox program of the real node's pods
 # The Go module and build caches live there too, so `go clean -cache` elsewhere
 # does not force a cold rebuild and removing one directory resets everything.
 
@@ -25,6 +27,9 @@ kwok_version=$(module_version kwok sigs.k8s.io/kwok)
 k8s_bin=$cache_dir/k8s-$k8s_version
 etcd_bin=$cache_dir/etcd-$etcd_version
 kwok_bin=$cache_dir/kwok-$kwok_version
+kubelet_bin=$cache_dir/kubelet-$k8s_version
+# Keyed by the source's content: an edit builds a new one.
+pause_bin=$cache_dir/pause-$(cat "$cluster_src/pause/go.mod" "$cluster_src/pause/main.go" | sha256sum | cut -c1-12)
 
 # True when every binary directory was completely built.
 binaries_present() {

@@ -162,7 +162,7 @@ async fn changed_secret_rolls_the_pods() {
     run(env.cmd("apply", &["--wait", "--timeout", "120s"]))
         .await
         .success();
-    let rotated = "whsec_sentinel-clerk-rotated-2";
+    let rotated = "whsec_sentinelClerkRotated2AAA";
     let out = run(env
         .cmd("apply", &["--wait", "--timeout", "120s"])
         .env("CLERK_WEBHOOK_SECRET", rotated))

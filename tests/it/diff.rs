@@ -39,7 +39,7 @@ async fn diff_shows_new_objects_then_nothing_after_apply() {
 async fn changed_secret_shows_as_changed_without_its_value() {
     let env = DeployEnv::new().await;
     run(env.cmd("apply", &[])).await.success();
-    let rotated = "whsec_sentinel-clerk-rotated-3";
+    let rotated = "whsec_sentinelClerkRotated3AAA";
     let out = run(env.cmd("diff", &[]).env("CLERK_WEBHOOK_SECRET", rotated)).await;
     out.expect_code(1);
     assert!(

@@ -416,3 +416,57 @@ fn the_anchor_and_link_helpers_follow_github() {
     }
     assert_eq!(links(text), vec![(7, "b.md#c".to_owned())]);
 }
+
+#[test]
+fn every_test_module_is_described_in_testing_md() {
+    let main = read(&root().join("tests/it/main.rs"));
+    let modules: Vec<&str> = main
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix("mod ")?.strip_suffix(';'))
+        .filter(|name| *name != "support")
+        .collect();
+    assert!(
+        modules.contains(&"docs"),
+        "no modules found in tests/it/main.rs"
+    );
+    let testing = read(&root().join("docs/testing.md"));
+    let missing: Vec<&&str> = modules
+        .iter()
+        .filter(|name| !testing.contains(&format!("{name}.rs")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "test modules not described in docs/testing.md (add a row to its table): {missing:?}"
+    );
+}
+
+#[test]
+fn every_source_file_is_in_the_architecture_source_map() {
+    let map = sections_with_heading(&read(&root().join("docs/architecture.md")), "Source map");
+    let src = root().join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    assert!(
+        files.len() > 10,
+        "only {} files found under src/",
+        files.len()
+    );
+    let missing: Vec<String> = files
+        .iter()
+        .filter_map(|file| {
+            let relative = file.strip_prefix(&src).ok()?;
+            let name = relative.file_name()?.to_string_lossy().into_owned();
+            // A module directory's mod.rs is named by its directory (`config/`).
+            let wanted = if name == "mod.rs" {
+                format!("{}/", relative.parent()?.file_name()?.to_string_lossy())
+            } else {
+                name
+            };
+            (!map.contains(&wanted)).then(|| relative.display().to_string())
+        })
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "source files missing from `## Source map` in docs/architecture.md: {missing:?}"
+    );
+}

@@ -44,7 +44,7 @@ async fn the_migration_job_completes_before_the_deployment_changes() {
         .success();
     let out = run(env
         .cmd("deploy", &["--image", "v2", "--timeout", "120s"])
-        .env("CLERK_WEBHOOK_SECRET", "whsec_sentinel-clerk-v2-aa41"))
+        .env("CLERK_WEBHOOK_SECRET", "whsec_sentinelClerkV2aa41A"))
     .await;
     out.success();
     let migrate_at = out.stdout.find("job.batch/gpt-migrate-").unwrap();
@@ -117,7 +117,7 @@ async fn the_migration_job_completes_before_the_deployment_changes() {
     // Deploying the same image again does not run its migrations again.
     let out = run(env
         .cmd("deploy", &["--image", "v2", "--timeout", "120s"])
-        .env("CLERK_WEBHOOK_SECRET", "whsec_sentinel-clerk-v2-aa41"))
+        .env("CLERK_WEBHOOK_SECRET", "whsec_sentinelClerkV2aa41A"))
     .await;
     out.success();
     assert!(

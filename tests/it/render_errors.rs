@@ -11,7 +11,17 @@ fn render_fails(dir: &ConfigDir, env: &str) -> String {
     let out = gpt_deploy(["render", "--env", env, "--config", dir.arg()]).run();
     out.expect_code(2);
     assert_eq!(out.stdout, "", "nothing is printed when rendering fails");
-    out.stderr
+    without_configuration_line(dir, &out.stderr)
+}
+
+/// stderr after the first line, which must name the configuration directory.
+#[track_caller]
+fn without_configuration_line(dir: &ConfigDir, stderr: &str) -> String {
+    let first = format!("configuration: {}\n", dir.arg());
+    stderr
+        .strip_prefix(&first)
+        .unwrap_or_else(|| panic!("stderr does not start with {first:?}:\n{stderr}"))
+        .to_owned()
 }
 
 #[test]
@@ -84,7 +94,11 @@ fn unknown_environment_lists_the_existing_ones() {
     out.expect_code(2);
     assert_eq!(
         out.stderr,
-        "error: unknown environment `prod` in (built-in) environments; the environments are: development, production, staging\n"
+        concat!(
+            "configuration: built-in (gpt-deploy ",
+            env!("CARGO_PKG_VERSION"),
+            ")\nerror: unknown environment `prod` in (built-in) environments; the environments are: development, production, staging\n"
+        )
     );
     let dir = ConfigDir::shipped();
     dir.write(
@@ -213,12 +227,16 @@ fn an_undefined_template_variable_names_template_and_line() {
     );
     let line = dir.line_of("templates/deployment.yaml.j2", "env.replcas");
     let stderr = render_fails(&dir, "production");
-    assert_eq!(
-        stderr,
-        format!(
-            "error: template {}/templates/deployment.yaml.j2 failed to render (undefined variables are errors; the variables are app, env, image, image_tag, migrate_job_name, secret_hash, secret_keys, secret_data)\n  caused by: undefined value: `env.replcas` is undefined (in deployment.yaml.j2:{line})\n",
+    assert!(
+        stderr.starts_with(&format!(
+            "error: template {}/templates/deployment.yaml.j2 failed to render: `env.replcas` is undefined; `env` has cleanup, github_environment, image_tag, kube_context, log_level, name, namespace, replicas, resources, termination_grace_period_seconds\n  caused by: undefined value",
             dir.arg()
-        )
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.ends_with(&format!("(in deployment.yaml.j2:{line})\n")),
+        "{stderr}"
     );
 }
 
@@ -251,14 +269,39 @@ fn invalid_yaml_from_a_template_names_template_and_document() {
         "kind: PodDisruptionBudget\n  oops: [",
     );
     let stderr = render_fails(&dir, "production");
+    // The template line the broken YAML came from, then the parser's place in the output.
+    let line = dir.line_of("templates/poddisruptionbudget.yaml.j2", "oops: [");
+    assert_eq!(
+        stderr,
+        format!(
+            "error: template {}/templates/poddisruptionbudget.yaml.j2:{line} rendered invalid YAML in document 1: mapping values are not allowed in this context at line 3 column 7 of the rendered output\n",
+            dir.arg()
+        )
+    );
+}
+
+#[test]
+fn an_undefined_attribute_behind_a_filter_is_named() {
+    // The shipped templates pass values through `json`, which sees only "undefined".
+    let dir = ConfigDir::shipped();
+    dir.edit(
+        "templates/cronjob.yaml.j2",
+        "{{ env.cleanup.schedule | json }}",
+        "{{ env.cleanup.schedul | json }}",
+    );
+    let line = dir.line_of("templates/cronjob.yaml.j2", "env.cleanup.schedul");
+    let stderr = render_fails(&dir, "production");
     assert!(
         stderr.starts_with(&format!(
-            "error: template {}/templates/poddisruptionbudget.yaml.j2 rendered invalid YAML in document 1: ",
+            "error: template {}/templates/cronjob.yaml.j2 failed to render: `env.cleanup.schedul` is undefined; `env.cleanup` has batch_size, retention, schedule\n",
             dir.arg()
         )),
         "{stderr}"
     );
-    assert!(stderr.contains("line 3"), "{stderr}");
+    assert!(
+        stderr.contains(&format!("cronjob.yaml.j2:{line}")),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -270,7 +313,15 @@ fn a_duplicate_key_in_a_template_is_an_error() {
         "  revisionHistoryLimit: 5\n  replicas: 9",
     );
     let stderr = render_fails(&dir, "production");
-    assert!(stderr.contains("deployment.yaml.j2 rendered invalid YAML in document 1: spec: duplicate key `replicas` at line 15 column 3\n"), "{stderr}");
+    // The parser places the error at the start of the mapping, the first `replicas`.
+    let line = dir.line_of(
+        "templates/deployment.yaml.j2",
+        "  replicas: {{ env.replicas }}",
+    );
+    assert!(
+        stderr.contains(&format!("deployment.yaml.j2:{line} rendered invalid YAML in document 1: spec: duplicate key `replicas` at line 15 column 3 of the rendered output\n")),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -294,7 +345,7 @@ fn a_bad_image_tag_is_refused() {
     out.expect_code(2);
     assert!(
         out.stderr
-            .starts_with("error: --image is `v1 beta`; an image tag is"),
+            .contains("error: --image `v1 beta`: the tag `v1 beta` may hold only letters, digits"),
         "{}",
         out.stderr
     );
@@ -409,7 +460,7 @@ fn validate_without_environments_says_so() {
     let out = gpt_deploy(["validate", "--config", dir.arg()]).run();
     out.expect_code(2);
     assert_eq!(
-        out.stderr,
+        without_configuration_line(&dir, &out.stderr),
         format!(
             "error: {d}/environments holds no environment file; add one such as {d}/environments/production.toml\n",
             d = dir.arg()

@@ -223,8 +223,16 @@ impl Drop for TestNamespace {
 /// # Panics
 /// When the cluster cannot be started or the namespace cannot be created.
 pub async fn namespace() -> TestNamespace {
+    namespace_in(kubeconfig()).await
+}
+
+/// A fresh namespace, as [`namespace`], on the cluster of `kubeconfig`.
+///
+/// # Panics
+/// When the namespace cannot be created.
+pub async fn namespace_in(kubeconfig: &Path) -> TestNamespace {
     static COUNTER: AtomicU32 = AtomicU32::new(0);
-    let kubeconfig = kubeconfig().to_path_buf();
+    let kubeconfig = kubeconfig.to_path_buf();
     let client = client_for(&kubeconfig)
         .await
         .unwrap_or_else(|e| panic!("{e}"));

@@ -10,8 +10,9 @@ use super::bin::{self, Bin, Output};
 use super::cluster::{self, TestNamespace};
 use super::config_dir::ConfigDir;
 
-/// Value of CLERK_WEBHOOK_SECRET in every test; must never appear in any output.
-pub const SENTINEL_CLERK: &str = "whsec_sentinel-clerk-5b1e7d";
+/// Value of CLERK_WEBHOOK_SECRET in every test; must never appear in any output. A valid
+/// signing secret (`whsec_` + base64), as apply and deploy check the values before writing.
+pub const SENTINEL_CLERK: &str = "whsec_sentinelClerk5b1e7dA";
 /// Value of DATABASE_URL in every test; must never appear in any output.
 pub const SENTINEL_DB: &str = "postgres://app:sentinel-db-pw-9c4a@db:5432/gpt";
 /// The environment the tests deploy (one replica keeps rollouts quick).
@@ -122,7 +123,7 @@ pub fn assert_no_secrets(output: &Output) {
     for value in [
         SENTINEL_CLERK,
         SENTINEL_DB,
-        "sentinel-clerk",
+        "sentinelClerk",
         "sentinel-db-pw",
     ] {
         let b64 = base64::engine::general_purpose::STANDARD.encode(value);

@@ -7,5 +7,6 @@ pub mod config_dir;
 pub mod deploy_env;
 pub mod github;
 pub mod pg;
+pub mod realnode;
 pub mod secrets_cli;
 pub mod serve;

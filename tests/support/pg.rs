@@ -21,6 +21,10 @@
 //! watchdog was killed too.
 //!
 //! Each `TestDb` drops its database when it goes out of scope (also on panic).
+//!
+//! [`database_for_pods`] gives a database on a second server of the process that
+//! also listens on the real test node's bridge address and admits its pod
+//! subnet, for pods that connect to it.
 
 use std::fs::File;
 use std::os::unix::process::CommandExt as _;
@@ -43,6 +47,7 @@ struct Server {
 }
 
 static SERVER: OnceLock<Server> = OnceLock::new();
+static POD_SERVER: OnceLock<Server> = OnceLock::new();
 
 fn server() -> &'static Server {
     SERVER.get_or_init(|| {
@@ -51,7 +56,8 @@ fn server() -> &'static Server {
                 .expect("GPT_DEPLOY_TEST_DATABASE_URL is not a valid postgres:// URL");
             return Server { admin_url };
         }
-        start_local().unwrap_or_else(|e| panic!("cannot start a throwaway PostgreSQL server: {e}"))
+        start_local(None)
+            .unwrap_or_else(|e| panic!("cannot start a throwaway PostgreSQL server: {e}"))
     })
 }
 
@@ -62,6 +68,7 @@ pub struct TestDb {
     /// The database name.
     pub name: String,
     pool: PgPool,
+    admin_url: String,
 }
 
 impl TestDb {
@@ -101,7 +108,7 @@ impl TestDb {
 
 impl Drop for TestDb {
     fn drop(&mut self) {
-        let admin = server().admin_url.to_string();
+        let admin = self.admin_url.clone();
         let name = self.name.clone();
         // Drop runs inside the test's async runtime, where blocking on another
         // future is not allowed; a short-lived thread with its own runtime is.
@@ -132,7 +139,22 @@ impl Drop for TestDb {
 
 /// A fresh, empty database.
 pub async fn database() -> TestDb {
-    let server = server();
+    database_on(server()).await
+}
+
+/// A fresh, empty database on a server that also listens on `listen` (the real
+/// test node's bridge address) and accepts password logins from `subnet` (its
+/// pod network, CIDR notation). Started once per process, beside the loopback one.
+pub async fn database_for_pods(listen: std::net::IpAddr, subnet: &str) -> TestDb {
+    let server = POD_SERVER.get_or_init(|| {
+        start_local(Some((listen, subnet))).unwrap_or_else(|e| {
+            panic!("cannot start a PostgreSQL server for the real node's pods: {e}")
+        })
+    });
+    database_on(server).await
+}
+
+async fn database_on(server: &Server) -> TestDb {
     let name = format!("{PREFIX}{}", uuid::Uuid::new_v4().simple());
     let mut admin = PgConnection::connect(server.admin_url.as_str())
         .await
@@ -156,6 +178,7 @@ pub async fn database() -> TestDb {
         url: url.to_string(),
         name,
         pool,
+        admin_url: server.admin_url.to_string(),
     }
 }
 
@@ -266,7 +289,8 @@ fn sweep_stale(bin: &Path) {
     }
 }
 
-fn start_local() -> Result<Server, String> {
+/// Starts a server on loopback; with `pods`, also on that address, admitting that subnet.
+fn start_local(pods: Option<(std::net::IpAddr, &str)>) -> Result<Server, String> {
     let bin = bin_dir()?;
     sweep_stale(&bin);
     let dir = tempfile::Builder::new()
@@ -328,6 +352,14 @@ fn start_local() -> Result<Server, String> {
             String::from_utf8_lossy(&out.stderr)
         ));
     }
+    let mut listen = "127.0.0.1".to_string();
+    if let Some((address, subnet)) = pods {
+        listen = format!("127.0.0.1,{address}");
+        let hba = data.join("pg_hba.conf");
+        let mut rules = std::fs::read_to_string(&hba).map_err(|e| e.to_string())?;
+        rules.push_str(&format!("host all all {subnet} scram-sha-256\n"));
+        std::fs::write(&hba, rules).map_err(|e| e.to_string())?;
+    }
 
     let mut last_error = String::new();
     for _ in 0..5 {
@@ -341,7 +373,7 @@ fn start_local() -> Result<Server, String> {
             .arg(dir.join("server.log"))
             .args(["-w", "-t", "120", "-o"])
             .arg(format!(
-                "-p {port} -h 127.0.0.1 -k {dir} -c fsync=off -c synchronous_commit=off \
+                "-p {port} -h {listen} -k {dir} -c fsync=off -c synchronous_commit=off \
                  -c full_page_writes=off -c max_connections=300 -c shared_buffers=64MB",
                 dir = dir.display()
             ))
