@@ -48,6 +48,11 @@ pub enum Command {
         after_help = "Examples:\n  gpt-deploy preview --base origin/main\n  gpt-deploy preview --base main --head HEAD --env production --format markdown\n  gpt-deploy preview --base \"$BASE_SHA\" --head \"$HEAD_SHA\" --comment"
     )]
     Preview(PreviewArgs),
+    /// Compare the cluster with what the configuration renders, without secret values (exit 1 on drift).
+    #[command(
+        after_help = "Examples:\n  gpt-deploy drift --env production\n  gpt-deploy drift --env staging --issue\n  gpt-deploy drift --env production --image 3f2c1ab"
+    )]
+    Drift(DriftArgs),
     /// Server-side apply the rendered objects to the cluster.
     #[command(
         after_help = "Examples:\n  gpt-deploy apply --env staging --wait\n  gpt-deploy apply --env production --dry-run\n  gpt-deploy apply --env production --prune --force-conflicts"
@@ -187,6 +192,29 @@ pub struct DiffArgs {
     /// Also show the members of the set that `apply --prune` (and `deploy`) would delete.
     #[arg(long)]
     pub prune: bool,
+    /// Compare without the secret values: the live Secret's values are kept, and each key
+    /// whose value is in the environment is reported as changed or unchanged (by hash).
+    #[arg(long)]
+    pub without_secret_values: bool,
+    /// Post the diff as a pull-request comment, updating the earlier one (needs GITHUB_TOKEN).
+    #[arg(long)]
+    pub comment: bool,
+    /// Pull request to comment on [default: the one in $GITHUB_EVENT_PATH].
+    #[arg(long, value_name = "N", requires = "comment")]
+    pub pr: Option<u64>,
+}
+
+/// Arguments of `drift`.
+#[derive(Debug, Clone, Args)]
+pub struct DriftArgs {
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    /// Open, update or close the GitHub issue "Drift in ENV" (needs GITHUB_TOKEN).
+    #[arg(long)]
+    pub issue: bool,
+    /// Repository of the issue as owner/name [default: $GITHUB_REPOSITORY, then deploy.toml].
+    #[arg(long, value_name = "OWNER/NAME", requires = "issue")]
+    pub repo: Option<String>,
 }
 
 /// Output format of `preview`.
@@ -402,4 +430,20 @@ pub struct CleanupArgs {
     /// for reproducing a run. Instants after the database's clock are refused.
     #[arg(long, value_name = "TIMESTAMP")]
     pub as_of: Option<String>,
+    /// How each table is walked: `auto` asks the planner's statistics per table.
+    #[arg(long, env = "CLEANUP_WALK", value_enum, default_value_t = CleanupWalk::Auto)]
+    pub walk: CleanupWalk,
+}
+
+/// How `cleanup` walks a table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum CleanupWalk {
+    /// The heap walk where eligible rows are dense or scattered over the heap,
+    /// the index walk where they are few and gathered.
+    #[default]
+    Auto,
+    /// Along the timestamp indexes, oldest first.
+    Index,
+    /// Through the heap in physical order, with TID range scans.
+    Heap,
 }

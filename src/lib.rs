@@ -25,6 +25,8 @@ pub mod exit {
     pub const API: u8 = 3;
     /// Rollout failed or timed out.
     pub const ROLLOUT: u8 = 4;
+    /// `cleanup`: another session holds the cleanup lock; nothing was done.
+    pub const LOCKED: u8 = 5;
 }
 
 /// Installs ring as the process-wide rustls provider.

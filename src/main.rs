@@ -52,6 +52,7 @@ async fn dispatch_async(command: Command) -> ExitCode {
     match command {
         Command::Diff(args) => finish(cluster::cmd_diff(&args).await),
         Command::Preview(args) => finish(preview::cmd_preview(&args).await),
+        Command::Drift(args) => finish(cluster::cmd_drift(&args).await),
         Command::Apply(args) => finish(cluster::cmd_apply(&args).await),
         Command::Deploy(args) => finish(cluster::cmd_deploy(&args).await),
         Command::CleanupNow(args) => finish(cluster::cmd_cleanup_now(&args).await),

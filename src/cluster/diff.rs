@@ -171,6 +171,9 @@ pub fn retire_diff(id: &ObjectId, live: &Value) -> Option<String> {
 /// # Errors
 /// Render, preflight or API errors.
 pub async fn run(args: &DiffArgs) -> Result<u8> {
+    if args.without_secret_values || args.comment {
+        return super::drift::run_diff(args).await;
+    }
     let ctx = deploy::Context::prepare(&args.cluster).await?;
     let namespace_exists =
         super::preflight::namespace_exists(&ctx.cluster, &ctx.plan.namespace).await?;

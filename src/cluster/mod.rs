@@ -13,6 +13,7 @@ pub mod applyset;
 pub mod client;
 pub mod deploy;
 pub mod diff;
+pub mod drift;
 pub mod job;
 pub mod migration;
 pub mod plan;
@@ -180,6 +181,23 @@ pub enum Error {
     /// Writing output failed.
     #[error("cannot write the output")]
     Output(#[source] std::io::Error),
+    /// A pull-request comment or drift issue could not be written (or GitHub not reached).
+    #[error("cannot {action}")]
+    Github {
+        /// What was being done.
+        action: &'static str,
+        /// The GitHub error's exit code (2 for a missing token or repository, else 3).
+        code: u8,
+        /// The GitHub error.
+        #[source]
+        source: Box<crate::github::Error>,
+    },
+    /// The command line asks for something that cannot be done as given.
+    #[error("{message}")]
+    Usage {
+        /// What is wrong and what to do.
+        message: String,
+    },
 }
 
 fn preflight_text(problems: &[preflight::Problem]) -> String {
@@ -205,7 +223,8 @@ impl crate::Failure for Error {
     fn exit_code(&self) -> u8 {
         use crate::exit;
         match self {
-            Error::Render { code, .. } => *code,
+            Error::Render { code, .. } | Error::Github { code, .. } => *code,
+            Error::Usage { .. } => exit::CONFIG,
             Error::MissingSecrets { .. }
             | Error::MissingGithubSecrets { .. }
             | Error::Kubeconfig { .. }
@@ -237,6 +256,14 @@ impl crate::Failure for Error {
 /// Configuration or cluster errors.
 pub async fn cmd_diff(args: &crate::cli::DiffArgs) -> Result<u8> {
     diff::run(args).await
+}
+
+/// `gpt-deploy drift`.
+///
+/// # Errors
+/// Configuration, cluster or GitHub errors.
+pub async fn cmd_drift(args: &crate::cli::DriftArgs) -> Result<u8> {
+    drift::run_drift(args).await
 }
 
 /// `gpt-deploy apply`.

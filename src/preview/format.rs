@@ -9,6 +9,7 @@ use serde::Serialize;
 use super::compare::{Change, ObjectChange};
 use super::{EnvPreview, Preview};
 use crate::cluster::diff::colorize;
+use crate::report::markdown::{Fitter, details as details_html, html_escape};
 
 /// Terminal or plain text: per environment a line of counts, the objects, then their diffs.
 #[must_use]
@@ -83,13 +84,12 @@ pub struct MarkdownOptions {
 /// text), so the result always is well-formed markdown within the limit.
 #[must_use]
 pub fn markdown(preview: &Preview, options: &MarkdownOptions) -> String {
-    let limit = options.limit.unwrap_or(usize::MAX);
-    let mut out = String::new();
+    let mut head = String::new();
     if let Some(marker) = &options.marker {
-        let _ = writeln!(out, "{marker}");
+        let _ = writeln!(head, "{marker}");
     }
     let _ = writeln!(
-        out,
+        head,
         "### Deployment preview\n\n`{}` (`{}`) → `{}` (`{}`): {}\n",
         preview.base.name.replace('`', "'"),
         preview.base.short(),
@@ -97,12 +97,12 @@ pub fn markdown(preview: &Preview, options: &MarkdownOptions) -> String {
         preview.head.short(),
         preview.totals_text()
     );
-    out.push_str("| Environment | Added | Removed | Changed | Unchanged |\n");
-    out.push_str("|---|---:|---:|---:|---:|\n");
+    head.push_str("| Environment | Added | Removed | Changed | Unchanged |\n");
+    head.push_str("|---|---:|---:|---:|---:|\n");
     for env in &preview.environments {
         let c = &env.comparison;
         let _ = writeln!(
-            out,
+            head,
             "| `{}`{} | {} | {} | {} | {} |",
             env.name,
             env.presence_note(),
@@ -112,78 +112,26 @@ pub fn markdown(preview: &Preview, options: &MarkdownOptions) -> String {
             c.unchanged
         );
     }
-    // Room kept for the closing note when something has to be left out.
-    let reserve = 600;
-    let mut omitted = 0usize;
-    let total: usize = preview
-        .environments
-        .iter()
-        .map(|e| e.comparison.objects.len())
-        .sum();
-    let mut used = out.chars().count();
+    let mut fitter = Fitter::new(&head, options.limit);
     for env in preview.environments.iter().filter(|e| e.changed()) {
-        let heading = format!("\n#### `{}`\n\n", env.name);
-        used += heading.chars().count();
-        out.push_str(&heading);
+        fitter.text(&format!("\n#### `{}`\n\n", env.name));
         for object in &env.comparison.objects {
-            let block = details(object);
-            let size = block.chars().count();
-            if omitted == 0 && used + size + reserve <= limit {
-                out.push_str(&block);
-                used += size;
-                continue;
-            }
-            omitted += 1;
-            let line = format!(
+            let summary = format!(
+                "{} <code>{}</code>{}",
+                object.change.word(),
+                html_escape(&object.title()),
+                html_escape(&note(object))
+            );
+            let short = format!(
                 "- {} `{}`{} (diff left out)\n",
                 object.change.word(),
                 object.title(),
                 note(object)
             );
-            let size = line.chars().count();
-            if used + size + reserve <= limit {
-                out.push_str(&line);
-                used += size;
-            }
+            fitter.block(&details_html(&summary, &object.diff), &short);
         }
     }
-    if omitted > 0 {
-        let at = options.full_text_at.as_deref().unwrap_or("the job summary");
-        let _ = write!(
-            out,
-            "\n> [!NOTE]\n> This preview is longer than a comment may be: {omitted} of {total} diffs are left out. The full preview is in {at}.\n"
-        );
-    }
-    if out.chars().count() > limit {
-        // Only a table of thousands of environments gets here; cut it, keep the text valid UTF-8.
-        out = out.chars().take(limit.saturating_sub(1)).collect();
-        out.push('…');
-    }
-    out
-}
-
-/// One object as a collapsible block with its diff in a fence longer than any backtick run.
-fn details(object: &ObjectChange) -> String {
-    let longest = object
-        .diff
-        .split(|c| c != '`')
-        .map(str::len)
-        .max()
-        .unwrap_or(0);
-    let fence = "`".repeat(longest.max(2) + 1);
-    format!(
-        "<details><summary>{} <code>{}</code>{}</summary>\n\n{fence}diff\n{}{fence}\n\n</details>\n",
-        object.change.word(),
-        html_escape(&object.title()),
-        html_escape(&note(object)),
-        object.diff
-    )
-}
-
-fn html_escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
+    fitter.finish(options.full_text_at.as_deref())
 }
 
 #[derive(Serialize)]

@@ -362,7 +362,10 @@ struct CommentTarget {
 
 /// The pull request number from `--pr`, else the workflow event (`pull_request.number`, or
 /// `issue.number` for comment events).
-fn pull_request_number(flag: Option<u64>) -> Result<u64> {
+///
+/// # Errors
+/// [`Error::NoPullRequest`], or [`Error::Event`] when the event file cannot be read.
+pub fn pull_request_number(flag: Option<u64>) -> Result<u64> {
     if let Some(n) = flag {
         return Ok(n);
     }

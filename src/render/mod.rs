@@ -19,7 +19,7 @@ use crate::config::{self, Config};
 
 pub use check::{KINDS, kind_rank};
 pub use command::{cmd_render, cmd_validate};
-pub use secrets::{PLACEHOLDER, SecretValues, redact};
+pub use secrets::{PLACEHOLDER, SecretValues, data_hash, redact};
 
 /// Pod-template annotation holding the hash of the Secret's data, so a changed secret rolls pods.
 pub const SECRET_HASH_ANNOTATION: &str = "gpt-deploy/secret-hash";

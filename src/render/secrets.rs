@@ -131,9 +131,16 @@ pub(super) fn secret_data(config: &Config, values: &SecretValues) -> (Vec<DataEn
 /// SHA-256 over the Secret's data (keys and encoded values, length-prefixed so no two
 /// different data sets hash alike), as lower-case hex.
 pub(super) fn secret_hash(data: &[DataEntry]) -> String {
+    data_hash(data.iter().map(|e| (e.key.as_str(), e.base64.as_str())))
+}
+
+/// The pod-template annotation's hash of a Secret's data, from (key, base64 value) pairs in
+/// declaration order: what a deploy with exactly these values would record.
+#[must_use]
+pub fn data_hash<'a>(entries: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
     let mut hasher = Sha256::new();
-    for entry in data {
-        for part in [&entry.key, &entry.base64] {
+    for (key, base64) in entries {
+        for part in [key, base64] {
             hasher.update((part.len() as u64).to_be_bytes());
             hasher.update(part.as_bytes());
         }

@@ -4,6 +4,7 @@
 //! a terminal (colour, a live progress line), in a log file (plain lines, one per change)
 //! and in GitHub Actions (`::error` annotations and a markdown step summary).
 
+pub mod markdown;
 pub mod progress;
 pub mod summary;
 

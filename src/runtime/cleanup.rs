@@ -5,46 +5,51 @@
 //! tokens when `revoked_at < cutoff` or `expires_at < cutoff`. The audit trail
 //! (`gpt_oauth_events`) is never touched.
 //!
-//! Each batch is one autocommit statement of the form
+//! Each table is worked down in batches, each one autocommit statement that
+//! picks at most `--batch-size` eligible rows, deletes them by `ctid` with the
+//! full rule checked again on the row version being deleted, and reports what
+//! it picked and deleted (see [`walk`] for the statements). A table is walked
+//! one of two ways, chosen per table from the planner's estimates and
+//! `pg_stats.correlation` (or forced with `--walk`):
 //!
-//! ```sql
-//! with deleted as (
-//!     delete from t
-//!     where ctid = any(array(
-//!         select ctid from t where col >= $3 and col < $1 order by col limit $2))
-//!       and <the table's full eligibility rule>
-//!     returning col)
-//! select count(*), max(col) from deleted
-//! ```
+//! - the index walk follows each timestamp index of the rule from the oldest
+//!   entry, resuming each batch at the last value the previous one picked; it
+//!   reads only the pages of eligible rows, which is right when they are few
+//!   and gathered (a regular run on a table in insertion order);
+//! - the heap walk reads the table in physical order with TID range scans
+//!   (`ctid > '(p,l)' and ctid < '(q,0)'`), each batch the next eligible rows in
+//!   `ctid` order; every page is read and dirtied once, which is right when the
+//!   eligible rows are many or scattered (where the index walk would read a
+//!   random page per row).
 //!
-//! The inner select walks the `col` index in order, so each batch is an index
-//! scan of at most `batch-size` entries whatever the table size; deleting by
-//! `ctid` avoids a second lookup through the primary key. `$3` is the largest
-//! `col` the previous batch deleted: starting the scan there skips the index
-//! entries of rows this run already deleted, which are still in the index
-//! until vacuum and would otherwise be walked again by every later batch,
-//! making batches slower and slower. The outer rule is checked again on the
-//! row version being deleted, so a row changed concurrently (new `ctid`, or no
-//! longer eligible) is skipped, never deleted wrongly. Because the cutoff is
-//! fixed for the run and only moves forward between runs, a row that is not
-//! past the cutoff can never match. (A row that turns eligible behind the
-//! walk during the run, by a concurrent update, is left to the next run.)
+//! A row changed concurrently (new `ctid`, or no longer eligible) is skipped,
+//! never deleted wrongly: because the cutoff is fixed for the run and only
+//! moves forward between runs, a row that is not past the cutoff can never
+//! match. A row locked by another transaction is skipped too, counted and
+//! reported: the batch waits at most the session's `lock_timeout` for it, then
+//! runs again locking its rows with `for update skip locked`. Skipped rows,
+//! and rows that turn eligible behind the walk during the run, are left to the
+//! next run.
 //!
 //! A run holds a session-level advisory lock on its one connection; a second
-//! concurrent run finds it taken and exits 0. Killing a run at any point is
-//! safe: every committed batch is complete, the batch in flight is rolled back
-//! by the server, and the next run carries on from the oldest remaining row.
+//! concurrent run finds it taken, names the session holding it and exits
+//! [`crate::exit::LOCKED`]. Killing a run at any point is safe: every committed
+//! batch is complete, the batch in flight is rolled back by the server, and
+//! the next run carries on from what is left.
 
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use sqlx::AssertSqlSafe;
 
-use crate::cli::CleanupArgs;
+use crate::cli::{CleanupArgs, CleanupWalk};
 use crate::runtime::db::{self, DatabaseUrl, DbCause};
 
 mod session;
-use session::Session;
+pub mod walk;
+pub use session::Holder;
+use session::{Position, Session, Statements};
+use walk::{Form, TableStats, Tid, Walk};
 
 /// Advisory lock key shared by every `gpt-deploy cleanup` ("gptclean" in ASCII).
 pub const LOCK_KEY: i64 = 0x6770_7463_6c65_616e;
@@ -107,12 +112,16 @@ pub const TABLES: [TableRule; 3] = [
 /// JIT is off because a disabled plan node carries a huge cost estimate, which
 /// would make PostgreSQL JIT-compile trivial statements (measured: the schema
 /// check took 150 ms instead of under 1 ms).
-pub const SESSION_SETTINGS: [&str; 5] = [
+///
+/// The short `lock_timeout` bounds the wait of a batch on a row locked by
+/// another transaction; the batch then runs again skipping locked rows.
+pub const SESSION_SETTINGS: [&str; 6] = [
     "set enable_seqscan = off",
     "set enable_bitmapscan = off",
     "set enable_sort = off",
     "set synchronous_commit = off",
     "set jit = off",
+    "set lock_timeout = '10ms'",
 ];
 
 /// Tables the schema must have before `cleanup` can run.
@@ -211,6 +220,18 @@ pub enum Error {
         #[source]
         source: DbCause,
     },
+    /// Another session holds the cleanup lock (another run, or a stuck one).
+    #[error(
+        "another cleanup is running on {target}: {}; nothing was done. If that session is stuck, end it with `select pg_terminate_backend({})` and run again",
+        holder.as_ref().map_or_else(|| "the session holding the lock ended just now".to_string(), Holder::describe),
+        holder.as_ref().map_or(0, |h| h.pid)
+    )]
+    Locked {
+        /// The URL with its password masked.
+        target: String,
+        /// Who holds the lock (none when it was released in the meantime).
+        holder: Option<Holder>,
+    },
     /// The connection dropped and the cleanup lock could not be taken again in time.
     #[error(
         "lost the connection to {target} and could not take the cleanup lock again within {retry_for:?} (another cleanup may have started); rows deleted so far stay deleted"
@@ -239,6 +260,7 @@ impl crate::Failure for Error {
             | Error::Query { .. }
             | Error::Batch { .. }
             | Error::LockLost { .. } => crate::exit::API,
+            Error::Locked { .. } => crate::exit::LOCKED,
         }
     }
 }
@@ -260,6 +282,8 @@ pub struct Settings {
     pub retry_for: Duration,
     /// Evaluate the retention as of this instant instead of the database's `now()`.
     pub as_of: Option<DateTime<Utc>>,
+    /// How tables are walked.
+    pub walk: CleanupWalk,
 }
 
 impl Settings {
@@ -302,6 +326,7 @@ impl Settings {
             statement_timeout: args.statement_timeout,
             retry_for: args.retry_for,
             as_of,
+            walk: args.walk,
         })
     }
 }
@@ -325,28 +350,6 @@ pub fn parse_retention(raw: &str) -> Result<Duration> {
     Ok(d)
 }
 
-/// The statement of one batch walking `column` of `rule`'s table.
-///
-/// `$1` is the cutoff (timestamptz), `$2` the number of rows (bigint), `$3`
-/// where the walk resumes (timestamptz, null for the start of the index). It
-/// returns the number of rows deleted and the largest `column` among them.
-#[must_use]
-pub fn batch_statement(rule: &TableRule, column: &str) -> String {
-    format!(
-        "with deleted as (\
-         delete from {table} \
-         where ctid = any(array(\
-         select ctid from {table} \
-         where {column} >= coalesce($3, '-infinity'::timestamptz) and {column} < $1 \
-         order by {column} limit $2)) \
-         and {eligible} \
-         returning {column}) \
-         select count(*), max({column}) from deleted",
-        table = rule.table,
-        eligible = rule.eligible
-    )
-}
-
 /// The statement counting what a dry run would delete; `$2` caps the count.
 #[must_use]
 pub fn count_statement(rule: &TableRule) -> String {
@@ -362,8 +365,13 @@ pub fn count_statement(rule: &TableRule) -> String {
 pub struct TableReport {
     /// Table name.
     pub table: &'static str,
+    /// How the table was walked (none in a dry run).
+    pub walk: Option<Walk>,
     /// Rows deleted (or, in a dry run, that would be).
     pub rows: u64,
+    /// Eligible rows skipped because another transaction held a lock on them
+    /// or changed them; the next run retries them.
+    pub skipped: u64,
     /// Batches run.
     pub batches: u64,
     /// Wall time spent on the table.
@@ -385,13 +393,20 @@ impl TableReport {
             );
         }
         let mut line = format!(
-            "{}: deleted {} rows in {} batches in {:.3}s (slowest batch {:.1} ms)",
+            "{}: deleted {} rows in {} batches in {:.3}s ({}; slowest batch {:.1} ms)",
             self.table,
             self.rows,
             self.batches,
             self.elapsed.as_secs_f64(),
+            self.walk.map_or("no walk", Walk::name),
             self.slowest_batch.as_secs_f64() * 1000.0
         );
+        if self.skipped > 0 {
+            line.push_str(&format!(
+                "; skipped {} locked or concurrently changed rows, the next run retries them",
+                self.skipped
+            ));
+        }
         if self.limit_reached {
             line.push_str("; --limit reached, the next run continues");
         }
@@ -401,16 +416,11 @@ impl TableReport {
 
 /// The outcome of a run.
 #[derive(Debug)]
-pub enum Outcome {
-    /// The run went through every table.
-    Done {
-        /// The cutoff used.
-        cutoff: DateTime<Utc>,
-        /// One report per table of [`TABLES`].
-        tables: Vec<TableReport>,
-    },
-    /// Another run holds the lock; nothing was done.
-    AlreadyRunning,
+pub struct Outcome {
+    /// The cutoff used.
+    pub cutoff: DateTime<Utc>,
+    /// One report per table of [`TABLES`].
+    pub tables: Vec<TableReport>,
 }
 
 /// Runs one cleanup against `url`.
@@ -483,7 +493,7 @@ pub async fn run(url: &DatabaseUrl, settings: &Settings) -> Result<Outcome> {
                 ..TableReport::default()
             });
         }
-        return Ok(Outcome::Done { cutoff, tables });
+        return Ok(Outcome { cutoff, tables });
     }
 
     if !session
@@ -491,7 +501,14 @@ pub async fn run(url: &DatabaseUrl, settings: &Settings) -> Result<Outcome> {
         .await
         .map_err(|e| step_error("taking the cleanup lock", e))?
     {
-        return Ok(Outcome::AlreadyRunning);
+        let holder = session
+            .lock_holder()
+            .await
+            .map_err(|e| step_error("finding the session holding the cleanup lock", e))?;
+        return Err(Error::Locked {
+            target: url.redacted().to_string(),
+            holder,
+        });
     }
     session
         .limit_statements()
@@ -503,7 +520,9 @@ pub async fn run(url: &DatabaseUrl, settings: &Settings) -> Result<Outcome> {
         let report = clean_table(&mut session, rule, cutoff).await?;
         tracing::info!(
             table = report.table,
+            walk = report.walk.map_or("none", Walk::name),
             rows = report.rows,
+            skipped = report.skipped,
             batches = report.batches,
             elapsed_ms = report.elapsed.as_millis() as u64,
             slowest_batch_us = report.slowest_batch.as_micros() as u64,
@@ -513,7 +532,7 @@ pub async fn run(url: &DatabaseUrl, settings: &Settings) -> Result<Outcome> {
         tables.push(report);
     }
     session.close().await;
-    Ok(Outcome::Done { cutoff, tables })
+    Ok(Outcome { cutoff, tables })
 }
 
 async fn clean_table(
@@ -522,43 +541,192 @@ async fn clean_table(
     cutoff: DateTime<Utc>,
 ) -> Result<TableReport> {
     let settings = session.settings();
-    let limit = settings.limit.unwrap_or(i64::MAX);
     let started = Instant::now();
-    let mut report = TableReport {
-        table: rule.table,
-        ..TableReport::default()
-    };
-    let mut remaining = limit;
-    for column in rule.columns {
-        let sql = batch_statement(rule, column);
-        let mut resume = None;
-        let what = format!("deleting a batch from {} by {column}", rule.table);
-        while remaining > 0 {
-            let n = settings.batch_size.min(remaining);
-            let t0 = Instant::now();
-            let batch = session.execute(&what, &sql, cutoff, n, resume).await?;
-            let rows = batch.rows;
-            resume = batch.last.or(resume);
-            let took = t0.elapsed();
-            report.batches += 1;
-            report.rows += rows;
-            report.slowest_batch = report.slowest_batch.max(took);
-            remaining -= rows as i64;
-            tracing::debug!(
-                table = rule.table,
-                column,
-                rows,
-                elapsed_us = took.as_micros() as u64,
-                "batch"
-            );
-            if (rows as i64) < n {
-                break;
-            }
+    let stats = match session.table_stats(rule, cutoff).await {
+        Ok(stats) => Some(stats),
+        Err(e) => {
+            // Only the choice of walk depends on it; the index walk needs nothing.
+            tracing::warn!(table = rule.table, error = %session.cause(&e), "cannot read the table's statistics; walking its indexes");
+            None
         }
+    };
+    let walk = match (&stats, settings.walk) {
+        (Some(stats), choice) => walk::decide(choice, stats),
+        (None, _) => Walk::Index,
+    };
+    if let Some(stats) = &stats {
+        tracing::info!(
+            table = rule.table,
+            walk = walk.name(),
+            pages = stats.pages,
+            rows = stats.rows,
+            eligible = stats.eligible,
+            index_walk_pages = stats.index_pages(),
+            "walk chosen"
+        );
     }
-    report.limit_reached = settings.limit.is_some() && remaining == 0;
+    let mut walker = Walker {
+        report: TableReport {
+            table: rule.table,
+            walk: Some(walk),
+            ..TableReport::default()
+        },
+        remaining: settings.limit.unwrap_or(i64::MAX),
+        batch_size: settings.batch_size,
+    };
+    match (walk, stats) {
+        (Walk::Heap, Some(stats)) => walker.heap(session, rule, cutoff, &stats).await?,
+        _ => walker.index(session, rule, cutoff).await?,
+    }
+    let mut report = walker.report;
+    report.limit_reached = settings.limit.is_some() && walker.remaining == 0;
     report.elapsed = started.elapsed();
     Ok(report)
+}
+
+/// One table's walk in progress.
+struct Walker {
+    report: TableReport,
+    /// Rows `--limit` still allows.
+    remaining: i64,
+    batch_size: i64,
+}
+
+impl Walker {
+    /// Rows the next batch may delete.
+    fn next_size(&self) -> i64 {
+        self.batch_size.min(self.remaining)
+    }
+
+    /// Runs one batch and accounts for it.
+    async fn batch(
+        &mut self,
+        session: &mut Session<'_>,
+        what: &str,
+        statements: &Statements,
+        cutoff: DateTime<Utc>,
+        n: i64,
+        position: Position,
+    ) -> Result<session::Batch> {
+        let t0 = Instant::now();
+        let batch = session
+            .execute(what, statements, cutoff, n, position)
+            .await?;
+        let took = t0.elapsed();
+        let skipped = batch.picked.saturating_sub(batch.deleted);
+        self.report.batches += 1;
+        self.report.rows += batch.deleted;
+        self.report.skipped += skipped;
+        self.report.slowest_batch = self.report.slowest_batch.max(took);
+        self.remaining -= batch.deleted as i64;
+        tracing::debug!(
+            table = self.report.table,
+            rows = batch.deleted,
+            picked = batch.picked,
+            elapsed_us = took.as_micros() as u64,
+            "batch"
+        );
+        if skipped > 0 {
+            tracing::warn!(
+                table = self.report.table,
+                skipped,
+                locked = batch.skip_locked,
+                "rows locked or changed by another transaction were skipped; the next run retries them"
+            );
+        }
+        Ok(batch)
+    }
+
+    /// Walks each of the rule's timestamp indexes from its oldest entry.
+    async fn index(
+        &mut self,
+        session: &mut Session<'_>,
+        rule: &TableRule,
+        cutoff: DateTime<Utc>,
+    ) -> Result<()> {
+        for column in rule.columns {
+            let statements = Statements {
+                plain: walk::index_statement(rule, column, Form::Plain),
+                skip_locked: walk::index_statement(rule, column, Form::SkipLocked),
+            };
+            let what = format!("deleting a batch from {} by {column}", rule.table);
+            let mut resume = None;
+            while self.remaining > 0 {
+                let n = self.next_size();
+                let batch = self
+                    .batch(
+                        session,
+                        &what,
+                        &statements,
+                        cutoff,
+                        n,
+                        Position::Index(resume),
+                    )
+                    .await?;
+                if (batch.picked as i64) < n {
+                    break;
+                }
+                if batch.deleted == 0 && batch.last_time == resume {
+                    // A full batch of rows that share the resume value and
+                    // are all locked: the walk cannot get past them this run.
+                    tracing::warn!(
+                        table = rule.table,
+                        column,
+                        "a full batch of locked rows with the same timestamp; the rest of this walk is left to the next run"
+                    );
+                    break;
+                }
+                resume = batch.last_time.or(resume);
+            }
+        }
+        Ok(())
+    }
+
+    /// Walks the heap in physical order, a range of pages per batch. Each
+    /// range is sized from the density of eligible rows seen so far, so that it
+    /// holds about one batch; a batch that fills up before its range ends
+    /// resumes right after its last row.
+    async fn heap(
+        &mut self,
+        session: &mut Session<'_>,
+        rule: &TableRule,
+        cutoff: DateTime<Utc>,
+        stats: &TableStats,
+    ) -> Result<()> {
+        let statements = Statements {
+            plain: walk::heap_statement(rule, Form::Plain),
+            skip_locked: walk::heap_statement(rule, Form::SkipLocked),
+        };
+        let what = format!("deleting a batch from {} in heap order", rule.table);
+        // Rows added after this point are younger than the cutoff.
+        let end = stats.pages as u32;
+        let mut after = Tid::page_start(0);
+        let mut pages = stats.pages_per_batch(self.batch_size);
+        while self.remaining > 0 && after.page < end {
+            let n = self.next_size();
+            let before = Tid::page_start(after.page.saturating_add(pages).min(end));
+            let batch = self
+                .batch(
+                    session,
+                    &what,
+                    &statements,
+                    cutoff,
+                    n,
+                    Position::Heap { after, before },
+                )
+                .await?;
+            let (next, scanned) = match batch.last_tid {
+                Some(last) if batch.picked as i64 >= n => (last, last.page - after.page + 1),
+                _ => (before, before.page - after.page),
+            };
+            pages = walk::pages_for(
+                self.batch_size,
+                batch.picked as f64 / f64::from(scanned.max(1)),
+            );
+            after = next;
+        }
+        Ok(())
+    }
 }
 
 /// `gpt-deploy cleanup`.
@@ -568,19 +736,12 @@ async fn clean_table(
 pub async fn cmd_cleanup(args: &CleanupArgs) -> Result<u8> {
     let settings = Settings::from_args(args)?;
     let url = DatabaseUrl::from_env()?;
-    match run(&url, &settings).await? {
-        Outcome::AlreadyRunning => {
-            tracing::info!(target_db = %url, "another cleanup holds the lock; nothing done");
-            println!("another cleanup is already running on this database; nothing done");
-        }
-        Outcome::Done { cutoff, tables } => {
-            for t in &tables {
-                println!("{}", t.summary(settings.dry_run));
-            }
-            println!("gpt_oauth_events: kept (audit trail, never deleted)");
-            tracing::info!(%cutoff, "cleanup finished");
-        }
+    let Outcome { cutoff, tables } = run(&url, &settings).await?;
+    for t in &tables {
+        println!("{}", t.summary(settings.dry_run));
     }
+    println!("gpt_oauth_events: kept (audit trail, never deleted)");
+    tracing::info!(%cutoff, "cleanup finished");
     Ok(crate::exit::OK)
 }
 
@@ -605,12 +766,25 @@ mod tests {
     }
 
     #[test]
-    fn statements_recheck_the_full_rule() {
-        let sql = batch_statement(&TABLES[1], "revoked_at");
-        assert!(sql.contains(
-            "where revoked_at >= coalesce($3, '-infinity'::timestamptz) and revoked_at < $1 order by revoked_at limit $2"
-        ));
-        assert!(sql.contains("and (revoked_at < $1 or expires_at < $1) returning revoked_at"));
+    fn the_lock_error_names_the_holder() {
+        let holder = Holder {
+            pid: 4242,
+            application_name: Some("gpt-deploy cleanup".into()),
+            backend_start: DateTime::parse_from_rfc3339("2026-11-27T03:00:00Z")
+                .ok()
+                .map(|t| t.with_timezone(&Utc)),
+            user: Some("gpt".into()),
+        };
+        let e = Error::Locked {
+            target: "postgres://gpt@db/gpt".into(),
+            holder: Some(holder),
+        };
+        let text = e.to_string();
+        assert!(text.contains("pid 4242"), "{text}");
+        assert!(text.contains("\"gpt-deploy cleanup\""), "{text}");
+        assert!(text.contains("2026-11-27T03:00:00"), "{text}");
+        assert!(text.contains("pg_terminate_backend(4242)"), "{text}");
+        assert_eq!(crate::Failure::exit_code(&e), crate::exit::LOCKED);
         assert!(TABLES.iter().all(|t| t.table != "gpt_oauth_events"));
     }
 }

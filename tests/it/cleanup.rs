@@ -296,86 +296,118 @@ async fn assert_only_young_left(p: &PgPool) {
 const AS_OF: &str = "--as-of=2026-01-01T00:00:00Z";
 
 #[tokio::test]
-async fn deletes_in_several_batches_per_table() {
+async fn deletes_in_several_batches_per_table_on_both_walks() {
     let db = support::pg::migrated_database().await;
-    fill(db.pool(), 25).await;
-    let output = command(Some(&db.url), &[AS_OF, "--batch-size", "4"])
-        .env("RUST_LOG", "gpt_deploy=debug")
-        .output()
+    // Refresh tokens by index: one (empty) walk of the revoked index, then 7
+    // batches by expires_at; by heap, one pass for the whole rule.
+    for (walk, token_batches) in [("index", 8), ("heap", 7)] {
+        fill(db.pool(), 25).await;
+        let output = command(Some(&db.url), &[AS_OF, "--batch-size", "4", "--walk", walk])
+            .env("RUST_LOG", "gpt_deploy=debug")
+            .output()
+            .await
+            .unwrap();
+        let out = assert_ok(&output);
+        // The structured log has one event per batch and one summary per table.
+        let events: Vec<serde_json::Value> = text(&output)
+            .1
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+            .collect();
+        let of = |message: &str, table: &str| {
+            events
+                .iter()
+                .filter(|e| e["message"] == message && e["table"] == table)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(of("batch", "gpt_sessions").len(), 7, "{walk}");
+        assert!(
+            of("batch", "gpt_sessions")
+                .iter()
+                .all(|b| b["rows"].as_u64() <= Some(4)),
+            "{walk}: a batch deleted more than --batch-size"
+        );
+        let summary = of("table cleaned", "gpt_sessions");
+        assert_eq!(summary.len(), 1);
+        assert_eq!(summary[0]["rows"], 25);
+        assert_eq!(summary[0]["batches"], 7);
+        assert_eq!(summary[0]["walk"], format!("{walk} walk"));
+        // 25 rows by 4: six full batches and a short seventh.
+        for table in ["gpt_authorization_codes", "gpt_sessions"] {
+            let l = line(&out, table);
+            assert!(l.contains("deleted 25 rows in 7 batches"), "{walk}: {l}");
+            assert!(l.contains(&format!("({walk} walk;")), "{walk}: {l}");
+        }
+        assert!(
+            line(&out, "gpt_refresh_tokens")
+                .contains(&format!("deleted 25 rows in {token_batches} batches")),
+            "{walk}: {out}"
+        );
+        assert_only_young_left(db.pool()).await;
+        truncate(db.pool()).await;
+    }
+}
+
+async fn truncate(p: &PgPool) {
+    sqlx::query("truncate gpt_authorization_codes, gpt_refresh_tokens, gpt_sessions")
+        .execute(p)
         .await
         .unwrap();
-    let out = assert_ok(&output);
-    // The structured log has one event per batch and one summary per table.
-    let events: Vec<serde_json::Value> = text(&output)
-        .1
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
-        .collect();
-    let of = |message: &str, table: &str| {
-        events
-            .iter()
-            .filter(|e| e["message"] == message && e["table"] == table)
-            .collect::<Vec<_>>()
-    };
-    assert_eq!(of("batch", "gpt_sessions").len(), 7);
-    let summary = of("table cleaned", "gpt_sessions");
-    assert_eq!(summary.len(), 1);
-    assert_eq!(summary[0]["rows"], 25);
-    assert_eq!(summary[0]["batches"], 7);
-    // 25 rows by 4: six full batches and a short seventh.
-    assert!(
-        line(&out, "gpt_authorization_codes").contains("deleted 25 rows in 7 batches"),
-        "{out}"
-    );
-    assert!(
-        line(&out, "gpt_sessions").contains("deleted 25 rows in 7 batches"),
-        "{out}"
-    );
-    // Refresh tokens: one (empty) walk of the revoked index, then 7 batches by expires_at.
-    assert!(
-        line(&out, "gpt_refresh_tokens").contains("deleted 25 rows in 8 batches"),
-        "{out}"
-    );
-    assert_only_young_left(db.pool()).await;
 }
 
 #[tokio::test]
 async fn limit_caps_each_table_and_the_next_run_continues() {
     let db = support::pg::migrated_database().await;
     let p = db.pool();
-    fill(p, 25).await;
-    let out = assert_ok(
-        &cleanup(
-            Some(&db.url),
-            &[AS_OF, "--batch-size", "4", "--limit", "10"],
-        )
-        .await,
-    );
-    for table in [
-        "gpt_authorization_codes",
-        "gpt_refresh_tokens",
-        "gpt_sessions",
-    ] {
-        let l = line(&out, table);
-        assert!(
-            l.contains("deleted 10 rows") && l.contains("--limit reached"),
-            "{l}"
+    // The index walk takes the oldest rows first; the heap walk the first
+    // ones in physical order (`fill` inserts the youngest old row first).
+    for (walk, first_left) in [("index", "old_00015"), ("heap", "old_00011")] {
+        fill(p, 25).await;
+        let out = assert_ok(
+            &cleanup(
+                Some(&db.url),
+                &[AS_OF, "--batch-size", "4", "--limit", "10", "--walk", walk],
+            )
+            .await,
         );
-        assert_eq!(count(p, table).await, 25 + 3 - 10, "{table}");
+        for table in [
+            "gpt_authorization_codes",
+            "gpt_refresh_tokens",
+            "gpt_sessions",
+        ] {
+            let l = line(&out, table);
+            assert!(
+                l.contains("deleted 10 rows") && l.contains("--limit reached"),
+                "{walk}: {l}"
+            );
+            assert_eq!(count(p, table).await, 25 + 3 - 10, "{walk}: {table}");
+        }
+        let left: Vec<String> = sqlx::query_scalar(
+            "select clerk_user_id from gpt_sessions where clerk_user_id like 'old%' order by 1",
+        )
+        .fetch_all(p)
+        .await
+        .unwrap();
+        let expected_first = if walk == "index" {
+            // The oldest left is the 15th oldest: old_00015 (ages grow with the number).
+            left.iter().max().cloned()
+        } else {
+            left.iter().min().cloned()
+        };
+        assert_eq!(
+            expected_first.as_deref(),
+            Some(first_left),
+            "{walk}: {left:?}"
+        );
+        let out =
+            assert_ok(&cleanup(Some(&db.url), &[AS_OF, "--limit", "100", "--walk", walk]).await);
+        assert!(
+            line(&out, "gpt_sessions").contains("deleted 15 rows"),
+            "{walk}: {out}"
+        );
+        assert_only_young_left(p).await;
+        truncate(p).await;
     }
-    // The oldest rows go first.
-    let oldest_left: String =
-        sqlx::query_scalar("select clerk_user_id from gpt_sessions order by expires_at limit 1")
-            .fetch_one(p)
-            .await
-            .unwrap();
-    assert_eq!(oldest_left, "old_00015");
-    let out = assert_ok(&cleanup(Some(&db.url), &[AS_OF, "--limit", "100"]).await);
-    assert!(
-        line(&out, "gpt_sessions").contains("deleted 15 rows"),
-        "{out}"
-    );
-    assert_only_young_left(p).await;
 }
 
 #[tokio::test]
@@ -413,25 +445,44 @@ async fn dry_run_counts_and_deletes_nothing() {
     );
 }
 
-/// Locks one eligible session row (the 13th oldest) in an open transaction, so
-/// that a run with `--batch-size 5` blocks in its third sessions batch after
-/// committing every earlier batch.
-async fn block_sessions(db: &TestDb) -> sqlx::Transaction<'static, sqlx::Postgres> {
-    let mut tx = db.pool().begin().await.unwrap();
-    sqlx::query("select 1 from gpt_sessions where clerk_user_id = 'old_00018' for update")
-        .execute(&mut *tx)
-        .await
-        .unwrap();
-    tx
+/// Makes the deletion of one eligible session row (the 13th oldest) wait
+/// until [`open_gate`], without taking any lock: a trigger sleeps while the
+/// gate is closed. A run with `--batch-size 5 --walk index` then waits in its
+/// third sessions batch, after committing every earlier batch.
+async fn gate_sessions(db: &TestDb) {
+    for sql in [
+        "create table test_gate (open boolean not null)",
+        "insert into test_gate values (false)",
+        "create function test_gate() returns trigger language plpgsql as $$
+         begin
+             if old.clerk_user_id = 'old_00018' then
+                 while not (select open from test_gate) loop
+                     perform pg_sleep(0.02);
+                 end loop;
+             end if;
+             return old;
+         end $$",
+        "create trigger test_gate before delete on gpt_sessions
+         for each row execute function test_gate()",
+    ] {
+        sqlx::query(sql).execute(db.pool()).await.unwrap();
+    }
 }
 
-/// Waits until a cleanup session of `db` waits on a row lock; returns its backend pid.
-async fn wait_blocked(db: &TestDb, not_pid: Option<i32>) -> i32 {
+async fn open_gate(db: &TestDb) {
+    sqlx::query("update test_gate set open = true")
+        .execute(db.pool())
+        .await
+        .unwrap();
+}
+
+/// Waits until a cleanup session of `db` waits at the gate; returns its backend pid.
+async fn wait_at_gate(db: &TestDb, not_pid: Option<i32>) -> i32 {
     for _ in 0..1200 {
         let pid: Option<i32> = sqlx::query_scalar(
             "select pid from pg_stat_activity
              where datname = current_database() and application_name = 'gpt-deploy cleanup'
-               and wait_event_type = 'Lock' and pid is distinct from $1",
+               and wait_event = 'PgSleep' and pid is distinct from $1",
         )
         .bind(not_pid)
         .fetch_optional(db.pool())
@@ -442,7 +493,7 @@ async fn wait_blocked(db: &TestDb, not_pid: Option<i32>) -> i32 {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    panic!("no cleanup run blocked on the locked row within 60 s");
+    panic!("no cleanup run waited at the gate within 60 s");
 }
 
 async fn wait_no_cleanup_session(db: &TestDb) {
@@ -462,31 +513,52 @@ async fn wait_no_cleanup_session(db: &TestDb) {
     panic!("the killed run's database session did not end within 60 s");
 }
 
+const GATED: &[&str] = &[
+    AS_OF,
+    "--batch-size",
+    "5",
+    "--statement-timeout",
+    "120s",
+    "--walk",
+    "index",
+];
+
 #[tokio::test]
-async fn a_second_concurrent_run_does_nothing_and_exits_zero() {
+async fn a_second_concurrent_run_names_the_first_and_exits_5() {
     let db = support::pg::migrated_database().await;
     let p = db.pool();
     fill(p, 30).await;
-    let lock = block_sessions(&db).await;
-    let first = spawn(
-        &db.url,
-        &[AS_OF, "--batch-size", "5", "--statement-timeout", "120s"],
-    );
-    wait_blocked(&db, None).await;
+    gate_sessions(&db).await;
+    let first = spawn(&db.url, GATED);
+    let first_pid = wait_at_gate(&db, None).await;
     let sessions_before = count(p, "gpt_sessions").await;
     assert_eq!(
         sessions_before,
         30 + 3 - 10,
-        "two sessions batches committed before the lock"
+        "two sessions batches committed before the gate"
     );
 
     let second = cleanup(Some(&db.url), &[AS_OF, "--batch-size", "5"]).await;
-    let out = assert_ok(&second);
-    assert!(out.contains("another cleanup is already running"), "{out}");
+    let (out, err) = text(&second);
+    assert_eq!(second.status.code(), Some(5), "{out}\n{err}");
+    assert!(err.contains("another cleanup is running"), "{err}");
+    assert!(
+        err.contains(&format!("held by the session with pid {first_pid}")),
+        "{err}"
+    );
+    assert!(
+        err.contains("application_name \"gpt-deploy cleanup\""),
+        "{err}"
+    );
+    assert!(err.contains("backend started 20"), "{err}");
+    assert!(
+        err.contains(&format!("pg_terminate_backend({first_pid})")),
+        "{err}"
+    );
     assert!(!out.contains("deleted"), "{out}");
     assert_eq!(count(p, "gpt_sessions").await, sessions_before);
 
-    lock.rollback().await.unwrap();
+    open_gate(&db).await;
     let first = first.wait_with_output().await.unwrap();
     let out = assert_ok(&first);
     assert!(
@@ -497,17 +569,133 @@ async fn a_second_concurrent_run_does_nothing_and_exits_zero() {
 }
 
 #[tokio::test]
+async fn an_advisory_lock_held_by_another_session_exits_5_naming_it() {
+    let db = support::pg::migrated_database().await;
+    let p = db.pool();
+    fill(p, 3).await;
+    let mut holder = p.acquire().await.unwrap();
+    sqlx::query("set application_name = 'stuck-report-job'")
+        .execute(&mut *holder)
+        .await
+        .unwrap();
+    let (pid, started): (i32, DateTime<Utc>) = sqlx::query_as(
+        "select pg_backend_pid(), backend_start from pg_stat_activity where pid = pg_backend_pid()",
+    )
+    .fetch_one(&mut *holder)
+    .await
+    .unwrap();
+    sqlx::query("select pg_advisory_lock($1)")
+        .bind(gpt_deploy::runtime::cleanup::LOCK_KEY)
+        .execute(&mut *holder)
+        .await
+        .unwrap();
+
+    let o = cleanup(Some(&db.url), &[AS_OF]).await;
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(5), "{out}\n{err}");
+    assert!(err.contains(&format!("pid {pid}")), "{err}");
+    assert!(
+        err.contains("application_name \"stuck-report-job\""),
+        "{err}"
+    );
+    let started = started.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    assert!(err.contains(&format!("backend started {started}")), "{err}");
+    assert!(err.contains("nothing was done"), "{err}");
+    assert_eq!(count(p, "gpt_sessions").await, 6, "nothing deleted");
+    // A dry run takes no lock and still counts.
+    let out = assert_ok(&cleanup(Some(&db.url), &[AS_OF, "--dry-run"]).await);
+    assert!(
+        line(&out, "gpt_sessions").contains("would delete 3 rows"),
+        "{out}"
+    );
+
+    sqlx::query("select pg_advisory_unlock($1)")
+        .bind(gpt_deploy::runtime::cleanup::LOCK_KEY)
+        .execute(&mut *holder)
+        .await
+        .unwrap();
+    assert_ok(&cleanup(Some(&db.url), &[AS_OF]).await);
+    assert_only_young_left(p).await;
+}
+
+#[tokio::test]
+async fn locked_rows_are_skipped_counted_and_left_to_the_next_run() {
+    let db = support::pg::migrated_database().await;
+    let p = db.pool();
+    event(p, "audit", as_of() - secs(400 * 86_400)).await;
+    for walk in ["index", "heap"] {
+        fill(p, 30).await;
+        // A row lock (select for update) on a session, and an uncommitted
+        // update of a refresh token, both held for the whole run.
+        let mut lock = p.begin().await.unwrap();
+        sqlx::query("select 1 from gpt_sessions where clerk_user_id = 'old_00018' for update")
+            .execute(&mut *lock)
+            .await
+            .unwrap();
+        sqlx::query(
+            "update gpt_refresh_tokens set client_id = 'c2' where token_hash = 'old_00007'",
+        )
+        .execute(&mut *lock)
+        .await
+        .unwrap();
+        let o = command(Some(&db.url), &[AS_OF, "--batch-size", "5", "--walk", walk])
+            .env("RUST_LOG", "gpt_deploy=debug")
+            .output()
+            .await
+            .unwrap();
+        let out = assert_ok(&o);
+        for table in ["gpt_sessions", "gpt_refresh_tokens"] {
+            let l = line(&out, table);
+            assert!(l.contains("deleted 29 rows"), "{walk}: {l}");
+            assert!(
+                l.contains("skipped 1 locked or concurrently changed rows"),
+                "{walk}: {l}"
+            );
+        }
+        let l = line(&out, "gpt_authorization_codes");
+        assert!(
+            l.contains("deleted 30 rows") && !l.contains("skipped"),
+            "{walk}: {l}"
+        );
+        assert!(
+            text(&o)
+                .1
+                .contains("were skipped; the next run retries them"),
+            "{walk}: the skip is logged"
+        );
+        let (_, tokens, sessions, events) = left(p).await;
+        assert_eq!(
+            sessions,
+            strs(&["old_00018", "young_1", "young_2", "young_3"]),
+            "{walk}"
+        );
+        assert_eq!(
+            tokens,
+            strs(&["old_00007", "young_1", "young_2", "young_3"]),
+            "{walk}"
+        );
+        assert_eq!(events, strs(&["audit"]), "{walk}");
+        lock.rollback().await.unwrap();
+
+        let out = assert_ok(&cleanup(Some(&db.url), &[AS_OF, "--walk", walk]).await);
+        assert!(
+            line(&out, "gpt_sessions").contains("deleted 1 rows"),
+            "{walk}: {out}"
+        );
+        assert_only_young_left(p).await;
+        truncate(p).await;
+    }
+}
+
+#[tokio::test]
 async fn a_run_killed_between_batches_leaves_a_consistent_database_and_the_next_run_finishes() {
     let db = support::pg::migrated_database().await;
     let p = db.pool();
     fill(p, 30).await;
-    let lock = block_sessions(&db).await;
-    let mut run = spawn(
-        &db.url,
-        &[AS_OF, "--batch-size", "5", "--statement-timeout", "120s"],
-    );
-    wait_blocked(&db, None).await;
-    // Everything before the blocked batch is committed; nothing young was touched.
+    gate_sessions(&db).await;
+    let mut run = spawn(&db.url, GATED);
+    wait_at_gate(&db, None).await;
+    // Everything before the waiting batch is committed; nothing young was touched.
     assert_eq!(count(p, "gpt_authorization_codes").await, 3);
     assert_eq!(count(p, "gpt_refresh_tokens").await, 3);
     assert_eq!(count(p, "gpt_sessions").await, 23);
@@ -515,7 +703,7 @@ async fn a_run_killed_between_batches_leaves_a_consistent_database_and_the_next_
     run.start_kill().unwrap(); // SIGKILL: no chance to clean up
     let status = run.wait().await.unwrap();
     assert!(!status.success());
-    lock.rollback().await.unwrap();
+    open_gate(&db).await;
     wait_no_cleanup_session(&db).await;
 
     let sessions_after_kill = count(p, "gpt_sessions").await;
@@ -536,21 +724,18 @@ async fn a_dropped_connection_between_batches_is_retried() {
     let db = support::pg::migrated_database().await;
     let p = db.pool();
     fill(p, 30).await;
-    let lock = block_sessions(&db).await;
-    let run = spawn(
-        &db.url,
-        &[AS_OF, "--batch-size", "5", "--statement-timeout", "120s"],
-    );
-    let pid = wait_blocked(&db, None).await;
+    gate_sessions(&db).await;
+    let run = spawn(&db.url, GATED);
+    let pid = wait_at_gate(&db, None).await;
     let killed: bool = sqlx::query_scalar("select pg_terminate_backend($1)")
         .bind(pid)
         .fetch_one(p)
         .await
         .unwrap();
     assert!(killed);
-    // The run reconnects, takes the lock again and blocks on the same row.
-    wait_blocked(&db, Some(pid)).await;
-    lock.rollback().await.unwrap();
+    // The run reconnects, takes the lock again and waits at the same row.
+    wait_at_gate(&db, Some(pid)).await;
+    open_gate(&db).await;
     let output = run.wait_with_output().await.unwrap();
     let out = assert_ok(&output);
     let (_, err) = text(&output);
@@ -568,7 +753,7 @@ async fn a_batch_over_its_statement_timeout_is_retried_then_the_run_fails() {
     let db = support::pg::migrated_database().await;
     let p = db.pool();
     fill(p, 30).await;
-    let lock = block_sessions(&db).await;
+    gate_sessions(&db).await;
     let o = cleanup(
         Some(&db.url),
         &[
@@ -579,10 +764,12 @@ async fn a_batch_over_its_statement_timeout_is_retried_then_the_run_fails() {
             "1s",
             "--retry-for",
             "4s",
+            "--walk",
+            "index",
         ],
     )
     .await;
-    lock.rollback().await.unwrap();
+    open_gate(&db).await;
     let (out, err) = text(&o);
     assert_eq!(o.status.code(), Some(3), "{out}\n{err}");
     assert!(
@@ -595,13 +782,138 @@ async fn a_batch_over_its_statement_timeout_is_retried_then_the_run_fails() {
     );
     assert!(err.contains("transient database error; retrying"), "{err}");
     assert!(err.contains("the next run continues from there"), "{err}");
-    // The batches before the blocked one are committed; the blocked one is not.
+    // The batches before the waiting one are committed; the waiting one is not.
     assert_eq!(count(p, "gpt_authorization_codes").await, 3);
     assert_eq!(count(p, "gpt_sessions").await, 23);
 }
 
+/// Loads `n` rows per table, 90% past the cutoff (10% of tokens revoked at
+/// random), in issue order (expiry follows the physical order) or scattered.
+async fn load(p: &PgPool, n: i64, scattered: bool, eligible_share: f64) {
+    truncate(p).await;
+    let cutoff = as_of() - secs(DAYS_30);
+    let position = if scattered {
+        "random()"
+    } else {
+        "i::float8 / $2"
+    };
+    let expiry = format!("$1 + (({position}) - $3) * interval '100 days'");
+    for sql in [
+        format!(
+            "insert into gpt_authorization_codes (code_hash, clerk_user_id, client_id, redirect_uri, expires_at)
+             select 'c' || i, 'u', 'c', 'r', {expiry} from generate_series(1, $2) i"
+        ),
+        format!(
+            "insert into gpt_refresh_tokens (token_hash, clerk_user_id, client_id, expires_at, revoked_at)
+             select 't' || i, 'u', 'c', e, case when i % 10 = 0 then e - random() * interval '60 days' end
+             from (select i, {expiry} as e from generate_series(1, $2) i) s"
+        ),
+        format!(
+            "insert into gpt_sessions (clerk_user_id, expires_at)
+             select 's' || i, {expiry} from generate_series(1, $2) i"
+        ),
+    ] {
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(cutoff)
+            .bind(n)
+            .bind(eligible_share)
+            .execute(p)
+            .await
+            .unwrap();
+    }
+    sqlx::query("vacuum analyze gpt_authorization_codes, gpt_refresh_tokens, gpt_sessions")
+        .execute(p)
+        .await
+        .unwrap();
+}
+
+/// The ids of the rows each table keeps under the rules, as of [`as_of`].
+async fn keepers(p: &PgPool) -> [Vec<String>; 3] {
+    let cutoff = as_of() - secs(DAYS_30);
+    let q = |sql: &'static str| async move {
+        sqlx::query_scalar::<_, String>(sql)
+            .bind(cutoff)
+            .fetch_all(p)
+            .await
+            .unwrap()
+    };
+    [
+        q("select code_hash from gpt_authorization_codes where not expires_at < $1 order by 1")
+            .await,
+        q("select token_hash from gpt_refresh_tokens
+           where not (expires_at < $1 or coalesce(revoked_at < $1, false)) order by 1")
+        .await,
+        q("select clerk_user_id from gpt_sessions where not expires_at < $1 order by 1").await,
+    ]
+}
+
 #[tokio::test]
-async fn each_batch_is_an_index_scan() {
+async fn both_walks_on_both_layouts_delete_exactly_the_eligible_rows() {
+    let db = support::pg::migrated_database().await;
+    let p = db.pool();
+    event(p, "audit", as_of() - secs(400 * 86_400)).await;
+    for scattered in [false, true] {
+        for walk in ["index", "heap"] {
+            load(p, 6000, scattered, 0.9).await;
+            let keep = keepers(p).await;
+            let context = format!("walk {walk}, scattered {scattered}");
+            let out = assert_ok(
+                &cleanup(
+                    Some(&db.url),
+                    &[AS_OF, "--batch-size", "250", "--walk", walk],
+                )
+                .await,
+            );
+            let (codes, tokens, sessions, events) = left(p).await;
+            assert_eq!(codes, keep[0], "{context}");
+            assert_eq!(tokens, keep[1], "{context}");
+            assert_eq!(sessions, keep[2], "{context}");
+            assert_eq!(events, strs(&["audit"]), "{context}");
+            let l = line(&out, "gpt_sessions");
+            assert!(
+                l.contains(&format!("deleted {} rows", 6000 - keep[2].len())),
+                "{context}: {l}"
+            );
+            assert!(l.contains(&format!("({walk} walk;")), "{context}: {l}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_walk_follows_the_layout() {
+    let db = support::pg::migrated_database().await;
+    let p = db.pool();
+    // (scattered, eligible share, expected walk of gpt_sessions)
+    for (scattered, share, expected) in [
+        (false, 0.9, "heap walk"),
+        (true, 0.9, "heap walk"),
+        (true, 0.1, "heap walk"),
+        (false, 0.02, "index walk"),
+    ] {
+        load(p, 20_000, scattered, share).await;
+        let keep = keepers(p).await;
+        let o = cleanup(Some(&db.url), &[AS_OF]).await;
+        let out = assert_ok(&o);
+        let context = format!("scattered {scattered}, share {share}");
+        let chosen: Vec<serde_json::Value> = text(&o)
+            .1
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|e| e["message"] == "walk chosen" && e["table"] == "gpt_sessions")
+            .collect();
+        assert_eq!(chosen.len(), 1, "{context}");
+        assert_eq!(chosen[0]["walk"], expected, "{context}: {}", chosen[0]);
+        assert!(
+            line(&out, "gpt_sessions").contains(&format!("({expected};")),
+            "{context}: {out}"
+        );
+        assert_eq!(left(p).await.2, keep[2], "{context}");
+    }
+}
+
+#[tokio::test]
+async fn each_batch_is_an_index_scan_or_a_tid_range_scan() {
+    use gpt_deploy::runtime::cleanup::walk::{Form, heap_statement, index_statement};
     let db = support::pg::migrated_database().await;
     let p = db.pool();
     fill(p, 20_000).await;
@@ -635,45 +947,68 @@ async fn each_batch_is_an_index_scan() {
     for setting in SESSION_SETTINGS {
         sqlx::query(setting).execute(&mut *conn).await.unwrap();
     }
+    let explain = async |conn: &mut sqlx::PgConnection,
+                         sql: &str,
+                         resume: Option<DateTime<Utc>>,
+                         tids: Option<(&str, &str)>| {
+        let sql = format!("explain {sql}");
+        let mut q = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql))
+            .bind(cutoff)
+            .bind(1000_i64);
+        q = match tids {
+            Some((after, before)) => q.bind(after.to_string()).bind(before.to_string()),
+            None => q.bind(resume),
+        };
+        q.fetch_all(&mut *conn).await.unwrap().join("\n")
+    };
     for mode in ["auto", "force_generic_plan"] {
         sqlx::query(sqlx::AssertSqlSafe(format!("set plan_cache_mode = {mode}")))
             .execute(&mut *conn)
             .await
             .unwrap();
         for rule in &gpt_deploy::runtime::cleanup::TABLES {
-            for (column, resume) in rule
-                .columns
-                .iter()
-                .flat_map(|c| [(c, None), (c, Some(cutoff - secs(5 * 86_400)))])
-            {
-                let sql = gpt_deploy::runtime::cleanup::batch_statement(rule, column);
-                let plan: Vec<String> =
-                    sqlx::query_scalar(sqlx::AssertSqlSafe(format!("explain {sql}")))
-                        .bind(cutoff)
-                        .bind(1000_i64)
-                        .bind(resume)
-                        .fetch_all(&mut *conn)
-                        .await
-                        .unwrap();
-                let plan = plan.join("\n");
-                let index = if *column == "revoked_at" {
-                    format!("{}_revoked_at_idx", rule.table)
-                } else {
-                    format!("{}_expires_at_idx", rule.table)
-                };
-                let context = format!("{mode} {sql} resume={resume:?}:\n{plan}");
+            for form in [Form::Plain, Form::SkipLocked] {
+                for (column, resume) in rule
+                    .columns
+                    .iter()
+                    .flat_map(|c| [(c, None), (c, Some(cutoff - secs(5 * 86_400)))])
+                {
+                    let sql = index_statement(rule, column, form);
+                    let plan = explain(&mut conn, &sql, resume, None).await;
+                    let index = if *column == "revoked_at" {
+                        format!("{}_revoked_at_idx", rule.table)
+                    } else {
+                        format!("{}_expires_at_idx", rule.table)
+                    };
+                    let context = format!("{mode} {sql} resume={resume:?}:\n{plan}");
+                    assert!(
+                        plan.contains(&format!("Index Scan using {index}")),
+                        "{context}"
+                    );
+                    // Both ends of the walk bound the index scan itself.
+                    assert!(
+                        plan.contains(&format!("Index Cond: (({column} >= ")),
+                        "{context}"
+                    );
+                    assert!(plan.contains("Tid Scan"), "{context}");
+                    assert!(
+                        !plan.contains("Seq Scan") && !plan.contains("Sort"),
+                        "{context}"
+                    );
+                }
+                let sql = heap_statement(rule, form);
+                let plan = explain(&mut conn, &sql, None, Some(("(10,3)", "(20,0)"))).await;
+                let context = format!("{mode} {sql}:\n{plan}");
+                // The page range bounds the scan itself; only its eligible rows are sorted.
                 assert!(
-                    plan.contains(&format!("Index Scan using {index}")),
+                    plan.contains(&format!("Tid Range Scan on {}", rule.table)),
                     "{context}"
                 );
-                // Both ends of the walk bound the index scan itself.
-                assert!(
-                    plan.contains(&format!("Index Cond: (({column} >= ")),
-                    "{context}"
-                );
+                assert!(plan.contains("TID Cond: ((ctid > "), "{context}");
+                assert!(plan.contains("AND (ctid < "), "{context}");
                 assert!(plan.contains("Tid Scan"), "{context}");
                 assert!(
-                    !plan.contains("Seq Scan") && !plan.contains("Sort"),
+                    !plan.contains("Seq Scan") && !plan.contains("Index"),
                     "{context}"
                 );
             }
@@ -857,6 +1192,7 @@ struct Case {
     sessions: Vec<i64>,
     batch_size: i64,
     limit: Option<i64>,
+    walk: gpt_deploy::cli::CleanupWalk,
 }
 
 fn offset() -> impl proptest::strategy::Strategy<Value = i64> {
@@ -877,13 +1213,19 @@ fn case() -> impl proptest::strategy::Strategy<Value = Case> {
         vec(offset(), 0..25),
         1i64..7,
         proptest::option::of(1i64..20),
+        prop_oneof![
+            Just(gpt_deploy::cli::CleanupWalk::Index),
+            Just(gpt_deploy::cli::CleanupWalk::Heap),
+            Just(gpt_deploy::cli::CleanupWalk::Auto),
+        ],
     )
-        .prop_map(|(codes, tokens, sessions, batch_size, limit)| Case {
+        .prop_map(|(codes, tokens, sessions, batch_size, limit, walk)| Case {
             codes,
             tokens,
             sessions,
             batch_size,
             limit,
+            walk,
         })
 }
 
@@ -902,7 +1244,7 @@ async fn run_case(
     url: &gpt_deploy::runtime::db::DatabaseUrl,
     case: &Case,
 ) -> Result<(), String> {
-    use gpt_deploy::runtime::cleanup::{Outcome, Settings, run};
+    use gpt_deploy::runtime::cleanup::{Settings, run};
     let p = db.pool();
     sqlx::query(
         "truncate gpt_authorization_codes, gpt_refresh_tokens, gpt_sessions, gpt_oauth_events",
@@ -939,18 +1281,14 @@ async fn run_case(
         statement_timeout: Duration::from_secs(60),
         retry_for: Duration::from_secs(10),
         as_of: Some(as_of()),
-    };
-    let tables = |outcome| match outcome {
-        Outcome::Done { tables, .. } => tables,
-        Outcome::AlreadyRunning => panic!("no other run exists"),
+        walk: case.walk,
     };
 
     // First run, with the case's limit: only eligible rows go, at most `limit` per table.
-    let first = tables(
-        run(url, &settings(case.limit))
-            .await
-            .map_err(|e| e.to_string())?,
-    );
+    let first = run(url, &settings(case.limit))
+        .await
+        .map_err(|e| e.to_string())?
+        .tables;
     let (codes, tokens, sessions, events) = left(p).await;
     for ((table_left, (eligible, kept)), report) in
         [codes, tokens, sessions].iter().zip(&expected).zip(&first)

@@ -18,6 +18,7 @@ mod cutover;
 mod deploy;
 mod diff;
 mod docs;
+mod drift;
 mod github_issues;
 mod image_recipe;
 mod layout;

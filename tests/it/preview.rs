@@ -674,7 +674,7 @@ fn a_long_preview_is_cut_to_the_comment_limit_and_points_to_the_summary() {
     let body = &ours[0].body;
     assert!(body.chars().count() <= 65_536, "{}", body.chars().count());
     assert!(
-        body.contains("2 of 3 diffs are left out. The full preview is in the [job summary](https://github.com/acme/gpt-service/actions/runs/4242)."),
+        body.contains("2 of 3 diffs are left out. The full text is in the [job summary](https://github.com/acme/gpt-service/actions/runs/4242)."),
         "{}",
         body.chars()
             .skip(body.chars().count().saturating_sub(1500))

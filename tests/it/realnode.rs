@@ -13,7 +13,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use futures::{StreamExt, TryStreamExt};
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Pod, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::{Api, DeleteParams, ListParams, WatchEvent, WatchParams};
 use sqlx::PgPool;
 use support::bin::{Bin, Output};
@@ -255,6 +256,55 @@ async fn the_image_serves_migrates_cleans_up_and_rolls_on_a_real_node() {
         assert_eq!(res.status().as_u16(), 200);
         assert_eq!(res.text().await.unwrap(), r#"{"status":"ready"}"#);
     }
+
+    // The Service's endpoints are exactly the two Ready pods, on the pods' real
+    // port (the endpoint controller reads the kubelet's readiness; there is no
+    // kube-proxy here, so the test itself talks to pod IPs).
+    let services: Api<Service> = Api::namespaced(ns.client(), &ns.name);
+    let service = services
+        .list(&ListParams::default().labels(WEB))
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(service.len(), 1, "one Service selects the web pods");
+    let service_name = service[0].metadata.name.clone().unwrap();
+    let slices: Api<EndpointSlice> = Api::namespaced(ns.client(), &ns.name);
+    let mut endpoints: Vec<(String, Option<i32>)> = Vec::new();
+    for _ in 0..100 {
+        endpoints = slices
+            .list(
+                &ListParams::default()
+                    .labels(&format!("kubernetes.io/service-name={service_name}")),
+            )
+            .await
+            .unwrap()
+            .items
+            .iter()
+            .flat_map(|slice| {
+                let port = slice
+                    .ports
+                    .as_ref()
+                    .and_then(|p| p.first())
+                    .and_then(|p| p.port);
+                slice
+                    .endpoints
+                    .iter()
+                    .filter(|e| e.conditions.as_ref().and_then(|c| c.ready) == Some(true))
+                    .flat_map(|e| e.addresses.clone())
+                    .map(move |a| (a, port))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        endpoints.sort();
+        if endpoints.len() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut expected: Vec<(String, Option<i32>)> =
+        web.iter().map(|p| (pod_ip(p), Some(8080))).collect();
+    expected.sort();
+    assert_eq!(endpoints, expected, "the Service's ready endpoints");
 
     // A svix-signed user.deleted delivered to a pod deletes that user's rows.
     seed(db.pool(), "user_gone", "1 day").await;

@@ -8,7 +8,8 @@ use chrono::{DateTime, Utc};
 use sqlx::postgres::PgConnection;
 use sqlx::{AssertSqlSafe, Connection};
 
-use super::{APPLICATION_NAME, Error, LOCK_KEY, Result, SESSION_SETTINGS, Settings};
+use super::walk::{TableStats, Tid};
+use super::{APPLICATION_NAME, Error, LOCK_KEY, Result, SESSION_SETTINGS, Settings, TableRule};
 use crate::runtime::db::{self, DatabaseUrl, DbCause};
 
 /// One database session: a connection holding the cleanup lock, reopened after a drop.
@@ -26,6 +27,11 @@ impl<'a> Session<'a> {
             settings,
             conn: None,
         }
+    }
+
+    /// The driver error `e`, password scrubbed.
+    pub(super) fn cause(&self, e: &sqlx::Error) -> DbCause {
+        self.url.cause(e)
     }
 
     /// The run's settings.
@@ -86,15 +92,99 @@ impl<'a> Session<'a> {
             .await
     }
 
-    /// Runs `sql` with retries: transient failures are retried with backoff for
-    /// at most `--retry-for`; a dropped connection is reopened and the lock retaken.
+    /// What the planner knows about `rule`'s table: its size now, the
+    /// estimated rows, eligible rows and rows below the cutoff per walked
+    /// column, and each column's correlation with the physical order.
+    pub(super) async fn table_stats(
+        &mut self,
+        rule: &TableRule,
+        cutoff: DateTime<Utc>,
+    ) -> std::result::Result<TableStats, sqlx::Error> {
+        let Some(conn) = self.conn.as_mut() else {
+            return Err(sqlx::Error::PoolClosed);
+        };
+        let table = rule.table;
+        let pages: i64 = sqlx::query_scalar(
+            "select pg_relation_size($1::regclass) / current_setting('block_size')::bigint",
+        )
+        .bind(table)
+        .fetch_one(&mut *conn)
+        .await?;
+        let rows = estimate(conn, &format!("select 1 from {table}"), cutoff).await?;
+        let eligible = estimate(
+            conn,
+            &format!("select 1 from {table} where {}", rule.eligible),
+            cutoff,
+        )
+        .await?;
+        let mut columns = Vec::new();
+        for column in rule.columns {
+            let below = estimate(
+                conn,
+                &format!("select 1 from {table} where {column} < $1"),
+                cutoff,
+            )
+            .await?;
+            let correlation: Option<f32> = sqlx::query_scalar(
+                "select s.correlation from pg_stats s
+                 join pg_class c on c.relname = s.tablename
+                 join pg_namespace n on n.oid = c.relnamespace and n.nspname = s.schemaname
+                 where c.oid = $1::regclass and s.attname = $2",
+            )
+            .bind(table)
+            .bind(*column)
+            .fetch_optional(&mut *conn)
+            .await?
+            .flatten();
+            columns.push((below, f64::from(correlation.unwrap_or(0.0))));
+        }
+        Ok(TableStats {
+            pages: pages as f64,
+            rows,
+            eligible,
+            columns,
+        })
+    }
+
+    /// Names the session holding the cleanup lock, if it still does.
+    pub(super) async fn lock_holder(&mut self) -> std::result::Result<Option<Holder>, sqlx::Error> {
+        let conn = self.conn.as_mut().expect("connection is open");
+        // A bigint advisory key is stored as its high and low 32 bits.
+        let key = LOCK_KEY as u64;
+        sqlx::query_as::<_, (i32, Option<String>, Option<DateTime<Utc>>, Option<String>)>(
+            "select a.pid, a.application_name, a.backend_start, a.usename::text
+             from pg_locks l join pg_stat_activity a on a.pid = l.pid
+             where l.locktype = 'advisory' and l.granted
+               and l.database = (select oid from pg_database where datname = current_database())
+               and l.classid = $1::bigint::oid and l.objid = $2::bigint::oid and l.objsubid = 1
+               and l.pid <> pg_backend_pid()
+             limit 1",
+        )
+        .bind((key >> 32) as i64)
+        .bind((key & 0xffff_ffff) as i64)
+        .fetch_optional(conn)
+        .await
+        .map(|row| {
+            row.map(|(pid, application_name, backend_start, user)| Holder {
+                pid,
+                application_name,
+                backend_start,
+                user,
+            })
+        })
+    }
+
+    /// Runs one batch with retries: transient failures are retried with
+    /// backoff for at most `--retry-for`; a dropped connection is reopened and
+    /// the lock retaken. A batch that meets a locked row runs again at once in
+    /// the skip-locked form.
     pub(super) async fn execute(
         &mut self,
         what: &str,
-        sql: &str,
+        statements: &Statements,
         cutoff: DateTime<Utc>,
         n: i64,
-        resume: Option<DateTime<Utc>>,
+        position: Position,
     ) -> Result<Batch> {
         let retry_for = self.settings.retry_for;
         let started = Instant::now();
@@ -105,10 +195,10 @@ impl<'a> Session<'a> {
             let out_of_time = started.elapsed() + wait > retry_for;
             let failure = match self
                 .try_execute(
-                    sql,
+                    statements,
                     cutoff,
                     n,
-                    resume,
+                    position,
                     retry_for.saturating_sub(started.elapsed()),
                 )
                 .await?
@@ -153,10 +243,10 @@ impl<'a> Session<'a> {
     /// `Err(Some(e))`: the statement (or retaking the lock) failed.
     async fn try_execute(
         &mut self,
-        sql: &str,
+        statements: &Statements,
         cutoff: DateTime<Utc>,
         n: i64,
-        resume: Option<DateTime<Utc>>,
+        position: Position,
         budget: Duration,
     ) -> Result<std::result::Result<Batch, Option<sqlx::Error>>> {
         if self.conn.is_none() {
@@ -181,28 +271,168 @@ impl<'a> Session<'a> {
             }
         }
         let conn = self.conn.as_mut().expect("connection is open");
-        Ok(
-            sqlx::query_as::<_, (i64, Option<DateTime<Utc>>)>(AssertSqlSafe(sql.to_string()))
+        match run_batch(conn, &statements.plain, cutoff, n, position).await {
+            Err(e) if lock_not_available(&e) => {
+                // A row of the batch is locked (or changed by a transaction
+                // still open): the plain form waited `lock_timeout` for it and
+                // was rolled back. The skip-locked form leaves such rows alone.
+                let batch = run_batch(conn, &statements.skip_locked, cutoff, n, position).await;
+                Ok(batch
+                    .map(|b| Batch {
+                        skip_locked: true,
+                        ..b
+                    })
+                    .map_err(Some))
+            }
+            other => Ok(other.map_err(Some)),
+        }
+    }
+}
+
+/// The two forms of one walk's batch statement.
+pub(super) struct Statements {
+    /// Deletes directly (waits up to `lock_timeout` on a locked row).
+    pub(super) plain: String,
+    /// Locks with `for update skip locked`, then deletes what it locked.
+    pub(super) skip_locked: String,
+}
+
+/// Where a batch starts.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Position {
+    /// Index walk: the walked column's value to resume from (inclusive).
+    Index(Option<DateTime<Utc>>),
+    /// Heap walk: the rows strictly between these two `ctid`s.
+    Heap {
+        /// Exclusive start.
+        after: Tid,
+        /// Exclusive end.
+        before: Tid,
+    },
+}
+
+/// The planner's row estimate for `select` (which may use `$1`, the cutoff).
+async fn estimate(
+    conn: &mut PgConnection,
+    select: &str,
+    cutoff: DateTime<Utc>,
+) -> std::result::Result<f64, sqlx::Error> {
+    let sql = format!("explain (format json) {select}");
+    let mut query = sqlx::query_scalar::<_, serde_json::Value>(AssertSqlSafe(sql));
+    if select.contains("$1") {
+        query = query.bind(cutoff);
+    }
+    let plan = query.fetch_one(conn).await?;
+    Ok(plan[0]["Plan"]["Plan Rows"].as_f64().unwrap_or(0.0))
+}
+
+async fn run_batch(
+    conn: &mut PgConnection,
+    sql: &str,
+    cutoff: DateTime<Utc>,
+    n: i64,
+    position: Position,
+) -> std::result::Result<Batch, sqlx::Error> {
+    let count = |v: i64| v.max(0) as u64;
+    match position {
+        Position::Index(resume) => {
+            sqlx::query_as::<_, (i64, i64, Option<DateTime<Utc>>)>(AssertSqlSafe(sql.to_string()))
                 .bind(cutoff)
                 .bind(n)
                 .bind(resume)
                 .fetch_one(conn)
                 .await
-                .map(|(rows, last)| Batch {
-                    rows: rows.max(0) as u64,
-                    last,
+                .map(|(picked, deleted, last)| Batch {
+                    picked: count(picked),
+                    deleted: count(deleted),
+                    last_time: last,
+                    last_tid: None,
+                    skip_locked: false,
                 })
-                .map_err(Some),
-        )
+        }
+        Position::Heap { after, before } => {
+            sqlx::query_as::<_, (i64, i64, Option<String>)>(AssertSqlSafe(sql.to_string()))
+                .bind(cutoff)
+                .bind(n)
+                .bind(after.to_string())
+                .bind(before.to_string())
+                .fetch_one(conn)
+                .await
+                .map(|(picked, deleted, last)| Batch {
+                    picked: count(picked),
+                    deleted: count(deleted),
+                    last_time: None,
+                    last_tid: last.as_deref().and_then(Tid::parse),
+                    skip_locked: false,
+                })
+        }
     }
 }
 
 /// The result of one batch.
+#[derive(Debug)]
 pub(super) struct Batch {
-    /// Rows deleted.
-    pub(super) rows: u64,
-    /// The largest walked-column value among them; the next batch resumes there.
-    pub(super) last: Option<DateTime<Utc>>,
+    /// Eligible rows the batch picked.
+    pub(super) picked: u64,
+    /// Rows deleted; the others were locked or changed by another transaction.
+    pub(super) deleted: u64,
+    /// Index walk: the largest walked-column value picked; the next batch resumes there.
+    pub(super) last_time: Option<DateTime<Utc>>,
+    /// Heap walk: the largest `ctid` picked; the next batch starts after it.
+    pub(super) last_tid: Option<Tid>,
+    /// Whether the batch met a locked row and ran in the skip-locked form.
+    pub(super) skip_locked: bool,
+}
+
+/// The session holding the cleanup lock, as `pg_stat_activity` shows it.
+#[derive(Debug, Clone)]
+pub struct Holder {
+    /// Backend process id.
+    pub pid: i32,
+    /// Its `application_name` (null when hidden from this role).
+    pub application_name: Option<String>,
+    /// When that session started (null when hidden from this role).
+    pub backend_start: Option<DateTime<Utc>>,
+    /// The role it is logged in as.
+    pub user: Option<String>,
+}
+
+impl Holder {
+    /// "pid 123 (application_name "x", user "y", backend started 2026-… , 3h 2m ago)".
+    #[must_use]
+    pub fn describe(&self) -> String {
+        let mut parts = vec![format!(
+            "application_name {:?}",
+            self.application_name.as_deref().unwrap_or("(hidden)")
+        )];
+        if let Some(user) = &self.user {
+            parts.push(format!("user {user:?}"));
+        }
+        match self.backend_start {
+            Some(start) => {
+                let age = (Utc::now() - start).to_std().unwrap_or_default();
+                let age = Duration::from_secs(age.as_secs());
+                parts.push(format!(
+                    "backend started {} ({} ago)",
+                    start.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                    humantime::format_duration(age)
+                ));
+            }
+            None => parts.push("backend start hidden from this role".into()),
+        }
+        format!(
+            "held by the session with pid {} ({})",
+            self.pid,
+            parts.join(", ")
+        )
+    }
+}
+
+/// Whether `e` is PostgreSQL's `lock_not_available` (the session's `lock_timeout`).
+fn lock_not_available(e: &sqlx::Error) -> bool {
+    e.as_database_error()
+        .and_then(|d| d.code())
+        .is_some_and(|c| c == "55P03")
 }
 
 /// Whether the connection itself is gone (as opposed to the statement failing on it).

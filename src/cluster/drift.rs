@@ -1,0 +1,800 @@
+//! The live objects against the render when secret values are not (all) at hand:
+//! `gpt-deploy drift` (is the cluster still what `main` renders?), `diff --without-secret-values`
+//! and `diff --comment`.
+//!
+//! Every object goes through the same unforced server-side dry run as `diff`. The Secret is sent
+//! with the value from the process environment where there is one and the live value where
+//! there is not (`drift` reads none), and every pod template's secret-hash annotation is
+//! recomputed over exactly those values: an unknown value is then neither shown as a change nor
+//! overwritten. What can be said about the Secret's content is reported per key: `unchanged` or
+//! `changed` (the value from the environment against the live one, compared by keyed hash),
+//! or `not checked`; and whether the live Secret still has the content the running pods were
+//! started with (the live pod template's hash against the live data).
+
+use std::collections::HashSet;
+use std::io::Write as _;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use serde_json::Value;
+
+use super::apply::{self, Set};
+use super::client::{self, Redactor};
+use super::deploy::Context;
+use super::diff::{colorize, object_diff, removal_diff};
+use super::plan;
+use super::preflight::{self, CheckOptions, Problem};
+use super::resources::ObjectId;
+use super::{Error, Result, prune};
+use crate::cli::{ClusterArgs, DiffArgs, DriftArgs};
+use crate::github;
+use crate::render::{SECRET_HASH_ANNOTATION, SecretValues, data_hash};
+use crate::report::markdown::{Fitter, details, html_escape};
+use crate::secret::KeyedHash;
+
+/// How a live object differs from the render.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Drift {
+    /// Rendered, not in the cluster.
+    Missing,
+    /// In the cluster, different.
+    Changed,
+    /// Another field manager changed a field the render sets.
+    Conflict,
+    /// A member of the set that is no longer rendered.
+    Extra,
+}
+
+impl Drift {
+    /// One word for lists and tables.
+    #[must_use]
+    pub fn word(self) -> &'static str {
+        match self {
+            Drift::Missing => "missing",
+            Drift::Changed => "changed",
+            Drift::Conflict => "changed by another manager",
+            Drift::Extra => "no longer rendered",
+        }
+    }
+}
+
+/// One object that differs.
+#[derive(Debug, Clone)]
+pub struct Difference {
+    /// Which object.
+    pub id: ObjectId,
+    /// How.
+    pub drift: Drift,
+    /// More to say (who owns the conflicting fields).
+    pub note: Option<String>,
+    /// Unified diff, live against the dry run, secret values masked.
+    pub diff: String,
+}
+
+/// What is known about one key of the Secret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyCheck {
+    /// The value in the environment equals the live one.
+    Unchanged,
+    /// The value in the environment differs from the live one.
+    Changed,
+    /// No value in the environment: the live value is kept and not compared.
+    NotChecked,
+    /// Neither a value in the environment nor a live key.
+    Absent,
+}
+
+/// The Secret's content, as far as it can be known without (all) values.
+#[derive(Debug, Clone)]
+pub struct SecretCheck {
+    /// The Secret's name.
+    pub name: String,
+    /// Each declared key and what is known about it, in declaration order.
+    pub keys: Vec<(String, KeyCheck)>,
+    /// Whether the live Secret still has the content the live pods were started with
+    /// (`None` when there is no live Deployment or no live Secret to compare).
+    pub matches_pods: Option<bool>,
+}
+
+impl SecretCheck {
+    /// Whether the content differs by what is known.
+    #[must_use]
+    pub fn differs(&self) -> bool {
+        self.matches_pods == Some(false) || self.keys.iter().any(|(_, c)| *c == KeyCheck::Changed)
+    }
+
+    /// One line for people, e.g. `Secret gpt-secrets: content unchanged (database-url); not
+    /// checked: clerk-webhook-secret (no value in the environment)`.
+    #[must_use]
+    pub fn line(&self) -> String {
+        let with = |check: KeyCheck| -> Vec<&str> {
+            self.keys
+                .iter()
+                .filter(|(_, c)| *c == check)
+                .map(|(k, _)| k.as_str())
+                .collect()
+        };
+        let mut parts = Vec::new();
+        let changed = with(KeyCheck::Changed);
+        let unchanged = with(KeyCheck::Unchanged);
+        if !changed.is_empty() {
+            parts.push(format!("content changed ({})", changed.join(", ")));
+        }
+        if !unchanged.is_empty() {
+            parts.push(format!("content unchanged ({})", unchanged.join(", ")));
+        }
+        let unchecked = with(KeyCheck::NotChecked);
+        if !unchecked.is_empty() {
+            parts.push(format!(
+                "not checked: {} (no value in the environment)",
+                unchecked.join(", ")
+            ));
+        }
+        let absent = with(KeyCheck::Absent);
+        if !absent.is_empty() {
+            parts.push(format!(
+                "missing: {} (not in the cluster and no value in the environment)",
+                absent.join(", ")
+            ));
+        }
+        match self.matches_pods {
+            Some(false) => parts.push(
+                "the live data differs from what the running pods were started with (changed after the last deploy)"
+                    .to_owned(),
+            ),
+            Some(true) => parts.push("the running pods were started with this content".to_owned()),
+            None => {}
+        }
+        format!("Secret {}: {}", self.name, parts.join("; "))
+    }
+}
+
+/// The whole comparison.
+#[derive(Debug, Clone)]
+pub struct Comparison {
+    /// Environment name.
+    pub environment: String,
+    /// Namespace.
+    pub namespace: String,
+    /// The image tag the render used.
+    pub image_tag: String,
+    /// Whether the namespace exists.
+    pub namespace_exists: bool,
+    /// Every object that differs.
+    pub differences: Vec<Difference>,
+    /// The Secret's content check.
+    pub secret: Option<SecretCheck>,
+}
+
+impl Comparison {
+    /// Whether anything differs.
+    #[must_use]
+    pub fn differs(&self) -> bool {
+        !self.differences.is_empty() || self.secret.as_ref().is_some_and(SecretCheck::differs)
+    }
+}
+
+/// How [`compare`] treats what it finds.
+#[derive(Debug, Clone, Copy)]
+pub struct CompareOptions {
+    /// Also report members of the set that are no longer rendered.
+    pub prune: bool,
+    /// A conflict with another field manager is a difference (drift) instead of an error.
+    pub conflicts_are_differences: bool,
+}
+
+/// Each declared key and what is known about it.
+type KeyChecks = Vec<(String, KeyCheck)>;
+
+/// Rebuilds the rendered Secret's data from `values` where present and the live data elsewhere,
+/// and says per key what is known. Returns the (key, base64) entries in declaration order.
+fn fill_secret(
+    body: &mut Value,
+    live: Option<&Value>,
+    declared: &[crate::config::DeclaredSecret],
+    values: &SecretValues,
+    hasher: &KeyedHash,
+) -> (Vec<(String, String)>, KeyChecks) {
+    let live_data = live.and_then(|l| l["data"].as_object());
+    let mut entries = Vec::new();
+    let mut checks = Vec::new();
+    for secret in declared {
+        let live_value = live_data
+            .and_then(|d| d.get(&secret.key))
+            .and_then(Value::as_str);
+        let (value, check) = match (values.get(&secret.env), live_value) {
+            (Some(v), Some(l)) => {
+                let ours = STANDARD.encode(v.expose());
+                let same = hasher.fingerprint(ours.as_bytes()) == hasher.fingerprint(l.as_bytes());
+                let check = if same {
+                    KeyCheck::Unchanged
+                } else {
+                    KeyCheck::Changed
+                };
+                (Some(ours), check)
+            }
+            (Some(v), None) => (Some(STANDARD.encode(v.expose())), KeyCheck::Changed),
+            (None, Some(l)) => (Some(l.to_owned()), KeyCheck::NotChecked),
+            (None, None) => (None, KeyCheck::Absent),
+        };
+        checks.push((secret.key.clone(), check));
+        if let Some(value) = value {
+            entries.push((secret.key.clone(), value));
+        }
+    }
+    let data: serde_json::Map<String, Value> = entries
+        .iter()
+        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+        .collect();
+    body["data"] = Value::Object(data);
+    (entries, checks)
+}
+
+/// Sets every secret-hash annotation in `value` to `hash`.
+fn set_secret_hash(value: &mut Value, hash: &str) {
+    match value {
+        Value::Object(map) => {
+            for (key, v) in map.iter_mut() {
+                if key == SECRET_HASH_ANNOTATION && v.is_string() {
+                    *v = Value::String(hash.to_owned());
+                } else {
+                    set_secret_hash(v, hash);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|v| set_secret_hash(v, hash)),
+        _ => {}
+    }
+}
+
+/// The first secret-hash annotation in `value`.
+fn secret_hash_of(value: &Value) -> Option<&str> {
+    match value {
+        Value::Object(map) => map
+            .get(SECRET_HASH_ANNOTATION)
+            .and_then(Value::as_str)
+            .or_else(|| map.values().find_map(secret_hash_of)),
+        Value::Array(items) => items.iter().find_map(secret_hash_of),
+        _ => None,
+    }
+}
+
+/// Compares the live objects with the plan (see the module documentation). Nothing is written.
+///
+/// # Errors
+/// API errors, and preflight problems other than conflicts (and conflicts too unless
+/// `conflicts_are_differences`).
+pub async fn compare(
+    ctx: &Context,
+    values: &SecretValues,
+    options: CompareOptions,
+) -> Result<Comparison> {
+    let plan = &ctx.plan;
+    let cluster = &ctx.cluster;
+    let mut comparison = Comparison {
+        environment: plan.environment.clone(),
+        namespace: plan.namespace.clone(),
+        image_tag: plan.image_tag.clone(),
+        namespace_exists: preflight::namespace_exists(cluster, &plan.namespace).await?,
+        differences: Vec::new(),
+        secret: None,
+    };
+    let set = Set::new(&plan.app_name, &plan.namespace);
+    let mut prepared = preflight::prepare_all(cluster, &set.id, &plan.objects).await?;
+    let hasher = KeyedHash::random();
+    let secret_name = &plan.config.app.secret_name;
+    let mut live_secret_hash = None;
+    if let Some(secret) = prepared
+        .iter_mut()
+        .find(|p| p.id.kind == "Secret" && &p.id.name == secret_name)
+    {
+        let live = if comparison.namespace_exists {
+            preflight::read_live(cluster, secret).await?
+        } else {
+            None
+        };
+        let (entries, keys) = fill_secret(
+            &mut secret.body,
+            live.as_ref(),
+            &plan.config.app.secrets,
+            values,
+            &hasher,
+        );
+        let hash = data_hash(entries.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        if let Some(live) = &live {
+            let live_entries: Vec<(&str, &str)> = plan
+                .config
+                .app
+                .secrets
+                .iter()
+                .filter_map(|d| {
+                    let v = live["data"][&d.key].as_str()?;
+                    Some((d.key.as_str(), v))
+                })
+                .collect();
+            live_secret_hash = Some(data_hash(live_entries));
+        }
+        for p in &mut prepared {
+            set_secret_hash(&mut p.body, &hash);
+        }
+        comparison.secret = Some(SecretCheck {
+            name: secret_name.clone(),
+            keys,
+            matches_pods: None,
+        });
+    }
+    let check = CheckOptions {
+        force_conflicts: false,
+        replace_immutable: true,
+    };
+    let mut problems = Vec::new();
+    for p in &prepared {
+        if !comparison.namespace_exists {
+            if let Some(diff) = object_diff(&p.id, None, &p.body) {
+                comparison.differences.push(Difference {
+                    id: p.id.clone(),
+                    drift: Drift::Missing,
+                    note: None,
+                    diff,
+                });
+            }
+            continue;
+        }
+        let checked = preflight::check_one(cluster, p, check).await?;
+        if p.id.kind == "Deployment"
+            && let (Some(live), Some(secret)) = (&checked.live, comparison.secret.as_mut())
+        {
+            secret.matches_pods = match (secret_hash_of(live), &live_secret_hash) {
+                (Some(pods), Some(data)) => Some(pods == data),
+                _ => None,
+            };
+        }
+        let (drift, note, merged) = match checked.problem {
+            None => {
+                let drift = if checked.live.is_some() {
+                    Drift::Changed
+                } else {
+                    Drift::Missing
+                };
+                (
+                    drift,
+                    None,
+                    checked.merged.unwrap_or_else(|| p.body.clone()),
+                )
+            }
+            Some(Problem::Conflict { object, conflicts }) if options.conflicts_are_differences => {
+                // What the object would be if the render took its fields back: a forced dry run.
+                let forced = apply::Options {
+                    dry_run: true,
+                    force_conflicts: true,
+                    prune: false,
+                };
+                let merged = apply::apply_one(cluster, &p.resource, &p.body, forced).await?;
+                let note = client::format_conflicts(&object, &conflicts);
+                (Drift::Conflict, Some(note), merged)
+            }
+            Some(problem) => {
+                problems.push(problem);
+                continue;
+            }
+        };
+        if let Some(diff) = object_diff(&p.id, checked.live.as_ref(), &merged) {
+            comparison.differences.push(Difference {
+                id: p.id.clone(),
+                drift,
+                note,
+                diff,
+            });
+        }
+    }
+    if !problems.is_empty() {
+        return Err(Error::Preflight { problems });
+    }
+    if options.prune && comparison.namespace_exists {
+        let parent = apply::read_parent(cluster, &set).await?;
+        if parent.exists {
+            let members =
+                prune::list_members(cluster, &set.namespace, &set.id, &parent.group_kinds).await?;
+            let rendered: HashSet<ObjectId> = prepared.iter().map(|p| p.id.clone()).collect();
+            let (delete, _kept) = prune::candidates(&members, &rendered);
+            for id in delete {
+                if let Some(diff) = removal_diff(&id, &members[&id]) {
+                    comparison.differences.push(Difference {
+                        id,
+                        drift: Drift::Extra,
+                        note: None,
+                        diff,
+                    });
+                }
+            }
+        }
+    }
+    Ok(comparison)
+}
+
+/// Renders without requiring the secrets, then connects.
+async fn context_without_secrets(args: &ClusterArgs) -> Result<Context> {
+    let plan = plan::load(args)?;
+    let target = client::Target {
+        kubeconfig: args.kubeconfig.as_deref(),
+        context: args.context.as_deref(),
+        default_context: plan.kube_context.as_deref(),
+    };
+    let cluster = client::connect(&target).await?;
+    Ok(Context { plan, cluster })
+}
+
+/// Text for a terminal or a log: the Secret line, each diff (with its note), a last line.
+fn text(comparison: &Comparison, redactor: &Redactor, colour: bool, last: &str) -> String {
+    let mut out = String::new();
+    if let Some(secret) = &comparison.secret {
+        out.push_str(&secret.line());
+        out.push('\n');
+    }
+    for d in &comparison.differences {
+        if let Some(note) = &d.note {
+            out.push_str(&format!("{}: {}\n", d.id, note));
+        }
+        let diff = redactor.redact(&d.diff);
+        out.push_str(&if colour { colorize(&diff) } else { diff });
+    }
+    out.push_str(last);
+    out.push('\n');
+    out
+}
+
+/// Markdown for a comment or an issue: a heading, the Secret line, a table, a block per diff.
+fn markdown(
+    comparison: &Comparison,
+    redactor: &Redactor,
+    heading: &str,
+    marker: &str,
+    limit: Option<usize>,
+) -> String {
+    let mut head = format!(
+        "{marker}\n### {heading}\n\nNamespace `{}`, image tag `{}`.\n\n",
+        comparison.namespace, comparison.image_tag
+    );
+    if let Some(secret) = &comparison.secret {
+        head.push_str(&format!("- {}\n\n", secret.line()));
+    }
+    if comparison.differences.is_empty() {
+        head.push_str("No object differs.\n");
+    } else {
+        head.push_str("| Object | Difference |\n|---|---|\n");
+        for d in &comparison.differences {
+            head.push_str(&format!("| `{}` | {} |\n", d.id, d.drift.word()));
+        }
+        head.push('\n');
+    }
+    let mut fitter = Fitter::new(&head, limit);
+    for d in &comparison.differences {
+        let summary = format!(
+            "{} <code>{}</code>{}",
+            d.drift.word(),
+            html_escape(&d.id.to_string()),
+            d.note
+                .as_ref()
+                .map(|n| format!(": {}", html_escape(n)))
+                .unwrap_or_default()
+        );
+        let short = format!("- {} `{}` (diff left out)\n", d.drift.word(), d.id);
+        fitter.block(&details(&summary, &redactor.redact(&d.diff)), &short);
+    }
+    let at = crate::preview::run_url().map(|url| format!("the [job summary]({url})"));
+    fitter.finish(at.as_deref())
+}
+
+fn write_stdout(text: &str) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(Error::Output)
+}
+
+fn github_error(action: &'static str) -> impl FnOnce(github::Error) -> Error {
+    move |e| Error::Github {
+        action,
+        code: crate::Failure::exit_code(&e),
+        source: Box::new(e),
+    }
+}
+
+/// `diff --without-secret-values` and `diff --comment`: the live diff, the Secret's content
+/// check, and the comment on the pull request.
+///
+/// # Errors
+/// Render, cluster and GitHub errors.
+pub async fn run_diff(args: &DiffArgs) -> Result<u8> {
+    let ctx = context_without_secrets(&args.cluster).await?;
+    if !args.without_secret_values {
+        ctx.plan.require_secrets()?;
+    }
+    let target = if args.comment {
+        Some(comment_target(args.pr, &ctx)?)
+    } else {
+        None
+    };
+    let values = SecretValues::from_process_env(&ctx.plan.config);
+    let options = CompareOptions {
+        prune: args.prune,
+        conflicts_are_differences: false,
+    };
+    let comparison = compare(&ctx, &values, options).await?;
+    let colour = crate::report::stdout_is_tty();
+    let last = if comparison.differs() {
+        format!(
+            "{} object(s) differ in {}",
+            comparison.differences.len(),
+            comparison.namespace
+        )
+    } else {
+        format!("no difference in {}", comparison.namespace)
+    };
+    write_stdout(&text(&comparison, &ctx.plan.redactor, colour, &last))?;
+    let heading = format!("Live diff: `{}`", comparison.environment);
+    let marker = format!("<!-- gpt-deploy:diff:{} -->", comparison.environment);
+    crate::preview::append_step_summary(&markdown(
+        &comparison,
+        &ctx.plan.redactor,
+        &heading,
+        &marker,
+        None,
+    ));
+    if let Some((client, number)) = target {
+        let body = markdown(
+            &comparison,
+            &ctx.plan.redactor,
+            &heading,
+            &marker,
+            Some(github::issues::BODY_LIMIT),
+        );
+        let outcome =
+            github::issues::upsert_comment(&client, number, &marker, &body, comparison.differs())
+                .await
+                .map_err(github_error("write the pull-request comment"))?;
+        report_comment(&outcome, number);
+    }
+    Ok(if comparison.differs() {
+        crate::exit::DIFFERENCES
+    } else {
+        crate::exit::OK
+    })
+}
+
+fn report_comment(outcome: &github::issues::CommentOutcome, number: u64) {
+    use github::issues::CommentOutcome;
+    match outcome {
+        CommentOutcome::Created { url } => {
+            eprintln!("posted the diff on pull request #{number}: {url}");
+        }
+        CommentOutcome::Updated { url } => {
+            eprintln!("updated the diff on pull request #{number}: {url}");
+        }
+        CommentOutcome::Skipped => {
+            eprintln!(
+                "no difference and no earlier diff on pull request #{number}: nothing posted"
+            );
+        }
+    }
+}
+
+/// The GitHub client and pull request number for `--comment`.
+fn comment_target(pr: Option<u64>, ctx: &Context) -> Result<(github::Client, u64)> {
+    let number = crate::preview::pull_request_number(pr).map_err(|e| Error::Usage {
+        message: crate::render::with_causes(&e),
+    })?;
+    Ok((github_client(ctx, None)?, number))
+}
+
+fn github_client(ctx: &Context, repo: Option<&str>) -> Result<github::Client> {
+    let repo = github::resolve_repo(
+        repo,
+        std::env::var("GITHUB_REPOSITORY").ok().as_deref(),
+        Some(ctx.plan.config.app.github_repository.as_str()),
+    )
+    .map_err(github_error("reach GitHub"))?;
+    github::client_from_env(repo).map_err(github_error("reach GitHub"))
+}
+
+/// The image tag of the live Deployment's application container, if there is one.
+async fn deployed_image_tag(args: &ClusterArgs) -> Result<Option<String>> {
+    let ctx = context_without_secrets(args).await?;
+    let plan = &ctx.plan;
+    if !preflight::namespace_exists(&ctx.cluster, &plan.namespace).await? {
+        return Ok(None);
+    }
+    let set = Set::new(&plan.app_name, &plan.namespace);
+    let prepared = preflight::prepare_all(&ctx.cluster, &set.id, &plan.objects).await?;
+    let Some(deployment) = prepared.iter().find(|p| p.id.kind == "Deployment") else {
+        return Ok(None);
+    };
+    let Some(live) = preflight::read_live(&ctx.cluster, deployment).await? else {
+        return Ok(None);
+    };
+    let containers = live["spec"]["template"]["spec"]["containers"].as_array();
+    let image = containers
+        .and_then(|c| {
+            c.iter()
+                .find(|c| c["name"].as_str() == Some(plan.app_name.as_str()))
+                .or_else(|| c.first())
+        })
+        .and_then(|c| c["image"].as_str());
+    Ok(image.and_then(image_tag))
+}
+
+/// The tag of an image reference (`repo:tag`, `repo:tag@sha256:…`); `None` without one.
+fn image_tag(image: &str) -> Option<String> {
+    let without_digest = image.split('@').next().unwrap_or(image);
+    let name_start = without_digest.rfind('/').map_or(0, |i| i + 1);
+    without_digest[name_start..]
+        .split_once(':')
+        .map(|(_, tag)| tag.to_owned())
+}
+
+/// `gpt-deploy drift`: exit 0 when the cluster matches what the configuration renders, 1 when
+/// it has drifted; with `--issue`, keeps the environment's drift issue in step.
+///
+/// # Errors
+/// Render, cluster and GitHub errors.
+pub async fn run_drift(args: &DriftArgs) -> Result<u8> {
+    let mut cluster_args = args.cluster.clone();
+    if cluster_args.image.is_none() {
+        cluster_args.image = deployed_image_tag(&args.cluster).await?;
+    }
+    let ctx = context_without_secrets(&cluster_args).await?;
+    // Everything about GitHub is checked before the cluster is compared.
+    let client = if args.issue {
+        Some(github_client(&ctx, args.repo.as_deref())?)
+    } else {
+        None
+    };
+    let options = CompareOptions {
+        prune: true,
+        conflicts_are_differences: true,
+    };
+    let comparison = compare(&ctx, &SecretValues::empty(), options).await?;
+    let env = &comparison.environment;
+    let last = if comparison.differs() {
+        format!(
+            "{env} has drifted: {} object(s) differ from what the configuration renders",
+            comparison.differences.len()
+        )
+    } else {
+        format!("{env} is in sync with what the configuration renders")
+    };
+    let colour = crate::report::stdout_is_tty();
+    write_stdout(&text(&comparison, &ctx.plan.redactor, colour, &last))?;
+    let heading = format!("Drift in `{env}`");
+    let marker = format!("<!-- gpt-deploy:drift:{env} -->");
+    let full = markdown(&comparison, &ctx.plan.redactor, &heading, &marker, None);
+    crate::preview::append_step_summary(&full);
+    if let Some(client) = client {
+        let title = format!("Drift in {env}");
+        let body = comparison.differs().then(|| {
+            markdown(
+                &comparison,
+                &ctx.plan.redactor,
+                &heading,
+                &marker,
+                Some(github::issues::BODY_LIMIT),
+            )
+        });
+        let closing = format!(
+            "{marker}\nThe cluster is back in sync with what the configuration renders (namespace `{}`, image tag `{}`); closing.",
+            comparison.namespace, comparison.image_tag
+        );
+        let outcome = github::issues::sync_issue(&client, &title, body.as_deref(), &closing)
+            .await
+            .map_err(github_error("update the drift issue"))?;
+        use github::issues::IssueOutcome;
+        match outcome {
+            IssueOutcome::Opened { number, url } => eprintln!("opened issue #{number}: {url}"),
+            IssueOutcome::Updated { number, url } => eprintln!("updated issue #{number}: {url}"),
+            IssueOutcome::Closed { number, url } => eprintln!("closed issue #{number}: {url}"),
+            IssueOutcome::NothingOpen => {}
+        }
+    }
+    Ok(if comparison.differs() {
+        crate::exit::DIFFERENCES
+    } else {
+        crate::exit::OK
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::DeclaredSecret;
+    use crate::render::PLACEHOLDER;
+    use crate::secret::SecretString;
+    use serde_json::json;
+
+    fn declared() -> Vec<DeclaredSecret> {
+        ["a", "b", "c"]
+            .iter()
+            .map(|k| DeclaredSecret {
+                key: (*k).to_owned(),
+                env: k.to_uppercase(),
+                required: true,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn secret_is_filled_from_the_environment_then_the_live_object() {
+        let hasher = KeyedHash::random();
+        let mut values = SecretValues::empty();
+        values.insert("A", SecretString::new("same"));
+        values.insert("B", SecretString::new("new"));
+        let live = json!({"data": {"a": STANDARD.encode("same"), "b": STANDARD.encode("old"),
+                                    "c": STANDARD.encode("kept")}});
+        let mut body = json!({"kind": "Secret", "data": {"a": "x", "b": "y", "c": PLACEHOLDER}});
+        let (entries, keys) = fill_secret(&mut body, Some(&live), &declared(), &values, &hasher);
+        assert_eq!(
+            keys,
+            [
+                ("a".to_owned(), KeyCheck::Unchanged),
+                ("b".to_owned(), KeyCheck::Changed),
+                ("c".to_owned(), KeyCheck::NotChecked)
+            ]
+        );
+        assert_eq!(body["data"]["c"], STANDARD.encode("kept"));
+        assert_eq!(body["data"]["b"], STANDARD.encode("new"));
+        assert_eq!(entries.len(), 3);
+        // Without a live Secret and without values, keys are absent, never placeholders.
+        let mut body = json!({"kind": "Secret", "data": {"a": PLACEHOLDER}});
+        let (_, keys) = fill_secret(
+            &mut body,
+            None,
+            &declared(),
+            &SecretValues::empty(),
+            &hasher,
+        );
+        assert!(keys.iter().all(|(_, c)| *c == KeyCheck::Absent));
+        assert_eq!(body["data"], json!({}));
+    }
+
+    #[test]
+    fn lines_say_what_is_known() {
+        let check = SecretCheck {
+            name: "s".into(),
+            keys: vec![
+                ("a".into(), KeyCheck::Unchanged),
+                ("b".into(), KeyCheck::NotChecked),
+            ],
+            matches_pods: Some(true),
+        };
+        assert_eq!(
+            check.line(),
+            "Secret s: content unchanged (a); not checked: b (no value in the environment); the running pods were started with this content"
+        );
+        assert!(!check.differs());
+        let changed = SecretCheck {
+            matches_pods: Some(false),
+            ..check
+        };
+        assert!(changed.differs());
+    }
+
+    #[test]
+    fn image_tags_are_read_from_references() {
+        assert_eq!(image_tag("r.io/a/b:v1").as_deref(), Some("v1"));
+        assert_eq!(image_tag("localhost:5000/b:v2").as_deref(), Some("v2"));
+        assert_eq!(image_tag("b:v3@sha256:abc").as_deref(), Some("v3"));
+        assert_eq!(image_tag("localhost:5000/b"), None);
+        assert_eq!(image_tag("b@sha256:abc"), None);
+    }
+
+    #[test]
+    fn hash_annotations_are_set_everywhere() {
+        let mut v = json!({"spec": {"jobTemplate": {"spec": {"template": {"metadata":
+            {"annotations": {SECRET_HASH_ANNOTATION: "old", "other": "x"}}}}}}});
+        set_secret_hash(&mut v, "new");
+        assert_eq!(secret_hash_of(&v), Some("new"));
+        assert_eq!(
+            v["spec"]["jobTemplate"]["spec"]["template"]["metadata"]["annotations"]["other"],
+            "x"
+        );
+    }
+}
