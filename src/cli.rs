@@ -402,6 +402,41 @@ pub struct ServeArgs {
     /// How long a delivery waits for a database connection before answering 503.
     #[arg(long, env = "DATABASE_TIMEOUT", default_value = "3s", value_parser = humantime::parse_duration)]
     pub database_timeout: std::time::Duration,
+    /// Longest database statement of a delivery (PostgreSQL statement_timeout); past it the
+    /// delivery answers 503 and Clerk retries.
+    #[arg(long, env = "DATABASE_STATEMENT_TIMEOUT", default_value = "2s", value_parser = humantime::parse_duration)]
+    pub database_statement_timeout: std::time::Duration,
+    /// Longest wait for a row lock held by someone else (PostgreSQL lock_timeout); past it the
+    /// delivery answers 503 and Clerk retries.
+    #[arg(long, env = "DATABASE_LOCK_TIMEOUT", default_value = "1s", value_parser = humantime::parse_duration)]
+    pub database_lock_timeout: std::time::Duration,
+    #[command(flatten)]
+    pub limits: ServeLimits,
+}
+
+/// Bounds on what one client can make `serve` hold (time, memory, tasks).
+#[derive(Debug, Clone, Args)]
+pub struct ServeLimits {
+    /// A connection that has not sent a complete request head this long after connecting (or
+    /// after its previous response) is closed; also bounds idle keep-alive connections.
+    #[arg(long, env = "HEADER_READ_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub header_read_timeout: std::time::Duration,
+    /// A request body not received in full within this time is answered 408.
+    #[arg(long, env = "BODY_READ_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub body_read_timeout: std::time::Duration,
+    /// A delivery not handled within this time (after its body arrived) is answered 503.
+    #[arg(long, env = "HANDLER_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub handler_timeout: std::time::Duration,
+    /// Webhook deliveries handled at once; more are answered 503 with Retry-After.
+    #[arg(long, env = "MAX_CONCURRENT_REQUESTS", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=65_536))]
+    pub max_concurrent_requests: u32,
+    /// Memory for request bodies being received, in MiB, reserved by Content-Length (1 MiB
+    /// without one); a delivery that does not fit is answered 503 with Retry-After.
+    #[arg(long, env = "BODY_MEMORY_MIB", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub body_memory_mib: u32,
+    /// Open connections at once; more are closed as soon as they are accepted.
+    #[arg(long, env = "MAX_CONNECTIONS", default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..=65_536))]
+    pub max_connections: u32,
 }
 
 /// Arguments of `cleanup`.

@@ -295,7 +295,8 @@ fn check_environment(
         "termination_grace_period_seconds",
         &env.termination_grace_period_seconds,
         &def.termination_grace_period_seconds,
-        |v| range(*v, 0, 3600),
+        // serve's shutdown delay (5 s) and a drain of at least 3 s must fit, with 2 s to spare.
+        |v| range(*v, 10, 3600),
     );
     let log_level = c.layered("log_level", &env.log_level, &def.log_level, |v| {
         not_empty(v)

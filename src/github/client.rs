@@ -73,6 +73,62 @@ pub struct Connection {
     pub retry: RetryPolicy,
 }
 
+/// The token trimmed (a pasted secret often ends in a newline) and checked to be sendable as an
+/// `Authorization` header, so a bad one is a configuration error, never a panic in the client.
+///
+/// # Errors
+/// [`Error::BadToken`] naming what is wrong, never the token.
+pub fn checked_token(token: &SecretString) -> Result<SecretString> {
+    let bad = |problem| Error::BadToken {
+        var: "GITHUB_TOKEN (or GH_TOKEN)",
+        problem,
+    };
+    let value = token.expose().trim();
+    if value.is_empty() {
+        return Err(bad("is blank"));
+    }
+    if value.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(bad("contains whitespace or control characters inside it"));
+    }
+    if !value.is_ascii() {
+        return Err(bad("contains non-ASCII characters"));
+    }
+    if http::HeaderValue::from_str(&format!("Bearer {value}")).is_err() {
+        return Err(bad("is not a valid HTTP header value"));
+    }
+    Ok(SecretString::new(value))
+}
+
+/// Whether `url` names this machine (where plain http cannot be overheard).
+fn is_loopback(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(name)) => {
+            name.eq_ignore_ascii_case("localhost")
+                || name.to_ascii_lowercase().ends_with(".localhost")
+        }
+        None => false,
+    }
+}
+
+/// An API URL fit for an error message: credentials in it masked.
+fn shown_url(raw: &str) -> String {
+    match url::Url::parse(raw) {
+        Ok(mut url) => {
+            if url.password().is_some() {
+                let _ = url.set_password(Some("****"));
+            }
+            if !url.username().is_empty() {
+                let _ = url.set_username("****");
+            }
+            url.set_query(None);
+            url.to_string()
+        }
+        Err(_) => "(not shown: it is not a URL)".to_owned(),
+    }
+}
+
 /// What a secret upload did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -120,13 +176,21 @@ impl Client {
     /// # Errors
     /// [`Error::BadApiUrl`] or [`Error::Client`].
     pub fn new(connection: Connection) -> Result<Self> {
-        let api_url = connection.api_url.trim_end_matches('/').to_owned();
+        let api_url = connection.api_url.trim().trim_end_matches('/').to_owned();
         let parsed = url::Url::parse(&api_url).map_err(|_| Error::BadApiUrl {
-            url: api_url.clone(),
+            url: shown_url(&api_url),
         })?;
         if !matches!(parsed.scheme(), "http" | "https") || parsed.host().is_none() {
-            return Err(Error::BadApiUrl { url: api_url });
+            return Err(Error::BadApiUrl {
+                url: shown_url(&api_url),
+            });
         }
+        if parsed.scheme() == "http" && !is_loopback(&parsed) {
+            return Err(Error::InsecureApiUrl {
+                url: shown_url(&api_url),
+            });
+        }
+        let token = checked_token(&connection.token)?;
         let client_error = |source| Error::Client {
             base: api_url.clone(),
             source: Box::new(source),
@@ -134,7 +198,7 @@ impl Client {
         let octo = Octocrab::builder()
             .base_uri(api_url.as_str())
             .map_err(client_error)?
-            .personal_token(connection.token.expose().to_owned())
+            .personal_token(token.expose().to_owned())
             .add_header(http::header::ACCEPT, ACCEPT.to_owned())
             .add_retry_config(octocrab::service::middleware::retry::RetryConfig::None)
             .set_connect_timeout(Some(Duration::from_secs(10)))
@@ -479,6 +543,67 @@ pub(super) fn segment(raw: &str) -> String {
 mod tests {
     use super::*;
     use crate::github::test_headers as headers;
+
+    fn connection(api_url: &str, token: &str) -> Connection {
+        Connection {
+            api_url: api_url.to_owned(),
+            token: SecretString::new(token),
+            repo: Repo::parse("acme/gpt").unwrap(),
+            retry: RetryPolicy::default(),
+        }
+    }
+
+    #[tokio::test]
+    async fn tokens_are_trimmed_and_checked_without_being_shown() {
+        crate::init_crypto();
+        for ok in ["ghp_sentinel\n", "  ghp_sentinel\r\n", "ghp_sentinel"] {
+            assert_eq!(
+                checked_token(&SecretString::new(ok)).unwrap().expose(),
+                "ghp_sentinel"
+            );
+            Client::new(connection("https://api.github.com", ok)).unwrap();
+        }
+        for bad in [
+            "",
+            " \n",
+            "ghp_sen\ntinel",
+            "ghp_sen tinel",
+            "ghp_sentinel\u{7f}",
+            "ghp_séntinel",
+        ] {
+            let err = Client::new(connection("https://api.github.com", bad)).unwrap_err();
+            assert!(matches!(err, Error::BadToken { .. }), "{bad:?}: {err}");
+            assert_eq!(crate::Failure::exit_code(&err), crate::exit::CONFIG);
+            let text = format!("{err} {err:?}");
+            assert!(!text.contains("sen"), "{text}");
+        }
+    }
+
+    #[tokio::test]
+    async fn plain_http_is_only_for_this_machine() {
+        crate::init_crypto();
+        for ok in [
+            "http://127.0.0.1:8080",
+            "http://127.1.2.3/api/v3",
+            "http://[::1]:9000",
+            "http://localhost:3000/",
+            "https://ghe.example.com/api/v3",
+        ] {
+            Client::new(connection(ok, "tok")).unwrap();
+        }
+        for bad in [
+            "http://api.github.com",
+            "http://10.0.0.1",
+            "http://localhost.example.com",
+            "http://user:sentinel@ghe.example.com",
+        ] {
+            let err = Client::new(connection(bad, "tok")).unwrap_err();
+            assert!(matches!(err, Error::InsecureApiUrl { .. }), "{bad}: {err}");
+            assert!(err.to_string().contains("https://"), "{err}");
+            assert!(!err.to_string().contains("sentinel"), "{err}");
+            assert_eq!(crate::Failure::exit_code(&err), crate::exit::CONFIG);
+        }
+    }
 
     #[test]
     fn repo_parsing() {

@@ -52,6 +52,29 @@ pub enum Error {
         url: String,
     },
 
+    /// `GITHUB_API_URL` is plain `http://` to a host that is not this machine.
+    #[error(
+        "GITHUB_API_URL `{url}` is plain http to a host other than this machine, which would send \
+         the token unencrypted; use https:// (http:// is accepted only for localhost, 127.0.0.0/8 \
+         and ::1)"
+    )]
+    InsecureApiUrl {
+        /// The value as given (credentials in it masked).
+        url: String,
+    },
+
+    /// The token cannot be sent as an HTTP header (never shown).
+    #[error(
+        "the GitHub token in {var} {problem}; paste the token again without surrounding text \
+         (a trailing newline is removed automatically)"
+    )]
+    BadToken {
+        /// The variable it came from.
+        var: &'static str,
+        /// What is wrong with it, without quoting it.
+        problem: &'static str,
+    },
+
     /// A secret name given on the command line is not declared in deploy.toml.
     #[error(
         "`{flag} {name}` names a secret that deploy.toml does not declare; declared: {declared}"
@@ -305,6 +328,8 @@ impl crate::Failure for Error {
             | Error::BadRepository { .. }
             | Error::NoToken
             | Error::BadApiUrl { .. }
+            | Error::InsecureApiUrl { .. }
+            | Error::BadToken { .. }
             | Error::UnknownSecret { .. }
             | Error::NotSelected { .. }
             | Error::BadSecretName { .. }

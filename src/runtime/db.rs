@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use sqlx::ConnectOptions;
 use sqlx::migrate::Migrator;
-use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgSslMode};
 
 use crate::secret::SecretString;
 
@@ -65,6 +65,37 @@ pub enum Error {
         /// What is wrong with it, without its value.
         reason: String,
     },
+    /// `GPT_ENV` is production or staging and `DATABASE_URL` does not check the server's certificate.
+    #[error(
+        "GPT_ENV={env} needs a database connection that checks the server's certificate, but DATABASE_URL \
+         asks for sslmode={mode}; add `sslmode=verify-full` to DATABASE_URL (and set DATABASE_CA_FILE to \
+         the server's CA bundle if that CA is not a public one), or, only if you accept an unverified \
+         connection, set DATABASE_TLS=insecure-allow"
+    )]
+    WeakTls {
+        /// The environment (production or staging).
+        env: String,
+        /// The effective sslmode.
+        mode: &'static str,
+    },
+    /// `DATABASE_TLS` holds something other than `insecure-allow`.
+    #[error(
+        "DATABASE_TLS={value:?} is not understood; the only accepted value is `insecure-allow` (leave it unset to require sslmode=verify-full in production and staging)"
+    )]
+    InvalidTlsSetting {
+        /// The value given (not a secret).
+        value: String,
+    },
+    /// `DATABASE_CA_FILE` cannot be used.
+    #[error(
+        "DATABASE_CA_FILE {path} {problem}; point it at a PEM file holding the CA certificate(s) of the database server"
+    )]
+    CaFile {
+        /// The path given.
+        path: String,
+        /// What is wrong with it.
+        problem: String,
+    },
     /// `MIGRATE_RETRY_FOR` is not a duration.
     #[error("MIGRATE_RETRY_FOR {value:?} is not a duration ({reason}); use e.g. 60s or 5m")]
     InvalidRetryFor {
@@ -107,9 +138,12 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 impl crate::Failure for Error {
     fn exit_code(&self) -> u8 {
         match self {
-            Error::MissingUrl | Error::MalformedUrl { .. } | Error::InvalidRetryFor { .. } => {
-                crate::exit::CONFIG
-            }
+            Error::MissingUrl
+            | Error::MalformedUrl { .. }
+            | Error::InvalidRetryFor { .. }
+            | Error::WeakTls { .. }
+            | Error::InvalidTlsSetting { .. }
+            | Error::CaFile { .. } => crate::exit::CONFIG,
             Error::Connect { .. } | Error::Migrate { .. } => crate::exit::API,
         }
     }
@@ -125,19 +159,287 @@ pub struct DatabaseUrl {
     options: PgConnectOptions,
 }
 
+/// What stands in for a credential in a URL shown to people.
+const MASK: &str = "****";
+
+/// Query parameters the driver understands. Anything else is refused at start-up: the
+/// driver would otherwise log the unknown parameter with its value (a misspelt
+/// `password` would print the password).
+const KNOWN_PARAMS: &[&str] = &[
+    "sslmode",
+    "ssl-mode",
+    "sslrootcert",
+    "ssl-root-cert",
+    "ssl-ca",
+    "sslcert",
+    "ssl-cert",
+    "sslkey",
+    "ssl-key",
+    "statement-cache-capacity",
+    "host",
+    "hostaddr",
+    "port",
+    "dbname",
+    "user",
+    "password",
+    "application_name",
+    "options",
+];
+
+/// libpq parameters the driver cannot honour, with what to do instead.
+const UNSUPPORTED_PARAMS: &[(&str, &str)] = &[
+    (
+        "sslpassword",
+        "encrypted client keys are not supported; decrypt the key (`openssl pkey -in key.pem -out plain.pem`) and drop sslpassword",
+    ),
+    (
+        "passfile",
+        "password files are not read from the URL; put the password in DATABASE_URL itself",
+    ),
+];
+
+/// Parameters whose values are shown as they are; every other value is masked, so an
+/// unknown or misspelt parameter never reveals what it holds.
+const SHOWN_PARAMS: &[&str] = &[
+    "sslmode",
+    "ssl-mode",
+    "sslrootcert",
+    "ssl-root-cert",
+    "ssl-ca",
+    "sslcert",
+    "ssl-cert",
+    "sslkey",
+    "ssl-key",
+    "statement-cache-capacity",
+    "host",
+    "hostaddr",
+    "port",
+    "dbname",
+    "user",
+    "application_name",
+    "connect_timeout",
+    "target_session_attrs",
+];
+
+/// Renders any database URL for people with every credential removed: the userinfo
+/// password, the values of `password`, `sslpassword`, `passfile` and of every parameter not
+/// known to be harmless, and the fragment. A string that is not a URL is not shown at all.
+///
+/// This is the only way a database URL reaches a log line, an error or stdout.
+#[must_use]
+pub fn mask_database_url(raw: &str) -> String {
+    let Ok(mut url) = url::Url::parse(raw.trim()) else {
+        return "<DATABASE_URL not shown: it is not a URL>".to_owned();
+    };
+    if url.password().is_some() && url.set_password(Some(MASK)).is_err() {
+        return "<DATABASE_URL not shown: it cannot be masked>".to_owned();
+    }
+    url.set_fragment(None);
+    if url.query().is_some() {
+        let pairs: Vec<(String, String)> = url
+            .query_pairs()
+            .map(|(k, v)| {
+                let shown = SHOWN_PARAMS.contains(&k.as_ref());
+                let value = if shown {
+                    v.into_owned()
+                } else {
+                    MASK.to_owned()
+                };
+                (k.into_owned(), value)
+            })
+            .collect();
+        if pairs.is_empty() {
+            url.set_query(None);
+        } else {
+            url.query_pairs_mut().clear().extend_pairs(pairs);
+        }
+    }
+    url.to_string()
+}
+
+/// A parameter name fit to repeat in an error (a pasted secret is never echoed).
+fn printable_param(key: &str) -> Option<&str> {
+    let plain = !key.is_empty()
+        && key.len() <= 32
+        && key
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '-'));
+    plain.then_some(key)
+}
+
+/// The closest known parameter, for "did you mean".
+fn closest_param(key: &str) -> Option<&'static str> {
+    fn distance(a: &str, b: &str) -> usize {
+        let b: Vec<char> = b.chars().collect();
+        let mut row: Vec<usize> = (0..=b.len()).collect();
+        for (i, ca) in a.chars().enumerate() {
+            let mut prev = row[0];
+            row[0] = i + 1;
+            for (j, cb) in b.iter().enumerate() {
+                let cur = row[j + 1];
+                row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+                prev = cur;
+            }
+        }
+        row[b.len()]
+    }
+    KNOWN_PARAMS
+        .iter()
+        .map(|k| (distance(key, k), *k))
+        .filter(|(d, _)| *d <= 2)
+        .min()
+        .map(|(_, k)| k)
+}
+
+/// Checks every query parameter before the driver sees it.
+fn check_params(url: &url::Url) -> Result<()> {
+    for (key, _) in url.query_pairs() {
+        let key = key.as_ref();
+        if KNOWN_PARAMS.contains(&key) || (key.starts_with("options[") && key.ends_with(']')) {
+            continue;
+        }
+        let reason = if let Some((name, help)) = UNSUPPORTED_PARAMS.iter().find(|(k, _)| *k == key)
+        {
+            format!("the parameter `{name}` is not supported: {help}")
+        } else {
+            match (printable_param(key), closest_param(key)) {
+                (Some(k), Some(near)) => format!(
+                    "unknown parameter `{k}` (did you mean `{near}`?); its value is not shown"
+                ),
+                (Some(k), None) => format!(
+                    "unknown parameter `{k}`; its value is not shown; known parameters: {}",
+                    KNOWN_PARAMS.join(", ")
+                ),
+                (None, _) => format!(
+                    "a query parameter has an unexpected name (not shown); known parameters: {}",
+                    KNOWN_PARAMS.join(", ")
+                ),
+            }
+        };
+        return Err(Error::MalformedUrl { reason });
+    }
+    Ok(())
+}
+
+/// Every spelling of every credential in `url` (raw and percent-decoded), longest first,
+/// for scrubbing driver messages.
+fn credential_forms(url: &url::Url) -> Vec<String> {
+    let mut forms = Vec::new();
+    if let Some(p) = url.password() {
+        forms.push(p.to_owned());
+        if let Some(decoded) = percent_decode(p) {
+            forms.push(decoded);
+        }
+    }
+    for (key, value) in url.query_pairs() {
+        if !SHOWN_PARAMS.contains(&key.as_ref()) {
+            forms.push(value.into_owned());
+        }
+    }
+    for pair in url.query().unwrap_or_default().split('&') {
+        if let Some((key, value)) = pair.split_once('=')
+            && !SHOWN_PARAMS.contains(&key)
+        {
+            forms.push(value.to_owned());
+        }
+    }
+    // Short values would scrub unrelated text; they are still never printed because
+    // nothing formats the raw URL.
+    forms.retain(|p| p.len() >= 3);
+    forms.sort_by_key(|p| std::cmp::Reverse(p.len()));
+    forms.dedup();
+    forms
+}
+
+/// The name of an sslmode, as written in a URL.
+fn ssl_mode_name(mode: PgSslMode) -> &'static str {
+    match mode {
+        PgSslMode::Disable => "disable",
+        PgSslMode::Allow => "allow",
+        PgSslMode::Prefer => "prefer",
+        PgSslMode::Require => "require",
+        PgSslMode::VerifyCa => "verify-ca",
+        PgSslMode::VerifyFull => "verify-full",
+    }
+}
+
 impl DatabaseUrl {
-    /// Reads and validates `DATABASE_URL` from the process environment.
+    /// Reads and validates `DATABASE_URL` from the process environment, with the TLS policy
+    /// of `GPT_ENV` and `DATABASE_TLS` and the CA bundle of `DATABASE_CA_FILE`.
     ///
     /// # Errors
-    /// [`Error::MissingUrl`] when unset or empty, [`Error::MalformedUrl`] when unusable.
+    /// See [`DatabaseUrl::from_vars`]; also [`Error::MalformedUrl`] when it is not UTF-8.
     pub fn from_env() -> Result<Self> {
-        match std::env::var("DATABASE_URL") {
-            Ok(v) if !v.trim().is_empty() => Self::parse(&v),
-            Ok(_) | Err(std::env::VarError::NotPresent) => Err(Error::MissingUrl),
-            Err(std::env::VarError::NotUnicode(_)) => Err(Error::MalformedUrl {
+        if let Err(std::env::VarError::NotUnicode(_)) = std::env::var("DATABASE_URL") {
+            return Err(Error::MalformedUrl {
                 reason: "it is not valid UTF-8".into(),
-            }),
+            });
         }
+        Self::from_vars(|name| std::env::var(name).ok())
+    }
+
+    /// Like [`DatabaseUrl::from_env`], reading variables through `var`.
+    ///
+    /// In production and staging (`GPT_ENV`) the connection must use `sslmode=verify-full`
+    /// unless `DATABASE_TLS=insecure-allow` says otherwise (logged as a warning). The server
+    /// certificate is checked against the webpki roots plus `DATABASE_CA_FILE` when set.
+    ///
+    /// # Errors
+    /// [`Error::MissingUrl`], [`Error::MalformedUrl`], [`Error::WeakTls`],
+    /// [`Error::InvalidTlsSetting`], [`Error::CaFile`].
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self> {
+        let raw = var("DATABASE_URL").map(SecretString::from);
+        let raw = raw
+            .filter(|v| !v.expose().trim().is_empty())
+            .ok_or(Error::MissingUrl)?;
+        let mut url = Self::parse(raw.expose())?;
+        if let Some(path) = var("DATABASE_CA_FILE").filter(|p| !p.trim().is_empty()) {
+            url = url.with_ca_file(path.trim())?;
+        }
+        let insecure_allowed = match var("DATABASE_TLS").as_deref().map(str::trim) {
+            None | Some("") => false,
+            Some("insecure-allow") => true,
+            Some(other) => {
+                return Err(Error::InvalidTlsSetting {
+                    value: other.to_owned(),
+                });
+            }
+        };
+        let env = var("GPT_ENV").unwrap_or_default();
+        let env = env.trim();
+        let strict = env.eq_ignore_ascii_case("production") || env.eq_ignore_ascii_case("staging");
+        let mode = url.options.get_ssl_mode();
+        if strict && !matches!(mode, PgSslMode::VerifyFull) {
+            if !insecure_allowed {
+                return Err(Error::WeakTls {
+                    env: env.to_owned(),
+                    mode: ssl_mode_name(mode),
+                });
+            }
+            tracing::warn!(
+                gpt_env = env,
+                sslmode = ssl_mode_name(mode),
+                "DATABASE_TLS=insecure-allow: the database server's certificate is NOT checked; \
+                 anyone on the network path can read and change what this process sends, \
+                 passwords included; use sslmode=verify-full"
+            );
+        }
+        Ok(url)
+    }
+
+    /// Checks the server certificate against `path` (PEM) in addition to the webpki roots.
+    fn with_ca_file(mut self, path: &str) -> Result<Self> {
+        let problem = |problem: String| Error::CaFile {
+            path: path.to_owned(),
+            problem,
+        };
+        let pem = std::fs::read(path).map_err(|e| problem(format!("cannot be read: {e}")))?;
+        let text = String::from_utf8_lossy(&pem);
+        if !text.contains("-----BEGIN CERTIFICATE-----") {
+            return Err(problem("holds no PEM certificate".into()));
+        }
+        self.options = self.options.ssl_root_cert(path);
+        Ok(self)
     }
 
     /// Validates a URL of the form `postgres://user:password@host:port/dbname?params`.
@@ -162,36 +464,20 @@ impl DatabaseUrl {
         if url.host_str().is_none_or(str::is_empty) {
             return Err(malformed("it names no host"));
         }
-        let mut password_forms = Vec::new();
-        if let Some(p) = url.password() {
-            password_forms.push(p.to_string());
-            if let Some(decoded) = percent_decode(p) {
-                password_forms.push(decoded);
-            }
-        }
-        // Short passwords would scrub unrelated text; they are still never printed
-        // because nothing below formats the raw URL.
-        password_forms.retain(|p| p.len() >= 3);
-        password_forms.sort_by_key(|p| std::cmp::Reverse(p.len()));
-        password_forms.dedup();
-
+        check_params(&url)?;
+        let password_forms = credential_forms(&url);
         let options = PgConnectOptions::from_url(&url).map_err(|e| Error::MalformedUrl {
             reason: scrub(&e.to_string(), &password_forms),
         })?;
-
-        let mut masked = url.clone();
-        if masked.password().is_some() {
-            let _ = masked.set_password(Some("****"));
-        }
         Ok(Self {
             url: SecretString::new(raw.trim()),
-            redacted: masked.to_string(),
+            redacted: mask_database_url(raw),
             password_forms,
             options,
         })
     }
 
-    /// The URL with its password masked, safe to print.
+    /// The URL with every credential masked ([`mask_database_url`]), safe to print.
     #[must_use]
     pub fn redacted(&self) -> &str {
         &self.redacted
@@ -218,6 +504,22 @@ impl DatabaseUrl {
     pub fn cause(&self, err: &(dyn std::error::Error + 'static)) -> DbCause {
         DbCause::new(err, &self.password_forms)
     }
+}
+
+/// `options` with per-session limits: no statement runs longer than `statement`, no lock is
+/// waited for longer than `lock` (PostgreSQL `statement_timeout` and `lock_timeout`, sent at
+/// connection start-up so they hold for every statement on the connection).
+#[must_use]
+pub fn with_session_timeouts(
+    options: PgConnectOptions,
+    statement: Duration,
+    lock: Duration,
+) -> PgConnectOptions {
+    let ms = |d: Duration| d.as_millis().max(1).to_string();
+    options.options([
+        ("statement_timeout", ms(statement)),
+        ("lock_timeout", ms(lock)),
+    ])
 }
 
 impl fmt::Display for DatabaseUrl {
@@ -506,6 +808,191 @@ mod tests {
             assert!(err.contains(needle), "{err}");
             assert!(!err.contains("secretpw"), "{err}");
         }
+    }
+
+    /// Every way a credential can sit in a URL, each with its own sentinel.
+    const CREDENTIAL_FORMS: &[(&str, &str)] = &[
+        (
+            "postgres://app:sentinel-userinfo@db:5432/gpt",
+            "sentinel-userinfo",
+        ),
+        ("postgres://app:sentinel%2Fenc@db/gpt", "sentinel"),
+        (
+            "postgres://app@db/gpt?password=sentinel-query",
+            "sentinel-query",
+        ),
+        (
+            "postgres://app@db/gpt?sslmode=require&password=sentinel%26amp",
+            "sentinel",
+        ),
+        (
+            "postgres://app@db/gpt?sslpassword=sentinel-sslpw",
+            "sentinel-sslpw",
+        ),
+        (
+            "postgres://app@db/gpt?passfile=/run/sentinel-passfile",
+            "sentinel-passfile",
+        ),
+        (
+            "postgres://app@db/gpt?pasword=sentinel-typo",
+            "sentinel-typo",
+        ),
+        (
+            "postgres://app@db/gpt#sentinel-fragment",
+            "sentinel-fragment",
+        ),
+        (
+            "postgres://app:sentinel-both@db/gpt?password=sentinel-both2",
+            "sentinel-both",
+        ),
+    ];
+
+    #[test]
+    fn masking_removes_every_credential_form() {
+        for (raw, sentinel) in CREDENTIAL_FORMS {
+            let masked = mask_database_url(raw);
+            assert!(!masked.contains(sentinel), "{raw} -> {masked}");
+            assert!(masked.starts_with("postgres://app"), "{raw} -> {masked}");
+            assert!(masked.contains("db"), "{raw} -> {masked}");
+        }
+        assert_eq!(
+            mask_database_url("postgres://app:pw@db:5432/gpt?sslmode=verify-full&password=pw2"),
+            "postgres://app:****@db:5432/gpt?sslmode=verify-full&password=****"
+        );
+        assert_eq!(
+            mask_database_url("postgres://app@db/gpt?application_name=x&sslpassword=s&passfile=/p"),
+            "postgres://app@db/gpt?application_name=x&sslpassword=****&passfile=****"
+        );
+        assert!(!mask_database_url("not a url sentinel-raw").contains("sentinel"));
+    }
+
+    #[test]
+    fn parsed_urls_show_only_the_masked_form_and_scrub_driver_text() {
+        for raw in [
+            "postgres://app:sentinel-a@db/gpt",
+            "postgres://app@db/gpt?password=sentinel-a",
+            "postgres://app@db/gpt?password=sentinel%2Da",
+        ] {
+            let url = DatabaseUrl::parse(raw).unwrap();
+            let shown = format!("{url} {url:?} {}", url.redacted());
+            assert!(!shown.contains("sentinel"), "{shown}");
+            let cause = url.cause(&std::io::Error::other("auth failed for sentinel-a"));
+            assert!(!cause.to_string().contains("sentinel"), "{cause}");
+        }
+    }
+
+    #[test]
+    fn unknown_and_unsupported_parameters_are_refused_without_their_values() {
+        for (raw, needle) in [
+            (
+                "postgres://app@db/gpt?pasword=sentinel-v",
+                "did you mean `password`",
+            ),
+            (
+                "postgres://app@db/gpt?sslmdoe=sentinel-v",
+                "did you mean `sslmode`",
+            ),
+            (
+                "postgres://app@db/gpt?zzzzzzzzzz=sentinel-v",
+                "unknown parameter `zzzzzzzzzz`",
+            ),
+            ("postgres://app@db/gpt?sentinel-Key%21=1", "unexpected name"),
+            (
+                "postgres://app@db/gpt?sslpassword=sentinel-v",
+                "`sslpassword` is not supported",
+            ),
+            (
+                "postgres://app@db/gpt?passfile=/sentinel-v",
+                "`passfile` is not supported",
+            ),
+        ] {
+            let err = DatabaseUrl::parse(raw).unwrap_err();
+            let text = format!("{err} {err:?}");
+            assert!(text.contains(needle), "{raw}: {text}");
+            assert!(!text.contains("sentinel"), "{raw}: {text}");
+            assert_eq!(crate::Failure::exit_code(&err), crate::exit::CONFIG);
+        }
+    }
+
+    fn vars(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: std::collections::HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn production_and_staging_need_verify_full() {
+        for env in ["production", "staging", " Production "] {
+            for mode in [
+                "",
+                "?sslmode=disable",
+                "?sslmode=prefer",
+                "?sslmode=require",
+                "?sslmode=verify-ca",
+            ] {
+                let url = format!("postgres://app:sentinel-pw@db/gpt{mode}");
+                let err = DatabaseUrl::from_vars(vars(&[("DATABASE_URL", &url), ("GPT_ENV", env)]))
+                    .unwrap_err();
+                assert!(matches!(err, Error::WeakTls { .. }), "{env} {mode}: {err}");
+                let text = err.to_string();
+                assert!(text.contains("sslmode=verify-full"), "{text}");
+                assert!(text.contains("DATABASE_TLS=insecure-allow"), "{text}");
+                assert!(!text.contains("sentinel"), "{text}");
+                // The explicit escape hatch lets it start.
+                DatabaseUrl::from_vars(vars(&[
+                    ("DATABASE_URL", &url),
+                    ("GPT_ENV", env),
+                    ("DATABASE_TLS", "insecure-allow"),
+                ]))
+                .unwrap();
+            }
+            DatabaseUrl::from_vars(vars(&[
+                (
+                    "DATABASE_URL",
+                    "postgres://app:pw@db/gpt?sslmode=verify-full",
+                ),
+                ("GPT_ENV", env),
+            ]))
+            .unwrap();
+        }
+        // Development (and no GPT_ENV) keep the driver's default.
+        for env in [None, Some("development")] {
+            let mut v = vec![("DATABASE_URL", "postgres://app:pw@db/gpt")];
+            v.extend(env.map(|e| ("GPT_ENV", e)));
+            DatabaseUrl::from_vars(vars(&v)).unwrap();
+        }
+        let err = DatabaseUrl::from_vars(vars(&[
+            (
+                "DATABASE_URL",
+                "postgres://app:pw@db/gpt?sslmode=verify-full",
+            ),
+            ("DATABASE_TLS", "insecure"),
+        ]))
+        .unwrap_err();
+        assert!(matches!(err, Error::InvalidTlsSetting { .. }), "{err}");
+    }
+
+    #[test]
+    fn the_ca_file_must_hold_a_certificate() {
+        let dir = std::env::temp_dir().join(format!("gpt-deploy-ca-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let empty = dir.join("empty.pem");
+        std::fs::write(&empty, "not a certificate").unwrap();
+        for path in [dir.join("missing.pem"), empty] {
+            let err = DatabaseUrl::from_vars(vars(&[
+                (
+                    "DATABASE_URL",
+                    "postgres://app:pw@db/gpt?sslmode=verify-full",
+                ),
+                ("DATABASE_CA_FILE", path.to_str().unwrap()),
+            ]))
+            .unwrap_err();
+            assert!(matches!(err, Error::CaFile { .. }), "{err}");
+            assert!(err.to_string().contains(path.to_str().unwrap()), "{err}");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -50,6 +50,8 @@ struct Inner {
     signature_failures: Family<ReasonLabels, Counter>,
     processing: Histogram,
     events: Family<EventLabels, Counter>,
+    shed: Family<ReasonLabels, Counter>,
+    connections_refused: Counter,
 }
 
 impl Default for Metrics {
@@ -98,6 +100,19 @@ impl Metrics {
             "Verified Clerk events, by event type and outcome",
             events.clone(),
         );
+        let shed = Family::<ReasonLabels, Counter>::default();
+        registry.register(
+            "webhook_shed",
+            "Webhook deliveries answered 503 or 408 because a limit was reached (concurrency, \
+             body memory, body timeout, handler timeout, database lock or timeout), by reason",
+            shed.clone(),
+        );
+        let connections_refused = Counter::default();
+        registry.register(
+            "http_connections_refused",
+            "Connections closed on accept because MAX_CONNECTIONS were open",
+            connections_refused.clone(),
+        );
         Self {
             inner: Arc::new(Inner {
                 registry,
@@ -105,6 +120,8 @@ impl Metrics {
                 signature_failures,
                 processing,
                 events,
+                shed,
+                connections_refused,
             }),
         }
     }
@@ -147,6 +164,19 @@ impl Metrics {
                 outcome,
             })
             .inc();
+    }
+
+    /// Counts one delivery refused because a limit was reached.
+    pub fn shed(&self, reason: &'static str) {
+        self.inner
+            .shed
+            .get_or_create(&ReasonLabels { reason })
+            .inc();
+    }
+
+    /// Counts one connection closed on accept (too many open).
+    pub fn connection_refused(&self) {
+        self.inner.connections_refused.inc();
     }
 
     /// The text exposition of every metric.

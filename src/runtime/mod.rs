@@ -12,6 +12,8 @@ pub mod webhook;
 pub const ENV_VARS: &[&str] = &[
     "CLERK_WEBHOOK_SECRET",
     "CLERK_WEBHOOK_SECRET_PREVIOUS",
+    "DATABASE_CA_FILE",
+    "DATABASE_TLS",
     "DATABASE_URL",
     "GPT_ENV",
     "MIGRATE_RETRY_FOR",

@@ -6,30 +6,32 @@
 //! logged: log lines carry the svix message id, the event type, the Clerk user
 //! id and rejection reasons, nothing else from a request.
 
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
-use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 use serde_json::json;
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
+use tokio::sync::Semaphore;
 
-use super::db::DatabaseUrl;
+use super::db::{self, DatabaseUrl};
 use super::metrics::{self, Metrics};
 use super::webhook::{self, ClerkEvent, Header, MAX_BODY_BYTES, Outcome, Verifier};
-use crate::cli::ServeArgs;
+use crate::cli::{ServeArgs, ServeLimits};
 use crate::secret::SecretString;
 
 /// The Clerk webhook endpoint.
@@ -37,6 +39,19 @@ pub const WEBHOOK_PATH: &str = "/v2/oauth/webhooks/clerk";
 
 /// How long `/readyz` waits for the database: below the kubelet's default probe timeout (1 s).
 const READY_TIMEOUT: Duration = Duration::from_millis(900);
+
+/// Statement limit of the readiness probe's own connection.
+const READY_STATEMENT_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// Largest read buffer of one connection: request heads are small and bodies are read in
+/// pieces of this size, so an idle or slow connection holds at most this much.
+const READ_BUFFER_BYTES: usize = 16 * 1024;
+
+/// `Retry-After` (seconds) of a delivery shed because the server is at a limit.
+const RETRY_AFTER_BUSY: HeaderValue = HeaderValue::from_static("1");
+
+/// `Retry-After` (seconds) of a delivery that found the database locked, slow or away.
+const RETRY_AFTER_DATABASE: HeaderValue = HeaderValue::from_static("5");
 
 /// How long closing the pool may take at exit.
 const POOL_CLOSE_TIMEOUT: Duration = Duration::from_secs(3);
@@ -56,6 +71,16 @@ pub enum Error {
          starts without verification"
     )]
     MissingSecret,
+    /// A secret variable is present but holds only whitespace (a broken Secret, never "unset").
+    #[error(
+        "{var} is set but blank; a blank secret is never taken for \"not set\" (that would switch \
+         webhook verification off): put the Signing Secret from the Clerk dashboard in it \
+         (`gpt-deploy secrets sync`), or remove the variable"
+    )]
+    BlankSecret {
+        /// The variable.
+        var: &'static str,
+    },
     /// A signing secret is set but unusable.
     #[error(transparent)]
     Secret(#[from] webhook::Error),
@@ -110,27 +135,30 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// Reads `CLERK_WEBHOOK_SECRET`, `CLERK_WEBHOOK_SECRET_PREVIOUS`, `GPT_ENV` and `DATABASE_URL`
-    /// through `var` (the process environment in production, a map in tests).
+    /// Reads `CLERK_WEBHOOK_SECRET`, `CLERK_WEBHOOK_SECRET_PREVIOUS`, `GPT_ENV` and the database
+    /// variables ([`DatabaseUrl::from_vars`]) through `var` (the process environment in
+    /// production, a map in tests).
     ///
     /// # Errors
-    /// [`Error::MissingSecret`] outside development, [`Error::Secret`] for a bad `whsec_`
-    /// value, [`Error::DatabaseUrl`] when `DATABASE_URL` is missing or malformed.
+    /// [`Error::MissingSecret`] outside development, [`Error::BlankSecret`] for a secret that is
+    /// present but blank, [`Error::Secret`] for a bad `whsec_` value, [`Error::DatabaseUrl`]
+    /// when the database settings are missing, malformed or too weak for `GPT_ENV`.
     pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Self> {
-        let set = |name: &str| var(name).filter(|v| !v.trim().is_empty());
-        let development = set("GPT_ENV").is_some_and(|e| e.trim() == "development");
-        let verification = match set("CLERK_WEBHOOK_SECRET").map(SecretString::from) {
+        let development = var("GPT_ENV").is_some_and(|e| e.trim() == "development");
+        let secret = |name: &'static str| match var(name) {
+            None => Ok(None),
+            Some(v) if v.trim().is_empty() => Err(Error::BlankSecret { var: name }),
+            Some(v) => Ok(Some(SecretString::from(v))),
+        };
+        let verification = match secret("CLERK_WEBHOOK_SECRET")? {
             Some(current) => {
-                let previous = set("CLERK_WEBHOOK_SECRET_PREVIOUS").map(SecretString::from);
+                let previous = secret("CLERK_WEBHOOK_SECRET_PREVIOUS")?;
                 Verification::Verify(Verifier::new(&current, previous.as_ref())?)
             }
             None if development => Verification::Disabled,
             None => return Err(Error::MissingSecret),
         };
-        let url = set("DATABASE_URL")
-            .map(SecretString::from)
-            .ok_or(super::db::Error::MissingUrl)?;
-        let database = DatabaseUrl::parse(url.expose())?;
+        let database = DatabaseUrl::from_vars(&var)?;
         Ok(Self {
             verification,
             database,
@@ -147,22 +175,77 @@ pub struct AppState {
 struct Inner {
     verification: Verification,
     pool: PgPool,
+    ready_pool: PgPool,
     database: DatabaseUrl,
     metrics: Metrics,
     shutting_down: AtomicBool,
+    limits: Limits,
+    /// One permit per delivery being handled.
+    in_flight: Semaphore,
+    /// One permit per KiB of request body being received or held.
+    body_memory: Semaphore,
+}
+
+/// The per-request limits of [`AppState`] (the connection limits live in [`run`]).
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// Time for a whole request body to arrive.
+    pub body_read_timeout: Duration,
+    /// Time for handling a delivery once its body is in.
+    pub handler_timeout: Duration,
+    /// Deliveries handled at once.
+    pub max_concurrent_requests: u32,
+    /// Memory for request bodies, in KiB.
+    pub body_memory_kib: u32,
+}
+
+impl Limits {
+    /// The request limits of `serve`'s arguments.
+    #[must_use]
+    pub fn from_args(limits: &ServeLimits) -> Self {
+        Self {
+            body_read_timeout: limits.body_read_timeout,
+            handler_timeout: limits.handler_timeout,
+            max_concurrent_requests: limits.max_concurrent_requests,
+            body_memory_kib: limits.body_memory_mib.saturating_mul(1024),
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            body_read_timeout: Duration::from_secs(10),
+            handler_timeout: Duration::from_secs(10),
+            max_concurrent_requests: 64,
+            body_memory_kib: 16 * 1024,
+        }
+    }
 }
 
 impl AppState {
-    /// State over an existing pool (lazy pools are fine: the database may be down at start).
+    /// State over existing pools (lazy pools are fine: the database may be down at start).
+    /// `ready_pool` serves only `/readyz`, so a busy or locked delivery pool never makes the
+    /// pod unready.
     #[must_use]
-    pub fn new(verification: Verification, database: DatabaseUrl, pool: PgPool) -> Self {
+    pub fn new(
+        verification: Verification,
+        database: DatabaseUrl,
+        pool: PgPool,
+        ready_pool: PgPool,
+        limits: Limits,
+    ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 verification,
                 pool,
+                ready_pool,
                 database,
                 metrics: Metrics::new(),
                 shutting_down: AtomicBool::new(false),
+                in_flight: Semaphore::new(limits.max_concurrent_requests as usize),
+                body_memory: Semaphore::new(limits.body_memory_kib as usize),
+                limits,
             }),
         }
     }
@@ -184,18 +267,44 @@ impl std::fmt::Debug for Inner {
         f.debug_struct("AppState")
             .field("verification", &self.verification)
             .field("shutting_down", &self.shutting_down)
+            .field("limits", &self.limits)
             .finish_non_exhaustive()
     }
 }
 
-/// A lazy pool: connections are opened on first use, so `serve` starts (not ready) while
-/// the database is down and recovers by itself when it comes back.
+/// The deliveries' pool: lazy (connections open on first use, so `serve` starts, not ready,
+/// while the database is down and recovers by itself), with `statement_timeout` and
+/// `lock_timeout` on every connection so a locked row costs a delivery a 503, not the pool.
 #[must_use]
-pub fn lazy_pool(database: &DatabaseUrl, acquire_timeout: Duration) -> PgPool {
+pub fn lazy_pool(
+    database: &DatabaseUrl,
+    acquire_timeout: Duration,
+    statement_timeout: Duration,
+    lock_timeout: Duration,
+) -> PgPool {
     PgPoolOptions::new()
         .max_connections(MAX_CONNECTIONS)
         .acquire_timeout(acquire_timeout)
-        .connect_lazy_with(database.connect_options("gpt-deploy serve"))
+        .connect_lazy_with(db::with_session_timeouts(
+            database.connect_options("gpt-deploy serve"),
+            statement_timeout,
+            lock_timeout,
+        ))
+}
+
+/// The readiness probe's own single connection, with its own short limits, opened in the
+/// background at start and kept open, so a probe costs one `select 1`, not a connection.
+#[must_use]
+pub fn ready_pool(database: &DatabaseUrl) -> PgPool {
+    PgPoolOptions::new()
+        .max_connections(1)
+        .min_connections(1)
+        .acquire_timeout(READY_TIMEOUT)
+        .connect_lazy_with(db::with_session_timeouts(
+            database.connect_options("gpt-deploy serve readyz"),
+            READY_STATEMENT_TIMEOUT,
+            READY_STATEMENT_TIMEOUT,
+        ))
 }
 
 /// The application's routes.
@@ -205,7 +314,6 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(render_metrics))
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             count_requests,
@@ -213,46 +321,101 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// How connections are accepted and drained by [`run`].
+#[derive(Clone, Debug)]
+pub struct Connections {
+    /// Time for a request head to arrive (also closes idle keep-alive connections).
+    pub header_read_timeout: Duration,
+    /// Open connections at once; more are closed when accepted.
+    pub max_connections: u32,
+    /// After the shutdown signal, how long to keep accepting while `/readyz` fails.
+    pub shutdown_delay: Duration,
+    /// After the listener closed, how long in-flight requests may take.
+    pub shutdown_timeout: Duration,
+}
+
+impl Default for Connections {
+    fn default() -> Self {
+        Self {
+            header_read_timeout: Duration::from_secs(10),
+            max_connections: 512,
+            shutdown_delay: Duration::ZERO,
+            shutdown_timeout: Duration::from_secs(20),
+        }
+    }
+}
+
 /// Serves `router(state)` on `listener` until `shutdown` resolves, then drains.
 ///
-/// After `shutdown`: `/readyz` fails at once; the listener stays open for `delay` (so load
-/// balancers notice), then closes; in-flight requests get `timeout` to finish.
+/// HTTP/1.1 only, with a header read timeout, a bounded read buffer and a bound on open
+/// connections. After `shutdown`: `/readyz` fails at once; the listener stays open for
+/// `shutdown_delay` (so endpoints and load balancers stop routing here), then closes;
+/// in-flight requests get `shutdown_timeout` to finish.
 ///
 /// # Errors
-/// [`Error::Serve`] when accepting connections fails.
+/// [`Error::Serve`] never in practice: accept errors are logged and retried.
 pub async fn run(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
-    delay: Duration,
-    timeout: Duration,
+    connections: Connections,
 ) -> Result<()> {
-    let (closed_tx, closed_rx) = oneshot::channel::<()>();
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(connections.header_read_timeout)
+        .max_buf_size(READ_BUFFER_BYTES)
+        .keep_alive(true);
+    let service = TowerToHyperService::new(router(state.clone()));
+    let open = Arc::new(Semaphore::new(connections.max_connections as usize));
+    let graceful = GracefulShutdown::new();
+    let metrics = state.metrics().clone();
+
     let draining = state.clone();
+    let delay = connections.shutdown_delay;
     let signal = async move {
         shutdown.await;
         draining.begin_shutdown();
         tracing::info!(delay = ?delay, "shutdown requested; /readyz now fails");
         tokio::time::sleep(delay).await;
-        tracing::info!("listener closed; finishing in-flight requests");
-        let _ = closed_tx.send(());
     };
-    let server = axum::serve(listener, router(state))
-        .with_graceful_shutdown(signal)
-        .into_future();
-    let deadline = async move {
-        match closed_rx.await {
-            Ok(()) => tokio::time::sleep(timeout).await,
-            Err(_) => std::future::pending().await,
-        }
-    };
+    tokio::pin!(signal);
+    loop {
+        let (stream, _peer) = tokio::select! {
+            () = &mut signal => break,
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(e) => {
+                    // Out of file descriptors or a connection reset before accept: wait a
+                    // little instead of spinning, and keep serving.
+                    tracing::warn!(error = %e, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let Ok(permit) = open.clone().try_acquire_owned() else {
+            metrics.connection_refused();
+            drop(stream);
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let conn = http.serve_connection(TokioIo::new(stream), service.clone());
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            // Client errors (resets, header timeouts, malformed requests) end one connection.
+            let _ = conn.await;
+            drop(permit);
+        });
+    }
+    drop(listener);
+    tracing::info!("listener closed; finishing in-flight requests");
     tokio::select! {
-        result = server => result.map_err(Error::Serve),
-        () = deadline => {
-            tracing::warn!(timeout = ?timeout, "in-flight requests did not finish in time; exiting anyway");
-            Ok(())
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(connections.shutdown_timeout) => {
+            tracing::warn!(timeout = ?connections.shutdown_timeout, "in-flight requests did not finish in time; exiting anyway");
         }
     }
+    Ok(())
 }
 
 /// Resolves on the first SIGTERM or SIGINT.
@@ -294,19 +457,32 @@ pub async fn cmd_serve(args: &ServeArgs) -> Result<u8> {
             source,
         })?;
     let addr = listener.local_addr().map_err(Error::Serve)?;
-    let pool = lazy_pool(&settings.database, args.database_timeout);
-    tracing::info!(addr = %addr, database = %settings.database, "listening");
-    let state = AppState::new(settings.verification, settings.database, pool.clone());
-    run(
-        listener,
-        state,
-        shutdown,
-        args.shutdown_delay,
-        args.shutdown_timeout,
-    )
-    .await?;
+    let pool = lazy_pool(
+        &settings.database,
+        args.database_timeout,
+        args.database_statement_timeout,
+        args.database_lock_timeout,
+    );
+    let readiness = ready_pool(&settings.database);
+    let limits = Limits::from_args(&args.limits);
+    tracing::info!(addr = %addr, database = %settings.database, limits = ?args.limits, "listening");
+    let state = AppState::new(
+        settings.verification,
+        settings.database,
+        pool.clone(),
+        readiness.clone(),
+        limits,
+    );
+    let connections = Connections {
+        header_read_timeout: args.limits.header_read_timeout,
+        max_connections: args.limits.max_connections,
+        shutdown_delay: args.shutdown_delay,
+        shutdown_timeout: args.shutdown_timeout,
+    };
+    run(listener, state, shutdown, connections).await?;
     // Closing says goodbye to the database; a peer that stopped answering must not keep us alive.
-    if tokio::time::timeout(POOL_CLOSE_TIMEOUT, pool.close())
+    let close = async { tokio::join!(pool.close(), readiness.close()) };
+    if tokio::time::timeout(POOL_CLOSE_TIMEOUT, close)
         .await
         .is_err()
     {
@@ -326,35 +502,115 @@ fn reply(status: StatusCode, text: &str) -> Response {
     (status, axum::Json(json!({ key: text }))).into_response()
 }
 
+/// 503 with `Retry-After`, counted by why the delivery was shed.
+fn shed(state: &AppState, reason: &'static str, text: &str, retry_after: HeaderValue) -> Response {
+    state.metrics().shed(reason);
+    let mut response = reply(StatusCode::SERVICE_UNAVAILABLE, text);
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, retry_after);
+    response
+}
+
 fn unix_now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
-async fn receive(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: std::result::Result<Bytes, BytesRejection>,
-) -> Response {
-    let body = match body {
-        Ok(body) => body,
-        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+/// The webhook: admission (concurrency, body memory), the body under a deadline, then
+/// [`handle`] under a deadline. Every limit answers at once; nothing queues without bound.
+async fn receive(State(state): State<AppState>, request: Request) -> Response {
+    let inner = &state.inner;
+    let Ok(_slot) = inner.in_flight.try_acquire() else {
+        tracing::warn!(
+            limit = inner.limits.max_concurrent_requests,
+            "webhook delivery shed: too many deliveries in flight"
+        );
+        return shed(
+            &state,
+            "concurrency",
+            "too many deliveries in flight",
+            RETRY_AFTER_BUSY,
+        );
+    };
+    let (parts, body) = request.into_parts();
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+        tracing::warn!(
+            limit = MAX_BODY_BYTES,
+            "webhook delivery rejected: body too large"
+        );
+        return reply(StatusCode::PAYLOAD_TOO_LARGE, "body larger than 1 MiB");
+    }
+    // Reserve the body's memory before reading a byte of it; without a length, the most a
+    // body may be.
+    let reserve = declared
+        .unwrap_or(MAX_BODY_BYTES as u64)
+        .div_ceil(1024)
+        .max(1);
+    let Ok(_memory) = inner
+        .body_memory
+        .try_acquire_many(u32::try_from(reserve).unwrap_or(u32::MAX))
+    else {
+        tracing::warn!(
+            limit_kib = inner.limits.body_memory_kib,
+            "webhook delivery shed: request body memory is exhausted"
+        );
+        return shed(
+            &state,
+            "body_memory",
+            "too many request bodies in flight",
+            RETRY_AFTER_BUSY,
+        );
+    };
+    let read = Limited::new(body, MAX_BODY_BYTES).collect();
+    let body = match tokio::time::timeout(inner.limits.body_read_timeout, read).await {
+        Ok(Ok(collected)) => collected.to_bytes(),
+        Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => {
             tracing::warn!(
                 limit = MAX_BODY_BYTES,
                 "webhook delivery rejected: body too large"
             );
             return reply(StatusCode::PAYLOAD_TOO_LARGE, "body larger than 1 MiB");
         }
-        Err(rejection) => {
-            tracing::warn!(status = %rejection.status(), "webhook body could not be read");
-            return reply(rejection.status(), "body could not be read");
+        Ok(Err(_)) => {
+            tracing::warn!("webhook body could not be read");
+            return reply(StatusCode::BAD_REQUEST, "body could not be read");
+        }
+        Err(_) => {
+            state.metrics().shed("body_timeout");
+            tracing::warn!(timeout = ?inner.limits.body_read_timeout, "webhook delivery rejected: body not received in time");
+            let mut response = reply(StatusCode::REQUEST_TIMEOUT, "body not received in time");
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            return response;
         }
     };
     let started = Instant::now();
-    let response = handle(&state, &headers, &body).await;
+    let handled = tokio::time::timeout(
+        inner.limits.handler_timeout,
+        handle(&state, &parts.headers, &body),
+    )
+    .await;
     state.metrics().processing(started.elapsed());
-    response
+    match handled {
+        Ok(response) => response,
+        Err(_) => {
+            tracing::error!(timeout = ?inner.limits.handler_timeout, "webhook delivery not handled in time; nothing committed, Clerk will retry");
+            shed(
+                &state,
+                "handler_timeout",
+                "delivery not handled in time",
+                RETRY_AFTER_DATABASE,
+            )
+        }
+    }
 }
 
 /// Verify, then parse, then act: the order that keeps unverified bytes away from the parser.
@@ -428,8 +684,13 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Response 
         Err(e) => {
             metrics.event(event.kind(), "unavailable");
             let cause = state.inner.database.cause(&e);
-            tracing::error!(message_id = %message_id, error = %cause, "database unavailable; Clerk will retry");
-            reply(StatusCode::SERVICE_UNAVAILABLE, "database unavailable")
+            let (reason, text) = match cause.sqlstate() {
+                Some("55P03") => ("database_lock", "the user's rows are locked; retry later"),
+                Some("57014") => ("database_timeout", "database statement timed out"),
+                _ => ("database", "database unavailable"),
+            };
+            tracing::error!(message_id = %message_id, error = %cause, sqlstate = cause.sqlstate(), "delivery not processed, nothing committed; Clerk will retry");
+            shed(state, reason, text, RETRY_AFTER_DATABASE)
         }
     }
 }
@@ -442,7 +703,7 @@ async fn readyz(State(state): State<AppState>) -> Response {
     if state.inner.shutting_down.load(Ordering::SeqCst) {
         return reply(StatusCode::SERVICE_UNAVAILABLE, "shutting down");
     }
-    let ping = sqlx::query("select 1").execute(&state.inner.pool);
+    let ping = sqlx::query("select 1").execute(&state.inner.ready_pool);
     match tokio::time::timeout(READY_TIMEOUT, ping).await {
         Ok(Ok(_)) => reply(StatusCode::OK, "ready"),
         Ok(Err(e)) => {
@@ -528,14 +789,49 @@ mod tests {
     fn development_without_secret_disables_verification() {
         let s = Settings::from_env(env(&[DB, ("GPT_ENV", "development")])).unwrap();
         assert!(matches!(s.verification, Verification::Disabled));
-        // An empty value is "not set", not an invalid secret.
-        let s = Settings::from_env(env(&[
-            DB,
-            ("GPT_ENV", "development"),
-            ("CLERK_WEBHOOK_SECRET", ""),
-        ]))
-        .unwrap();
-        assert!(matches!(s.verification, Verification::Disabled));
+    }
+
+    #[test]
+    fn a_blank_secret_is_an_error_never_unset() {
+        for gpt_env in ["development", "production"] {
+            for blank in ["", " ", "\n", " \t\n"] {
+                let err = Settings::from_env(env(&[
+                    DB,
+                    ("GPT_ENV", gpt_env),
+                    ("CLERK_WEBHOOK_SECRET", blank),
+                ]))
+                .unwrap_err();
+                assert!(
+                    matches!(
+                        err,
+                        Error::BlankSecret {
+                            var: "CLERK_WEBHOOK_SECRET"
+                        }
+                    ),
+                    "{gpt_env} {blank:?}: {err}"
+                );
+                assert_eq!(crate::Failure::exit_code(&err), crate::exit::CONFIG);
+            }
+            let err = Settings::from_env(env(&[
+                DB,
+                ("GPT_ENV", gpt_env),
+                (
+                    "CLERK_WEBHOOK_SECRET",
+                    "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+                ),
+                ("CLERK_WEBHOOK_SECRET_PREVIOUS", "  "),
+            ]))
+            .unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    Error::BlankSecret {
+                        var: "CLERK_WEBHOOK_SECRET_PREVIOUS"
+                    }
+                ),
+                "{err}"
+            );
+        }
     }
 
     #[test]

@@ -226,3 +226,146 @@ async fn the_password_never_appears_and_refused_connections_are_retried() {
     assert!(err.contains("retrying"), "{err}");
     assert!(!format!("{out}{err}").contains("Sentinel"), "{out}\n{err}");
 }
+
+/// `url` with its userinfo password moved to the `password=` query parameter.
+fn query_password_form(url: &str) -> String {
+    let mut parsed = url::Url::parse(url).unwrap();
+    let password = parsed.password().unwrap().to_owned();
+    parsed.set_password(None).unwrap();
+    parsed.query_pairs_mut().append_pair("password", &password);
+    parsed.to_string()
+}
+
+#[tokio::test]
+async fn a_password_in_the_query_never_appears_in_migrate_serve_or_cleanup_output() {
+    const SENTINEL: &str = "Sentinel-query-pw-7";
+    let db = support::pg::database().await;
+    let url = query_password_form(&db.login_role(SENTINEL).await);
+    assert!(url.contains("?password=Sentinel"), "{url}");
+
+    let o = migrate_cmd(Some(&url))
+        .env("RUST_LOG", "trace")
+        .output()
+        .await
+        .unwrap();
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(out.contains("password=****"), "{out}");
+    assert!(!format!("{out}{err}").contains("Sentinel"), "{out}\n{err}");
+    assert_eq!(applied(db.pool()).await, embedded());
+
+    // The same URL in serve's "listening" line and in cleanup's log.
+    let server = support::serve::Server::start(&[
+        ("CLERK_WEBHOOK_SECRET", support::serve::SECRET),
+        ("DATABASE_URL", &url),
+    ]);
+    assert_eq!(
+        server.wait_ready().await.0,
+        200,
+        "the query password was not used"
+    );
+    let logs = server.stop().join("\n");
+    assert!(logs.contains("password=****"), "{logs}");
+    assert!(!logs.contains("Sentinel"), "{logs}");
+
+    let o = Command::new(env!("CARGO_BIN_EXE_gpt-deploy"))
+        .args(["cleanup", "--dry-run"])
+        .env("DATABASE_URL", &url)
+        .env("LOG_FORMAT", "json")
+        .env("RUST_LOG", "debug")
+        .output()
+        .await
+        .unwrap();
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}\n{err}");
+    assert!(
+        format!("{out}{err}").contains("password=****"),
+        "{out}\n{err}"
+    );
+    assert!(!format!("{out}{err}").contains("Sentinel"), "{out}\n{err}");
+}
+
+#[tokio::test]
+async fn misspelt_and_unsupported_parameters_are_refused_without_their_values() {
+    for (url, needle) in [
+        (
+            "postgres://app@127.0.0.1:1/db?pasword=Sentinel-typo",
+            "unknown parameter `pasword` (did you mean `password`?)",
+        ),
+        (
+            "postgres://app@127.0.0.1:1/db?sslpassword=Sentinel-sslpw",
+            "the parameter `sslpassword` is not supported",
+        ),
+        (
+            "postgres://app@127.0.0.1:1/db?passfile=/run/Sentinel-file",
+            "the parameter `passfile` is not supported",
+        ),
+    ] {
+        let o = migrate_cmd(Some(url)).output().await.unwrap();
+        let (out, err) = text(&o);
+        assert_eq!(o.status.code(), Some(2), "{url}: {err}");
+        assert!(err.contains(needle), "{url}: {err}");
+        assert!(!format!("{out}{err}").contains("Sentinel"), "{out}\n{err}");
+        let exit = support::serve::start_fails(&[
+            ("CLERK_WEBHOOK_SECRET", support::serve::SECRET),
+            ("DATABASE_URL", url),
+        ]);
+        assert_eq!(exit.status.code(), Some(2), "{}", exit.stderr);
+        assert!(exit.stderr.contains(needle), "{}", exit.stderr);
+        assert!(!exit.stderr.contains("Sentinel"), "{}", exit.stderr);
+    }
+}
+
+#[tokio::test]
+async fn production_refuses_a_database_connection_that_does_not_verify_the_server() {
+    for (mode, shown) in [
+        ("", "prefer"),
+        ("?sslmode=require", "require"),
+        ("?sslmode=verify-ca", "verify-ca"),
+    ] {
+        let url = format!("postgres://app:Sentinel-tls@127.0.0.1:1/db{mode}");
+        for env in ["production", "staging"] {
+            let o = migrate_cmd(Some(&url))
+                .env("GPT_ENV", env)
+                .output()
+                .await
+                .unwrap();
+            let (out, err) = text(&o);
+            assert_eq!(o.status.code(), Some(2), "{err}");
+            assert!(
+                err.contains(&format!(
+                    "GPT_ENV={env} needs a database connection that checks the server's certificate"
+                )),
+                "{err}"
+            );
+            assert!(err.contains(&format!("sslmode={shown}")), "{err}");
+            assert!(!format!("{out}{err}").contains("Sentinel"), "{out}\n{err}");
+            let exit = support::serve::start_fails(&[
+                ("CLERK_WEBHOOK_SECRET", support::serve::SECRET),
+                ("DATABASE_URL", &url),
+                ("GPT_ENV", env),
+            ]);
+            assert_eq!(exit.status.code(), Some(2), "{}", exit.stderr);
+            assert!(
+                exit.stderr.contains("sslmode=verify-full"),
+                "{}",
+                exit.stderr
+            );
+        }
+    }
+    // The explicit override starts (and says loudly what it gives up).
+    let server = support::serve::Server::start(&[
+        ("CLERK_WEBHOOK_SECRET", support::serve::SECRET),
+        (
+            "DATABASE_URL",
+            "postgres://app:pw@127.0.0.1:1/db?sslmode=require",
+        ),
+        ("GPT_ENV", "production"),
+        ("DATABASE_TLS", "insecure-allow"),
+    ]);
+    let logs = server.stop().join("\n");
+    assert!(
+        logs.contains("the database server's certificate is NOT checked"),
+        "{logs}"
+    );
+}

@@ -1,6 +1,7 @@
 //! `gpt-deploy serve` against a real PostgreSQL server: `user.deleted`
-//! processing, idempotency across redeliveries and replicas, database outages
-//! and graceful shutdown with a delivery in flight.
+//! processing, idempotency across redeliveries and replicas, database outages,
+//! locked rows (lock and statement timeouts, readiness on its own connection) and
+//! graceful shutdown with a delivery in flight.
 
 use crate::support;
 
@@ -97,7 +98,7 @@ async fn user_deleted_removes_that_users_rows_once_and_records_the_counts() {
     seed(pool, "user_stays", 1, 1, 1).await;
     let server = Server::start(&[("CLERK_WEBHOOK_SECRET", SECRET), ("DATABASE_URL", &db.url)]);
     assert_eq!(
-        server.get("/readyz").await,
+        server.wait_ready().await,
         (200, r#"{"status":"ready"}"#.to_owned())
     );
 
@@ -323,7 +324,7 @@ async fn database_down_then_up_gives_503_then_success() {
     let proxy = tokio::spawn(forward(listener, upstream));
     let (status, json) = server.deliver(SECRET, "msg_retry", now(), &body).await;
     assert_eq!((status, json["status"].as_str()), (200, Some("processed")));
-    assert_eq!(server.get("/readyz").await.0, 200);
+    assert_eq!(server.wait_ready().await.0, 200);
     assert_eq!(held(pool, "user_later").await, (0, 0, 0));
     assert_eq!(events(pool, "msg_retry").await.len(), 1);
     server.stop();
@@ -337,7 +338,19 @@ async fn sigterm_finishes_the_delivery_in_flight_then_exits() {
     seed(pool, "user_inflight", 1, 1, 1).await;
     let mut server = Server::start_with(
         &[("CLERK_WEBHOOK_SECRET", SECRET), ("DATABASE_URL", &db.url)],
-        &["--shutdown-delay", "1s", "--shutdown-timeout", "20s"],
+        &[
+            "--shutdown-delay",
+            "1s",
+            "--shutdown-timeout",
+            "20s",
+            // This test holds a lock on purpose; the delivery must wait for it, not give up.
+            "--database-lock-timeout",
+            "60s",
+            "--database-statement-timeout",
+            "60s",
+            "--handler-timeout",
+            "60s",
+        ],
     );
     // Hold a lock the delivery needs, so it is provably in flight when SIGTERM arrives.
     let mut blocker = pool.begin().await.unwrap();
@@ -410,4 +423,208 @@ async fn sigterm_finishes_the_delivery_in_flight_then_exits() {
     assert!(status.success(), "{status}");
     assert_eq!(held(pool, "user_inflight").await, (0, 0, 0));
     assert_eq!(events(pool, "msg_inflight").await.len(), 1);
+}
+
+/// Waits until at least `n` sessions of this database wait for a lock.
+async fn lock_waiters(pool: &PgPool, n: i64) {
+    let waiting = async {
+        loop {
+            let waiting: i64 = sqlx::query_scalar(
+                "select count(*) from pg_stat_activity where wait_event_type = 'Lock' and datname = current_database()",
+            )
+            .fetch_one(pool)
+            .await
+            .unwrap();
+            if waiting >= n {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(20), waiting)
+        .await
+        .expect("no delivery reached the lock");
+}
+
+/// A signed delivery sent on its own task: (status, Retry-After, body, time to answer).
+fn spawn_delivery(
+    server: &Server,
+    id: String,
+    body: Vec<u8>,
+) -> tokio::task::JoinHandle<(u16, Option<String>, String, Duration)> {
+    let client = server.client().clone();
+    let url = server.url(support::serve::WEBHOOK);
+    tokio::spawn(async move {
+        let ts = now();
+        let sig = support::serve::sign(SECRET, &id, ts, &body);
+        let started = std::time::Instant::now();
+        let res = client
+            .post(url)
+            .header("svix-id", &id)
+            .header("svix-timestamp", ts.to_string())
+            .header("svix-signature", sig)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let retry_after = res
+            .headers()
+            .get("retry-after")
+            .map(|v| v.to_str().unwrap().to_owned());
+        let status = res.status().as_u16();
+        (
+            status,
+            retry_after,
+            res.text().await.unwrap(),
+            started.elapsed(),
+        )
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_locked_user_gets_quick_503s_while_other_users_and_readiness_carry_on() {
+    let db = support::pg::migrated_database().await;
+    let pool = db.pool();
+    seed(pool, "user_locked", 1, 2, 1).await;
+    seed(pool, "user_free", 1, 1, 1).await;
+    // Default lock and statement timeouts; a long wait for a pool connection, so that on a
+    // loaded machine a delivery queued behind the others still reaches the lock (and shows
+    // that lock_timeout hands the connections back) instead of timing out in the queue.
+    let server = Server::start_with(
+        &[("CLERK_WEBHOOK_SECRET", SECRET), ("DATABASE_URL", &db.url)],
+        &["--database-timeout", "15s"],
+    );
+    // Open the pool's connections first (a steady-state server has them): this test is about
+    // locks, not about how fast this machine opens ten connections.
+    let warm: Vec<_> = (0..10)
+        .map(|i| spawn_delivery(&server, format!("msg_warm_{i}"), deleted_event("user_none")))
+        .collect();
+    for task in warm {
+        assert_eq!(task.await.unwrap().0, 200);
+    }
+    // Likewise the readiness probe's own connection (the kubelet probes every few seconds).
+    assert_eq!(server.wait_ready().await.0, 200);
+    // A real row lock on the locked user's refresh tokens, held for the whole test.
+    let mut blocker = pool.begin().await.unwrap();
+    sqlx::query("select 1 from gpt_refresh_tokens where clerk_user_id = 'user_locked' for update")
+        .execute(&mut *blocker)
+        .await
+        .unwrap();
+
+    // More deliveries for the locked user than the pool has connections (10).
+    let locked = deleted_event("user_locked");
+    let tasks: Vec<_> = (0..14)
+        .map(|i| spawn_delivery(&server, format!("msg_locked_{i}"), locked.clone()))
+        .collect();
+    lock_waiters(pool, 1).await;
+    // While those wait on the lock: another user's delivery and the readiness probe succeed.
+    let (status, json) = server
+        .deliver(SECRET, "msg_free", now(), &deleted_event("user_free"))
+        .await;
+    assert_eq!((status, json["status"].as_str()), (200, Some("processed")));
+    assert_eq!(held(pool, "user_free").await, (0, 0, 0));
+    let (status, text) = server.get("/readyz").await;
+    assert_eq!((status, text.as_str()), (200, r#"{"status":"ready"}"#));
+
+    for task in tasks {
+        let (status, retry_after, text, elapsed) = task.await.unwrap();
+        assert_eq!(status, 503, "{text}");
+        assert_eq!(retry_after.as_deref(), Some("5"));
+        // Mostly the lock timeout (1 s); on a loaded machine a delivery queued behind the others
+        // for the same rows can reach the statement timeout (2 s) first. Both answer at once,
+        // commit nothing and hand the connection back.
+        assert!(
+            [
+                r#"{"error":"the user's rows are locked; retry later"}"#,
+                r#"{"error":"database statement timed out"}"#
+            ]
+            .contains(&text.as_str()),
+            "{text}\n{}",
+            server.logs().join("\n")
+        );
+        // lock_timeout is 1 s; even queued behind the other deliveries for a connection, each
+        // answer comes long before the ~40 s a held lock used to cost.
+        assert!(
+            elapsed < Duration::from_secs(15),
+            "answered after {elapsed:?}"
+        );
+    }
+    // Nothing of the locked user's deliveries was committed, so Clerk's retry will work.
+    assert_eq!(held(pool, "user_locked").await, (1, 2, 1));
+    assert!(events(pool, "msg_locked_0").await.is_empty());
+    let (_, metrics) = server.get("/metrics").await;
+    let shed = |reason: &str| {
+        metrics
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix(&format!("gpt_webhook_shed_total{{reason=\"{reason}\"}} "))
+            })
+            .map_or(0, |n| n.parse::<u64>().unwrap())
+    };
+    assert!(shed("database_lock") >= 1, "{metrics}");
+    assert_eq!(
+        shed("database_lock") + shed("database_timeout"),
+        14,
+        "{metrics}"
+    );
+
+    blocker.rollback().await.unwrap();
+    let (status, json) = server.deliver(SECRET, "msg_locked_0", now(), &locked).await;
+    assert_eq!((status, json["status"].as_str()), (200, Some("processed")));
+    assert_eq!(held(pool, "user_locked").await, (0, 0, 0));
+    server.stop();
+}
+
+#[tokio::test]
+async fn a_delivery_past_the_handler_timeout_gets_503_and_commits_nothing() {
+    let db = support::pg::migrated_database().await;
+    let pool = db.pool();
+    seed(pool, "user_slow", 1, 1, 1).await;
+    let server = Server::start_with(
+        &[("CLERK_WEBHOOK_SECRET", SECRET), ("DATABASE_URL", &db.url)],
+        &[
+            "--handler-timeout",
+            "1s",
+            "--database-lock-timeout",
+            "60s",
+            "--database-statement-timeout",
+            "60s",
+        ],
+    );
+    let mut blocker = pool.begin().await.unwrap();
+    sqlx::query("lock table gpt_sessions in access exclusive mode")
+        .execute(&mut *blocker)
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let (status, json) = server
+        .deliver(SECRET, "msg_slow", now(), &deleted_event("user_slow"))
+        .await;
+    let elapsed = started.elapsed();
+    assert_eq!(
+        (status, json["error"].as_str()),
+        (503, Some("delivery not handled in time"))
+    );
+    assert!(
+        elapsed < Duration::from_secs(10),
+        "answered after {elapsed:?}"
+    );
+    blocker.rollback().await.unwrap();
+    assert_eq!(held(pool, "user_slow").await, (1, 1, 1));
+    // The abandoned transaction was rolled back: the retry is processed, once.
+    let mut status = 0;
+    for _ in 0..50 {
+        status = server
+            .deliver(SECRET, "msg_slow", now(), &deleted_event("user_slow"))
+            .await
+            .0;
+        if status == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, 200);
+    assert_eq!(held(pool, "user_slow").await, (0, 0, 0));
+    assert_eq!(events(pool, "msg_slow").await.len(), 1);
+    server.stop();
 }

@@ -152,6 +152,11 @@ impl Server {
         self.child.id()
     }
 
+    /// The shared HTTP client (for requests that need their own headers or run concurrently).
+    pub fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+
     /// Every stderr line so far.
     pub fn logs(&self) -> Vec<String> {
         self.logs.lock().unwrap().clone()
@@ -195,6 +200,20 @@ impl Server {
     pub async fn get(&self, path: &str) -> (u16, String) {
         let res = self.client.get(self.url(path)).send().await.expect("GET");
         (res.status().as_u16(), res.text().await.unwrap())
+    }
+
+    /// Polls `/readyz` like a kubelet until it answers 200 (at most 15 s); returns the last
+    /// answer. The probe's database connection opens in the background at start, which on a
+    /// loaded machine can take longer than one probe's budget.
+    pub async fn wait_ready(&self) -> (u16, String) {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let answer = self.get("/readyz").await;
+            if answer.0 == 200 || Instant::now() > deadline {
+                return answer;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
     }
 
     /// Sends SIGTERM.
