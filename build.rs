@@ -1,6 +1,6 @@
-//! Rebuilds when the embedded configuration changes, including files added or removed
-//! (include_dir only tracks the files that existed at the last build), and records the git
-//! commit and the build date for `gpt-deploy version`.
+//! Rebuilds when the embedded configuration or the migrations change, including files added
+//! or removed (include_dir and sqlx::migrate! only track the files that existed at the last
+//! build), and records the git commit and the build date for `gpt-deploy version`.
 //!
 //! The commit comes from `GPT_DEPLOY_GIT_COMMIT` (an image build passes it, as the build
 //! context has no `.git`), else from `git`; from a source tarball without either it is
@@ -10,7 +10,7 @@ use std::process::Command;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 fn main() {
-    for path in ["deploy.toml", "environments", "templates"] {
+    for path in ["deploy.toml", "environments", "templates", "migrations"] {
         println!("cargo:rerun-if-changed={path}");
     }
     println!("cargo:rerun-if-env-changed=GPT_DEPLOY_GIT_COMMIT");

@@ -7,9 +7,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-cache="${GPT_DEPLOY_CACHE:-$HOME/.cache/gpt-deploy}"
+# One cache root for everything this run builds or installs (tests/cluster reads it too).
+GPT_DEPLOY_CACHE="${GPT_DEPLOY_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/gpt-deploy}"
+export GPT_DEPLOY_CACHE
+cache="$GPT_DEPLOY_CACHE"
 mkdir -p "$cache"
-sudo_if_needed() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+# Runs a command as root: directly when we are root, else through sudo.
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 step() { printf '\n==> %s\n' "$*" >&2; }
 
@@ -19,8 +23,8 @@ tests/support/ensure-postgres.sh
 step "Tools used by the tests (hadolint, actionlint, shellcheck, PyNaCl)"
 tools="$cache/tools"
 if ! command -v shellcheck >/dev/null; then
-  sudo_if_needed apt-get update -qq
-  sudo_if_needed apt-get install -y -qq -o DPkg::Lock::Timeout=300 shellcheck >/dev/null
+  as_root apt-get update -qq
+  as_root apt-get install -y -qq -o DPkg::Lock::Timeout=300 shellcheck >/dev/null
 fi
 # One virtualenv for the Python tools: hadolint (Dockerfile linter) and PyNaCl (the
 # independent libsodium the sealing tests compare against).
@@ -51,6 +55,13 @@ step "Release binary (tests/it/release_binary.rs, the image recipe and the end-t
 cargo build --release --locked --bin gpt-deploy
 GPT_DEPLOY_RELEASE_BIN="${CARGO_TARGET_DIR:-$PWD/target}/release/gpt-deploy"
 export GPT_DEPLOY_RELEASE_BIN
+
+if [ "$#" -eq 0 ]; then
+  # cargo-fuzz needs nightly; on stable the target must at least stay formatted and compile.
+  step "Fuzz target (fuzz/): formatted, and compiles against the library"
+  cargo fmt --manifest-path fuzz/Cargo.toml -- --check
+  cargo check --locked --manifest-path fuzz/Cargo.toml
+fi
 
 step "cargo test"
 cargo test --locked --no-fail-fast "$@"

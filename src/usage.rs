@@ -267,6 +267,56 @@ const VARIABLES: &[Var] = &[
         commands: &["serve"],
     },
     Var {
+        name: "DATABASE_STATEMENT_TIMEOUT",
+        what: "as --database-statement-timeout",
+        commands: &["serve"],
+    },
+    Var {
+        name: "DATABASE_LOCK_TIMEOUT",
+        what: "as --database-lock-timeout",
+        commands: &["serve"],
+    },
+    Var {
+        name: "HEADER_READ_TIMEOUT",
+        what: "as --header-read-timeout",
+        commands: &["serve"],
+    },
+    Var {
+        name: "BODY_READ_TIMEOUT",
+        what: "as --body-read-timeout",
+        commands: &["serve"],
+    },
+    Var {
+        name: "HANDLER_TIMEOUT",
+        what: "as --handler-timeout",
+        commands: &["serve"],
+    },
+    Var {
+        name: "MAX_CONCURRENT_REQUESTS",
+        what: "as --max-concurrent-requests",
+        commands: &["serve"],
+    },
+    Var {
+        name: "BODY_MEMORY_MIB",
+        what: "as --body-memory-mib",
+        commands: &["serve"],
+    },
+    Var {
+        name: "MAX_CONNECTIONS",
+        what: "as --max-connections",
+        commands: &["serve"],
+    },
+    Var {
+        name: "DATABASE_TLS",
+        what: "insecure-allow: accept an sslmode weaker than verify-full in production and staging",
+        commands: RUNTIME,
+    },
+    Var {
+        name: "DATABASE_CA_FILE",
+        what: "PEM file of CA certificates trusted for the database server, beside the webpki roots",
+        commands: RUNTIME,
+    },
+    Var {
         name: "CLEANUP_RETENTION",
         what: "as --retention",
         commands: &["cleanup"],
@@ -289,6 +339,11 @@ const VARIABLES: &[Var] = &[
     Var {
         name: "CLEANUP_RETRY_FOR",
         what: "as --retry-for",
+        commands: &["cleanup"],
+    },
+    Var {
+        name: "CLEANUP_WALK",
+        what: "as --walk",
         commands: &["cleanup"],
     },
     Var {

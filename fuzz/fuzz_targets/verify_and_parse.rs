@@ -7,10 +7,10 @@
 
 #![no_main]
 
+use arbitrary::Arbitrary;
 use gpt_deploy::runtime::webhook::{self, ClerkEvent, Rejection, TOLERANCE_SECONDS, Verifier};
 use gpt_deploy::secret::SecretString;
 use http::{HeaderMap, HeaderValue};
-use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
@@ -35,7 +35,10 @@ fuzz_target!(|input: Input| {
     )
     .expect("fixed secrets are valid");
     let ts = NOW.saturating_add(input.timestamp_offset % 1_000);
-    let ts_text = input.raw_timestamp.clone().unwrap_or_else(|| ts.to_string());
+    let ts_text = input
+        .raw_timestamp
+        .clone()
+        .unwrap_or_else(|| ts.to_string());
     let signing_secret = match input.sign_with % 3 {
         0 => None,
         1 => Some(SECRET),

@@ -250,7 +250,8 @@ pub async fn apply_one(
 ) -> Result<Value> {
     let id = ObjectId::of(object)?;
     let api = resources::namespaced(&cluster.client, &id.namespace, resource);
-    let mut params = PatchParams::apply(FIELD_MANAGER);
+    // Strict: a field the server does not know is an error, never silently dropped.
+    let mut params = PatchParams::apply(FIELD_MANAGER).validation_strict();
     if options.force_conflicts {
         params = params.force();
     }

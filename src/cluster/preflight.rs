@@ -49,8 +49,15 @@ pub async fn namespace_exists(cluster: &Cluster, namespace: &str) -> Result<bool
 /// The server refused.
 pub async fn create_namespace(cluster: &Cluster, namespace: &str, dry_run: bool) -> Result<()> {
     let api: Api<Namespace> = Api::all(cluster.client.clone());
+    // Pod Security "restricted" is enforced in a namespace we create: the rendered pods meet it.
     let body = Patch::Apply(
-        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}),
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {
+            "name": namespace,
+            "labels": {
+                "pod-security.kubernetes.io/enforce": "restricted",
+                "pod-security.kubernetes.io/enforce-version": "latest",
+            },
+        }}),
     );
     let mut params = PatchParams::apply(FIELD_MANAGER);
     if dry_run {

@@ -123,7 +123,12 @@ fn shown_url(raw: &str) -> String {
                 let _ = url.set_username("****");
             }
             url.set_query(None);
-            url.to_string()
+            let shown = url.to_string();
+            // Show the address as it was written: the parser adds a `/` to an empty path.
+            match shown.strip_suffix('/') {
+                Some(without) if !raw.ends_with('/') => without.to_owned(),
+                _ => shown,
+            }
         }
         Err(_) => "(not shown: it is not a URL)".to_owned(),
     }

@@ -3,16 +3,17 @@
 #
 # Binaries live outside the clone, one directory per pinned version, so only a
 # new machine (or a version bump) pays for the Go build:
-#   $GPT_DEPLOY_CACHE_DIR/k8s-<version>/   kube-apiserver, -controller-manager, -scheduler, kubectl
-#   $GPT_DEPLOY_CACHE_DIR/etcd-<version>/  etcd
-#   $GPT_DEPLOY_CACHE_DIR/kwok-<version>/  kwok and the stage files it is started with
-#   $GPT_DEPLOY_CACHE_DIR/kubelet-<version>/  kubelet (the real node; same Kubernetes version)
-#   $GPT_DEPLOY_CACHE_DIR/pause-<hash>/    the sandbox program of the real node's pods
+#   $GPT_DEPLOY_CACHE/k8s-<version>/   kube-apiserver, -controller-manager, -scheduler, kubectl
+#   $GPT_DEPLOY_CACHE/etcd-<version>/  etcd
+#   $GPT_DEPLOY_CACHE/kwok-<version>/  kwok and the stage files it is started with
+#   $GPT_DEPLOY_CACHE/kubelet-<version>/  kubelet (the real node; same Kubernetes version)
+#   $GPT_DEPLOY_CACHE/pause-<hash>/    the sandbox program of the real node's pods
 # The Go module and build caches live there too, so `go clean -cache` elsewhere
 # does not force a cold rebuild and removing one directory resets everything.
 
 cluster_src=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-cache_dir=${GPT_DEPLOY_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/gpt-deploy}
+# GPT_DEPLOY_CACHE_DIR is the former name, still honoured.
+cache_dir=${GPT_DEPLOY_CACHE:-${GPT_DEPLOY_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/gpt-deploy}}
 # Clusters started by `up` without --state-dir live here, one directory each.
 clusters_root=${GPT_DEPLOY_CLUSTERS_DIR:-${TMPDIR:-/tmp}/gpt-deploy-clusters-$(id -u)}
 

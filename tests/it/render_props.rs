@@ -52,9 +52,10 @@ proptest! {
         prop_assert!(rendered.to_yaml(false).contains(&placeholder_line));
     }
 
-    /// Any valid tag ends up, verbatim, in every workload's image and in the version label.
+    /// Any valid tag (an image tag that is also a label value) ends up, verbatim, in every
+    /// workload's image and in the version label.
     #[test]
-    fn image_tags_are_used_verbatim(tag in "[A-Za-z0-9]([A-Za-z0-9_.-]{0,39}[A-Za-z0-9])?") {
+    fn image_tags_are_used_verbatim(tag in "[A-Za-z0-9]([A-Za-z0-9_.-]{0,38}[A-Za-z0-9])?") {
         let config = production();
         let rendered = render(&config, &options("a", "b", Some(tag.clone()))).unwrap();
         let image = format!("gptservice.azurecr.io/gpt-service:{tag}");
