@@ -68,7 +68,10 @@ async fn stored_objects_carry_the_shutdown_spread_disruption_and_retry_rules() {
             .any(|e| e["name"] == "GPT_ENV"),
         "the migration Job needs GPT_ENV for the TLS rule"
     );
-    assert_eq!(job_pod["securityContext"]["runAsNonRoot"], true, "{job_pod}");
+    assert_eq!(
+        job_pod["securityContext"]["runAsNonRoot"], true,
+        "{job_pod}"
+    );
 
     let pdb = Api::<PodDisruptionBudget>::namespaced(env.ns.client(), ns)
         .get(APP)

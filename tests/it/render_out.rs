@@ -169,11 +169,7 @@ fn files_with_secret_values_are_readable_by_the_owner_only() {
         .run()
         .success();
     let secret_file = file_of(&dir, "secret");
-    assert_ne!(
-        mode(&secret_file) & 0o077,
-        0,
-        "umask 022 expected"
-    );
+    assert_ne!(mode(&secret_file) & 0o077, 0, "umask 022 expected");
     let out = gpt_deploy([
         "render",
         "--env",
