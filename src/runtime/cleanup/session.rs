@@ -328,7 +328,7 @@ impl Session<'_> {
             match item {
                 Ok(Either::Left(_)) => {
                     completions += 1;
-                    if completions > 1 && (completions - 1) % 3 == 0 {
+                    if completions > 1 && (completions - 1).is_multiple_of(3) {
                         done.extend(pending.take());
                     }
                 }
