@@ -14,9 +14,11 @@ fn main() -> ExitCode {
         Err(e) => e.exit(),
     };
     gpt_deploy::init_crypto();
+    gpt_deploy::report::configure(cli.no_color, cli.quiet);
     // Held to the end of `main`: dropping it writes out the queued log lines.
     let _log_guard = init_tracing(
         cli.command.is_runtime(),
+        cli.verbose,
         matches!(cli.command, Command::Serve(_)),
     );
     match cli.command {
@@ -93,25 +95,37 @@ fn finish<E: Failure>(result: Result<u8, E>) -> ExitCode {
 }
 
 /// Human logs on a terminal; JSON when `LOG_FORMAT=json`, or for the runtime face off a terminal.
+/// `-v` adds gpt-deploy's debug lines, `-vv` the libraries', `-vvv` everything at trace level.
 /// `serve` (`queued`) logs through a bounded queue written by its own thread, so no request
 /// waits on stderr; the returned guard writes out the queue at exit.
-fn init_tracing(runtime_face: bool, queued: bool) -> Option<runtime::log_writer::Guard> {
+fn init_tracing(
+    runtime_face: bool,
+    verbose: u8,
+    queued: bool,
+) -> Option<runtime::log_writer::Guard> {
     use tracing_subscriber::EnvFilter;
     // Operator commands show only their own warnings: libraries (kube-rs, octocrab, hyper)
     // log raw ERROR/WARN lines for failures that our error message already explains.
     // RUST_LOG brings them back for debugging.
-    let default = if runtime_face {
-        "info"
-    } else {
-        "off,gpt_deploy=warn"
+    let default = match (verbose, runtime_face) {
+        (0, true) => "info",
+        (0, false) => "off,gpt_deploy=warn",
+        (1, true) => "info,gpt_deploy=debug",
+        (1, false) => "off,gpt_deploy=debug",
+        (2, _) => "debug",
+        _ => "trace",
     };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    // -v wins over RUST_LOG: it was typed for this run.
+    let filter = match EnvFilter::try_from_default_env() {
+        Ok(filter) if verbose == 0 => filter,
+        _ => EnvFilter::new(default),
+    };
     let json = match std::env::var("LOG_FORMAT").as_deref() {
         Ok("json") => true,
         Ok("text") | Ok("pretty") => false,
         _ => runtime_face && !std::io::stderr().is_terminal(),
     };
-    let ansi = std::io::stderr().is_terminal();
+    let ansi = std::io::stderr().is_terminal() && gpt_deploy::report::colour_allowed();
     if queued {
         match runtime::log_writer::stderr(runtime::log_writer::QUEUE_LINES) {
             Ok((writer, guard)) => {

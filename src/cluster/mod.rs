@@ -22,6 +22,7 @@ pub mod replace;
 pub mod resources;
 pub mod retire;
 pub mod rollout;
+pub mod warnings;
 pub mod watch;
 
 /// The field manager for every object this tool applies.
