@@ -16,6 +16,7 @@ pub mod diff;
 pub mod drift;
 pub mod job;
 pub mod kept_image;
+pub mod migration;
 pub mod outcome;
 pub mod plan;
 pub mod preflight;
