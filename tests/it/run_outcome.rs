@@ -88,9 +88,9 @@ async fn a_failed_deploy_says_failed_what_was_done_and_what_next() {
         .lines()
         .find(|l| l.starts_with("deploy development FAILED after"))
         .unwrap_or_else(|| panic!("no FAILED summary line:\n{}", out.stderr));
-    // Config objects and the Deployment were applied; the CronJob waits for the rollout.
+    // Config objects, the migration Job and the Deployment were applied; the CronJob waits.
     assert!(
-        summary.contains("4 of 5 objects applied before the failure"),
+        summary.contains("5 of 6 objects applied before the failure"),
         "{summary}"
     );
     assert!(summary.contains("rollout failed"), "{summary}");
@@ -144,7 +144,7 @@ async fn output_json_and_yaml_are_documents_of_the_result() {
     assert_eq!(doc["context"], env.context.as_str());
     assert_eq!(doc["image"], "main");
     let objects = doc["objects"].as_array().unwrap();
-    assert_eq!(objects.len(), 5, "{doc}");
+    assert_eq!(objects.len(), 6, "{doc}");
     assert!(objects.iter().all(|o| o["result"] == "created"), "{doc}");
     assert_eq!(doc["rollout"]["result"], "not waited");
     // The per-object lines moved to stderr.

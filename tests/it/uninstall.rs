@@ -64,12 +64,7 @@ async fn uninstall_removes_every_member_and_the_parent_only_when_told() {
         "the parent goes last: {}",
         out.stdout
     );
-    assert_eq!(
-        lines.len(),
-        6,
-        "five members and the parent: {}",
-        out.stdout
-    );
+    assert_eq!(lines.len(), 7, "six members and the parent: {}", out.stdout);
     assert_eq!(count::<Deployment>(&env).await, 0);
     assert_eq!(count::<CronJob>(&env).await, 0);
     assert_eq!(count::<Secret>(&env).await, 0);
