@@ -105,6 +105,17 @@ pub fn job_ended(job: Option<&Job>) -> Verdict<Ended> {
     None
 }
 
+/// How a Job ended, if it has: `Ok` for `Complete`, `Err` with the `Failed` condition's
+/// reason and message.
+#[must_use]
+pub fn finished(job: &Job) -> Option<std::result::Result<(), String>> {
+    match job_ended(Some(job))? {
+        Ended::Complete => Some(Ok(())),
+        Ended::Failed(why) => Some(Err(why)),
+        Ended::Gone => None,
+    }
+}
+
 /// The exit code of the pod's first terminated container, if it has one.
 #[must_use]
 pub fn exit_code(pod: &Pod) -> Option<i32> {
