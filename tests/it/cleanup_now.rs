@@ -22,6 +22,18 @@ fn job_names(out: &str) -> Vec<String> {
         .collect()
 }
 
+/// The Jobs `cleanup-now` made (apply's migration step makes one of its own).
+async fn manual_jobs(jobs: &Api<Job>) -> Vec<Job> {
+    let mut listed = jobs.list(&ListParams::default()).await.unwrap().items;
+    listed.retain(|j| {
+        j.metadata
+            .name
+            .as_deref()
+            .is_some_and(|n| n.starts_with("gpt-token-cleanup-manual-"))
+    });
+    listed
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn cleanup_now_needs_no_secrets_and_two_runs_in_one_second_both_start() {
     let env = DeployEnv::new().await;
@@ -50,7 +62,7 @@ async fn cleanup_now_needs_no_secrets_and_two_runs_in_one_second_both_start() {
         assert!(name.len() <= 63, "{name}");
     }
     let jobs: Api<Job> = Api::namespaced(env.ns.client(), &env.ns.name);
-    let listed = jobs.list(&ListParams::default()).await.unwrap().items;
+    let listed = manual_jobs(&jobs).await;
     assert_eq!(listed.len(), 2);
 
     // --image is gone (the Job runs what is deployed); the hint names --env.
@@ -92,14 +104,19 @@ async fn cleanup_now_wait_reports_another_cleanup_running_and_is_not_retried() {
         false,
     )));
     let pods: Api<Pod> = Api::namespaced(env.ns.client(), &env.ns.name);
-    let pod = loop {
-        let listed = pods
-            .list(&ListParams::default().labels("batch.kubernetes.io/job-name"))
-            .await
-            .unwrap()
-            .items;
-        if let Some(pod) = listed.into_iter().next() {
-            break pod;
+    let jobs: Api<Job> = Api::namespaced(env.ns.client(), &env.ns.name);
+    let (job_name, pod) = loop {
+        if let Some(job) = manual_jobs(&jobs).await.into_iter().next() {
+            let job_name = job.metadata.name.clone().unwrap();
+            let selector = format!("batch.kubernetes.io/job-name={job_name}");
+            let listed = pods
+                .list(&ListParams::default().labels(&selector))
+                .await
+                .unwrap()
+                .items;
+            if let Some(pod) = listed.into_iter().next() {
+                break (job_name, pod);
+            }
         }
         assert!(
             !waiting.is_finished(),
@@ -147,8 +164,7 @@ async fn cleanup_now_wait_reports_another_cleanup_running_and_is_not_retried() {
     );
 
     // Failed by the policy at once: one pod, no retry.
-    let jobs: Api<Job> = Api::namespaced(env.ns.client(), &env.ns.name);
-    let job = &jobs.list(&ListParams::default()).await.unwrap().items[0];
+    let job = &manual_jobs(&jobs).await[0];
     let failed = job
         .status
         .as_ref()
@@ -162,7 +178,7 @@ async fn cleanup_now_wait_reports_another_cleanup_running_and_is_not_retried() {
         "{failed:?}"
     );
     let all = pods
-        .list(&ListParams::default().labels("batch.kubernetes.io/job-name"))
+        .list(&ListParams::default().labels(&format!("batch.kubernetes.io/job-name={job_name}")))
         .await
         .unwrap()
         .items;
