@@ -8,7 +8,7 @@ use super::client::{self, Cluster, Redactor};
 use super::plan::{self, Plan};
 use super::preflight::{CheckOptions, Checked, Prepared};
 use super::resources::ObjectId;
-use super::{Error, Result, preflight, replace, retire, rollout};
+use super::{Error, Result, migration, preflight, replace, retire, revert, rollout};
 use crate::cli::{ApplyArgs, ClusterArgs, DeployArgs};
 use crate::report::{self, Progress, RolloutResult, Summary, summary::Action};
 
@@ -47,6 +47,8 @@ struct Steps {
     check: CheckOptions,
     create_namespace: bool,
     wait: Option<Duration>,
+    /// Restore the previous Deployment when the rollout fails.
+    rollback: bool,
 }
 
 /// What one run did.
@@ -74,6 +76,7 @@ pub async fn run_apply(args: &ApplyArgs) -> Result<u8> {
         },
         create_namespace: args.create_namespace,
         wait: (args.wait && !args.dry_run).then_some(args.timeout),
+        rollback: false,
     };
     let mut done = Done::default();
     execute(&ctx, steps, &mut done)
@@ -120,6 +123,7 @@ pub async fn run_deploy(args: &DeployArgs) -> Result<u8> {
             },
             create_namespace: args.create_namespace,
             wait: (!args.no_wait && !args.dry_run).then_some(args.timeout),
+            rollback: !args.no_rollback,
         };
         execute(&ctx, steps, &mut done).await
     }
@@ -169,9 +173,11 @@ fn switches_selector(prepared: &Prepared, checked: &Checked) -> bool {
 /// The default wait when a replacement needs one and none was asked for.
 const REPLACE_WAIT: Duration = Duration::from_secs(600);
 
-/// Preflight (dry run of everything), then the phases: config objects → Deployment →
-/// wait → the rest (CronJob, a Service switching selector) → orphans of a replacement →
-/// prune → retire.
+/// Preflight (dry run of everything), then the phases: config objects → migration Job
+/// (waited for) → Deployment → wait (a failed rollout rolled back) → the rest (CronJob, a
+/// Service switching selector) → orphans of a replacement → prune → retire. Nothing an old pod may still
+/// read is removed before the new pods serve, and the CronJob never gets an image whose
+/// rollout failed.
 async fn execute(ctx: &Context, steps: Steps, done: &mut Done) -> Result<()> {
     let plan = &ctx.plan;
     let cluster = &ctx.cluster;
@@ -253,10 +259,11 @@ async fn execute(ctx: &Context, steps: Steps, done: &mut Done) -> Result<()> {
         done.outcome.applied.push(applied);
     };
 
-    // Config objects: everything the Deployment reads or sits behind.
+    // Config objects: everything the migration Job and the Deployment read.
+    let job_rank = crate::render::kind_rank("Job");
     let mut deferred = Vec::new();
     for (p, c) in prepared.iter().zip(&checked) {
-        if rank(p) >= deployment_rank {
+        if rank(p) >= job_rank {
             continue;
         }
         if waits && switches_selector(p, c) {
@@ -266,9 +273,21 @@ async fn execute(ctx: &Context, steps: Steps, done: &mut Done) -> Result<()> {
         let applied = apply::apply_checked(cluster, p, c, steps.options).await?;
         record(applied, done);
     }
+    // Migrations, before anything runs the new image.
+    for (p, c) in prepared.iter().zip(&checked) {
+        if rank(p) == job_rank
+            && let Some(applied) =
+                migration::run(cluster, p, c, steps.options, migration::TIMEOUT).await?
+        {
+            done.outcome.applied.push(applied);
+        }
+    }
     // The Deployment, replaced when its selector changes.
     let mut replacements = Vec::new();
     let mut target = None;
+    // What a failed rollout goes back to: the Deployment as it was (not one being replaced,
+    // whose old pods keep serving on their own).
+    let mut previous = None;
     for (p, c) in prepared.iter().zip(&checked) {
         if rank(p) != deployment_rank {
             continue;
@@ -277,6 +296,12 @@ async fn execute(ctx: &Context, steps: Steps, done: &mut Done) -> Result<()> {
             && let Some(live) = &c.live
         {
             replacements.push(replace::orphan_delete(cluster, live).await?);
+        } else if previous.is_none() {
+            previous = c
+                .live
+                .as_ref()
+                .and_then(revert::Previous::of)
+                .map(|v| (p, v));
         }
         let applied = apply::apply_checked(cluster, p, c, steps.options).await?;
         target = target.or_else(|| rollout::Target::from_applied(&applied.live));
@@ -284,7 +309,27 @@ async fn execute(ctx: &Context, steps: Steps, done: &mut Done) -> Result<()> {
     }
     if waits && let Some(target) = &target {
         let timeout = steps.wait.unwrap_or(REPLACE_WAIT);
-        wait_rollout(ctx, target, timeout, done).await?;
+        if let Err(failure) = wait_rollout(ctx, target, timeout, done).await {
+            return Err(match (&failure, &previous) {
+                (Error::Rollout { .. }, Some((deployment, previous))) if steps.rollback => {
+                    let outcome =
+                        revert::run(cluster, deployment, previous, failure, timeout).await;
+                    if let Some(RolloutResult::Failed(reason)) = &mut done.rollout {
+                        let what = match &outcome {
+                            Error::RolledBack {
+                                image, revision, ..
+                            } => {
+                                format!("; rolled back to {image} (revision {revision})")
+                            }
+                            _ => format!("; the rollback to {} failed as well", previous.image),
+                        };
+                        reason.push_str(&what);
+                    }
+                    outcome
+                }
+                _ => failure,
+            });
+        }
     }
     // What may run only once the new pods serve: the CronJob, a Service switching selector.
     for (p, c) in prepared.iter().zip(&checked) {
@@ -404,6 +449,24 @@ fn redact(err: Error, redactor: &Redactor) -> Error {
         },
         Error::GithubCheck { message } => Error::GithubCheck {
             message: redactor.redact(&message),
+        },
+        Error::RolledBack {
+            failure,
+            image,
+            revision,
+        } => Error::RolledBack {
+            failure: Box::new(redact(*failure, redactor)),
+            image,
+            revision,
+        },
+        Error::RollbackFailed {
+            failure,
+            image,
+            problem,
+        } => Error::RollbackFailed {
+            failure: Box::new(redact(*failure, redactor)),
+            image,
+            problem: Box::new(redact(*problem, redactor)),
         },
         other => other,
     }
