@@ -15,6 +15,14 @@ fn main() -> ExitCode {
     };
     gpt_deploy::init_crypto();
     gpt_deploy::report::configure(cli.no_color, cli.quiet);
+    if let Ok(format) = std::env::var("LOG_FORMAT")
+        && !matches!(format.trim(), "" | "json" | "text" | "pretty")
+    {
+        eprintln!(
+            "error: LOG_FORMAT={format:?} is not understood; use json or text (or leave it unset)"
+        );
+        return ExitCode::from(exit::CONFIG);
+    }
     // Held to the end of `main`: dropping it writes out the queued log lines.
     let _log_guard = init_tracing(
         cli.command.is_runtime(),

@@ -405,3 +405,19 @@ async fn an_older_binary_migrates_against_a_schema_a_newer_release_expanded() {
     expected.push((newer, true));
     assert_eq!(applied(db.pool()).await, expected);
 }
+
+#[tokio::test]
+async fn an_unknown_log_format_is_an_error() {
+    let o = migrate_cmd(Some("postgres://app:Sentinel-fmt@127.0.0.1:1/db"))
+        .env("LOG_FORMAT", "xml")
+        .output()
+        .await
+        .unwrap();
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{out}\n{err}");
+    assert!(
+        err.contains("LOG_FORMAT=\"xml\" is not understood"),
+        "{err}"
+    );
+    assert!(!format!("{out}{err}").contains("Sentinel"), "{out}\n{err}");
+}
