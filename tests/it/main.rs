@@ -21,6 +21,7 @@ mod docs;
 mod drift;
 mod github_issues;
 mod github_token;
+mod history;
 mod image_recipe;
 mod layout;
 mod manifest_hardening;
