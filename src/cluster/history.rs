@@ -503,6 +503,8 @@ impl Recorder {
     /// # Errors
     /// The history cannot be read or written.
     pub async fn begin(cluster: &Cluster, plan: &Plan, origin: Origin) -> Result<Self> {
+        // A signal during the preflight stops the run before anything is written or recorded.
+        super::cancel::check(|| "the first write (nothing was changed)".to_string())?;
         let store = Store::new(&plan.app_name, &plan.namespace);
         let mut objects = recordable(&plan.objects);
         if holds_secret(&objects, &plan.redactor) {
