@@ -626,7 +626,7 @@ pub async fn settle(recorder: Option<Recorder>, result: &Result<()>, waited: boo
         Err(e) => (ReleaseResult::Failed, Some(e.to_string())),
     };
     match recorder.finish(outcome, message.as_deref()).await {
-        Ok(_) => eprintln!("recorded revision {number}: {}", outcome.word()),
+        Ok(_) => crate::report::note(&format!("recorded revision {number}: {}", outcome.word())),
         Err(e) => crate::report::warning(&format!(
             "cannot record how revision {number} ended ({}): {e}",
             outcome.word()
@@ -668,6 +668,7 @@ impl Releases {
             kubeconfig: args.kubeconfig.as_deref(),
             context: args.context.as_deref(),
             default_context: config.env.kube_context.as_deref(),
+            request_timeout: (!args.request_timeout.is_zero()).then_some(args.request_timeout),
         };
         let cluster = client::connect(&target).await?;
         let store = Store::new(&config.app.name, &config.env.namespace);

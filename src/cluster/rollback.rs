@@ -150,10 +150,10 @@ pub async fn run(args: &RollbackArgs) -> Result<u8> {
         let target = pick(&revisions, args.to, &env)?.clone();
         summary.image_tag = target.image.clone();
         check_secrets(&releases, &target, &env).await?;
-        eprintln!(
+        report::note(&format!(
             "rolling {env} back to revision {} (image {})",
             target.number, target.image
-        );
+        ));
         restored = Some(target.number);
         let mut config = releases.config;
         // Objects of an older layout are deleted by deploys only.
@@ -206,13 +206,13 @@ pub async fn run(args: &RollbackArgs) -> Result<u8> {
         report::warning(&format!("cannot write the GitHub step summary: {e}"));
     }
     if let Some(number) = restored {
-        eprintln!(
+        report::note(&format!(
             "rollback of {env} to revision {number}: {} created, {} changed, {} unchanged in {:.1}s",
             summary.count(Action::Created),
             summary.count(Action::Changed),
             summary.count(Action::Unchanged),
             summary.duration.as_secs_f64()
-        );
+        ));
     }
     result.map(|()| crate::exit::OK)
 }
