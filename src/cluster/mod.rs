@@ -26,6 +26,7 @@ pub mod retire;
 pub mod rollback;
 pub mod rollout;
 pub mod status;
+pub mod warnings;
 pub mod watch;
 
 /// The field manager for every object this tool applies.

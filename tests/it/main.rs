@@ -8,6 +8,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod api_warnings;
 mod apply;
 mod ci_files;
 mod cleanup;
