@@ -17,6 +17,7 @@ pub mod diff;
 pub mod drift;
 pub mod history;
 pub mod job;
+pub mod migration;
 pub mod plan;
 pub mod preflight;
 pub mod prune;

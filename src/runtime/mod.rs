@@ -2,6 +2,7 @@
 
 pub mod cleanup;
 pub mod db;
+pub mod log_writer;
 pub mod metrics;
 pub mod serve;
 pub mod webhook;
