@@ -327,8 +327,9 @@ pub struct ApplyArgs {
     /// Wait for the Deployment rollout to finish.
     #[arg(long)]
     pub wait: bool,
-    /// How long to wait for the rollout (e.g. 90s, 5m).
-    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+    /// How long to wait for the rollout (e.g. 90s, 5m); the default outlasts the
+    /// Deployment's progress deadline (5m), so a stalled rollout is reported as such.
+    #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
     pub timeout: std::time::Duration,
 }
 
@@ -343,7 +344,7 @@ pub struct DeployArgs {
     /// Take ownership of fields managed by someone else.
     #[arg(long)]
     pub force_conflicts: bool,
-    /// Do not wait for the rollout.
+    /// Do not wait for the rollout (nor roll back a failed one).
     #[arg(long)]
     pub no_wait: bool,
     /// Server-side dry run of the whole deploy (`--dry-run` or `--dry-run=server`): every
@@ -354,6 +355,9 @@ pub struct DeployArgs {
     /// GITHUB_TOKEN or GH_TOKEN); without it, deploy makes no GitHub call.
     #[arg(long)]
     pub check_github_secrets: bool,
+    /// Leave a failed rollout as it is instead of restoring the previous Deployment.
+    #[arg(long)]
+    pub no_rollback: bool,
     /// Do not prune objects that are no longer rendered.
     #[arg(long)]
     pub no_prune: bool,
@@ -361,8 +365,9 @@ pub struct DeployArgs {
     /// the new one, switch the Service once it is ready, delete the old pods).
     #[arg(long)]
     pub replace_immutable: bool,
-    /// How long to wait for the rollout (e.g. 90s, 5m).
-    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+    /// How long to wait for the rollout (e.g. 90s, 5m); the default outlasts the
+    /// Deployment's progress deadline (5m), so a stalled rollout is reported as such.
+    #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
     pub timeout: std::time::Duration,
 }
 

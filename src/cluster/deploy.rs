@@ -8,7 +8,9 @@ use super::client::{self, Cluster, Redactor};
 use super::plan::{self, Plan};
 use super::preflight::{CheckOptions, Checked, Prepared};
 use super::resources::ObjectId;
-use super::{Error, Result, cancel, history, migration, preflight, replace, retire, rollout};
+use super::{
+    Error, Result, cancel, history, migration, preflight, replace, retire, revert, rollout,
+};
 use crate::cli::{ApplyArgs, ClusterArgs, DeployArgs};
 use crate::report::{self, Progress, RolloutResult, Summary, summary::Action};
 
@@ -49,6 +51,8 @@ pub(crate) struct Steps {
     pub(crate) wait: Option<Duration>,
     /// What the release history records as the command.
     pub(crate) origin: history::Origin,
+    /// Restore the previous Deployment when the rollout fails.
+    pub(crate) rollback: bool,
 }
 
 /// What one run did.
@@ -80,6 +84,7 @@ pub async fn run_apply(args: &ApplyArgs) -> Result<u8> {
         create_namespace: args.create_namespace,
         wait: (args.wait && !args.dry_run).then_some(args.timeout),
         origin: history::Origin::Apply,
+        rollback: false,
     };
     let mut done = Done::default();
     let result = execute(&ctx, steps, &mut done)
@@ -130,6 +135,7 @@ pub async fn run_deploy(args: &DeployArgs) -> Result<u8> {
             create_namespace: args.create_namespace,
             wait: (!args.no_wait && !args.dry_run).then_some(args.timeout),
             origin: history::Origin::Deploy,
+            rollback: !args.no_rollback,
         };
         execute(&ctx, steps, &mut done).await
     }
@@ -181,8 +187,10 @@ fn switches_selector(prepared: &Prepared, checked: &Checked) -> bool {
 const REPLACE_WAIT: Duration = Duration::from_secs(600);
 
 /// Preflight (dry run of everything), then the phases: config objects → migration Job
-/// (waited for) → Deployment → wait → the rest (CronJob, a Service switching selector) →
-/// orphans of a replacement → prune → retire.
+/// (waited for) → Deployment → wait (a failed rollout rolled back) → the rest (CronJob, a
+/// Service switching selector) → orphans of a replacement → prune → retire. Nothing an old pod may still
+/// read is removed before the new pods serve, and the CronJob never gets an image whose
+/// rollout failed.
 pub(crate) async fn execute(ctx: &Context, steps: Steps, done: &mut Done) -> Result<()> {
     let plan = &ctx.plan;
     let cluster = &ctx.cluster;
@@ -292,6 +300,9 @@ pub(crate) async fn execute(ctx: &Context, steps: Steps, done: &mut Done) -> Res
     // The Deployment, replaced when its selector changes.
     let mut replacements = Vec::new();
     let mut target = None;
+    // What a failed rollout goes back to: the Deployment as it was (not one being replaced,
+    // whose old pods keep serving on their own).
+    let mut previous = None;
     for (p, c) in prepared.iter().zip(&checked) {
         if rank(p) != deployment_rank {
             continue;
@@ -300,6 +311,12 @@ pub(crate) async fn execute(ctx: &Context, steps: Steps, done: &mut Done) -> Res
             && let Some(live) = &c.live
         {
             replacements.push(replace::orphan_delete(cluster, live).await?);
+        } else if previous.is_none() {
+            previous = c
+                .live
+                .as_ref()
+                .and_then(revert::Previous::of)
+                .map(|v| (p, v));
         }
         let applied = apply::apply_checked(cluster, p, c, steps.options).await?;
         target = target.or_else(|| rollout::Target::from_applied(&applied.live));
@@ -307,7 +324,27 @@ pub(crate) async fn execute(ctx: &Context, steps: Steps, done: &mut Done) -> Res
     }
     if waits && let Some(target) = &target {
         let timeout = steps.wait.unwrap_or(REPLACE_WAIT);
-        wait_rollout(ctx, target, timeout, done).await?;
+        if let Err(failure) = wait_rollout(ctx, target, timeout, done).await {
+            return Err(match (&failure, &previous) {
+                (Error::Rollout { .. }, Some((deployment, previous))) if steps.rollback => {
+                    let outcome =
+                        revert::run(cluster, deployment, previous, failure, timeout).await;
+                    if let Some(RolloutResult::Failed(reason)) = &mut done.rollout {
+                        let what = match &outcome {
+                            Error::RolledBack {
+                                image, revision, ..
+                            } => {
+                                format!("; rolled back to {image} (revision {revision})")
+                            }
+                            _ => format!("; the rollback to {} failed as well", previous.image),
+                        };
+                        reason.push_str(&what);
+                    }
+                    outcome
+                }
+                _ => failure,
+            });
+        }
     }
     // What may run only once the new pods serve: the CronJob, a Service switching selector.
     for (p, c) in prepared.iter().zip(&checked) {
@@ -438,6 +475,24 @@ pub(crate) fn redact(err: Error, redactor: &Redactor) -> Error {
         },
         Error::GithubCheck { message } => Error::GithubCheck {
             message: redactor.redact(&message),
+        },
+        Error::RolledBack {
+            failure,
+            image,
+            revision,
+        } => Error::RolledBack {
+            failure: Box::new(redact(*failure, redactor)),
+            image,
+            revision,
+        },
+        Error::RollbackFailed {
+            failure,
+            image,
+            problem,
+        } => Error::RollbackFailed {
+            failure: Box::new(redact(*failure, redactor)),
+            image,
+            problem: Box::new(redact(*problem, redactor)),
         },
         other => other,
     }

@@ -623,8 +623,18 @@ pub async fn settle(recorder: Option<Recorder>, result: &Result<()>, waited: boo
         Ok(()) if waited => (ReleaseResult::Succeeded, None),
         Ok(()) => (ReleaseResult::Applied, None),
         Err(e @ Error::Cancelled { .. }) => (ReleaseResult::Cancelled, Some(e.to_string())),
+        Err(e @ Error::RolledBack { .. }) => (ReleaseResult::RolledBack, Some(e.to_string())),
         Err(e) => (ReleaseResult::Failed, Some(e.to_string())),
     };
+    let mut recorder = recorder;
+    if outcome == ReleaseResult::RolledBack {
+        // The previous Deployment runs again: the newest revision that succeeded before.
+        match last_succeeded(&recorder.cluster, &recorder.store, Some(number)).await {
+            Ok(Some(previous)) => recorder = recorder.rolled_back_to(previous.number),
+            Ok(None) => {}
+            Err(e) => tracing::debug!(error = %e, "cannot find the revision rolled back to"),
+        }
+    }
     match recorder.finish(outcome, message.as_deref()).await {
         Ok(_) => crate::report::note(&format!("recorded revision {number}: {}", outcome.word())),
         Err(e) => crate::report::warning(&format!(

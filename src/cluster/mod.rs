@@ -5,7 +5,7 @@
 //! dry-runs every object before the first write, then [`apply`] (server-side apply in
 //! phases, tracked by an ApplySet, see [`applyset`]; kubectl-made objects taken over by
 //! [`adopt`], a changed Deployment selector handled by [`replace`]), [`rollout`] (waiting
-//! through [`watch`]), [`prune`] and [`retire`].
+//! through [`watch`]; a failed rollout undone by [`revert`]), [`prune`] and [`retire`].
 
 pub mod adopt;
 pub mod apply;
@@ -24,6 +24,7 @@ pub mod prune;
 pub mod replace;
 pub mod resources;
 pub mod retire;
+pub mod revert;
 pub mod rollback;
 pub mod rollout;
 pub mod status;
@@ -168,6 +169,30 @@ pub enum Error {
         /// Per-pod phase, conditions and recent events.
         diagnostics: String,
     },
+    /// The rollout failed and the previous release was restored and is serving again.
+    #[error(
+        "{failure}\nrolled back to {image} (revision {revision}): the previous release is serving again; fix the cause above and deploy again"
+    )]
+    RolledBack {
+        /// The failed rollout.
+        failure: Box<Error>,
+        /// The image running again.
+        image: String,
+        /// The revision restored.
+        revision: String,
+    },
+    /// The rollout failed and so did the automatic rollback.
+    #[error(
+        "{failure}\nthe automatic rollback to {image} failed as well: {problem}\nthe cluster is left as it is (the Deployment half-way, the CronJob untouched); look at the pods, then deploy a working image or run `gpt-deploy rollback`"
+    )]
+    RollbackFailed {
+        /// The failed rollout.
+        failure: Box<Error>,
+        /// The image the rollback tried to restore.
+        image: String,
+        /// Why the rollback failed.
+        problem: Box<Error>,
+    },
     /// The watch on the rollout kept failing.
     #[error("lost the watch on {what} after repeated errors")]
     Watch {
@@ -261,7 +286,9 @@ impl crate::Failure for Error {
             | Error::UnknownKind { .. }
             | Error::Watch { .. }
             | Error::NoCronJob { .. } => exit::API,
-            Error::Rollout { .. } => exit::ROLLOUT,
+            Error::Rollout { .. } | Error::RolledBack { .. } | Error::RollbackFailed { .. } => {
+                exit::ROLLOUT
+            }
             Error::Output(_) | Error::History { .. } => exit::API,
             Error::Cancelled { .. } => exit::CANCELLED,
         }

@@ -188,6 +188,8 @@ pub async fn run(args: &RollbackArgs) -> Result<u8> {
             create_namespace: false,
             wait: Some(args.timeout),
             origin: Origin::Rollback { of: target.number },
+            // A failed rollback stays as it is for a person to look at.
+            rollback: false,
         };
         deploy::execute(&ctx, steps, &mut done).await
     }

@@ -306,3 +306,35 @@ async fn sigterm_during_the_wait_exits_130_and_records_the_revision_as_cancelled
     );
     assert_history_holds_no_secret(&env).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_automatic_rollback_is_recorded_with_the_revision_that_runs_again() {
+    let env = DeployEnv::new().await;
+    deploy(
+        &env,
+        "v1",
+        "1111111111111111111111111111111111111111",
+        "alice",
+    )
+    .await;
+    env.make_pods_never_ready();
+    let out = run(env.cmd("deploy", &["--image", "v2", "--timeout", "15s"])).await;
+    out.expect_code(4);
+    assert!(out.stderr.contains("rolled back to"), "{}", out.stderr);
+    let revisions = history_json(&env).await;
+    assert_eq!(revisions.len(), 2);
+    assert_eq!(revisions[1]["result"], "rolled-back");
+    assert_eq!(revisions[1]["rolled_back_to"], 1);
+    let out = without_secrets(&env, "status", &[]).await;
+    out.success();
+    assert!(
+        out.stdout.contains("revision:     1, succeeded"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("latest:       2, rolled back"),
+        "{}",
+        out.stdout
+    );
+}
