@@ -477,13 +477,50 @@ fn parse_dry_run(text: &str) -> Result<bool, String> {
 #[derive(Debug, Clone, Args)]
 pub struct CleanupNowArgs {
     #[command(flatten)]
-    pub cluster: ClusterArgs,
-    /// Follow the Job until it completes.
+    pub config: ConfigArgs,
+    /// Environment whose CronJob is run (development, staging, production).
+    #[arg(long, short, env = "GPT_DEPLOY_ENV", add = ArgValueCompleter::new(crate::usage::complete_environment))]
+    pub env: String,
+    /// Path to a kubeconfig file [default: $KUBECONFIG, then ~/.kube/config, then in-cluster].
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+    /// kubeconfig context [default: the environment file's kube_context].
+    #[arg(long, add = ArgValueCompleter::new(crate::usage::complete_context))]
+    pub context: Option<String>,
+    /// Namespace of the CronJob [default: the environment file's namespace].
+    #[arg(long, short = 'n')]
+    pub namespace: Option<String>,
+    /// Longest wait for one answer of the API server: 0 for no limit, a number of seconds,
+    /// or a duration (30s, 1m). A request that runs out of it is not retried.
+    #[arg(long, value_name = "DURATION", default_value = "0", value_parser = crate::cluster::client::parse_request_timeout)]
+    pub request_timeout: std::time::Duration,
+    /// Follow the Job until it ends (exit 0 completed, 4 failed or timed out, 5 another
+    /// cleanup held the lock so nothing was done).
     #[arg(long)]
     pub wait: bool,
+    /// With --wait: print the last lines of the Job pod's log when it ends.
+    #[arg(long, requires = "wait")]
+    pub logs: bool,
     /// How long to wait for the Job (e.g. 90s, 5m).
     #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
     pub timeout: std::time::Duration,
+}
+
+impl CleanupNowArgs {
+    /// The cluster arguments these stand for (the Job runs the live CronJob's image, so
+    /// there is no `--image`).
+    #[must_use]
+    pub fn cluster(&self) -> ClusterArgs {
+        ClusterArgs {
+            config: self.config.clone(),
+            env: self.env.clone(),
+            kubeconfig: self.kubeconfig.clone(),
+            context: self.context.clone(),
+            namespace: self.namespace.clone(),
+            request_timeout: self.request_timeout,
+            image: None,
+        }
+    }
 }
 
 /// `secrets` subcommands.

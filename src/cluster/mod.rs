@@ -202,6 +202,16 @@ pub enum Error {
         #[source]
         source: kube::runtime::watcher::Error,
     },
+    /// The cleanup Job's pod exited with the cleanup's "lock held" code.
+    #[error(
+        "job {namespace}/{job}: another cleanup is running (this one exited 5: another database session holds the cleanup lock), so nothing was done; the pod's log names the session holding the lock: kubectl --namespace {namespace} logs job/{job}"
+    )]
+    CleanupLocked {
+        /// The Job's name.
+        job: String,
+        /// Its namespace.
+        namespace: String,
+    },
     /// The environment's CronJob is not part of the render.
     #[error("environment {env:?} renders no CronJob, so there is nothing to start")]
     NoCronJob {
@@ -289,6 +299,7 @@ impl crate::Failure for Error {
             Error::Rollout { .. } | Error::RolledBack { .. } | Error::RollbackFailed { .. } => {
                 exit::ROLLOUT
             }
+            Error::CleanupLocked { .. } => exit::LOCKED,
             Error::Output(_) | Error::History { .. } => exit::API,
             Error::Cancelled { .. } => exit::CANCELLED,
         }

@@ -12,6 +12,7 @@ mod api_warnings;
 mod apply;
 mod ci_files;
 mod cleanup;
+mod cleanup_now;
 mod cli_help;
 mod cluster_scripts;
 mod control_plane;
