@@ -8,7 +8,9 @@ use super::client::{self, Cluster, Redactor};
 use super::plan::{self, Plan};
 use super::preflight::{CheckOptions, Checked, Prepared};
 use super::resources::ObjectId;
-use super::{Error, Result, migration, preflight, replace, retire, revert, rollout};
+use super::{
+    Error, Result, cancel, history, migration, preflight, replace, retire, revert, rollout,
+};
 use crate::cli::{ApplyArgs, ClusterArgs, DeployArgs};
 use crate::report::{self, Progress, RolloutResult, Summary, summary::Action};
 
@@ -42,20 +44,24 @@ impl Context {
 
 /// What one run should do.
 #[derive(Debug, Clone, Copy)]
-struct Steps {
-    options: Options,
-    check: CheckOptions,
-    create_namespace: bool,
-    wait: Option<Duration>,
+pub(crate) struct Steps {
+    pub(crate) options: Options,
+    pub(crate) check: CheckOptions,
+    pub(crate) create_namespace: bool,
+    pub(crate) wait: Option<Duration>,
+    /// What the release history records as the command.
+    pub(crate) origin: history::Origin,
     /// Restore the previous Deployment when the rollout fails.
-    rollback: bool,
+    pub(crate) rollback: bool,
 }
 
 /// What one run did.
 #[derive(Debug, Default)]
-struct Done {
-    outcome: Outcome,
-    rollout: Option<RolloutResult>,
+pub(crate) struct Done {
+    pub(crate) outcome: Outcome,
+    pub(crate) rollout: Option<RolloutResult>,
+    /// The revision this run records, from its first write on.
+    pub(crate) revision: Option<history::Recorder>,
 }
 
 /// `gpt-deploy apply`.
@@ -63,6 +69,7 @@ struct Done {
 /// # Errors
 /// Preflight, apply or rollout errors.
 pub async fn run_apply(args: &ApplyArgs) -> Result<u8> {
+    cancel::listen();
     let ctx = Context::prepare(&args.cluster).await?;
     let steps = Steps {
         options: Options {
@@ -76,13 +83,15 @@ pub async fn run_apply(args: &ApplyArgs) -> Result<u8> {
         },
         create_namespace: args.create_namespace,
         wait: (args.wait && !args.dry_run).then_some(args.timeout),
+        origin: history::Origin::Apply,
         rollback: false,
     };
     let mut done = Done::default();
-    execute(&ctx, steps, &mut done)
+    let result = execute(&ctx, steps, &mut done)
         .await
-        .map_err(|e| redact(e, &ctx.plan.redactor))?;
-    Ok(crate::exit::OK)
+        .map_err(|e| redact(e, &ctx.plan.redactor));
+    history::settle(done.revision.take(), &result, steps.wait.is_some()).await;
+    result.map(|()| crate::exit::OK)
 }
 
 /// `gpt-deploy deploy`.
@@ -90,8 +99,10 @@ pub async fn run_apply(args: &ApplyArgs) -> Result<u8> {
 /// # Errors
 /// Preflight, apply or rollout errors.
 pub async fn run_deploy(args: &DeployArgs) -> Result<u8> {
+    cancel::listen();
     let started = Instant::now();
     let mut summary = Summary {
+        command: "deploy",
         environment: args.cluster.env.clone(),
         namespace: args.cluster.namespace.clone().unwrap_or_default(),
         image_tag: args.cluster.image.clone().unwrap_or_default(),
@@ -123,12 +134,14 @@ pub async fn run_deploy(args: &DeployArgs) -> Result<u8> {
             },
             create_namespace: args.create_namespace,
             wait: (!args.no_wait && !args.dry_run).then_some(args.timeout),
+            origin: history::Origin::Deploy,
             rollback: !args.no_rollback,
         };
         execute(&ctx, steps, &mut done).await
     }
     .await
     .map_err(|e| redact(e, &redactor));
+    history::settle(done.revision.take(), &result, !args.no_wait).await;
 
     summary.objects = changes(&done.outcome);
     summary.rollout = done.rollout.unwrap_or(RolloutResult::NotWaited);
@@ -178,7 +191,7 @@ const REPLACE_WAIT: Duration = Duration::from_secs(600);
 /// Service switching selector) → orphans of a replacement → prune → retire. Nothing an old pod may still
 /// read is removed before the new pods serve, and the CronJob never gets an image whose
 /// rollout failed.
-async fn execute(ctx: &Context, steps: Steps, done: &mut Done) -> Result<()> {
+pub(crate) async fn execute(ctx: &Context, steps: Steps, done: &mut Done) -> Result<()> {
     let plan = &ctx.plan;
     let cluster = &ctx.cluster;
     let dry = steps.options.dry_run;
@@ -250,6 +263,8 @@ async fn execute(ctx: &Context, steps: Steps, done: &mut Done) -> Result<()> {
         return Ok(());
     }
 
+    // Everything checkable is checked: the release is on record before the first write.
+    done.revision = Some(history::Recorder::begin(cluster, plan, steps.origin).await?);
     let superset = apply::open_set(cluster, &set, &before, &prepared, false).await?;
     let deployment_rank = crate::render::kind_rank("Deployment");
     let rank = |p: &Prepared| crate::render::kind_rank(&p.id.kind);
@@ -381,10 +396,21 @@ async fn wait_rollout(
     done: &mut Done,
 ) -> Result<()> {
     let progress = Progress::new();
-    match rollout::wait(&ctx.cluster, target, timeout, &progress).await {
+    // A signal stops the wait (a watch, not a write) and nothing after it.
+    let waited = tokio::select! {
+        waited = rollout::wait(&ctx.cluster, target, timeout, &progress) => waited,
+        signal = cancel::cancelled() => Err(cancel::error(signal, format!(
+            "while waiting for the rollout of Deployment {}/{}", target.namespace, target.name
+        ))),
+    };
+    match waited {
         Ok(()) => {
             done.rollout = Some(RolloutResult::Complete);
             Ok(())
+        }
+        Err(e @ Error::Cancelled { .. }) => {
+            done.rollout = Some(RolloutResult::Cancelled(e.to_string()));
+            Err(e)
         }
         Err(e) => {
             done.rollout = Some(RolloutResult::Failed(match &e {
@@ -396,7 +422,7 @@ async fn wait_rollout(
     }
 }
 
-fn changes(outcome: &Outcome) -> Vec<report::ObjectChange> {
+pub(crate) fn changes(outcome: &Outcome) -> Vec<report::ObjectChange> {
     let applied = outcome.applied.iter().map(|a| report::ObjectChange {
         kind: a.id.kind.clone(),
         name: a.id.name.clone(),
@@ -419,7 +445,7 @@ fn changes(outcome: &Outcome) -> Vec<report::ObjectChange> {
         .collect()
 }
 
-fn error_text(err: &Error) -> String {
+pub(crate) fn error_text(err: &Error) -> String {
     let mut text = err.to_string();
     let mut source = std::error::Error::source(err);
     while let Some(cause) = source {
@@ -431,7 +457,7 @@ fn error_text(err: &Error) -> String {
 }
 
 /// Hides secret values in the parts of an error that quote the server.
-fn redact(err: Error, redactor: &Redactor) -> Error {
+pub(crate) fn redact(err: Error, redactor: &Redactor) -> Error {
     match err {
         Error::Api { action, mut cause } => {
             cause.detail = redactor.redact(&cause.detail);

@@ -10,10 +10,12 @@
 pub mod adopt;
 pub mod apply;
 pub mod applyset;
+pub mod cancel;
 pub mod client;
 pub mod deploy;
 pub mod diff;
 pub mod drift;
+pub mod history;
 pub mod job;
 pub mod migration;
 pub mod plan;
@@ -23,7 +25,9 @@ pub mod replace;
 pub mod resources;
 pub mod retire;
 pub mod revert;
+pub mod rollback;
 pub mod rollout;
+pub mod status;
 pub mod warnings;
 pub mod watch;
 
@@ -234,6 +238,22 @@ pub enum Error {
         /// What is wrong and what to do.
         message: String,
     },
+    /// The release history cannot be read, written or used as asked.
+    #[error("{message}")]
+    History {
+        /// What is wrong and what to do.
+        message: String,
+    },
+    /// SIGINT or SIGTERM stopped the run between two requests.
+    #[error(
+        "cancelled by {signal} {during}; the request in flight was completed and nothing more was written, so the cluster may hold part of this release: `gpt-deploy status` shows what runs, `gpt-deploy rollback` restores the previous release"
+    )]
+    Cancelled {
+        /// `SIGINT` or `SIGTERM`.
+        signal: &'static str,
+        /// What was going on, e.g. `while waiting for the rollout of Deployment ns/name`.
+        during: String,
+    },
 }
 
 fn preflight_text(problems: &[preflight::Problem]) -> String {
@@ -280,7 +300,8 @@ impl crate::Failure for Error {
                 exit::ROLLOUT
             }
             Error::CleanupLocked { .. } => exit::LOCKED,
-            Error::Output(_) => exit::API,
+            Error::Output(_) | Error::History { .. } => exit::API,
+            Error::Cancelled { .. } => exit::CANCELLED,
         }
     }
 
@@ -327,4 +348,28 @@ pub async fn cmd_deploy(args: &crate::cli::DeployArgs) -> Result<u8> {
 /// Cluster errors, or the Job failed.
 pub async fn cmd_cleanup_now(args: &crate::cli::CleanupNowArgs) -> Result<u8> {
     job::run(args).await
+}
+
+/// `gpt-deploy status`.
+///
+/// # Errors
+/// Configuration or cluster errors.
+pub async fn cmd_status(args: &crate::cli::StatusArgs) -> Result<u8> {
+    status::run(args).await
+}
+
+/// `gpt-deploy history`.
+///
+/// # Errors
+/// Configuration or cluster errors.
+pub async fn cmd_history(args: &crate::cli::HistoryArgs) -> Result<u8> {
+    status::run_history(args).await
+}
+
+/// `gpt-deploy rollback`.
+///
+/// # Errors
+/// No revision to restore, preflight, apply or rollout errors.
+pub async fn cmd_rollback(args: &crate::cli::RollbackArgs) -> Result<u8> {
+    rollback::run(args).await
 }

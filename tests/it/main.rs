@@ -24,6 +24,7 @@ mod docs;
 mod drift;
 mod github_issues;
 mod github_token;
+mod history;
 mod image_recipe;
 mod kubectl_habits;
 mod layout;
