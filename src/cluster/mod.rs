@@ -5,15 +5,17 @@
 //! dry-runs every object before the first write, then [`apply`] (server-side apply in
 //! phases, tracked by an ApplySet, see [`applyset`]; kubectl-made objects taken over by
 //! [`adopt`], a changed Deployment selector handled by [`replace`]), [`rollout`] (waiting
-//! through [`watch`]), [`prune`] and [`retire`].
+//! through [`watch`]; a failed rollout undone by [`revert`]), [`prune`] and [`retire`].
 
 pub mod adopt;
 pub mod apply;
 pub mod applyset;
+pub mod cancel;
 pub mod client;
 pub mod deploy;
 pub mod diff;
 pub mod drift;
+pub mod history;
 pub mod job;
 pub mod kept_image;
 pub mod migration;
@@ -24,7 +26,10 @@ pub mod prune;
 pub mod replace;
 pub mod resources;
 pub mod retire;
+pub mod revert;
+pub mod rollback;
 pub mod rollout;
+pub mod status;
 pub mod uninstall;
 pub mod warnings;
 pub mod watch;
@@ -167,6 +172,30 @@ pub enum Error {
         /// Per-pod phase, conditions and recent events.
         diagnostics: String,
     },
+    /// The rollout failed and the previous release was restored and is serving again.
+    #[error(
+        "{failure}\nrolled back to {image} (revision {revision}): the previous release is serving again; fix the cause above and deploy again"
+    )]
+    RolledBack {
+        /// The failed rollout.
+        failure: Box<Error>,
+        /// The image running again.
+        image: String,
+        /// The revision restored.
+        revision: String,
+    },
+    /// The rollout failed and so did the automatic rollback.
+    #[error(
+        "{failure}\nthe automatic rollback to {image} failed as well: {problem}\nthe cluster is left as it is (the Deployment half-way, the CronJob untouched); look at the pods, then deploy a working image or run `gpt-deploy rollback`"
+    )]
+    RollbackFailed {
+        /// The failed rollout.
+        failure: Box<Error>,
+        /// The image the rollback tried to restore.
+        image: String,
+        /// Why the rollback failed.
+        problem: Box<Error>,
+    },
     /// The watch on the rollout kept failing.
     #[error("lost the watch on {what} after repeated errors")]
     Watch {
@@ -175,6 +204,16 @@ pub enum Error {
         /// The last watcher error.
         #[source]
         source: kube::runtime::watcher::Error,
+    },
+    /// The cleanup Job's pod exited with the cleanup's "lock held" code.
+    #[error(
+        "job {namespace}/{job}: another cleanup is running (this one exited 5: another database session holds the cleanup lock), so nothing was done; the pod's log names the session holding the lock: kubectl --namespace {namespace} logs job/{job}"
+    )]
+    CleanupLocked {
+        /// The Job's name.
+        job: String,
+        /// Its namespace.
+        namespace: String,
     },
     /// The environment's CronJob is not part of the render.
     #[error("environment {env:?} renders no CronJob, so there is nothing to start")]
@@ -201,6 +240,22 @@ pub enum Error {
     Usage {
         /// What is wrong and what to do.
         message: String,
+    },
+    /// The release history cannot be read, written or used as asked.
+    #[error("{message}")]
+    History {
+        /// What is wrong and what to do.
+        message: String,
+    },
+    /// SIGINT or SIGTERM stopped the run between two requests.
+    #[error(
+        "cancelled by {signal} {during}; the request in flight was completed and nothing more was written, so the cluster may hold part of this release: `gpt-deploy status` shows what runs, `gpt-deploy rollback` restores the previous release"
+    )]
+    Cancelled {
+        /// `SIGINT` or `SIGTERM`.
+        signal: &'static str,
+        /// What was going on, e.g. `while waiting for the rollout of Deployment ns/name`.
+        during: String,
     },
 }
 
@@ -244,8 +299,12 @@ impl crate::Failure for Error {
             | Error::UnknownKind { .. }
             | Error::Watch { .. }
             | Error::NoCronJob { .. } => exit::API,
-            Error::Rollout { .. } => exit::ROLLOUT,
-            Error::Output(_) => exit::API,
+            Error::Rollout { .. } | Error::RolledBack { .. } | Error::RollbackFailed { .. } => {
+                exit::ROLLOUT
+            }
+            Error::CleanupLocked { .. } => exit::LOCKED,
+            Error::Output(_) | Error::History { .. } => exit::API,
+            Error::Cancelled { .. } => exit::CANCELLED,
         }
     }
 
@@ -292,4 +351,28 @@ pub async fn cmd_deploy(args: &crate::cli::DeployArgs) -> Result<u8> {
 /// Cluster errors, or the Job failed.
 pub async fn cmd_cleanup_now(args: &crate::cli::CleanupNowArgs) -> Result<u8> {
     job::run(args).await
+}
+
+/// `gpt-deploy status`.
+///
+/// # Errors
+/// Configuration or cluster errors.
+pub async fn cmd_status(args: &crate::cli::StatusArgs) -> Result<u8> {
+    status::run(args).await
+}
+
+/// `gpt-deploy history`.
+///
+/// # Errors
+/// Configuration or cluster errors.
+pub async fn cmd_history(args: &crate::cli::HistoryArgs) -> Result<u8> {
+    status::run_history(args).await
+}
+
+/// `gpt-deploy rollback`.
+///
+/// # Errors
+/// No revision to restore, preflight, apply or rollout errors.
+pub async fn cmd_rollback(args: &crate::cli::RollbackArgs) -> Result<u8> {
+    rollback::run(args).await
 }

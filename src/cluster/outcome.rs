@@ -171,6 +171,7 @@ pub fn summary_line(
     match &summary.rollout {
         RolloutResult::Complete => line.push_str("; rollout complete"),
         RolloutResult::Failed(_) => line.push_str("; rollout failed"),
+        RolloutResult::Cancelled(_) => line.push_str("; rollout cancelled"),
         RolloutResult::NotWaited => {}
     }
     if let Some(place) = place {
@@ -304,6 +305,10 @@ pub fn document(
                 result: "failed",
                 reason: Some(why),
             },
+            RolloutResult::Cancelled(why) => RolloutDoc {
+                result: "cancelled",
+                reason: Some(why),
+            },
         },
         error: summary.error.as_deref(),
     };
@@ -372,6 +377,7 @@ impl Run {
             place: None,
             planned: 0,
             summary: Summary {
+                command,
                 environment: environment.to_owned(),
                 namespace: String::new(),
                 image_tag: String::new(),
@@ -429,6 +435,7 @@ mod tests {
 
     fn summary(actions: &[Action]) -> Summary {
         Summary {
+            command: "deploy",
             environment: "production".into(),
             namespace: "gpt".into(),
             image_tag: "v2".into(),

@@ -374,7 +374,7 @@ pub async fn run(
     let signal = async move {
         shutdown.await;
         draining.begin_shutdown();
-        tracing::info!(delay = ?delay, "shutdown requested; /readyz now fails");
+        tracing::info!(delay = %humantime::format_duration(delay), "shutdown requested; /readyz now fails");
         tokio::time::sleep(delay).await;
     };
     tokio::pin!(signal);
@@ -441,7 +441,10 @@ pub async fn cmd_serve(args: &ServeArgs) -> Result<u8> {
     let settings = Settings::from_env(|name| std::env::var(name).ok())?;
     match &settings.verification {
         Verification::Verify(v) => {
-            tracing::info!(verifier = ?v, "svix signature verification enabled")
+            tracing::info!(
+                rotating = v.rotating(),
+                "svix signature verification enabled"
+            )
         }
         Verification::Disabled => tracing::warn!(
             "GPT_ENV=development and CLERK_WEBHOOK_SECRET is not set: webhook signatures are NOT \
@@ -464,7 +467,18 @@ pub async fn cmd_serve(args: &ServeArgs) -> Result<u8> {
     );
     let readiness = ready_pool(&settings.database);
     let limits = Limits::from_args(&args.limits);
-    tracing::info!(addr = %addr, database = %settings.database, limits = ?args.limits, "listening");
+    let l = &args.limits;
+    tracing::info!(
+        addr = %addr,
+        database = %settings.database,
+        header_read_timeout = %humantime::format_duration(l.header_read_timeout),
+        body_read_timeout = %humantime::format_duration(l.body_read_timeout),
+        handler_timeout = %humantime::format_duration(l.handler_timeout),
+        max_concurrent_requests = l.max_concurrent_requests,
+        body_memory_mib = l.body_memory_mib,
+        max_connections = l.max_connections,
+        "listening"
+    );
     let state = AppState::new(
         settings.verification,
         settings.database,
