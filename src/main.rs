@@ -58,9 +58,9 @@ async fn dispatch_async(command: Command) -> ExitCode {
         Command::CleanupNow(args) => finish(cluster::cmd_cleanup_now(&args).await),
         Command::Secrets(SecretsCommand::Sync(args)) => finish(github::cmd_sync(&args).await),
         Command::Secrets(SecretsCommand::Check(args)) => finish(github::cmd_check(&args).await),
-        Command::Serve(args) => finish(runtime::serve::cmd_serve(&args).await),
-        Command::Cleanup(args) => finish(runtime::cleanup::cmd_cleanup(&args).await),
-        Command::Migrate => finish(runtime::db::cmd_migrate().await),
+        Command::Serve(args) => finish(runtime::cmd_serve(&args).await),
+        Command::Cleanup(args) => finish(runtime::cmd_cleanup(&args).await),
+        Command::Migrate => finish(runtime::cmd_migrate().await),
         Command::Render(_)
         | Command::Validate(_)
         | Command::Version

@@ -10,11 +10,12 @@
 pub mod adopt;
 pub mod apply;
 pub mod applyset;
+pub mod cleanup_now;
 pub mod client;
+mod command;
 pub mod deploy;
 pub mod diff;
 pub mod drift;
-pub mod job;
 pub mod plan;
 pub mod preflight;
 pub mod prune;
@@ -22,7 +23,10 @@ pub mod replace;
 pub mod resources;
 pub mod retire;
 pub mod rollout;
+pub mod summary;
 pub mod watch;
+
+pub use command::{cmd_apply, cmd_cleanup_now, cmd_deploy, cmd_diff, cmd_drift};
 
 /// The field manager for every object this tool applies.
 pub const FIELD_MANAGER: &str = "gpt-deploy";
@@ -247,44 +251,4 @@ impl crate::Failure for Error {
     fn is_broken_pipe(&self) -> bool {
         matches!(self, Error::Output(e) if e.kind() == std::io::ErrorKind::BrokenPipe)
     }
-}
-
-/// `gpt-deploy diff`.
-///
-/// # Errors
-/// Configuration or cluster errors.
-pub async fn cmd_diff(args: &crate::cli::DiffArgs) -> Result<u8> {
-    diff::run(args).await
-}
-
-/// `gpt-deploy drift`.
-///
-/// # Errors
-/// Configuration, cluster or GitHub errors.
-pub async fn cmd_drift(args: &crate::cli::DriftArgs) -> Result<u8> {
-    drift::run_drift(args).await
-}
-
-/// `gpt-deploy apply`.
-///
-/// # Errors
-/// Preflight, apply or rollout errors.
-pub async fn cmd_apply(args: &crate::cli::ApplyArgs) -> Result<u8> {
-    deploy::run_apply(args).await
-}
-
-/// `gpt-deploy deploy`.
-///
-/// # Errors
-/// Preflight, apply or rollout errors.
-pub async fn cmd_deploy(args: &crate::cli::DeployArgs) -> Result<u8> {
-    deploy::run_deploy(args).await
-}
-
-/// `gpt-deploy cleanup-now`.
-///
-/// # Errors
-/// Cluster errors, or the Job failed.
-pub async fn cmd_cleanup_now(args: &crate::cli::CleanupNowArgs) -> Result<u8> {
-    job::run(args).await
 }

@@ -6,12 +6,10 @@
 
 pub mod markdown;
 pub mod progress;
-pub mod summary;
 
 use std::io::IsTerminal;
 
 pub use progress::Progress;
-pub use summary::{ObjectChange, RolloutResult, Summary};
 
 /// True when running under GitHub Actions (`GITHUB_ACTIONS=true`).
 #[must_use]
