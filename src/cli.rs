@@ -23,6 +23,17 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+    /// More detail on stderr: -v adds gpt-deploy's debug lines, -vv the libraries' too
+    /// (kube, HTTP), -vvv everything at trace level.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Print only errors, warnings and the output asked for (no per-object lines, no progress,
+    /// no summary line).
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// No colour, also on a terminal (as NO_COLOR=1 does).
+    #[arg(long, global = true)]
+    pub no_color: bool,
 }
 
 /// Every subcommand, operator face first, runtime face last.
@@ -40,7 +51,7 @@ pub enum Command {
     Validate(ValidateArgs),
     /// Show what `apply` would change in the cluster (exit 1 when something differs).
     #[command(
-        after_help = "Examples:\n  gpt-deploy diff --env staging\n  gpt-deploy diff --env production --context aks-prod --prune"
+        after_help = "Examples:\n  gpt-deploy diff --env staging\n  gpt-deploy diff --env production --context aks-prod --no-prune"
     )]
     Diff(DiffArgs),
     /// Compare what every environment renders at two git revisions (exit 1 when something differs).
@@ -148,6 +159,9 @@ pub struct RenderArgs {
     /// (@sha256:…), or REPO:TAG / REPO@sha256:… with deploy.toml's image_repository.
     #[arg(long, value_name = "IMAGE")]
     pub image: Option<String>,
+    /// Namespace of every object [default: the environment file's namespace].
+    #[arg(long, short = 'n')]
+    pub namespace: Option<String>,
 }
 
 /// Arguments of `validate`.
@@ -178,6 +192,10 @@ pub struct ClusterArgs {
     /// Namespace to deploy into [default: the environment file's namespace].
     #[arg(long, short = 'n')]
     pub namespace: Option<String>,
+    /// Longest wait for one answer of the API server: 0 for no limit, a number of seconds,
+    /// or a duration (30s, 1m). A request that runs out of it is not retried.
+    #[arg(long, value_name = "DURATION", default_value = "0", value_parser = crate::cluster::client::parse_request_timeout)]
+    pub request_timeout: std::time::Duration,
     /// Image instead of the environment file's image_tag: a tag (v1.2.4), a digest
     /// (@sha256:…), or REPO:TAG / REPO@sha256:… with deploy.toml's image_repository.
     #[arg(long, value_name = "IMAGE")]
@@ -189,8 +207,12 @@ pub struct ClusterArgs {
 pub struct DiffArgs {
     #[command(flatten)]
     pub cluster: ClusterArgs,
-    /// Also show the members of the set that `apply --prune` (and `deploy`) would delete.
+    /// Leave out the members of the set that `deploy` (and `apply --prune`) would delete;
+    /// by default they are shown, as `deploy` prunes by default.
     #[arg(long)]
+    pub no_prune: bool,
+    /// Show the members that would be pruned (the default; kept for older scripts).
+    #[arg(long, hide = true, conflicts_with = "no_prune")]
     pub prune: bool,
     /// Compare without the secret values: the live Secret's values are kept, and each key
     /// whose value is in the environment is reported as changed or unchanged (by hash).
@@ -270,8 +292,9 @@ pub struct PreviewArgs {
 pub struct ApplyArgs {
     #[command(flatten)]
     pub cluster: ClusterArgs,
-    /// Server-side dry run: validate everything with the API server, persist nothing.
-    #[arg(long)]
+    /// Server-side dry run (`--dry-run` or `--dry-run=server`): validate everything with the
+    /// API server, persist nothing. `--dry-run=none` is a real run.
+    #[arg(long, value_name = "MODE", num_args = 0..=1, require_equals = true, default_missing_value = "server", default_value = "none", value_parser = parse_dry_run, action = clap::ArgAction::Set)]
     pub dry_run: bool,
     /// Create the namespace if it does not exist.
     #[arg(long)]
@@ -308,6 +331,14 @@ pub struct DeployArgs {
     /// Do not wait for the rollout.
     #[arg(long)]
     pub no_wait: bool,
+    /// Server-side dry run of the whole deploy (`--dry-run` or `--dry-run=server`): every
+    /// object and every prune is sent with dryRun=All, nothing persists, nothing is waited for.
+    #[arg(long, value_name = "MODE", num_args = 0..=1, require_equals = true, default_missing_value = "server", default_value = "none", value_parser = parse_dry_run, action = clap::ArgAction::Set)]
+    pub dry_run: bool,
+    /// Check first that the GitHub environment holds every required secret (needs
+    /// GITHUB_TOKEN or GH_TOKEN); without it, deploy makes no GitHub call.
+    #[arg(long)]
+    pub check_github_secrets: bool,
     /// Do not prune objects that are no longer rendered.
     #[arg(long)]
     pub no_prune: bool,
@@ -318,6 +349,19 @@ pub struct DeployArgs {
     /// How long to wait for the rollout (e.g. 90s, 5m).
     #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
     pub timeout: std::time::Duration,
+}
+
+/// `--dry-run[=MODE]`: `server` (what a bare `--dry-run` means) or `none`; kubectl's
+/// `client` is what `render` does, and is refused with that advice.
+fn parse_dry_run(text: &str) -> Result<bool, String> {
+    match text {
+        "server" => Ok(true),
+        "none" => Ok(false),
+        "client" => Err(
+            "a client-side dry run is what `gpt-deploy render` prints; use --dry-run=server to have the API server check everything".into(),
+        ),
+        other => Err(format!("{other:?} is not a dry-run mode; use server or none")),
+    }
 }
 
 /// Arguments of `cleanup-now`.

@@ -14,7 +14,8 @@ fn main() -> ExitCode {
         Err(e) => e.exit(),
     };
     gpt_deploy::init_crypto();
-    init_tracing(cli.command.is_runtime());
+    gpt_deploy::report::configure(cli.no_color, cli.quiet);
+    init_tracing(cli.command.is_runtime(), cli.verbose);
     match cli.command {
         Command::Render(args) => finish(render::cmd_render(&args)),
         Command::Validate(args) => finish(render::cmd_validate(&args)),
@@ -89,17 +90,25 @@ fn finish<E: Failure>(result: Result<u8, E>) -> ExitCode {
 }
 
 /// Human logs on a terminal; JSON when `LOG_FORMAT=json`, or for the runtime face off a terminal.
-fn init_tracing(runtime_face: bool) {
+/// `-v` adds gpt-deploy's debug lines, `-vv` the libraries', `-vvv` everything at trace level.
+fn init_tracing(runtime_face: bool, verbose: u8) {
     use tracing_subscriber::EnvFilter;
     // Operator commands show only their own warnings: libraries (kube-rs, octocrab, hyper)
     // log raw ERROR/WARN lines for failures that our error message already explains.
     // RUST_LOG brings them back for debugging.
-    let default = if runtime_face {
-        "info"
-    } else {
-        "off,gpt_deploy=warn"
+    let default = match (verbose, runtime_face) {
+        (0, true) => "info",
+        (0, false) => "off,gpt_deploy=warn",
+        (1, true) => "info,gpt_deploy=debug",
+        (1, false) => "off,gpt_deploy=debug",
+        (2, _) => "debug",
+        _ => "trace",
     };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    // -v wins over RUST_LOG: it was typed for this run.
+    let filter = match EnvFilter::try_from_default_env() {
+        Ok(filter) if verbose == 0 => filter,
+        _ => EnvFilter::new(default),
+    };
     let json = match std::env::var("LOG_FORMAT").as_deref() {
         Ok("json") => true,
         Ok("text") | Ok("pretty") => false,
@@ -111,6 +120,7 @@ fn init_tracing(runtime_face: bool) {
     if json {
         builder.json().flatten_event(true).init();
     } else {
-        builder.with_ansi(std::io::stderr().is_terminal()).init();
+        let ansi = std::io::stderr().is_terminal() && gpt_deploy::report::colour_allowed();
+        builder.with_ansi(ansi).init();
     }
 }

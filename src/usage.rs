@@ -172,7 +172,7 @@ const VARIABLES: &[Var] = &[
     },
     Var {
         name: "GITHUB_TOKEN",
-        what: "GitHub token (GH_TOKEN is read when it is unset); deploy checks the GitHub environment's secrets when one is set",
+        what: "GitHub token (GH_TOKEN is read when it is unset); deploy uses it only with --check-github-secrets",
         commands: GITHUB,
     },
     Var {
@@ -223,8 +223,8 @@ const VARIABLES: &[Var] = &[
     },
     Var {
         name: "NO_COLOR",
-        what: "set: no colour on a terminal either",
-        commands: &["preview"],
+        what: "set: no colour on a terminal either, as --no-color",
+        commands: ALL,
     },
     Var {
         name: "CLERK_WEBHOOK_SECRET",

@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use kube::config::{KubeConfigOptions, Kubeconfig};
@@ -60,6 +61,9 @@ pub struct Target<'a> {
     pub context: Option<&'a str>,
     /// The environment file's `kube_context`, used when `--context` is absent.
     pub default_context: Option<&'a str>,
+    /// `--request-timeout`: the longest wait for one answer of the API server (`None`: no
+    /// limit beyond the connect timeout).
+    pub request_timeout: Option<Duration>,
 }
 
 /// Loads the configuration like kubectl: `--kubeconfig`, else `$KUBECONFIG` (a list, merged),
@@ -68,6 +72,7 @@ pub struct Target<'a> {
 /// # Errors
 /// No configuration found, the file is invalid, or the context does not exist.
 pub async fn connect(target: &Target<'_>) -> Result<Cluster> {
+    set_request_timeout(target.request_timeout);
     let (config, source) = load_config(target).await?;
     let server = config.cluster_url.to_string();
     let client = Client::try_from(config).map_err(|source| Error::ClientBuild {
@@ -139,9 +144,17 @@ fn read_kubeconfig(flag: Option<&Path>) -> Result<Option<(Kubeconfig, String)>> 
     }
     if let Some(list) = std::env::var_os("KUBECONFIG").filter(|v| !v.is_empty()) {
         let files = format!("$KUBECONFIG ({})", list.to_string_lossy());
-        return Kubeconfig::from_env()
-            .map(|k| k.map(|k| (k, files.clone())))
-            .map_err(invalid(files));
+        return read_list(&list)
+            .map(|k| Some((k, files.clone())))
+            .map_err(|e| match e {
+                ListError::Kubeconfig(source) => invalid(files)(source),
+                ListError::NoneExists => Error::Kubeconfig {
+                    message: format!(
+                        "none of the files in {files} exists; fix KUBECONFIG or pass --kubeconfig"
+                    ),
+                    source: None,
+                },
+            });
     }
     match default_path() {
         Some(path) if path.exists() => {
@@ -152,6 +165,32 @@ fn read_kubeconfig(flag: Option<&Path>) -> Result<Option<(Kubeconfig, String)>> 
         }
         _ => Ok(None),
     }
+}
+
+/// Why a `KUBECONFIG` list could not be read.
+enum ListError {
+    /// A file that exists is invalid.
+    Kubeconfig(kube::config::KubeconfigError),
+    /// No file of the list exists.
+    NoneExists,
+}
+
+/// Reads and merges the files of a `KUBECONFIG` list, first one winning, skipping files that
+/// do not exist (as kubectl does: a list naming a laptop's and a CI's file works on both).
+fn read_list(list: &std::ffi::OsStr) -> std::result::Result<Kubeconfig, ListError> {
+    let mut merged: Option<Kubeconfig> = None;
+    for path in std::env::split_paths(list).filter(|p| !p.as_os_str().is_empty()) {
+        if !path.exists() {
+            tracing::debug!(file = %path.display(), "KUBECONFIG names a file that does not exist; skipped");
+            continue;
+        }
+        let next = Kubeconfig::read_from(&path).map_err(ListError::Kubeconfig)?;
+        merged = Some(match merged {
+            None => next,
+            Some(m) => m.merge(next).map_err(ListError::Kubeconfig)?,
+        });
+    }
+    merged.ok_or(ListError::NoneExists)
 }
 
 /// `--context`, else the environment file's context, else the kubeconfig's current context;
@@ -215,7 +254,46 @@ pub fn is_transient(err: &kube::Error) -> bool {
     }
 }
 
-/// Runs `op` up to [`ATTEMPTS`] times while it fails transiently, with doubling back-off.
+/// `--request-timeout` in milliseconds for every request of this process (0: none). Held
+/// process-wide because [`retry`], which enforces it, wraps requests built everywhere.
+static REQUEST_TIMEOUT_MS: AtomicU64 = AtomicU64::new(0);
+
+fn set_request_timeout(limit: Option<Duration>) {
+    let ms = limit.map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    REQUEST_TIMEOUT_MS.store(ms, Ordering::Relaxed);
+}
+
+fn request_timeout() -> Option<Duration> {
+    match REQUEST_TIMEOUT_MS.load(Ordering::Relaxed) {
+        0 => None,
+        ms => Some(Duration::from_millis(ms)),
+    }
+}
+
+/// A request that got no answer within `--request-timeout`.
+#[derive(Debug, thiserror::Error)]
+#[error("no answer within {} (--request-timeout)", humantime::format_duration(*.0))]
+pub struct RequestTimedOut(pub Duration);
+
+/// Parses `--request-timeout` as kubectl does: `0` (no limit), a number of seconds, or a
+/// duration such as `30s` or `1m`.
+///
+/// # Errors
+/// The text is neither.
+pub fn parse_request_timeout(text: &str) -> std::result::Result<Duration, String> {
+    if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+        return text
+            .parse::<u64>()
+            .map(Duration::from_secs)
+            .map_err(|e| e.to_string());
+    }
+    humantime::parse_duration(text)
+        .map_err(|e| format!("{e}; give a duration such as 30s or 1m, or 0 for no limit"))
+}
+
+/// Runs `op` up to [`ATTEMPTS`] times while it fails transiently, with doubling back-off,
+/// saying on stderr when it tries again. Each attempt is bounded by `--request-timeout`; an
+/// attempt that runs out of it is not repeated.
 ///
 /// # Errors
 /// The last error, once the attempts are used up or the error is not transient.
@@ -227,9 +305,21 @@ where
     let mut delay = FIRST_BACKOFF;
     let mut attempt = 1;
     loop {
-        match op().await {
+        let answer = match request_timeout() {
+            None => op().await,
+            Some(limit) => match tokio::time::timeout(limit, op()).await {
+                Ok(answer) => answer,
+                Err(_) => return Err(kube::Error::Service(Box::new(RequestTimedOut(limit)))),
+            },
+        };
+        match answer {
             Err(err) if attempt < ATTEMPTS && is_transient(&err) => {
-                tracing::debug!(attempt, error = %err, "transient API error, retrying");
+                crate::report::note(&format!(
+                    "the API server did not answer ({}); trying again in {} (attempt {} of {ATTEMPTS})",
+                    root_cause(&err),
+                    humantime::format_duration(delay),
+                    attempt + 1
+                ));
                 tokio::time::sleep(delay).await;
                 delay *= 2;
                 attempt += 1;
@@ -535,6 +625,37 @@ mod tests {
     }
 
     #[test]
+    fn request_timeout_reads_like_kubectl() {
+        assert_eq!(parse_request_timeout("0").unwrap(), Duration::ZERO);
+        assert_eq!(parse_request_timeout("5").unwrap(), Duration::from_secs(5));
+        assert_eq!(
+            parse_request_timeout("1m").unwrap(),
+            Duration::from_secs(60)
+        );
+        assert!(parse_request_timeout("soon").is_err());
+    }
+
+    #[test]
+    fn kubeconfig_list_skips_missing_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let present = dir.path().join("present");
+        std::fs::write(
+            &present,
+            "apiVersion: v1\nkind: Config\ncontexts:\n- name: here\n  context: {cluster: c, user: u}\n",
+        )
+        .unwrap();
+        let missing = dir.path().join("missing");
+        let list = std::env::join_paths([&missing, &present]).unwrap();
+        let merged = read_list(&list).ok().expect("the present file is read");
+        assert_eq!(merged.contexts[0].name, "here");
+        let only_missing = std::env::join_paths([&missing]).unwrap();
+        assert!(matches!(
+            read_list(&only_missing),
+            Err(ListError::NoneExists)
+        ));
+    }
+
+    #[test]
     fn missing_context_lists_the_known_ones() {
         let kc = Kubeconfig::from_yaml(
             "apiVersion: v1\nkind: Config\ncontexts:\n- name: local\n  context: {cluster: c, user: u}\ncurrent-context: local\n",
@@ -544,6 +665,7 @@ mod tests {
             kubeconfig: None,
             context: None,
             default_context: Some("aks-prod"),
+            request_timeout: None,
         };
         let err = pick_context(&kc, &target, "kc.yaml").unwrap_err();
         let text = err.to_string();

@@ -34,6 +34,7 @@ impl Context {
             kubeconfig: args.kubeconfig.as_deref(),
             context: args.context.as_deref(),
             default_context: plan.kube_context.as_deref(),
+            request_timeout: (!args.request_timeout.is_zero()).then_some(args.request_timeout),
         };
         let cluster = client::connect(&target).await?;
         tracing::debug!(server = %cluster.server, source = %cluster.source, "connected");
@@ -106,10 +107,12 @@ pub async fn run_deploy(args: &DeployArgs) -> Result<u8> {
         summary.environment.clone_from(&ctx.plan.environment);
         summary.namespace.clone_from(&ctx.plan.namespace);
         summary.image_tag.clone_from(&ctx.plan.image_tag);
-        preflight::check_github_secrets(&ctx.plan).await?;
+        if args.check_github_secrets {
+            preflight::check_github_secrets(&ctx.plan).await?;
+        }
         let steps = Steps {
             options: Options {
-                dry_run: false,
+                dry_run: args.dry_run,
                 force_conflicts: args.force_conflicts,
                 prune: !args.no_prune,
             },
@@ -118,7 +121,7 @@ pub async fn run_deploy(args: &DeployArgs) -> Result<u8> {
                 replace_immutable: args.replace_immutable,
             },
             create_namespace: args.create_namespace,
-            wait: (!args.no_wait).then_some(args.timeout),
+            wait: (!args.no_wait && !args.dry_run).then_some(args.timeout),
         };
         execute(&ctx, steps, &mut done).await
     }

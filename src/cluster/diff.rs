@@ -164,9 +164,56 @@ pub fn retire_diff(id: &ObjectId, live: &Value) -> Option<String> {
     )
 }
 
+/// What a diff found, object by object, for its last line.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tally {
+    /// Rendered objects that do not exist yet.
+    pub created: usize,
+    /// Rendered objects that exist and would change.
+    pub changed: usize,
+    /// Rendered objects that would not change.
+    pub unchanged: usize,
+    /// Members of the set that would be deleted (counted only when pruning is shown).
+    pub pruned: usize,
+    /// Objects of an older layout (`[[app.retire]]`) that would be deleted.
+    pub retired: usize,
+}
+
+impl Tally {
+    /// Whether anything would change.
+    #[must_use]
+    pub fn differs(&self) -> bool {
+        self.created + self.changed + self.pruned + self.retired > 0
+    }
+
+    /// The last line of a diff, e.g. `2 changed, 1 would be pruned, 3 unchanged`; with
+    /// `prune_shown` false it says that pruning was left out.
+    #[must_use]
+    pub fn line(&self, prune_shown: bool) -> String {
+        let mut parts = Vec::new();
+        if self.created > 0 {
+            parts.push(format!("{} would be created", self.created));
+        }
+        parts.push(format!("{} changed", self.changed));
+        if prune_shown {
+            parts.push(format!("{} would be pruned", self.pruned));
+        }
+        if self.retired > 0 {
+            parts.push(format!("{} would be retired", self.retired));
+        }
+        parts.push(format!("{} unchanged", self.unchanged));
+        let mut line = parts.join(", ");
+        if !prune_shown {
+            line.push_str(" (objects that would be pruned not shown: --no-prune)");
+        }
+        line
+    }
+}
+
 /// `gpt-deploy diff`: exit 0 when nothing would change, 1 when something would, 3 when
 /// `apply` would stop (a conflict, an immutable field): the same unforced dry run as the
-/// deploy's preflight decides, and such problems are reported as what they are.
+/// deploy's preflight decides, and such problems are reported as what they are. Members
+/// that `deploy` would prune are shown unless `--no-prune`; the last line counts it all.
 ///
 /// # Errors
 /// Render, preflight or API errors.
@@ -178,9 +225,9 @@ pub async fn run(args: &DiffArgs) -> Result<u8> {
     let namespace_exists =
         super::preflight::namespace_exists(&ctx.cluster, &ctx.plan.namespace).await?;
     let set = Set::new(&ctx.plan.app_name, &ctx.plan.namespace);
-    let tty = crate::report::stdout_is_tty();
+    let colour = crate::report::colour_stdout();
     let mut out = std::io::stdout().lock();
-    let mut differences = 0usize;
+    let mut tally = Tally::default();
     let mut problems = Vec::new();
     let prepared = preflight::prepare_all(&ctx.cluster, &set.id, &ctx.plan.objects).await?;
     let options = CheckOptions {
@@ -189,7 +236,7 @@ pub async fn run(args: &DiffArgs) -> Result<u8> {
     };
     let write = |text: String, out: &mut std::io::StdoutLock<'_>| -> Result<()> {
         let text = ctx.plan.redactor.redact(&text);
-        let text = if tty { colorize(&text) } else { text };
+        let text = if colour { colorize(&text) } else { text };
         out.write_all(text.as_bytes()).map_err(Error::Output)
     };
     for p in &prepared {
@@ -216,13 +263,21 @@ pub async fn run(args: &DiffArgs) -> Result<u8> {
         } else {
             (None, p.body.clone())
         };
-        if let Some(text) = object_diff(&p.id, live.as_ref(), &merged) {
-            differences += 1;
-            write(text, &mut out)?;
+        match object_diff(&p.id, live.as_ref(), &merged) {
+            Some(text) => {
+                if live.is_some() {
+                    tally.changed += 1;
+                } else {
+                    tally.created += 1;
+                }
+                write(text, &mut out)?;
+            }
+            None => tally.unchanged += 1,
         }
     }
+    let prune = !args.no_prune;
     if namespace_exists {
-        if args.prune {
+        if prune {
             let parent = apply::read_parent(&ctx.cluster, &set).await?;
             if parent.exists {
                 let members =
@@ -232,7 +287,7 @@ pub async fn run(args: &DiffArgs) -> Result<u8> {
                 let (delete, _kept) = prune::candidates(&members, &rendered);
                 for id in delete {
                     if let Some(text) = removal_diff(&id, &members[&id]) {
-                        differences += 1;
+                        tally.pruned += 1;
                         write(text, &mut out)?;
                     }
                 }
@@ -246,10 +301,13 @@ pub async fn run(args: &DiffArgs) -> Result<u8> {
         .await?;
         for (id, live) in retired {
             if let Some(text) = retire_diff(&id, &live) {
-                differences += 1;
+                tally.retired += 1;
                 write(text, &mut out)?;
             }
         }
+    }
+    if problems.is_empty() {
+        writeln!(out, "{}", tally.line(prune)).map_err(Error::Output)?;
     }
     out.flush().map_err(Error::Output)?;
     drop(out);
@@ -262,10 +320,10 @@ pub async fn run(args: &DiffArgs) -> Result<u8> {
     if !problems.is_empty() {
         return Err(Error::Preflight { problems });
     }
-    Ok(if differences == 0 {
-        crate::exit::OK
-    } else {
+    Ok(if tally.differs() {
         crate::exit::DIFFERENCES
+    } else {
+        crate::exit::OK
     })
 }
 
@@ -346,6 +404,31 @@ mod tests {
         let id = ObjectId::of(&v).unwrap();
         let text = object_diff(&id, None, &v).unwrap();
         assert!(text.contains("+kind: ConfigMap"), "{text}");
+    }
+
+    #[test]
+    fn the_last_line_counts_every_kind_of_change() {
+        let tally = Tally {
+            created: 0,
+            changed: 2,
+            unchanged: 3,
+            pruned: 1,
+            retired: 0,
+        };
+        assert_eq!(
+            tally.line(true),
+            "2 changed, 1 would be pruned, 3 unchanged"
+        );
+        assert!(tally.differs());
+        let tally = Tally {
+            created: 5,
+            ..Tally::default()
+        };
+        assert_eq!(
+            tally.line(false),
+            "5 would be created, 0 changed, 0 unchanged (objects that would be pruned not shown: --no-prune)"
+        );
+        assert!(!Tally::default().differs());
     }
 
     #[test]

@@ -164,6 +164,8 @@ pub struct Comparison {
     pub differences: Vec<Difference>,
     /// The Secret's content check.
     pub secret: Option<SecretCheck>,
+    /// How many objects were rendered (and compared).
+    pub rendered: usize,
 }
 
 impl Comparison {
@@ -278,6 +280,7 @@ pub async fn compare(
         namespace_exists: preflight::namespace_exists(cluster, &plan.namespace).await?,
         differences: Vec::new(),
         secret: None,
+        rendered: plan.objects.len(),
     };
     let set = Set::new(&plan.app_name, &plan.namespace);
     let mut prepared = preflight::prepare_all(cluster, &set.id, &plan.objects).await?;
@@ -419,6 +422,7 @@ async fn context_without_secrets(args: &ClusterArgs) -> Result<Context> {
         kubeconfig: args.kubeconfig.as_deref(),
         context: args.context.as_deref(),
         default_context: plan.kube_context.as_deref(),
+        request_timeout: (!args.request_timeout.is_zero()).then_some(args.request_timeout),
     };
     let cluster = client::connect(&target).await?;
     Ok(Context { plan, cluster })
@@ -500,6 +504,26 @@ fn github_error(action: &'static str) -> impl FnOnce(github::Error) -> Error {
     }
 }
 
+/// The counts of `diff`'s last line.
+fn diff_tally(comparison: &Comparison) -> super::diff::Tally {
+    let count = |drift: Drift| {
+        comparison
+            .differences
+            .iter()
+            .filter(|d| d.drift == drift)
+            .count()
+    };
+    let created = count(Drift::Missing);
+    let changed = count(Drift::Changed) + count(Drift::Conflict);
+    super::diff::Tally {
+        created,
+        changed,
+        unchanged: comparison.rendered.saturating_sub(created + changed),
+        pruned: count(Drift::Extra),
+        retired: 0,
+    }
+}
+
 /// `diff --without-secret-values` and `diff --comment`: the live diff, the Secret's content
 /// check, and the comment on the pull request.
 ///
@@ -517,20 +541,12 @@ pub async fn run_diff(args: &DiffArgs) -> Result<u8> {
     };
     let values = SecretValues::from_process_env(&ctx.plan.config);
     let options = CompareOptions {
-        prune: args.prune,
+        prune: !args.no_prune,
         conflicts_are_differences: false,
     };
     let comparison = compare(&ctx, &values, options).await?;
-    let colour = crate::report::stdout_is_tty();
-    let last = if comparison.differs() {
-        format!(
-            "{} object(s) differ in {}",
-            comparison.differences.len(),
-            comparison.namespace
-        )
-    } else {
-        format!("no difference in {}", comparison.namespace)
-    };
+    let colour = crate::report::colour_stdout();
+    let last = diff_tally(&comparison).line(options.prune);
     write_stdout(&text(&comparison, &ctx.plan.redactor, colour, &last))?;
     let heading = format!("Live diff: `{}`", comparison.environment);
     let marker = format!("<!-- gpt-deploy:diff:{} -->", comparison.environment);
@@ -663,7 +679,7 @@ pub async fn run_drift(args: &DriftArgs) -> Result<u8> {
     } else {
         format!("{env} is in sync with what the configuration renders")
     };
-    let colour = crate::report::stdout_is_tty();
+    let colour = crate::report::colour_stdout();
     write_stdout(&text(&comparison, &ctx.plan.redactor, colour, &last))?;
     let heading = format!("Drift in `{env}`");
     let marker = format!("<!-- gpt-deploy:drift:{env} -->");

@@ -91,15 +91,24 @@ pub async fn check_namespace(cluster: &Cluster, namespace: &str, may_create: boo
     }
 }
 
-/// The GitHub environment check of `deploy`, run only when a GitHub token is present
-/// (`GITHUB_TOKEN` or `GH_TOKEN`); without one there is nothing to ask.
+/// The GitHub environment check of `deploy --check-github-secrets`: says what it asks, then
+/// stops when the GitHub environment lacks a required secret. Needs a token (`GITHUB_TOKEN`
+/// or `GH_TOKEN`); `deploy` makes no GitHub call without the flag.
 ///
 /// # Errors
-/// [`Error::MissingGithubSecrets`] naming every missing secret, or [`Error::GithubCheck`].
+/// [`Error::Usage`] without a token; [`Error::MissingGithubSecrets`] naming every missing
+/// secret; [`Error::GithubCheck`].
 pub async fn check_github_secrets(plan: &Plan) -> Result<()> {
     if crate::github::token_from_env().is_none() {
-        return Ok(());
+        return Err(Error::Usage {
+            message: "--check-github-secrets needs a GitHub token that may read the environment's secret names: set GITHUB_TOKEN (or GH_TOKEN), or leave the flag out; nothing was applied".into(),
+        });
     }
+    crate::report::note(&format!(
+        "checking that GitHub environment {:?} holds the required secrets ({})",
+        plan.github_environment,
+        plan.required_secrets.join(", ")
+    ));
     let missing = crate::github::missing_required(&plan.config, None)
         .await
         .map_err(|e| Error::GithubCheck {

@@ -42,7 +42,7 @@ pub async fn cmd_preview(args: &PreviewArgs) -> Result<u8> {
         None
     };
     let format = args.format.unwrap_or_else(|| {
-        if crate::report::stdout_is_tty() && std::env::var_os("NO_COLOR").is_none() {
+        if crate::report::colour_stdout() {
             PreviewFormat::Terminal
         } else {
             PreviewFormat::Plain

@@ -14,7 +14,11 @@ use crate::config;
 pub fn cmd_render(args: &RenderArgs) -> Result<u8> {
     let source = config::Source::resolve(args.config.config.as_deref())?;
     announce(&source);
-    let config = config::load_from(source, &args.env)?;
+    let mut config = config::load_from(source, &args.env)?;
+    if let Some(namespace) = &args.namespace {
+        // As in apply: every template reads the namespace from the environment.
+        config.env.namespace.clone_from(namespace);
+    }
     let options = RenderOptions {
         image_tag: args.image.clone(),
         secrets: SecretValues::from_process_env(&config),

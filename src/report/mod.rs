@@ -8,8 +8,46 @@ pub mod markdown;
 pub mod progress;
 
 use std::io::IsTerminal;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 pub use progress::Progress;
+
+/// `--no-color` was given.
+static NO_COLOR_FLAG: AtomicBool = AtomicBool::new(false);
+/// `--quiet` was given.
+static QUIET: AtomicBool = AtomicBool::new(false);
+
+/// Applies the global output flags (`--no-color`, `--quiet`) for the rest of the run.
+pub fn configure(no_color: bool, quiet: bool) {
+    NO_COLOR_FLAG.store(no_color, Ordering::Relaxed);
+    QUIET.store(quiet, Ordering::Relaxed);
+}
+
+/// True unless `--no-color` was given or `NO_COLOR` is set to something (no-color.org).
+#[must_use]
+pub fn colour_allowed() -> bool {
+    !NO_COLOR_FLAG.load(Ordering::Relaxed)
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+/// True when what goes to stdout may be coloured: a terminal, and colour allowed.
+#[must_use]
+pub fn colour_stdout() -> bool {
+    stdout_is_tty() && colour_allowed()
+}
+
+/// True when `--quiet` was given: only errors, warnings and requested output are printed.
+#[must_use]
+pub fn quiet() -> bool {
+    QUIET.load(Ordering::Relaxed)
+}
+
+/// Prints a note for a person on stderr (where, what was kept, the outcome), unless `--quiet`.
+pub fn note(message: &str) {
+    if !quiet() {
+        eprintln!("{message}");
+    }
+}
 
 /// True when running under GitHub Actions (`GITHUB_ACTIONS=true`).
 #[must_use]
@@ -56,9 +94,12 @@ pub fn warning(message: &str) {
     }
 }
 
-/// Prints one result line on stdout (e.g. `deployment.apps/gpt-service configured`).
+/// Prints one result line on stdout (e.g. `deployment.apps/gpt-service configured`),
+/// unless `--quiet`.
 pub fn line(message: &str) {
-    println!("{message}");
+    if !quiet() {
+        println!("{message}");
+    }
 }
 
 #[cfg(test)]

@@ -12,13 +12,17 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 pub struct Progress {
     bar: Option<ProgressBar>,
     last: std::sync::Mutex<String>,
+    /// `--quiet`: nothing is printed.
+    silent: bool,
 }
 
 impl Progress {
     /// A spinner on stderr when it is a terminal, else plain lines on stderr.
     #[must_use]
     pub fn new() -> Self {
-        Self::with_tty(super::stderr_is_tty())
+        let mut progress = Self::with_tty(super::stderr_is_tty() && !super::quiet());
+        progress.silent = super::quiet();
+        progress
     }
 
     /// As [`Progress::new`], choosing the mode explicitly.
@@ -35,6 +39,7 @@ impl Progress {
         Self {
             bar,
             last: std::sync::Mutex::new(String::new()),
+            silent: false,
         }
     }
 
@@ -50,6 +55,7 @@ impl Progress {
         message.clone_into(&mut last);
         match &self.bar {
             Some(bar) => bar.set_message(message.to_string()),
+            None if self.silent => {}
             None => eprintln!("{message}"),
         }
     }
@@ -59,7 +65,9 @@ impl Progress {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }
-        eprintln!("{message}");
+        if !self.silent {
+            eprintln!("{message}");
+        }
     }
 
     /// Removes the live line without printing anything.

@@ -123,7 +123,7 @@ async fn deploy_stops_when_the_github_environment_lacks_a_required_secret() {
     let github = support::github::GitHubStandIn::start();
     github.add_secret("gpt-service/gpt-service", "development", "DATABASE_URL");
     let out = run(env
-        .cmd("deploy", &["--timeout", "60s"])
+        .cmd("deploy", &["--timeout", "60s", "--check-github-secrets"])
         .env("GITHUB_TOKEN", support::github::TOKEN)
         .env("GITHUB_API_URL", github.url())
         .env("GITHUB_REPOSITORY", "gpt-service/gpt-service"))
@@ -151,6 +151,54 @@ async fn deploy_stops_when_the_github_environment_lacks_a_required_secret() {
         out.stderr
     );
     assert!(!github.requests().is_empty(), "the GitHub check ran");
+    assert!(
+        out.stderr.contains(
+            "checking that GitHub environment \"development\" holds the required secrets (CLERK_WEBHOOK_SECRET, DATABASE_URL)"
+        ),
+        "the check announces itself: {}",
+        out.stderr
+    );
+    let deployments: Api<k8s_openapi::api::apps::v1::Deployment> =
+        Api::namespaced(env.ns.client(), &env.ns.name);
+    assert!(
+        deployments
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty(),
+        "nothing was applied"
+    );
+}
+
+/// A token exported on a laptop does not make `deploy` call GitHub; the flag does, and
+/// without a token the flag is a usage error before anything is written.
+#[tokio::test(flavor = "multi_thread")]
+async fn deploy_calls_github_only_when_asked() {
+    let env = DeployEnv::new().await;
+    let github = support::github::GitHubStandIn::start();
+    let out = run(env
+        .cmd("deploy", &["--dry-run"])
+        .env("GITHUB_TOKEN", support::github::TOKEN)
+        .env("GITHUB_API_URL", github.url())
+        .env("GITHUB_REPOSITORY", "gpt-service/gpt-service"))
+    .await;
+    out.success();
+    assert!(
+        github.requests().is_empty(),
+        "no GitHub request without --check-github-secrets: {:?}",
+        github.requests()
+    );
+    assert!(!out.stderr.contains("GitHub"), "{}", out.stderr);
+
+    let out = run(env.cmd("deploy", &["--check-github-secrets"])).await;
+    out.expect_code(2);
+    assert!(
+        out.stderr
+            .contains("--check-github-secrets needs a GitHub token"),
+        "{}",
+        out.stderr
+    );
     let deployments: Api<k8s_openapi::api::apps::v1::Deployment> =
         Api::namespaced(env.ns.client(), &env.ns.name);
     assert!(

@@ -29,10 +29,20 @@ async fn diff_shows_new_objects_then_nothing_after_apply() {
         "no colour without a terminal"
     );
 
+    assert!(
+        out.stdout
+            .ends_with("5 would be created, 0 changed, 0 would be pruned, 0 unchanged\n"),
+        "{}",
+        out.stdout
+    );
+
     run(env.cmd("apply", &[])).await.success();
     let out = run(env.cmd("diff", &[])).await;
     out.expect_code(0);
-    assert!(out.stdout.is_empty(), "{}", out.stdout);
+    assert_eq!(
+        out.stdout, "0 changed, 0 would be pruned, 5 unchanged\n",
+        "nothing but the last line"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -88,12 +98,27 @@ async fn image_change_is_a_one_line_difference() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn prune_shows_members_that_would_be_deleted() {
+async fn diff_shows_what_deploy_would_prune_unless_told_not_to() {
     let env = DeployEnv::new().await;
     run(env.cmd("apply", &[])).await.success();
     env.remove("templates/poddisruptionbudget.yaml.j2");
-    // Without --prune nothing else differs: the dropped object would stay.
-    run(env.cmd("diff", &[])).await.expect_code(0);
+    // deploy prunes by default, so diff shows the removal by default.
+    let out = run(env.cmd("diff", &[])).await;
+    out.expect_code(1);
+    assert!(
+        out.stdout
+            .ends_with("0 changed, 1 would be pruned, 4 unchanged\n"),
+        "{}",
+        out.stdout
+    );
+    // --no-prune: nothing else differs, the dropped object would stay, and the line says so.
+    let out = run(env.cmd("diff", &["--no-prune"])).await;
+    out.expect_code(0);
+    assert_eq!(
+        out.stdout,
+        "0 changed, 4 unchanged (objects that would be pruned not shown: --no-prune)\n"
+    );
+    // The older spelling still works and means the default.
     let out = run(env.cmd("diff", &["--prune"])).await;
     out.expect_code(1);
     assert!(

@@ -22,6 +22,7 @@ mod drift;
 mod github_issues;
 mod github_token;
 mod image_recipe;
+mod kubectl_habits;
 mod layout;
 mod manifest_hardening;
 mod migrate;

@@ -1,0 +1,222 @@
+//! Habits people bring from kubectl, on the real parts: `--dry-run[=server]`, `render -n`, a
+//! `$KUBECONFIG` list naming a missing file, `--request-timeout` against a server that never
+//! answers, `-q`/`-v`, and `NO_COLOR`/`--no-color` on a real terminal (a pty from `script`).
+
+use crate::support;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use kube::Api;
+use kube::api::ListParams;
+use support::bin::{Bin, gpt_deploy};
+use support::config_dir::ConfigDir;
+use support::deploy_env::{DeployEnv, ENV, SENTINEL_CLERK, SENTINEL_DB, run};
+
+/// The cluster flags of `env` as arguments, for runs that need another shape of command line.
+fn cluster_args(env: &DeployEnv, command: &str, extra: &[&str]) -> Vec<String> {
+    let mut args: Vec<String> = vec![
+        command.into(),
+        "--config".into(),
+        env.config.path().display().to_string(),
+        "--env".into(),
+        ENV.into(),
+        "--kubeconfig".into(),
+        env.ns.kubeconfig.display().to_string(),
+        "--context".into(),
+        env.context.clone(),
+        "--namespace".into(),
+        env.ns.name.clone(),
+    ];
+    args.extend(extra.iter().map(|s| (*s).to_owned()));
+    args
+}
+
+fn with_secrets(bin: Bin) -> Bin {
+    bin.env("CLERK_WEBHOOK_SECRET", SENTINEL_CLERK)
+        .env("DATABASE_URL", SENTINEL_DB)
+        .env_remove("KUBECONFIG")
+        .env_remove("NO_COLOR")
+}
+
+async fn deployments(env: &DeployEnv) -> usize {
+    let api: Api<Deployment> = Api::namespaced(env.ns.client(), &env.ns.name);
+    api.list(&ListParams::default()).await.unwrap().items.len()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dry_run_takes_kubectls_spelling_and_writes_nothing() {
+    let env = DeployEnv::new().await;
+    for (command, flag) in [("apply", "--dry-run=server"), ("deploy", "--dry-run")] {
+        let out = run(env.cmd(command, &[flag])).await;
+        out.success();
+        assert!(
+            out.stdout
+                .contains("deployment.apps/gpt-service created (server dry run)"),
+            "{command} {flag}: {}",
+            out.stdout
+        );
+    }
+    assert_eq!(deployments(&env).await, 0, "a dry run persists nothing");
+    let out = run(env.cmd("apply", &["--dry-run=client"])).await;
+    out.expect_code(2);
+    assert!(out.stderr.contains("gpt-deploy render"), "{}", out.stderr);
+    // `--dry-run=none` is a real run.
+    run(env.cmd("apply", &["--dry-run=none"])).await.success();
+    assert_eq!(deployments(&env).await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn render_takes_a_namespace_like_kubectl() {
+    let config = ConfigDir::shipped();
+    let out = run(gpt_deploy([
+        "render",
+        "--config",
+        config.arg(),
+        "--env",
+        ENV,
+        "-n",
+        "elsewhere",
+        "--output",
+        "json",
+    ]))
+    .await;
+    out.success();
+    let list: serde_json::Value = serde_json::from_str(&out.stdout).expect("a JSON list");
+    let items = list["items"].as_array().expect("items");
+    assert!(!items.is_empty());
+    for item in items {
+        assert_eq!(item["metadata"]["namespace"], "elsewhere", "{item}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_kubeconfig_list_with_a_missing_file_skips_it() {
+    let env = DeployEnv::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let list = std::env::join_paths([dir.path().join("not-there.yaml"), env.ns.kubeconfig.clone()])
+        .unwrap();
+    let mut args = cluster_args(&env, "diff", &[]);
+    // The kubeconfig comes from $KUBECONFIG this time.
+    let at = args.iter().position(|a| a == "--kubeconfig").unwrap();
+    args.drain(at..at + 2);
+    let out = run(with_secrets(gpt_deploy(&args)).env("KUBECONFIG", list.to_str().unwrap())).await;
+    out.expect_code(1);
+    assert!(out.stdout.contains("+kind: Deployment"), "{}", out.stdout);
+
+    let only_missing = dir.path().join("not-there.yaml");
+    let out =
+        run(with_secrets(gpt_deploy(&args)).env("KUBECONFIG", only_missing.to_str().unwrap()))
+            .await;
+    out.expect_code(2);
+    assert!(
+        out.stderr.contains("none of the files in $KUBECONFIG"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn request_timeout_bounds_a_server_that_never_answers() {
+    // Accepts connections and never says a word: a hung API server.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming() {
+            held.push(stream);
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("hung.yaml");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: hung\n  cluster: {{server: \"https://127.0.0.1:{port}\", insecure-skip-tls-verify: true}}\nusers:\n- name: u\n  user: {{token: t}}\ncontexts:\n- name: hung\n  context: {{cluster: hung, user: u}}\ncurrent-context: hung\n"
+        ),
+    )
+    .unwrap();
+    let config = ConfigDir::shipped();
+    let out = run(with_secrets(gpt_deploy([
+        "diff",
+        "--config",
+        config.arg(),
+        "--env",
+        ENV,
+        "--kubeconfig",
+        kubeconfig.to_str().unwrap(),
+        "--context",
+        "hung",
+        "--request-timeout",
+        "1s",
+    ])))
+    .await;
+    out.expect_code(3);
+    assert!(
+        out.stderr
+            .contains("no answer within 1s (--request-timeout)"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        !out.stderr.contains("trying again"),
+        "a timed-out request is not repeated: {}",
+        out.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn quiet_prints_nothing_but_errors_and_verbose_shows_debug_lines() {
+    let env = DeployEnv::new().await;
+    let out = run(env.cmd("apply", &["--quiet"])).await;
+    out.success();
+    assert_eq!(out.stdout, "", "no per-object lines");
+    assert_eq!(out.stderr, "", "no notes");
+    assert_eq!(deployments(&env).await, 1, "the apply happened");
+
+    let out = run(env.cmd("apply", &["-v"])).await;
+    out.success();
+    assert!(out.stderr.contains("DEBUG"), "{}", out.stderr);
+    assert!(out.stderr.contains("connected"), "{}", out.stderr);
+    assert!(
+        out.stdout.contains("deployment.apps/gpt-service unchanged"),
+        "{}",
+        out.stdout
+    );
+}
+
+/// Runs `gpt-deploy ARGS` on a pseudo-terminal (util-linux `script`), stdout and stderr merged.
+fn on_a_terminal(args: &[String]) -> Bin {
+    let quote = |s: &str| format!("'{}'", s.replace('\'', r"'\''"));
+    let line = std::iter::once(env!("CARGO_BIN_EXE_gpt-deploy").to_owned())
+        .chain(args.iter().cloned())
+        .map(|a| quote(&a))
+        .collect::<Vec<_>>()
+        .join(" ");
+    gpt_deploy(["-qefc", line.as_str(), "/dev/null"]).program("script")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_color_and_the_flag_turn_colour_off_on_a_terminal() {
+    let env = DeployEnv::new().await;
+    let args = cluster_args(&env, "diff", &[]);
+    let out = run(with_secrets(on_a_terminal(&args))).await;
+    out.expect_code(1);
+    assert!(
+        out.stdout.contains("\u{1b}[32m+kind: Deployment"),
+        "coloured on a terminal: {:?}",
+        out.stdout
+    );
+    let out = run(with_secrets(on_a_terminal(&args)).env("NO_COLOR", "1")).await;
+    out.expect_code(1);
+    assert!(out.stdout.contains("+kind: Deployment"), "{}", out.stdout);
+    assert!(!out.stdout.contains('\u{1b}'), "NO_COLOR: {:?}", out.stdout);
+    let mut flagged = args.clone();
+    flagged.push("--no-color".into());
+    let out = run(with_secrets(on_a_terminal(&flagged))).await;
+    out.expect_code(1);
+    assert!(out.stdout.contains("+kind: Deployment"), "{}", out.stdout);
+    assert!(
+        !out.stdout.contains('\u{1b}'),
+        "--no-color: {:?}",
+        out.stdout
+    );
+}
