@@ -75,10 +75,13 @@ pub async fn connect(target: &Target<'_>) -> Result<Cluster> {
     set_request_timeout(target.request_timeout);
     let (config, source) = load_config(target).await?;
     let server = config.cluster_url.to_string();
-    let client = Client::try_from(config).map_err(|source| Error::ClientBuild {
-        server: server.clone(),
-        source,
-    })?;
+    let client = kube::client::ClientBuilder::try_from(config)
+        .map_err(|source| Error::ClientBuild {
+            server: server.clone(),
+            source,
+        })?
+        .with_layer(&super::warnings::WarningLayer::default())
+        .build();
     Ok(Cluster {
         client,
         server,

@@ -24,6 +24,7 @@ pub mod resources;
 pub mod retire;
 pub mod rollout;
 pub mod summary;
+pub mod warnings;
 pub mod watch;
 
 pub use command::{cmd_apply, cmd_cleanup_now, cmd_deploy, cmd_diff, cmd_drift};

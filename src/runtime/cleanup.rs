@@ -189,7 +189,7 @@ pub enum Error {
         missing: Vec<String>,
     },
     /// A statement failed for good (not transient, or retried for longer than `--retry-for`).
-    #[error("{what} on {target} failed after {attempts} attempt(s) over {elapsed:?}")]
+    #[error("{what} on {target} failed ({})", db::tried(*attempts, *elapsed))]
     Query {
         /// What was being done, naming the table.
         what: String,
@@ -205,7 +205,8 @@ pub enum Error {
     },
     /// A batch failed for good (not transient, or retried for longer than `--retry-for`).
     #[error(
-        "{what} on {target} failed after {attempts} attempt(s) over {elapsed:?}; rows deleted by earlier batches stay deleted, and the next run continues from there"
+        "{what} on {target} failed ({}); rows deleted by earlier batches stay deleted, and the next run continues from there",
+        db::tried(*attempts, *elapsed)
     )]
     Batch {
         /// Which walk of which table.
@@ -234,7 +235,9 @@ pub enum Error {
     },
     /// The connection dropped and the cleanup lock could not be taken again in time.
     #[error(
-        "lost the connection to {target} and could not take the cleanup lock again within {retry_for:?} (another cleanup may have started); rows deleted so far stay deleted"
+        "lost the connection to {target} and could not take the cleanup lock again within {} (another cleanup may have started); rows deleted so far stay deleted"
+    ,
+        humantime::format_duration(*retry_for)
     )]
     LockLost {
         /// The URL with its password masked.

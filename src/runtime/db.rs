@@ -80,7 +80,9 @@ pub enum Error {
     },
     /// The database could not be reached (after retrying for a bounded time).
     #[error(
-        "cannot connect to the database at {target} (tried {attempts} time(s) over {elapsed:?}); check that it is running and that DATABASE_URL is right"
+        "cannot connect to the database at {target} ({tried}); {next}",
+        tried = tried(*attempts, *elapsed),
+        next = source.advice().unwrap_or("check that it is running and that DATABASE_URL is right")
     )]
     Connect {
         /// The URL with its password masked.
@@ -538,15 +540,108 @@ fn scrub(text: &str, secrets: &[String]) -> String {
         .fold(text.to_string(), |t, s| t.replace(s.as_str(), "****"))
 }
 
+/// "tried once" or "tried 3 times over 1.2s" (milliseconds at most, never nanoseconds).
+#[must_use]
+pub fn tried(attempts: u32, elapsed: Duration) -> String {
+    if attempts <= 1 {
+        return "tried once".into();
+    }
+    format!(
+        "tried {attempts} times over {}",
+        humantime::format_duration(Duration::from_millis(elapsed.as_millis() as u64))
+    )
+}
+
+/// PostgreSQL's error text says where in its own source the error was raised (` at line
+/// 768`); that helps nobody running this tool.
+fn drop_server_source_lines(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(" at line ") {
+        let after = &rest[at + " at line ".len()..];
+        let digits = after.bytes().take_while(u8::is_ascii_digit).count();
+        out.push_str(&rest[..at]);
+        if digits == 0 {
+            out.push_str(" at line ");
+        }
+        rest = &after[digits..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The TLS error inside a driver error chain, if the connection failed on TLS.
+fn tls_error<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    let mut node = Some(err);
+    while let Some(e) = node {
+        if let Some(tls) = e.downcast_ref::<rustls::Error>() {
+            return Some(tls);
+        }
+        let io =
+            e.downcast_ref::<std::io::Error>()
+                .or_else(|| match e.downcast_ref::<sqlx::Error>() {
+                    Some(sqlx::Error::Io(io)) => Some(io),
+                    _ => None,
+                });
+        if let Some(tls) = io
+            .and_then(std::io::Error::get_ref)
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        {
+            return Some(tls);
+        }
+        if let Some(sqlx::Error::Tls(inner)) = e.downcast_ref::<sqlx::Error>()
+            && let Some(tls) = inner.downcast_ref::<rustls::Error>()
+        {
+            return Some(tls);
+        }
+        node = e.source();
+    }
+    None
+}
+
+/// What to do about a refused server certificate.
+fn certificate_advice(err: &rustls::Error) -> Option<&'static str> {
+    use rustls::CertificateError as C;
+    let rustls::Error::InvalidCertificate(problem) = err else {
+        return None;
+    };
+    Some(match problem {
+        C::UnknownIssuer | C::BadSignature | C::UnhandledCriticalExtension => {
+            "the database server's certificate is not signed by a CA this process trusts: set \
+             DATABASE_CA_FILE to a PEM file holding the CA that signed it (the public webpki \
+             roots are always trusted)"
+        }
+        C::NotValidForName | C::NotValidForNameContext { .. } => {
+            "the database server's certificate is not issued for the host named in DATABASE_URL: \
+             use the host name the certificate names (sslmode=verify-full checks it)"
+        }
+        C::Expired | C::ExpiredContext { .. } => {
+            "the database server's certificate has expired: renew it on the server"
+        }
+        C::NotValidYet | C::NotValidYetContext { .. } => {
+            "the database server's certificate is not valid yet: check the clocks of this machine \
+             and of the server"
+        }
+        C::Revoked => {
+            "the database server's certificate has been revoked: replace it on the server"
+        }
+        _ => {
+            "the database server's certificate was refused: check it against DATABASE_CA_FILE \
+             and the host named in DATABASE_URL"
+        }
+    })
+}
+
 /// A database error, flattened to text with the password scrubbed out.
 ///
 /// The driver's error chain is rendered once, at the boundary, so that no later
 /// `{:?}` or `{}` of an error can reach a password-bearing string.
 #[derive(Debug, Clone)]
 pub struct DbCause {
-    message: String,
+    message: Box<str>,
     transient: bool,
-    sqlstate: Option<String>,
+    sqlstate: Option<Box<str>>,
+    advice: Option<&'static str>,
 }
 
 impl DbCause {
@@ -564,13 +659,16 @@ impl DbCause {
             source = cause.source();
         }
         let sqlx_err = err.downcast_ref::<sqlx::Error>();
+        // A refused certificate stays refused: retrying it only delays the message.
+        let advice = tls_error(err).and_then(certificate_advice);
         Self {
-            message: scrub(&message, secrets),
-            transient: sqlx_err.is_some_and(is_transient),
+            message: drop_server_source_lines(&scrub(&message, secrets)).into_boxed_str(),
+            transient: advice.is_none() && sqlx_err.is_some_and(is_transient),
+            advice,
             sqlstate: sqlx_err
                 .and_then(|e| e.as_database_error())
                 .and_then(|d| d.code())
-                .map(|c| c.into_owned()),
+                .map(|c| c.into_owned().into_boxed_str()),
         }
     }
 
@@ -578,6 +676,12 @@ impl DbCause {
     #[must_use]
     pub fn is_transient(&self) -> bool {
         self.transient
+    }
+
+    /// What to do about it, when the cause is clear enough to say (a refused certificate).
+    #[must_use]
+    pub fn advice(&self) -> Option<&'static str> {
+        self.advice
     }
 
     /// The PostgreSQL SQLSTATE code, when the server reported one.
@@ -1015,6 +1119,46 @@ mod tests {
             assert!(err.to_string().contains(path.to_str().unwrap()), "{err}");
         }
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn counts_and_durations_read_as_people_write_them() {
+        assert_eq!(tried(1, Duration::from_nanos(68_221_164)), "tried once");
+        assert_eq!(
+            tried(3, Duration::from_nanos(1_234_567_891)),
+            "tried 3 times over 1s 234ms"
+        );
+    }
+
+    #[test]
+    fn the_servers_source_line_is_dropped() {
+        assert_eq!(
+            drop_server_source_lines(
+                "error returned from database: password authentication failed for user \"app\" at line 326"
+            ),
+            "error returned from database: password authentication failed for user \"app\""
+        );
+        assert_eq!(drop_server_source_lines("at line x"), "at line x");
+        assert_eq!(
+            drop_server_source_lines("a at line 1: b at line 22"),
+            "a: b"
+        );
+    }
+
+    #[test]
+    fn a_refused_certificate_says_what_to_do_and_is_not_retried() {
+        let io = std::io::Error::other(rustls::Error::InvalidCertificate(
+            rustls::CertificateError::UnknownIssuer,
+        ));
+        let cause = DbCause::new(&sqlx::Error::Io(io), &[]);
+        assert!(!cause.is_transient());
+        assert!(cause.advice().unwrap().contains("DATABASE_CA_FILE"));
+        let refused = DbCause::new(
+            &sqlx::Error::Io(std::io::Error::from(std::io::ErrorKind::ConnectionRefused)),
+            &[],
+        );
+        assert!(refused.is_transient());
+        assert_eq!(refused.advice(), None);
     }
 
     #[test]

@@ -8,6 +8,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod api_warnings;
 mod apply;
 mod ci_files;
 mod cleanup;
@@ -15,6 +16,7 @@ mod cli_help;
 mod cluster_scripts;
 mod control_plane;
 mod cutover;
+mod db_tls;
 mod deploy;
 mod diff;
 mod docs;

@@ -25,6 +25,9 @@
 //! [`database_for_pods`] gives a database on a second server of the process that
 //! also listens on the real test node's bridge address and admits its pod
 //! subnet, for pods that connect to it.
+//!
+//! [`tls_server`] starts a server of its own with `ssl=on` and the caller's
+//! certificate and key (for tests of certificate verification).
 
 use std::fs::File;
 use std::os::unix::process::CommandExt as _;
@@ -56,7 +59,7 @@ fn server() -> &'static Server {
                 .expect("GPT_DEPLOY_TEST_DATABASE_URL is not a valid postgres:// URL");
             return Server { admin_url };
         }
-        start_local(None)
+        start_local(None, None)
             .unwrap_or_else(|e| panic!("cannot start a throwaway PostgreSQL server: {e}"))
     })
 }
@@ -147,7 +150,7 @@ pub async fn database() -> TestDb {
 /// pod network, CIDR notation). Started once per process, beside the loopback one.
 pub async fn database_for_pods(listen: std::net::IpAddr, subnet: &str) -> TestDb {
     let server = POD_SERVER.get_or_init(|| {
-        start_local(Some((listen, subnet))).unwrap_or_else(|e| {
+        start_local(Some((listen, subnet)), None).unwrap_or_else(|e| {
             panic!("cannot start a PostgreSQL server for the real node's pods: {e}")
         })
     });
@@ -180,6 +183,20 @@ async fn database_on(server: &Server) -> TestDb {
         pool,
         admin_url: server.admin_url.to_string(),
     }
+}
+
+/// A server of its own (not shared with other tests) that speaks TLS with the PEM
+/// certificate chain `cert` and private key `key`; returns its superuser URL (host
+/// `localhost`, no `sslmode`). It stops with the test process.
+///
+/// # Panics
+/// When the server cannot be started (its log is in the message).
+pub fn tls_server(cert: &Path, key: &Path) -> url::Url {
+    let mut url = start_local(None, Some((cert, key)))
+        .unwrap_or_else(|e| panic!("cannot start a PostgreSQL server with TLS: {e}"))
+        .admin_url;
+    url.set_host(Some("localhost")).expect("set host");
+    url
 }
 
 /// A fresh database with the embedded migrations applied.
@@ -289,8 +306,12 @@ fn sweep_stale(bin: &Path) {
     }
 }
 
-/// Starts a server on loopback; with `pods`, also on that address, admitting that subnet.
-fn start_local(pods: Option<(std::net::IpAddr, &str)>) -> Result<Server, String> {
+/// Starts a server on loopback; with `pods`, also on that address, admitting that subnet;
+/// with `tls` (certificate chain, key), with `ssl=on`.
+fn start_local(
+    pods: Option<(std::net::IpAddr, &str)>,
+    tls: Option<(&Path, &Path)>,
+) -> Result<Server, String> {
     let bin = bin_dir()?;
     sweep_stale(&bin);
     let dir = tempfile::Builder::new()
@@ -360,6 +381,21 @@ fn start_local(pods: Option<(std::net::IpAddr, &str)>) -> Result<Server, String>
         rules.push_str(&format!("host all all {subnet} scram-sha-256\n"));
         std::fs::write(&hba, rules).map_err(|e| e.to_string())?;
     }
+    let mut ssl = String::new();
+    if let Some((cert, key)) = tls {
+        // The server refuses a key that others can read; both files must be its own.
+        for (from, name, mode) in [(cert, "server.crt", 0o644), (key, "server.key", 0o600)] {
+            let to = dir.join(name);
+            std::fs::copy(from, &to).map_err(|e| format!("copy {}: {e}", from.display()))?;
+            std::fs::set_permissions(&to, std::os::unix::fs::PermissionsExt::from_mode(mode))
+                .map_err(|e| e.to_string())?;
+            chown_to_postgres(&to)?;
+        }
+        ssl = format!(
+            " -c ssl=on -c ssl_cert_file={dir}/server.crt -c ssl_key_file={dir}/server.key",
+            dir = dir.display()
+        );
+    }
 
     let mut last_error = String::new();
     for _ in 0..5 {
@@ -374,7 +410,7 @@ fn start_local(pods: Option<(std::net::IpAddr, &str)>) -> Result<Server, String>
             .args(["-w", "-t", "120", "-o"])
             .arg(format!(
                 "-p {port} -h {listen} -k {dir} -c fsync=off -c synchronous_commit=off \
-                 -c full_page_writes=off -c max_connections=300 -c shared_buffers=64MB",
+                 -c full_page_writes=off -c max_connections=300 -c shared_buffers=64MB{ssl}",
                 dir = dir.display()
             ))
             .arg("start")
