@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Side-by-side load test of `gpt-deploy serve` (release build) and the reference
-# Node.js receiver in benches/reference/ (express + svix + pg), in one run, with
-# the same load generator (wrk), the same requests and the same PostgreSQL server.
+# Side-by-side load test of `gpt-deploy serve` (release build), the reference
+# Node.js receiver in benches/reference/ (express + svix + pg) and the ceiling: a
+# bare axum server on the same route that reads the body and answers 200
+# (benches/bare-webhook/), in one run, with the same load generator (wrk), the
+# same requests and the same PostgreSQL server.
 #
 # Scenarios, each run against both servers:
 #   verified  - correctly signed deliveries of an event type that needs no
@@ -11,11 +13,17 @@
 #               user's rows in one transaction and recording one event -> 200
 #   light     - "verified" again with only LIGHT_CONNECTIONS connections: latency
 #               without queueing in the server
-# Reported: requests/s, p50 and p99 latency, peak resident memory (VmHWM).
-# Targets: verified req/s >= 5x the reference, p99 < 5 ms, RSS < 30 MB.
+# The bare server runs verified, rejected and light (it answers 200 to all of
+# them, so it is the ceiling of the HTTP stack, not a receiver); "ours / bare"
+# is gpt-deploy's requests/s over the bare server's.
+# Reported: requests/s, p50 and p99 latency, peak resident memory (VmHWM), log
+# lines written and dropped.
+# Targets: verified req/s >= 5x the reference and >= 0.8x the bare server,
+# p99 < 5 ms, RSS < 30 MB.
 #
 # Usage: scripts/bench-serve.sh            (DURATION=10s CONNECTIONS=32 THREADS=1 USERS=60000;
-#        BENCH_BIN=path skips the release build and uses that binary)
+#        BENCH_BIN=path skips the release build and uses that binary,
+#        BARE_BIN=path likewise for the bare server)
 # Needs: wrk (apt-get install -y wrk), node + npm, PostgreSQL server programs
 # (tests/support/ensure-postgres.sh). All traffic stays on 127.0.0.1.
 set -euo pipefail
@@ -51,6 +59,13 @@ else
     echo "building gpt-deploy (release)..." >&2
     (cd "$ROOT" && cargo build --release --quiet --bin gpt-deploy)
     BIN=$CARGO_TARGET_DIR/release/gpt-deploy
+fi
+if [ -n "${BARE_BIN:-}" ]; then
+    BARE=$BARE_BIN
+else
+    echo "building the bare axum server (release)..." >&2
+    (cd "$ROOT" && cargo build --release --quiet --manifest-path benches/bare-webhook/Cargo.toml)
+    BARE=$CARGO_TARGET_DIR/release/bare-webhook
 fi
 echo "installing the reference server's packages..." >&2
 (cd "$ROOT/benches/reference" && npm ci --no-audit --no-fund --silent >/dev/null 2>&1 || npm install --no-audit --no-fund --silent >/dev/null)
@@ -112,8 +127,16 @@ JS_PORT=$(free_port)
     LISTEN_ADDR=127.0.0.1:$JS_PORT exec node server.js 2>"$WORK/node.log") &
 JS_PID=$!
 PIDS+=("$JS_PID")
+BARE_PORT=$(free_port)
+LISTEN_ADDR=127.0.0.1:$BARE_PORT "$BARE" 2>"$WORK/bare.log" &
+BARE_PID=$!
+PIDS+=("$BARE_PID")
 wait_http "http://127.0.0.1:$RS_PORT/healthz"
 wait_http "http://127.0.0.1:$JS_PORT/healthz"
+for _ in $(seq 1 100); do
+    curl -sS -o /dev/null -X POST -d '{}' "http://127.0.0.1:$BARE_PORT/v2/oauth/webhooks/clerk" 2>/dev/null && break
+    sleep 0.1
+done
 
 declare -A RESULT
 run() { # label server port script [connections]
@@ -137,20 +160,25 @@ node "$ROOT/benches/reference/make-wrk-script.js" deleted "$SECRET" "$SECRET" de
 # Warm both up (JIT, connection pools) before measuring.
 wrk -t1 -c4 -d2s -s verified.lua "http://127.0.0.1:$RS_PORT/v2/oauth/webhooks/clerk" >/dev/null
 wrk -t1 -c4 -d2s -s verified.lua "http://127.0.0.1:$JS_PORT/v2/oauth/webhooks/clerk" >/dev/null
+wrk -t1 -c4 -d2s -s verified.lua "http://127.0.0.1:$BARE_PORT/v2/oauth/webhooks/clerk" >/dev/null
 
 for scenario in verified rejected; do
     run "$scenario" rust "$RS_PORT" "$scenario.lua"
     run "$scenario" node "$JS_PORT" "$scenario.lua"
+    run "$scenario" bare "$BARE_PORT" "$scenario.lua"
 done
 # Latency without queueing: few connections, so p99 shows service time plus scheduling noise.
 run light rust "$RS_PORT" verified.lua "$LIGHT_CONNECTIONS"
 run light node "$JS_PORT" verified.lua "$LIGHT_CONNECTIONS"
+run light bare "$BARE_PORT" verified.lua "$LIGHT_CONNECTIONS"
 run deleted rust "$RS_PORT" deleted-rs.lua
 run deleted node "$JS_PORT" deleted-js.lua
 
 rss() { awk -v k="$2" '$1==k":" {printf "%.1f", $2/1024}' "/proc/$1/status"; }
 RS_HWM=$(rss "$RS_PID" VmHWM); JS_HWM=$(rss "$JS_PID" VmHWM)
 RS_RSS=$(rss "$RS_PID" VmRSS); JS_RSS=$(rss "$JS_PID" VmRSS)
+BARE_HWM=$(rss "$BARE_PID" VmHWM); BARE_RSS=$(rss "$BARE_PID" VmRSS)
+RS_DROPPED=$(curl -fsS "http://127.0.0.1:$RS_PORT/metrics" | awk '$1=="gpt_log_lines_dropped_total" {print $2}')
 RS_ROWS=$(psql -tA "$ADMIN/bench_rust" -c "select count(*) from gpt_oauth_events where details->>'outcome' = 'processed'")
 JS_ROWS=$(psql -tA "$ADMIN/bench_node" -c "select count(*) from gpt_oauth_events where details->>'outcome' = 'processed'")
 
@@ -158,11 +186,12 @@ ms() { # wrk latency (e.g. 812.00us, 1.20ms, 2.01s) -> milliseconds
     awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n = n; else if (v ~ /s$/) n *= 1000; printf "%.2f", n }'
 }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.1fx", a / b; else print "-" }'; }
+ratio2() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "-" }'; }
 
 echo
-echo "gpt-deploy serve vs reference (express + svix + pg), same run: wrk -t$THREADS -c$CONNECTIONS -d$DURATION, $(nproc) cores"
-echo "load average before the run: $LOAD_BEFORE; after: $(cut -d' ' -f1-3 /proc/loadavg) (other processes on the machine skew both columns alike)"
-printf '%-34s %22s %22s %8s\n' "" "gpt-deploy serve" "reference (node)" "ratio"
+echo "gpt-deploy serve vs reference (express + svix + pg) vs bare axum route, same run: wrk -t$THREADS -c$CONNECTIONS -d$DURATION, $(nproc) cores"
+echo "load average before the run: $LOAD_BEFORE; after: $(cut -d' ' -f1-3 /proc/loadavg) (other processes on the machine skew every column alike)"
+printf '%-34s %18s %18s %8s %18s %11s\n' "" "gpt-deploy serve" "reference (node)" "ratio" "bare axum" "ours / bare"
 for s in verified rejected light deleted; do
     case $s in
         verified) title="verified (200) req/s" ;;
@@ -170,22 +199,29 @@ for s in verified rejected light deleted; do
         rejected) title="rejected (401) req/s" ;;
         deleted) title="user.deleted deliveries/s (db)" ;;
     esac
-    printf '%-34s %22s %22s %8s\n' "$title" "${RESULT[$s,rust,rps]}" "${RESULT[$s,node,rps]}" \
-        "$(ratio "${RESULT[$s,rust,rps]}" "${RESULT[$s,node,rps]}")"
-    printf '%-34s %22s %22s\n' "  p50 / p99 latency (ms)" \
+    bare_rps=${RESULT[$s,bare,rps]:-}
+    bare_lat="-"
+    [ -n "$bare_rps" ] && bare_lat="$(ms "${RESULT[$s,bare,p50]}") / $(ms "${RESULT[$s,bare,p99]}")"
+    printf '%-34s %18s %18s %8s %18s %11s\n' "$title" "${RESULT[$s,rust,rps]}" "${RESULT[$s,node,rps]}" \
+        "$(ratio "${RESULT[$s,rust,rps]}" "${RESULT[$s,node,rps]}")" "${bare_rps:--}" \
+        "$( [ -n "$bare_rps" ] && ratio2 "${RESULT[$s,rust,rps]}" "$bare_rps" || echo -)"
+    printf '%-34s %18s %18s %8s %18s\n' "  p50 / p99 latency (ms)" \
         "$(ms "${RESULT[$s,rust,p50]}") / $(ms "${RESULT[$s,rust,p99]}")" \
-        "$(ms "${RESULT[$s,node,p50]}") / $(ms "${RESULT[$s,node,p99]}")"
+        "$(ms "${RESULT[$s,node,p50]}") / $(ms "${RESULT[$s,node,p99]}")" "" "$bare_lat"
     if [ -n "${RESULT[$s,rust,errors]}${RESULT[$s,node,errors]}" ]; then
-        printf '%-34s %22s %22s\n' "  non-2xx / socket errors" "${RESULT[$s,rust,errors]:-0}" "${RESULT[$s,node,errors]:-0}"
+        printf '%-34s %18s %18s\n' "  non-2xx / socket errors" "${RESULT[$s,rust,errors]:-0}" "${RESULT[$s,node,errors]:-0}"
     fi
 done
-printf '%-34s %22s %22s\n' "user.deleted rows processed" "$RS_ROWS" "$JS_ROWS"
-printf '%-34s %22s %22s\n' "resident memory, peak / end (MB)" "$RS_HWM / $RS_RSS" "$JS_HWM / $JS_RSS"
+printf '%-34s %18s %18s\n' "user.deleted rows processed" "$RS_ROWS" "$JS_ROWS"
+printf '%-34s %18s %18s %8s %18s\n' "resident memory, peak / end (MB)" "$RS_HWM / $RS_RSS" "$JS_HWM / $JS_RSS" "" "$BARE_HWM / $BARE_RSS"
+printf '%-34s %18s\n' "log lines written / dropped" "$(wc -l <"$WORK/rust.log") / ${RS_DROPPED:-?}"
 
 echo
 verdict() { if [ "$2" = 1 ]; then echo "  PASS  $1"; else echo "  MISS  $1"; fi; }
 verdict "verified req/s >= 5x reference ($(ratio "${RESULT[verified,rust,rps]}" "${RESULT[verified,node,rps]}"))" \
     "$(awk -v a="${RESULT[verified,rust,rps]}" -v b="${RESULT[verified,node,rps]}" 'BEGIN{print (a >= 5*b) ? 1 : 0}')"
+verdict "verified req/s >= 0.8x the bare axum route ($(ratio2 "${RESULT[verified,rust,rps]}" "${RESULT[verified,bare,rps]}"))" \
+    "$(awk -v a="${RESULT[verified,rust,rps]}" -v b="${RESULT[verified,bare,rps]}" 'BEGIN{print (a >= 0.8*b) ? 1 : 0}')"
 for s in verified rejected light deleted; do
     p99=$(ms "${RESULT[$s,rust,p99]}")
     verdict "p99 < 5 ms under load, $s ($p99 ms)" "$(awk -v p="$p99" 'BEGIN{print (p < 5) ? 1 : 0}')"

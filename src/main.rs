@@ -15,7 +15,12 @@ fn main() -> ExitCode {
     };
     gpt_deploy::init_crypto();
     gpt_deploy::report::configure(cli.no_color, cli.quiet);
-    init_tracing(cli.command.is_runtime(), cli.verbose);
+    // Held to the end of `main`: dropping it writes out the queued log lines.
+    let _log_guard = init_tracing(
+        cli.command.is_runtime(),
+        cli.verbose,
+        matches!(cli.command, Command::Serve(_)),
+    );
     match cli.command {
         Command::Render(args) => finish(render::cmd_render(&args)),
         Command::Validate(args) => finish(render::cmd_validate(&args)),
@@ -91,7 +96,13 @@ fn finish<E: Failure>(result: Result<u8, E>) -> ExitCode {
 
 /// Human logs on a terminal; JSON when `LOG_FORMAT=json`, or for the runtime face off a terminal.
 /// `-v` adds gpt-deploy's debug lines, `-vv` the libraries', `-vvv` everything at trace level.
-fn init_tracing(runtime_face: bool, verbose: u8) {
+/// `serve` (`queued`) logs through a bounded queue written by its own thread, so no request
+/// waits on stderr; the returned guard writes out the queue at exit.
+fn init_tracing(
+    runtime_face: bool,
+    verbose: u8,
+    queued: bool,
+) -> Option<runtime::log_writer::Guard> {
     use tracing_subscriber::EnvFilter;
     // Operator commands show only their own warnings: libraries (kube-rs, octocrab, hyper)
     // log raw ERROR/WARN lines for failures that our error message already explains.
@@ -114,13 +125,30 @@ fn init_tracing(runtime_face: bool, verbose: u8) {
         Ok("text") | Ok("pretty") => false,
         _ => runtime_face && !std::io::stderr().is_terminal(),
     };
+    let ansi = std::io::stderr().is_terminal() && gpt_deploy::report::colour_allowed();
+    if queued {
+        match runtime::log_writer::stderr(runtime::log_writer::QUEUE_LINES) {
+            Ok((writer, guard)) => {
+                install(filter, json, ansi, writer);
+                return Some(guard);
+            }
+            Err(e) => eprintln!("warning: logging synchronously: cannot start the log writer: {e}"),
+        }
+    }
+    install(filter, json, ansi, std::io::stderr);
+    None
+}
+
+fn install<W>(filter: tracing_subscriber::EnvFilter, json: bool, ansi: bool, writer: W)
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(writer);
     if json {
         builder.json().flatten_event(true).init();
     } else {
-        let ansi = std::io::stderr().is_terminal() && gpt_deploy::report::colour_allowed();
         builder.with_ansi(ansi).init();
     }
 }

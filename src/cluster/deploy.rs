@@ -9,7 +9,7 @@ use super::plan::{self, Plan};
 use super::preflight::{CheckOptions, Checked, Prepared};
 use super::resources::ObjectId;
 use super::summary::{Action, ObjectChange, RolloutResult, Summary};
-use super::{Error, Result, preflight, replace, retire, rollout};
+use super::{Error, Result, migration, preflight, replace, retire, rollout};
 use crate::cli::{ApplyArgs, ClusterArgs, DeployArgs};
 use crate::report::{self, Progress};
 use crate::secret::Redactor;
@@ -171,9 +171,9 @@ fn switches_selector(prepared: &Prepared, checked: &Checked) -> bool {
 /// The default wait when a replacement needs one and none was asked for.
 const REPLACE_WAIT: Duration = Duration::from_secs(600);
 
-/// Preflight (dry run of everything), then the phases: config objects → Deployment →
-/// wait → the rest (CronJob, a Service switching selector) → orphans of a replacement →
-/// prune → retire.
+/// Preflight (dry run of everything), then the phases: config objects → migration Job
+/// (waited for) → Deployment → wait → the rest (CronJob, a Service switching selector) →
+/// orphans of a replacement → prune → retire.
 async fn execute(ctx: &Context, steps: Steps, done: &mut Done) -> Result<()> {
     let plan = &ctx.plan;
     let cluster = &ctx.cluster;
@@ -255,10 +255,11 @@ async fn execute(ctx: &Context, steps: Steps, done: &mut Done) -> Result<()> {
         done.outcome.applied.push(applied);
     };
 
-    // Config objects: everything the Deployment reads or sits behind.
+    // Config objects: everything the migration Job and the Deployment read.
+    let job_rank = crate::render::kind_rank("Job");
     let mut deferred = Vec::new();
     for (p, c) in prepared.iter().zip(&checked) {
-        if rank(p) >= deployment_rank {
+        if rank(p) >= job_rank {
             continue;
         }
         if waits && switches_selector(p, c) {
@@ -267,6 +268,15 @@ async fn execute(ctx: &Context, steps: Steps, done: &mut Done) -> Result<()> {
         }
         let applied = apply::apply_checked(cluster, p, c, steps.options).await?;
         record(applied, done);
+    }
+    // Migrations, before anything runs the new image.
+    for (p, c) in prepared.iter().zip(&checked) {
+        if rank(p) == job_rank
+            && let Some(applied) =
+                migration::run(cluster, p, c, steps.options, migration::TIMEOUT).await?
+        {
+            done.outcome.applied.push(applied);
+        }
     }
     // The Deployment, replaced when its selector changes.
     let mut replacements = Vec::new();

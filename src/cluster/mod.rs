@@ -16,6 +16,7 @@ mod command;
 pub mod deploy;
 pub mod diff;
 pub mod drift;
+pub mod migration;
 pub mod plan;
 pub mod preflight;
 pub mod prune;

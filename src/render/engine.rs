@@ -9,7 +9,8 @@ use crate::config::image::Image;
 use crate::config::{Config, ResourceList, Template};
 
 /// The variables every template sees (named in error messages about undefined values).
-pub const VARIABLES: &str = "app, env, image, image_tag, secret_hash, secret_keys, secret_data";
+pub const VARIABLES: &str =
+    "app, env, image, image_tag, migrate_job_name, secret_hash, secret_keys, secret_data";
 
 /// Builds the template environment; template syntax errors surface here.
 ///
@@ -136,10 +137,31 @@ pub fn context(
         ),
         ("image", Value::from(&image.reference)),
         ("image_tag", Value::from(&image.version)),
+        (
+            "migrate_job_name",
+            Value::from(migrate_job_name(&image.reference)),
+        ),
         ("secret_hash", Value::from(secret_hash)),
         ("secret_keys", Value::from(secret_keys)),
         ("secret_data", Value::from(secret_data)),
     ])
+}
+
+/// `gpt-migrate-` + 8 hex digits of SHA-256 over the image and the embedded migrations
+/// (version and checksum of each): a new image or a new migration gets a new Job, the same
+/// ones never run twice.
+#[must_use]
+pub fn migrate_job_name(image: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    hasher.update((image.len() as u64).to_be_bytes());
+    hasher.update(image.as_bytes());
+    for m in crate::runtime::db::MIGRATOR.iter() {
+        hasher.update(m.version.to_be_bytes());
+        hasher.update(&*m.checksum);
+    }
+    let digest = hex::encode(hasher.finalize());
+    format!("gpt-migrate-{}", &digest[..8])
 }
 
 /// For an undefined-value error, names the attribute that is missing, e.g.

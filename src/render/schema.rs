@@ -11,12 +11,13 @@ use serde_json::Value;
 use k8s_openapi::api::{apps, batch, core, policy};
 
 /// Kinds `render` knows how to check, in the order they are applied.
-pub const KINDS: [(&str, &str); 7] = [
+pub const KINDS: [(&str, &str); 8] = [
     ("v1", "ServiceAccount"),
     ("v1", "ConfigMap"),
     ("v1", "Secret"),
     ("policy/v1", "PodDisruptionBudget"),
     ("v1", "Service"),
+    ("batch/v1", "Job"),
     ("apps/v1", "Deployment"),
     ("batch/v1", "CronJob"),
 ];
@@ -54,6 +55,7 @@ pub fn check(value: &Value) -> Result<(), Vec<String>> {
         ("v1", "Service") => typed::<core::v1::Service>(value),
         ("apps/v1", "Deployment") => typed::<apps::v1::Deployment>(value),
         ("batch/v1", "CronJob") => typed::<batch::v1::CronJob>(value),
+        ("batch/v1", "Job") => typed::<batch::v1::Job>(value),
         _ => Err(vec![format!(
             "apiVersion `{api_version}` kind `{kind}` is not one gpt-deploy renders; use one of {}",
             KINDS

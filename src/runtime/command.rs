@@ -104,6 +104,19 @@ pub async fn cmd_migrate() -> db::Result<u8> {
             target: url.redacted().to_string(),
             source: url.cause(&e),
         })?;
+    match db::unknown_applied(&mut conn).await {
+        Ok(unknown) if !unknown.is_empty() => {
+            let versions: Vec<String> = unknown.iter().map(ToString::to_string).collect();
+            tracing::warn!(versions = %versions.join(","), "database is ahead of this binary");
+            println!(
+                "the database has {} migration(s) this binary does not know (version {}): a newer release applied them; continuing, as migrations only expand the schema",
+                unknown.len(),
+                versions.join(", ")
+            );
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %url.cause(&e), "cannot list the applied migrations"),
+    }
     let latest = db::MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
     tracing::info!(target_db = %url, latest_version = latest, elapsed_ms = started.elapsed().as_millis() as u64, "migrations applied");
     println!(

@@ -16,8 +16,35 @@ use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgSs
 
 use crate::secret::SecretString;
 
-/// The embedded migrations (`migrations/` at build time).
-pub static MIGRATOR: Migrator = sqlx::migrate!();
+/// The embedded migrations (`migrations/` at build time). Versions the database has
+/// applied but this binary does not embed are tolerated (and reported by `migrate`): an
+/// older image must keep running against a schema a newer one expanded, which the
+/// expand/contract rule for migrations makes safe.
+pub static MIGRATOR: Migrator = Migrator {
+    ignore_missing: true,
+    ..sqlx::migrate!()
+};
+
+/// Applied versions the embedded migrations do not know (the database is ahead).
+///
+/// # Errors
+/// The migrations table cannot be read (a database never migrated has none: empty list).
+pub async fn unknown_applied(conn: &mut PgConnection) -> Result<Vec<i64>, sqlx::Error> {
+    let exists: Option<String> = sqlx::query_scalar("select to_regclass('_sqlx_migrations')::text")
+        .fetch_one(&mut *conn)
+        .await?;
+    if exists.is_none() {
+        return Ok(Vec::new());
+    }
+    let applied: Vec<i64> =
+        sqlx::query_scalar("select version from _sqlx_migrations order by version")
+            .fetch_all(&mut *conn)
+            .await?;
+    Ok(applied
+        .into_iter()
+        .filter(|v| !MIGRATOR.iter().any(|m| m.version == *v))
+        .collect())
+}
 
 /// How long `migrate` keeps retrying a database that refuses connections (a
 /// pod that starts before its database is reachable), unless `MIGRATE_RETRY_FOR` says otherwise.

@@ -113,6 +113,11 @@ impl Metrics {
             "Connections closed on accept because MAX_CONNECTIONS were open",
             connections_refused.clone(),
         );
+        registry.register(
+            "log_lines_dropped",
+            "Log lines dropped because the log queue was full (stderr slower than the requests)",
+            super::log_writer::dropped_lines().clone(),
+        );
         Self {
             inner: Arc::new(Inner {
                 registry,

@@ -3,6 +3,7 @@
 pub mod cleanup;
 mod command;
 pub mod db;
+pub mod log_writer;
 pub mod metrics;
 pub mod serve;
 pub mod webhook;

@@ -22,7 +22,6 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
-use serde_json::json;
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 use tokio::net::TcpListener;
@@ -436,12 +435,26 @@ pub fn shutdown_signal() -> Result<impl Future<Output = ()> + Send + 'static> {
 
 /// A short JSON answer: `{"status": ...}` for success, `{"error": ...}` otherwise.
 fn reply(status: StatusCode, text: &str) -> Response {
-    let key = if status.is_success() {
-        "status"
+    let key: &[u8] = if status.is_success() {
+        b"{\"status\":"
     } else {
-        "error"
+        b"{\"error\":"
     };
-    (status, axum::Json(json!({ key: text }))).into_response()
+    // Written straight into the body (no JSON map built per request); a string always
+    // serialises.
+    let mut body = Vec::with_capacity(key.len() + text.len() + 3);
+    body.extend_from_slice(key);
+    let _ = serde_json::to_writer(&mut body, text);
+    body.push(b'}');
+    (
+        status,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response()
 }
 
 /// 503 with `Retry-After`, counted by why the delivery was shed.

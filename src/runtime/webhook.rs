@@ -292,7 +292,104 @@ struct Envelope {
     #[serde(rename = "type")]
     kind: String,
     #[serde(default)]
-    data: Option<serde_json::Value>,
+    data: Option<DataId>,
+}
+
+/// `data.id` of an event: the string `id` of `data` when `data` is an object. Every other part
+/// of the body is skipped by the parser without being built (Clerk's `user.*` payloads carry the
+/// whole user object, and most deliveries are events that need nothing from it).
+struct DataId(Option<String>);
+
+impl<'de> serde::Deserialize<'de> for DataId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        d.deserialize_any(AnyValue { want_map: true })
+            .map(|found| DataId(found.id))
+    }
+}
+
+/// What [`AnyValue`] found: a string (for `id` itself) or an object's string `id`.
+struct Found {
+    id: Option<String>,
+}
+
+/// Accepts any JSON value; keeps a string, or with `want_map` an object's string `id`.
+struct AnyValue {
+    want_map: bool,
+}
+
+impl<'de> serde::Deserialize<'de> for Found {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        d.deserialize_any(AnyValue { want_map: false })
+    }
+}
+
+/// An object key, compared without being kept.
+struct IsId(bool);
+
+impl<'de> serde::Deserialize<'de> for IsId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct Key;
+        impl serde::de::Visitor<'_> for Key {
+            type Value = IsId;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an object key")
+            }
+            fn visit_str<E>(self, v: &str) -> std::result::Result<IsId, E> {
+                Ok(IsId(v == "id"))
+            }
+        }
+        d.deserialize_str(Key)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for AnyValue {
+    type Value = Found;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_str<E>(self, v: &str) -> std::result::Result<Found, E> {
+        Ok(Found {
+            id: (!self.want_map).then(|| v.to_owned()),
+        })
+    }
+    fn visit_bool<E>(self, _: bool) -> std::result::Result<Found, E> {
+        Ok(Found { id: None })
+    }
+    fn visit_i64<E>(self, _: i64) -> std::result::Result<Found, E> {
+        Ok(Found { id: None })
+    }
+    fn visit_u64<E>(self, _: u64) -> std::result::Result<Found, E> {
+        Ok(Found { id: None })
+    }
+    fn visit_f64<E>(self, _: f64) -> std::result::Result<Found, E> {
+        Ok(Found { id: None })
+    }
+    fn visit_unit<E>(self) -> std::result::Result<Found, E> {
+        Ok(Found { id: None })
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(
+        self,
+        mut seq: A,
+    ) -> std::result::Result<Found, A::Error> {
+        while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+        Ok(Found { id: None })
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(
+        self,
+        mut map: A,
+    ) -> std::result::Result<Found, A::Error> {
+        let mut id = None;
+        while let Some(IsId(is_id)) = map.next_key()? {
+            if is_id && self.want_map {
+                // A repeated key counts as its last occurrence, as in a parsed JSON object.
+                id = map.next_value::<Found>()?.id;
+            } else {
+                map.next_value::<serde::de::IgnoredAny>()?;
+            }
+        }
+        Ok(Found { id })
+    }
 }
 
 /// Parses a verified body into the event the server acts on.
@@ -318,8 +415,7 @@ pub fn parse_event(body: &[u8]) -> std::result::Result<ClerkEvent, MalformedEven
     let user_id = envelope
         .data
         .as_ref()
-        .and_then(|d| d.get("id"))
-        .and_then(serde_json::Value::as_str)
+        .and_then(|d| d.0.as_deref())
         .map(str::trim)
         .filter(|id| !id.is_empty());
     Ok(match user_id {
@@ -427,9 +523,21 @@ mod tests {
             br#"{"type":"user.deleted","data":{"id":""}}"#,
             br#"{"type":"user.deleted","data":{"id":42}}"#,
             br#"{"type":"user.deleted","data":null}"#,
+            br#"{"type":"user.deleted","data":"user_1"}"#,
+            br#"{"type":"user.deleted","data":["user_1"]}"#,
+            br#"{"type":"user.deleted","data":{"user":{"id":"user_1"}}}"#,
+            br#"{"type":"user.deleted","data":{"id":"user_1","id":null}}"#,
         ] {
             assert_eq!(parse_event(body), Ok(ClerkEvent::UserDeletedWithoutId));
         }
+        assert_eq!(
+            parse_event(
+                br#"{"data":{"object":"user","id":"user_\u0032","emails":[{"id":"e_1"}]},"type":"user.deleted"}"#
+            ),
+            Ok(ClerkEvent::UserDeleted {
+                user_id: "user_2".into()
+            })
+        );
         assert_eq!(
             parse_event(br#"{"type":"session.created","data":{}}"#),
             Ok(ClerkEvent::Other {

@@ -62,7 +62,7 @@ async fn fresh_apply_creates_the_set_and_waits_for_the_rollout() {
     assert!(notes["applyset.kubernetes.io/tooling"].starts_with("gpt-deploy/v"));
     assert_eq!(
         notes["applyset.kubernetes.io/contains-group-kinds"],
-        "CronJob.batch,Deployment.apps,PodDisruptionBudget.policy,Secret,Service"
+        "CronJob.batch,Deployment.apps,Job.batch,PodDisruptionBudget.policy,Secret,Service"
     );
 
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), &env.ns.name);
@@ -100,7 +100,7 @@ async fn unchanged_reapply_makes_no_new_generation() {
     out.success();
     assert_eq!(
         out.stdout.matches(" unchanged").count(),
-        5,
+        6,
         "{}",
         out.stdout
     );
@@ -297,7 +297,7 @@ async fn prune_deletes_a_dropped_member_and_nothing_else() {
     assert_eq!(labels(&parent.metadata)["applyset.kubernetes.io/id"], id);
     assert_eq!(
         annotations(&parent.metadata)["applyset.kubernetes.io/contains-group-kinds"],
-        "CronJob.batch,Deployment.apps,PodDisruptionBudget.policy,Secret,Service",
+        "CronJob.batch,Deployment.apps,Job.batch,PodDisruptionBudget.policy,Secret,Service",
         "the labelled look-alike keeps its kind recorded"
     );
 }

@@ -879,6 +879,103 @@ async fn both_walks_on_both_layouts_delete_exactly_the_eligible_rows() {
     }
 }
 
+/// The heap walk sends several batches per round trip on a table of many pages;
+/// a batch that meets a locked row fails there and is run again on its own
+/// (skip-locked), the batches before it stay committed and the rest carry on.
+#[tokio::test]
+async fn round_trips_of_several_heap_batches_keep_every_guarantee() {
+    let db = support::pg::migrated_database().await;
+    let p = db.pool();
+    event(p, "audit", as_of() - secs(400 * 86_400)).await;
+    for (limit, locked) in [(None, true), (Some(3000), false)] {
+        load(p, 12_000, true, 0.9).await;
+        let keep = keepers(p).await;
+        // An eligible session in the middle of the heap, locked for the whole run.
+        let mut lock = p.begin().await.unwrap();
+        let held: Option<String> = if locked {
+            // Picked first, then locked: `for update` with `offset` would lock the skipped rows too.
+            sqlx::query_scalar(
+                "select clerk_user_id from gpt_sessions where id = (
+                     select id from gpt_sessions where expires_at < $1 order by ctid offset 6000 limit 1)
+                 for update",
+            )
+            .bind(as_of() - secs(DAYS_30))
+            .fetch_optional(&mut *lock)
+            .await
+            .unwrap()
+        } else {
+            None
+        };
+        let mut args = vec![AS_OF, "--batch-size", "200", "--walk", "heap"];
+        let limit_arg = limit.map(|l: i64| format!("--limit={l}"));
+        args.extend(limit_arg.as_deref());
+        let o = command(Some(&db.url), &args)
+            .env("RUST_LOG", "gpt_deploy=debug")
+            .output()
+            .await
+            .unwrap();
+        let out = assert_ok(&o);
+        lock.rollback().await.unwrap();
+        let context = format!("limit {limit:?}, locked {held:?}");
+        let events: Vec<serde_json::Value> = text(&o)
+            .1
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect();
+        let of = |message: &str| {
+            events
+                .iter()
+                .filter(|e| e["message"] == message && e["table"] == "gpt_sessions")
+                .collect::<Vec<_>>()
+        };
+        let trips = of("round trip");
+        assert!(
+            trips.iter().any(|t| t["batches"].as_u64() > Some(1)),
+            "{context}: no round trip carried several batches: {trips:?}"
+        );
+        let batches = of("batch");
+        assert!(
+            batches.iter().all(|b| b["rows"].as_u64() <= Some(200)),
+            "{context}: a batch deleted more than --batch-size"
+        );
+        assert!(
+            batches.iter().any(|b| b["chained"] == true),
+            "{context}: no batch ran chained"
+        );
+        let deleted: u64 = batches.iter().map(|b| b["rows"].as_u64().unwrap()).sum();
+        let l = line(&out, "gpt_sessions");
+        assert!(
+            l.contains(&format!("deleted {deleted} rows")),
+            "{context}: {l}"
+        );
+        let (_, _, sessions, events_left) = left(p).await;
+        assert_eq!(events_left, strs(&["audit"]), "{context}");
+        match (limit, &held) {
+            (None, Some(held)) => {
+                assert!(
+                    l.contains("skipped 1 locked or concurrently changed rows"),
+                    "{context}: {l}"
+                );
+                let mut expected = keep[2].clone();
+                expected.push(held.clone());
+                expected.sort();
+                assert_eq!(sessions, expected, "{context}");
+                let (codes, tokens, _, _) = left(p).await;
+                assert_eq!(codes, keep[0], "{context}");
+                assert_eq!(tokens, keep[1], "{context}");
+            }
+            (Some(limit), _) => {
+                assert_eq!(deleted, limit as u64, "{context}: {l}");
+                assert!(l.contains("--limit reached"), "{context}: {l}");
+                // Only eligible rows went: every keeper is still there.
+                assert!(keep[2].iter().all(|k| sessions.contains(k)), "{context}");
+                assert_eq!(sessions.len(), 12_000 - limit as usize, "{context}");
+            }
+            _ => unreachable!(),
+        }
+    }
+}
+
 #[tokio::test]
 async fn the_walk_follows_the_layout() {
     let db = support::pg::migrated_database().await;

@@ -22,7 +22,7 @@ async fn deploy_applies_prunes_waits_and_writes_the_step_summary() {
     let text = std::fs::read_to_string(&summary).unwrap();
     assert!(text.contains("development deploy succeeded"), "{text}");
     assert!(text.contains("image tag `v1.2.3`"), "{text}");
-    assert!(text.contains("| 5 | 0 | 0 | 0 |"), "{text}");
+    assert!(text.contains("| 6 | 0 | 0 | 0 |"), "{text}");
     assert!(text.contains("Rollout: complete"), "{text}");
 
     // Drop an object: the next deploy prunes it (pruning is on by default).
@@ -34,7 +34,7 @@ async fn deploy_applies_prunes_waits_and_writes_the_step_summary() {
     .await;
     out.success();
     let text = std::fs::read_to_string(&summary).unwrap();
-    assert!(text.contains("| 0 | 0 | 4 | 1 |"), "{text}");
+    assert!(text.contains("| 0 | 0 | 5 | 1 |"), "{text}");
     assert!(
         text.contains("| PodDisruptionBudget/gpt-service | pruned |"),
         "{text}"
@@ -80,7 +80,11 @@ async fn cleanup_now_starts_a_job_from_the_cronjob() {
         out.stdout
     );
     let jobs: Api<Job> = Api::namespaced(env.ns.client(), &env.ns.name);
-    let list = jobs.list(&ListParams::default()).await.unwrap();
+    // The deploy's own migration Job is the other one.
+    let list = jobs
+        .list(&ListParams::default().labels("app.kubernetes.io/component=token-cleanup"))
+        .await
+        .unwrap();
     assert_eq!(list.items.len(), 1);
     let job = &list.items[0];
     let annotations = job.metadata.annotations.clone().unwrap_or_default();

@@ -33,6 +33,7 @@ mod preview;
 mod quiet_libraries;
 mod realnode;
 mod release_binary;
+mod releases;
 mod render;
 mod render_errors;
 mod render_out;

@@ -5,10 +5,10 @@
 use crate::support;
 
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::batch::v1::CronJob;
+use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
-use kube::api::Api;
+use kube::api::{Api, ListParams};
 use support::deploy_env::{DeployEnv, run};
 
 const APP: &str = "gpt-service";
@@ -53,10 +53,24 @@ async fn stored_objects_carry_the_shutdown_spread_disruption_and_retry_rules() {
         5 + drain < grace,
         "delay 5 s + drain {drain} s >= grace {grace} s"
     );
-    let init_env = pod["initContainers"][0]["env"].as_array().unwrap();
+    let jobs = Api::<Job>::namespaced(env.ns.client(), ns)
+        .list(&ListParams::default().labels("app.kubernetes.io/component=migrate"))
+        .await
+        .unwrap();
+    assert_eq!(jobs.items.len(), 1, "one migration Job");
+    let job = serde_json::to_value(&jobs.items[0]).unwrap();
+    let job_pod = &job["spec"]["template"]["spec"];
     assert!(
-        init_env.iter().any(|e| e["name"] == "GPT_ENV"),
-        "the migrate init container needs GPT_ENV for the TLS rule"
+        job_pod["containers"][0]["env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["name"] == "GPT_ENV"),
+        "the migration Job needs GPT_ENV for the TLS rule"
+    );
+    assert_eq!(
+        job_pod["securityContext"]["runAsNonRoot"], true,
+        "{job_pod}"
     );
 
     let pdb = Api::<PodDisruptionBudget>::namespaced(env.ns.client(), ns)

@@ -318,11 +318,11 @@ fn every_format_says_the_same_without_secret_values() {
         "{markdown}"
     );
     assert!(
-        markdown.contains("| `staging` | 0 | 0 | 2 | 3 |\n"),
+        markdown.contains("| `staging` | 0 | 0 | 2 | 4 |\n"),
         "{markdown}"
     );
     assert!(
-        markdown.contains("| `production` | 0 | 0 | 2 | 3 |\n"),
+        markdown.contains("| `production` | 0 | 0 | 2 | 4 |\n"),
         "{markdown}"
     );
     assert_eq!(markdown.matches("<details>").count(), 6, "{markdown}");
@@ -344,7 +344,7 @@ fn every_format_says_the_same_without_secret_values() {
 
     let json: Value = serde_json::from_str(&run("json")).unwrap();
     assert_eq!(json["environments"][2]["changed"], 2);
-    assert_eq!(json["environments"][2]["unchanged"], 3);
+    assert_eq!(json["environments"][2]["unchanged"], 4);
 }
 
 #[test]
@@ -397,7 +397,7 @@ fn added_and_removed_objects_and_environments() {
         .run();
     assert_no_values(&plain);
     assert!(
-        plain.stdout.contains("qa: 4 added (new environment)"),
+        plain.stdout.contains("qa: 5 added (new environment)"),
         "{}",
         plain.stdout
     );

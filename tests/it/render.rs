@@ -109,6 +109,7 @@ fn production_from_an_empty_directory_has_what_the_issue_asks_for() {
             "Secret",
             "PodDisruptionBudget",
             "Service",
+            "Job",
             "Deployment",
             "CronJob"
         ]
@@ -120,8 +121,26 @@ fn production_from_an_empty_directory_has_what_the_issue_asks_for() {
             "gpt-deploy"
         );
     }
-    let (secret, pdb, service, deployment, cronjob) =
-        (&docs[0], &docs[1], &docs[2], &docs[3], &docs[4]);
+    let (secret, pdb, service, job, deployment, cronjob) =
+        (&docs[0], &docs[1], &docs[2], &docs[3], &docs[4], &docs[5]);
+    // Migrations run as a Job named after the image and migrations, not in the pods.
+    assert!(
+        job["metadata"]["name"]
+            .as_str()
+            .unwrap()
+            .starts_with("gpt-migrate-"),
+        "{job}"
+    );
+    assert_eq!(job["spec"]["backoffLimit"], 1);
+    assert_eq!(
+        job["spec"]["template"]["spec"]["containers"][0]["args"][0],
+        "migrate"
+    );
+    assert!(
+        deployment["spec"]["template"]["spec"]
+            .get("initContainers")
+            .is_none()
+    );
     // The Service routes to the Deployment's pods through its stable selector and named port.
     assert_eq!(service["metadata"]["name"], "gpt-service");
     assert_eq!(service["spec"]["type"], "ClusterIP");
@@ -303,7 +322,7 @@ fn image_flag_overrides_the_tag_everywhere() {
             .matches("image: gptservice.azurecr.io/gpt-service:3f2c1ab")
             .count(),
         3,
-        "the migrate init container, the server and the cleanup job"
+        "the migration Job, the server and the cleanup job"
     );
     assert!(!out.stdout.contains("gpt-service:main"));
 }
@@ -323,13 +342,14 @@ fn out_dir_gets_one_file_per_object_in_apply_order() {
     // The marker that lets a later render replace exactly these files.
     assert_eq!(names.remove(0), ".gpt-deploy-render");
     assert_eq!(
-        names,
+        names.iter().map(|n| mask_job_hash(n)).collect::<Vec<_>>(),
         [
             "01-secret-gpt-secrets.yaml",
             "02-poddisruptionbudget-gpt-service.yaml",
             "03-service-gpt-service.yaml",
-            "04-deployment-gpt-service.yaml",
-            "05-cronjob-gpt-token-cleanup.yaml"
+            "04-job-gpt-migrate-HASH.yaml",
+            "05-deployment-gpt-service.yaml",
+            "06-cronjob-gpt-token-cleanup.yaml"
         ]
     );
     // The files together are the stream `render` prints.
@@ -374,10 +394,10 @@ fn validate_passes_on_the_shipped_configuration() {
     let out = gpt_deploy(["validate"]).run();
     out.success();
     assert_eq!(
-        out.stdout,
-        "ok     development: Secret/gpt-secrets, PodDisruptionBudget/gpt-service, Service/gpt-service, Deployment/gpt-service, CronJob/gpt-token-cleanup\n\
-         ok     production: Secret/gpt-secrets, PodDisruptionBudget/gpt-service, Service/gpt-service, Deployment/gpt-service, CronJob/gpt-token-cleanup\n\
-         ok     staging: Secret/gpt-secrets, PodDisruptionBudget/gpt-service, Service/gpt-service, Deployment/gpt-service, CronJob/gpt-token-cleanup\n"
+        mask_job_hash(&out.stdout),
+        "ok     development: Secret/gpt-secrets, PodDisruptionBudget/gpt-service, Service/gpt-service, Job/gpt-migrate-HASH, Deployment/gpt-service, CronJob/gpt-token-cleanup\n\
+         ok     production: Secret/gpt-secrets, PodDisruptionBudget/gpt-service, Service/gpt-service, Job/gpt-migrate-HASH, Deployment/gpt-service, CronJob/gpt-token-cleanup\n\
+         ok     staging: Secret/gpt-secrets, PodDisruptionBudget/gpt-service, Service/gpt-service, Job/gpt-migrate-HASH, Deployment/gpt-service, CronJob/gpt-token-cleanup\n"
     );
     assert_eq!(out.stderr, BUILT_IN);
 }
@@ -397,4 +417,21 @@ fn under_github_actions_a_missing_secret_is_a_warning_annotation() {
     );
     // --show-secrets prints the value that is set on stdout; the warning never does.
     assert_eq!(leaks(&out.stderr), Vec::<String>::new());
+}
+
+/// Replaces the 8 hex digits of `gpt-migrate-<hash>` (they depend on the image and the
+/// embedded migrations) with `HASH`.
+fn mask_job_hash(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(at) = rest.find("gpt-migrate-") {
+        let (head, tail) = rest.split_at(at + "gpt-migrate-".len());
+        out.push_str(head);
+        let hash: String = tail.chars().take_while(char::is_ascii_hexdigit).collect();
+        assert_eq!(hash.len(), 8, "{text}");
+        out.push_str("HASH");
+        rest = &tail[hash.len()..];
+    }
+    out.push_str(rest);
+    out
 }

@@ -61,6 +61,23 @@ fn a_file_or_someone_elses_directory_is_refused() {
     assert_eq!(names(&theirs), ["README"]);
 }
 
+/// The file written for the object of `kind` (`NN-kind-name.yaml`), found by kind: the
+/// number is the object's place in the apply order, which moves when objects are added.
+fn file_of(dir: &Path, kind: &str) -> String {
+    let found: Vec<String> = names(dir)
+        .into_iter()
+        .filter(|n| object_part(n).is_some_and(|o| o.starts_with(&format!("{kind}-"))))
+        .collect();
+    assert_eq!(found.len(), 1, "one {kind} file in {:?}", names(dir));
+    found.into_iter().next().unwrap()
+}
+
+/// `kind-name.yaml` of `NN-kind-name.yaml`, or `None` for a file render does not name.
+fn object_part(name: &str) -> Option<&str> {
+    let (number, rest) = name.split_once('-')?;
+    (number.len() == 2 && number.bytes().all(|b| b.is_ascii_digit())).then_some(rest)
+}
+
 #[test]
 fn a_second_render_replaces_only_its_own_files() {
     let root = tempfile::tempdir().unwrap();
@@ -69,9 +86,10 @@ fn a_second_render_replaces_only_its_own_files() {
     gpt_deploy(["render", "--env", "staging", "--out", arg])
         .run()
         .success();
+    let pdb = file_of(&dir, "poddisruptionbudget");
     // Someone adds a file; the next render keeps it and replaces its own.
     std::fs::write(dir.join("kustomization.yaml"), "resources: []\n").unwrap();
-    std::fs::write(dir.join("04-deployment-gpt-service.yaml"), "stale").unwrap();
+    std::fs::write(dir.join(file_of(&dir, "deployment")), "stale").unwrap();
     let config = support::config_dir::ConfigDir::shipped();
     std::fs::remove_file(config.path().join("templates/poddisruptionbudget.yaml.j2")).unwrap();
     let out = gpt_deploy([
@@ -85,36 +103,47 @@ fn a_second_render_replaces_only_its_own_files() {
     ])
     .run();
     out.success();
+    let all = names(&dir);
+    let numbered: Vec<&String> = all.iter().filter(|n| object_part(n).is_some()).collect();
+    let others: Vec<&String> = all.iter().filter(|n| object_part(n).is_none()).collect();
     assert_eq!(
-        names(&dir),
-        [
-            ".gpt-deploy-render",
-            "01-secret-gpt-secrets.yaml",
-            "02-service-gpt-service.yaml",
-            "03-deployment-gpt-service.yaml",
-            "04-cronjob-gpt-token-cleanup.yaml",
-            "kustomization.yaml",
-        ],
-        "the PodDisruptionBudget's old file went, the foreign file stayed"
+        others,
+        [".gpt-deploy-render", "kustomization.yaml"],
+        "the foreign file stayed"
     );
+    // Numbered 01.. in apply order, without a gap where the PodDisruptionBudget was.
+    let kinds: Vec<&str> = numbered
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            assert!(n.starts_with(&format!("{:02}-", i + 1)), "{all:?}");
+            object_part(n).unwrap().split('-').next().unwrap()
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        ["secret", "service", "job", "deployment", "cronjob"],
+        "the PodDisruptionBudget's old file went: {all:?}"
+    );
+    assert!(!dir.join(&pdb).exists());
     assert_eq!(
         std::fs::read_to_string(dir.join("kustomization.yaml")).unwrap(),
         "resources: []\n"
     );
     assert!(
-        std::fs::read_to_string(dir.join("03-deployment-gpt-service.yaml"))
+        std::fs::read_to_string(dir.join(file_of(&dir, "deployment")))
             .unwrap()
             .contains("kind: Deployment")
     );
     // A foreign file where render wants to write is never overwritten.
-    let theirs = dir.join("02-poddisruptionbudget-gpt-service.yaml");
+    let theirs = dir.join(&pdb);
     std::fs::write(&theirs, "mine").unwrap();
     let out = gpt_deploy(["render", "--env", "staging", "--out", arg]).run();
     out.expect_code(2);
     assert!(
-        out.stderr.contains(
-            "02-poddisruptionbudget-gpt-service.yaml, which an earlier render --out did not write"
-        ),
+        out.stderr.contains(&format!(
+            "{pdb}, which an earlier render --out did not write"
+        )),
         "{}",
         out.stderr
     );
@@ -139,11 +168,8 @@ fn files_with_secret_values_are_readable_by_the_owner_only() {
     gpt_deploy(["render", "--env", "production", "--out", arg])
         .run()
         .success();
-    assert_ne!(
-        mode("01-secret-gpt-secrets.yaml") & 0o077,
-        0,
-        "umask 022 expected"
-    );
+    let secret_file = file_of(&dir, "secret");
+    assert_ne!(mode(&secret_file) & 0o077, 0, "umask 022 expected");
     let out = gpt_deploy([
         "render",
         "--env",
@@ -156,13 +182,15 @@ fn files_with_secret_values_are_readable_by_the_owner_only() {
     .env("DATABASE_URL", DATABASE)
     .run();
     out.success();
-    assert_eq!(mode("01-secret-gpt-secrets.yaml"), 0o600);
+    // The secret's file name may follow its content (a versioned Secret).
+    let secret_file = file_of(&dir, "secret");
+    assert_eq!(mode(&secret_file), 0o600);
     assert_ne!(
-        mode("04-deployment-gpt-service.yaml") & 0o044,
+        mode(&file_of(&dir, "deployment")) & 0o044,
         0,
         "only files with secret values are restricted"
     );
-    let secret = std::fs::read_to_string(dir.join("01-secret-gpt-secrets.yaml")).unwrap();
+    let secret = std::fs::read_to_string(dir.join(&secret_file)).unwrap();
     assert!(
         !secret.contains("<redacted>"),
         "the real values were written"

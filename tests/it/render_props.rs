@@ -52,17 +52,19 @@ proptest! {
         prop_assert!(rendered.to_yaml(false).contains(&placeholder_line));
     }
 
-    /// Any valid tag (an image tag that is also a label value) ends up, verbatim, in both
-    /// workloads' image and in the version label.
+    /// Any valid tag (an image tag that is also a label value) ends up, verbatim, in every
+    /// workload's image and in the version label.
     #[test]
     fn image_tags_are_used_verbatim(tag in "[A-Za-z0-9]([A-Za-z0-9_.-]{0,38}[A-Za-z0-9])?") {
         let config = production();
         let rendered = render(&config, &options("a", "b", Some(tag.clone()))).unwrap();
         let image = format!("gptservice.azurecr.io/gpt-service:{tag}");
-        let by_kind = |kind: &str| &rendered.objects.iter().find(|o| o.kind == kind).unwrap().value;
-        let deployment = by_kind("Deployment");
-        let cronjob = by_kind("CronJob");
+        let find = |kind: &str| {
+            &rendered.objects.iter().find(|o| o.kind == kind).expect("rendered").value
+        };
+        let (deployment, cronjob, job) = (find("Deployment"), find("CronJob"), find("Job"));
         prop_assert_eq!(deployment["spec"]["template"]["spec"]["containers"][0]["image"].as_str(), Some(image.as_str()));
+        prop_assert_eq!(job["spec"]["template"]["spec"]["containers"][0]["image"].as_str(), Some(image.as_str()));
         prop_assert_eq!(
             cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["image"].as_str(),
             Some(image.as_str())

@@ -527,3 +527,39 @@ async fn logs_never_contain_secrets_bodies_or_signatures() {
         assert!(!all.contains(sig.as_str()), "log leaks a signature:\n{all}");
     }
 }
+
+/// Log lines leave the request path through a queue: still exactly one line per delivery, all
+/// of them written out by the time the server has stopped, and the lines the queue had to
+/// drop are a metric.
+#[tokio::test]
+async fn one_log_line_per_delivery_all_written_by_exit_and_drops_are_counted() {
+    let server = server();
+    let deliveries = 200;
+    for i in 0..deliveries {
+        let id = format!("msg_queue_{i}");
+        let (status, _) = server
+            .deliver(SECRET, &id, now(), &unknown_event(&format!("q{i}")))
+            .await;
+        assert_eq!(status, 200);
+    }
+    let (status, metrics) = server.get("/metrics").await;
+    assert_eq!(status, 200);
+    assert!(
+        metrics.contains("# TYPE gpt_log_lines_dropped counter")
+            && metrics.contains("gpt_log_lines_dropped_total 0"),
+        "{metrics}"
+    );
+    let logs = server.stop();
+    for i in 0..deliveries {
+        let id = format!(r#""message_id":"msg_queue_{i}""#);
+        let lines: Vec<&String> = logs.iter().filter(|l| l.contains(&id)).collect();
+        assert_eq!(lines.len(), 1, "delivery {i}: {lines:#?}");
+        assert!(lines[0].contains("event type needs no action; acknowledged"));
+    }
+    assert!(
+        logs.last()
+            .is_some_and(|l| l.contains(r#""message":"stopped""#)),
+        "the last line is written before exit: {:?}",
+        logs.last()
+    );
+}

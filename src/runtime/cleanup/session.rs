@@ -289,6 +289,101 @@ impl<'a> Session<'a> {
     }
 }
 
+/// One batch of a round trip of chained heap batches, as the server reported it.
+#[derive(Debug)]
+pub(super) struct Chained {
+    /// What the batch did (`last_tid` is the largest picked `ctid`).
+    pub(super) batch: Batch,
+    /// Where the next batch starts.
+    pub(super) next_after: Tid,
+    /// Pages the next batch scans.
+    pub(super) next_pages: u32,
+    /// The batch's time on the server: from the end of the previous batch of
+    /// the round trip (or the round trip's arrival) to the end of this one,
+    /// which includes the previous batch's commit.
+    pub(super) server: Duration,
+}
+
+impl Session<'_> {
+    /// Sends `sql` (a [`super::walk::pipeline`]) in one round trip and returns
+    /// the batches that committed, in order, and the error that stopped the
+    /// rest, if any. After an error the connection's failed transaction is
+    /// rolled back; batches after the failed one never ran.
+    pub(super) async fn round_trip(&mut self, sql: String) -> (Vec<Chained>, Option<sqlx::Error>) {
+        use futures::StreamExt;
+        use sqlx::Either;
+        use sqlx::Row;
+        let Some(conn) = self.conn.as_mut() else {
+            return (Vec::new(), Some(sqlx::Error::PoolClosed));
+        };
+        let mut done = Vec::new();
+        let mut error = None;
+        // Command completions seen: one for the opening `select`, then three per
+        // batch (begin, the batch, commit); a batch counts once its commit is in.
+        let mut completions = 0_usize;
+        let mut pending: Option<Chained> = None;
+        let mut previous_end: Option<i64> = None;
+        let mut stream = sqlx::raw_sql(AssertSqlSafe(sql)).fetch_many(&mut *conn);
+        while let Some(item) = stream.next().await {
+            match item {
+                Ok(Either::Left(_)) => {
+                    completions += 1;
+                    if completions > 1 && (completions - 1).is_multiple_of(3) {
+                        done.extend(pending.take());
+                    }
+                }
+                Ok(Either::Right(row)) if completions == 0 => drop(row),
+                Ok(Either::Right(row)) => match chained(&row, &mut previous_end) {
+                    Ok(c) => pending = Some(c),
+                    Err(e) => {
+                        error = Some(e);
+                        break;
+                    }
+                },
+                Err(e) => {
+                    error = Some(e);
+                    break;
+                }
+            }
+        }
+        drop(stream);
+        if error.is_some() {
+            // The failed batch's transaction is still open (aborted) on the server.
+            let _ = sqlx::raw_sql("rollback").execute(&mut *conn).await;
+        }
+        return (done, error);
+
+        fn chained(
+            row: &sqlx::postgres::PgRow,
+            previous_end: &mut Option<i64>,
+        ) -> std::result::Result<Chained, sqlx::Error> {
+            let count = |v: i64| v.max(0) as u64;
+            let picked: i64 = row.try_get(0)?;
+            let deleted: i64 = row.try_get(1)?;
+            let last: Option<String> = row.try_get(2)?;
+            let after: String = row.try_get(3)?;
+            let pages: String = row.try_get(4)?;
+            let end_us: i64 = row.try_get(5)?;
+            let start_us: i64 = row.try_get(6)?;
+            let begun = previous_end.unwrap_or(start_us);
+            *previous_end = Some(end_us);
+            let bad = |what: &str| sqlx::Error::Protocol(format!("a heap batch returned {what}"));
+            Ok(Chained {
+                batch: Batch {
+                    picked: count(picked),
+                    deleted: count(deleted),
+                    last_time: None,
+                    last_tid: last.as_deref().and_then(Tid::parse),
+                    skip_locked: false,
+                },
+                next_after: Tid::parse(&after).ok_or_else(|| bad("a bad next position"))?,
+                next_pages: pages.parse().map_err(|_| bad("a bad page count"))?,
+                server: Duration::from_micros(u64::try_from(end_us - begun).unwrap_or(0)),
+            })
+        }
+    }
+}
+
 /// The two forms of one walk's batch statement.
 pub(super) struct Statements {
     /// Deletes directly (waits up to `lock_timeout` on a locked row).

@@ -194,6 +194,96 @@ pub fn heap_statement(rule: &TableRule, form: Form) -> String {
     )
 }
 
+/// Session variable holding where the next chained heap batch starts (a `ctid` as text).
+pub const HEAP_AFTER: &str = "gpt_deploy.heap_after";
+
+/// Session variable holding how many pages the next chained heap batch scans.
+pub const HEAP_PAGES: &str = "gpt_deploy.heap_pages";
+
+/// One batch of the heap walk that takes its position from the session, for a
+/// round trip carrying several batches (see [`pipeline`]).
+///
+/// The batch reads where to start ([`HEAP_AFTER`]) and how many pages to scan
+/// ([`HEAP_PAGES`], never past `end`) from session variables, and leaves the
+/// next batch's values there, computed as the heap walk does between batches:
+/// it resumes after its last picked row when it filled up, else at the end of
+/// its range, and sizes the next range from the density of eligible rows it
+/// saw. The variables are set in the batch's own transaction, so a batch that
+/// fails leaves them as the last committed batch left them. `cutoff` is the
+/// cutoff as a SQL literal; `n` and `batch_size` are the rows of this batch
+/// and of a full one. Returns the plain form's three values, then the next
+/// start and page count (as text), then `clock_timestamp()` and
+/// `statement_timestamp()` in microseconds since the epoch.
+#[must_use]
+pub fn chained_heap_statement(
+    rule: &TableRule,
+    cutoff: &str,
+    n: i64,
+    batch_size: i64,
+    end: u32,
+) -> String {
+    let table = rule.table;
+    let eligible = rule.eligible.replace("$1", cutoff);
+    let after = format!("current_setting('{HEAP_AFTER}')::tid");
+    let page = |tid: &str| format!("({tid}::text::point)[0]");
+    let before = format!(
+        "('(' || least({}::bigint + current_setting('{HEAP_PAGES}')::bigint, {end}) || ',0)')::tid",
+        page(&after)
+    );
+    format!(
+        "with picked as materialized (\
+         select ctid as id from {table} \
+         where ctid > {after} and ctid < {before} and {eligible} \
+         order by ctid limit {n}), \
+         deleted as (\
+         delete from {table} where ctid = any(array(select id from picked)) \
+         and {eligible} returning 1), \
+         batch as materialized (\
+         select (select count(*) from picked) as picked, (select count(*) from deleted) as deleted, \
+         (select max(id) from picked) as last, {after} as after, {before} as before) \
+         select picked, deleted, last::text, \
+         set_config('{HEAP_AFTER}', (case when picked >= {n} then last else before end)::text, false), \
+         set_config('{HEAP_PAGES}', (case when picked = 0 then {MAX_PAGES_PER_BATCH} \
+         else least(greatest(ceil({batch_size}::float8 * greatest(case when picked >= {n} \
+         then {last_page} - {after_page} + 1 else {before_page} - {after_page} end, 1) / picked), 1), \
+         {MAX_PAGES_PER_BATCH}) end)::bigint::text, false), \
+         (extract(epoch from clock_timestamp()) * 1000000)::bigint, \
+         (extract(epoch from statement_timestamp()) * 1000000)::bigint \
+         from batch",
+        last_page = page("last"),
+        after_page = page("after"),
+        before_page = page("before"),
+    )
+}
+
+/// Batches one round trip carries at most: enough that the client's share of
+/// the time disappears, few enough that a batch failing in the middle costs
+/// little (the rest of the round trip is planned again).
+pub const PIPELINE_DEPTH: usize = 16;
+
+/// The text of one round trip of chained heap batches: the start position and
+/// page count of the first batch, then each batch in its own transaction.
+#[must_use]
+pub fn pipeline(
+    rule: &TableRule,
+    cutoff: &str,
+    sizes: &[i64],
+    batch_size: i64,
+    end: u32,
+    after: Tid,
+    pages: u32,
+) -> String {
+    let mut sql = format!(
+        "select set_config('{HEAP_AFTER}', '{after}', false), set_config('{HEAP_PAGES}', '{pages}', false);"
+    );
+    for &n in sizes {
+        sql.push_str("\nbegin; ");
+        sql.push_str(&chained_heap_statement(rule, cutoff, n, batch_size, end));
+        sql.push_str("; commit;");
+    }
+    sql
+}
+
 /// A position in the heap: block number and line pointer (`ctid`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Tid {
