@@ -74,6 +74,21 @@ pub enum Command {
         after_help = "Examples:\n  gpt-deploy deploy --env production --image 3f2c1ab\n  gpt-deploy deploy --env staging --timeout 10m"
     )]
     Deploy(DeployArgs),
+    /// Restore an earlier release from the history: its objects, image and Secret version.
+    #[command(
+        after_help = "Examples:\n  gpt-deploy rollback --env production\n  gpt-deploy rollback --env production --to 12 --timeout 10m"
+    )]
+    Rollback(RollbackArgs),
+    /// Show the running release: revision, image, replicas, last cleanup, next run, drift.
+    #[command(
+        after_help = "Examples:\n  gpt-deploy status --env production\n  gpt-deploy status --env staging --output json"
+    )]
+    Status(StatusArgs),
+    /// List the recorded releases (the newest last).
+    #[command(
+        after_help = "Examples:\n  gpt-deploy history --env production\n  gpt-deploy history --env production --output json | jq '.[-1]'"
+    )]
+    History(HistoryArgs),
     /// Start a token-cleanup Job from the CronJob right now.
     #[command(
         name = "cleanup-now",
@@ -312,8 +327,9 @@ pub struct ApplyArgs {
     /// Wait for the Deployment rollout to finish.
     #[arg(long)]
     pub wait: bool,
-    /// How long to wait for the rollout (e.g. 90s, 5m).
-    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+    /// How long to wait for the rollout (e.g. 90s, 5m); the default outlasts the
+    /// Deployment's progress deadline (5m), so a stalled rollout is reported as such.
+    #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
     pub timeout: std::time::Duration,
 }
 
@@ -328,7 +344,7 @@ pub struct DeployArgs {
     /// Take ownership of fields managed by someone else.
     #[arg(long)]
     pub force_conflicts: bool,
-    /// Do not wait for the rollout.
+    /// Do not wait for the rollout (nor roll back a failed one).
     #[arg(long)]
     pub no_wait: bool,
     /// Server-side dry run of the whole deploy (`--dry-run` or `--dry-run=server`): every
@@ -339,11 +355,104 @@ pub struct DeployArgs {
     /// GITHUB_TOKEN or GH_TOKEN); without it, deploy makes no GitHub call.
     #[arg(long)]
     pub check_github_secrets: bool,
+    /// Leave a failed rollout as it is instead of restoring the previous Deployment.
+    #[arg(long)]
+    pub no_rollback: bool,
     /// Do not prune objects that are no longer rendered.
     #[arg(long)]
     pub no_prune: bool,
     /// Replace a Deployment whose selector changed (delete it orphaning its pods, create
     /// the new one, switch the Service once it is ready, delete the old pods).
+    #[arg(long)]
+    pub replace_immutable: bool,
+    /// How long to wait for the rollout (e.g. 90s, 5m); the default outlasts the
+    /// Deployment's progress deadline (5m), so a stalled rollout is reported as such.
+    #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
+    pub timeout: std::time::Duration,
+}
+
+/// Which environment's releases, and how to reach its cluster: no image and no secret
+/// values (what `status`, `history` and `rollback` need is in the cluster).
+#[derive(Debug, Clone, Args)]
+pub struct ReleaseArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// Environment (development, staging, production).
+    #[arg(long, short, env = "GPT_DEPLOY_ENV", add = ArgValueCompleter::new(crate::usage::complete_environment))]
+    pub env: String,
+    /// Path to a kubeconfig file [default: $KUBECONFIG, then ~/.kube/config, then in-cluster].
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+    /// kubeconfig context [default: the environment file's kube_context].
+    #[arg(long, add = ArgValueCompleter::new(crate::usage::complete_context))]
+    pub context: Option<String>,
+    /// Namespace [default: the environment file's namespace].
+    #[arg(long, short = 'n')]
+    pub namespace: Option<String>,
+    /// Longest wait for one answer of the API server: 0 for no limit, a number of seconds,
+    /// or a duration (30s, 1m). A request that runs out of it is not retried.
+    #[arg(long, value_name = "DURATION", default_value = "0", value_parser = crate::cluster::client::parse_request_timeout)]
+    pub request_timeout: std::time::Duration,
+}
+
+impl ReleaseArgs {
+    /// The same target as cluster arguments, with the image left to the configuration.
+    #[must_use]
+    pub fn cluster_args(&self, image: Option<String>) -> ClusterArgs {
+        ClusterArgs {
+            config: self.config.clone(),
+            env: self.env.clone(),
+            kubeconfig: self.kubeconfig.clone(),
+            context: self.context.clone(),
+            namespace: self.namespace.clone(),
+            request_timeout: self.request_timeout,
+            image,
+        }
+    }
+}
+
+/// Output format of `status` and `history`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum ReportFormat {
+    /// Aligned text for people.
+    #[default]
+    Text,
+    /// JSON for scripts.
+    Json,
+}
+
+/// Arguments of `status`.
+#[derive(Debug, Clone, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub release: ReleaseArgs,
+    /// Output format.
+    #[arg(long, short, value_enum, default_value_t = ReportFormat::Text)]
+    pub output: ReportFormat,
+}
+
+/// Arguments of `history`.
+#[derive(Debug, Clone, Args)]
+pub struct HistoryArgs {
+    #[command(flatten)]
+    pub release: ReleaseArgs,
+    /// Output format (JSON leaves out the recorded objects, naming them instead).
+    #[arg(long, short, value_enum, default_value_t = ReportFormat::Text)]
+    pub output: ReportFormat,
+}
+
+/// Arguments of `rollback`.
+#[derive(Debug, Clone, Args)]
+pub struct RollbackArgs {
+    #[command(flatten)]
+    pub release: ReleaseArgs,
+    /// The revision to restore [default: the succeeded revision before the running one].
+    #[arg(long, value_name = "N")]
+    pub to: Option<u64>,
+    /// Take ownership of fields managed by someone else.
+    #[arg(long)]
+    pub force_conflicts: bool,
+    /// Replace a Deployment whose selector changed (as `deploy --replace-immutable`).
     #[arg(long)]
     pub replace_immutable: bool,
     /// How long to wait for the rollout (e.g. 90s, 5m).
@@ -368,13 +477,50 @@ fn parse_dry_run(text: &str) -> Result<bool, String> {
 #[derive(Debug, Clone, Args)]
 pub struct CleanupNowArgs {
     #[command(flatten)]
-    pub cluster: ClusterArgs,
-    /// Follow the Job until it completes.
+    pub config: ConfigArgs,
+    /// Environment whose CronJob is run (development, staging, production).
+    #[arg(long, short, env = "GPT_DEPLOY_ENV", add = ArgValueCompleter::new(crate::usage::complete_environment))]
+    pub env: String,
+    /// Path to a kubeconfig file [default: $KUBECONFIG, then ~/.kube/config, then in-cluster].
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+    /// kubeconfig context [default: the environment file's kube_context].
+    #[arg(long, add = ArgValueCompleter::new(crate::usage::complete_context))]
+    pub context: Option<String>,
+    /// Namespace of the CronJob [default: the environment file's namespace].
+    #[arg(long, short = 'n')]
+    pub namespace: Option<String>,
+    /// Longest wait for one answer of the API server: 0 for no limit, a number of seconds,
+    /// or a duration (30s, 1m). A request that runs out of it is not retried.
+    #[arg(long, value_name = "DURATION", default_value = "0", value_parser = crate::cluster::client::parse_request_timeout)]
+    pub request_timeout: std::time::Duration,
+    /// Follow the Job until it ends (exit 0 completed, 4 failed or timed out, 5 another
+    /// cleanup held the lock so nothing was done).
     #[arg(long)]
     pub wait: bool,
+    /// With --wait: print the last lines of the Job pod's log when it ends.
+    #[arg(long, requires = "wait")]
+    pub logs: bool,
     /// How long to wait for the Job (e.g. 90s, 5m).
     #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
     pub timeout: std::time::Duration,
+}
+
+impl CleanupNowArgs {
+    /// The cluster arguments these stand for (the Job runs the live CronJob's image, so
+    /// there is no `--image`).
+    #[must_use]
+    pub fn cluster(&self) -> ClusterArgs {
+        ClusterArgs {
+            config: self.config.clone(),
+            env: self.env.clone(),
+            kubeconfig: self.kubeconfig.clone(),
+            context: self.context.clone(),
+            namespace: self.namespace.clone(),
+            request_timeout: self.request_timeout,
+            image: None,
+        }
+    }
 }
 
 /// `secrets` subcommands.

@@ -27,6 +27,9 @@ pub mod exit {
     pub const ROLLOUT: u8 = 4;
     /// `cleanup`: another session holds the cleanup lock; nothing was done.
     pub const LOCKED: u8 = 5;
+    /// `deploy`, `apply` or `rollback` stopped by SIGINT or SIGTERM (128 + SIGINT's number,
+    /// as shells report an interrupted command).
+    pub const CANCELLED: u8 = 130;
 }
 
 /// Installs ring as the process-wide rustls provider.

@@ -15,6 +15,14 @@ fn main() -> ExitCode {
     };
     gpt_deploy::init_crypto();
     gpt_deploy::report::configure(cli.no_color, cli.quiet);
+    if let Ok(format) = std::env::var("LOG_FORMAT")
+        && !matches!(format.trim(), "" | "json" | "text" | "pretty")
+    {
+        eprintln!(
+            "error: LOG_FORMAT={format:?} is not understood; use json or text (or leave it unset)"
+        );
+        return ExitCode::from(exit::CONFIG);
+    }
     // Held to the end of `main`: dropping it writes out the queued log lines.
     let _log_guard = init_tracing(
         cli.command.is_runtime(),
@@ -62,6 +70,9 @@ async fn dispatch_async(command: Command) -> ExitCode {
         Command::Apply(args) => finish(cluster::cmd_apply(&args).await),
         Command::Deploy(args) => finish(cluster::cmd_deploy(&args).await),
         Command::CleanupNow(args) => finish(cluster::cmd_cleanup_now(&args).await),
+        Command::Status(args) => finish(cluster::cmd_status(&args).await),
+        Command::History(args) => finish(cluster::cmd_history(&args).await),
+        Command::Rollback(args) => finish(cluster::cmd_rollback(&args).await),
         Command::Secrets(SecretsCommand::Sync(args)) => finish(github::cmd_sync(&args).await),
         Command::Secrets(SecretsCommand::Check(args)) => finish(github::cmd_check(&args).await),
         Command::Serve(args) => finish(runtime::cmd_serve(&args).await),

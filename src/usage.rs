@@ -201,10 +201,21 @@ const VARIABLES: &[Var] = &[
         commands: &[
             "apply",
             "deploy",
+            "rollback",
             "preview",
             "secrets sync",
             "secrets check",
         ],
+    },
+    Var {
+        name: "GITHUB_SHA",
+        what: "the git commit recorded in the release history",
+        commands: &["apply", "deploy", "rollback"],
+    },
+    Var {
+        name: "GITHUB_ACTOR",
+        what: "who the release history records [default: USER, LOGNAME, USERNAME]",
+        commands: &["apply", "deploy", "rollback"],
     },
     Var {
         name: "GITHUB_EVENT_PATH",

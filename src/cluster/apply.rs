@@ -329,6 +329,8 @@ pub async fn apply_checked(
     checked: &Checked,
     options: Options,
 ) -> Result<Applied> {
+    // After SIGINT/SIGTERM the write in flight finishes; the next one does not start.
+    super::cancel::check(|| format!("applying {}", prepared.id))?;
     let mut note = None;
     if !checked.adopt_from.is_empty()
         && let Some(live) = checked.live.clone()

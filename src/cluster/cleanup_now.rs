@@ -5,16 +5,14 @@
 //! controller reference to the CronJob so it is garbage-collected with it. The CronJob is
 //! read from the cluster (not the render), so the Job runs what is deployed.
 
-use std::time::Duration;
-
-use futures::StreamExt;
 use k8s_openapi::api::batch::v1::{CronJob, Job};
-use kube::api::{Api, PostParams};
-use kube::runtime::{WatchStreamExt, watcher};
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, ListParams, LogParams, PostParams};
 use serde_json::{Value, json};
 
 use super::client;
-use super::deploy::Context;
+use super::plan;
+use super::watch::{self, End, Verdict};
 use super::{Error, Result};
 use crate::cli::CleanupNowArgs;
 use crate::report::{self, Progress};
@@ -22,9 +20,16 @@ use crate::report::{self, Progress};
 /// Annotation kubectl puts on Jobs created from a CronJob by hand.
 pub const INSTANTIATE_ANNOTATION: &str = "cronjob.kubernetes.io/instantiate";
 
-/// The Job object for a CronJob (as returned by the server), named `name`.
+/// The exit code of `cleanup` when another session holds the cleanup lock.
+const LOCKED_EXIT: i32 = crate::exit::LOCKED as i32;
+
+/// Lines of the pod's log shown by `--logs`.
+const LOG_LINES: i64 = 20;
+
+/// The Job object for a CronJob (as returned by the server). Its name is made by the
+/// server from `generate_name` (a random suffix), so two runs never collide.
 #[must_use]
-pub fn job_from_cronjob(cronjob: &Value, name: &str) -> Value {
+pub fn job_from_cronjob(cronjob: &Value, generate_name: &str) -> Value {
     let template = &cronjob["spec"]["jobTemplate"];
     let mut annotations = template["metadata"]["annotations"]
         .as_object()
@@ -39,7 +44,7 @@ pub fn job_from_cronjob(cronjob: &Value, name: &str) -> Value {
         "apiVersion": "batch/v1",
         "kind": "Job",
         "metadata": {
-            "name": name,
+            "generateName": generate_name,
             "namespace": cronjob["metadata"]["namespace"],
             "labels": labels,
             "annotations": annotations,
@@ -56,24 +61,39 @@ pub fn job_from_cronjob(cronjob: &Value, name: &str) -> Value {
     })
 }
 
-/// `<cronjob>-manual-<suffix>`, cut to fit the 63 characters a Job name may have (its pods'
-/// `job-name` label must be a valid label value).
+/// `<cronjob>-manual-<suffix>-`, cut so that the name the server makes from it (5 more
+/// characters) fits the 63 a Job name may have (its pods' `job-name` label must be a
+/// valid label value).
 #[must_use]
-pub fn job_name(cronjob: &str, suffix: &str) -> String {
-    let tail = format!("-manual-{suffix}");
-    let keep = 63usize.saturating_sub(tail.len()).min(cronjob.len());
+pub fn job_name_prefix(cronjob: &str, suffix: &str) -> String {
+    let tail = format!("-manual-{suffix}-");
+    let keep = 58usize.saturating_sub(tail.len()).min(cronjob.len());
     format!("{}{tail}", cronjob[..keep].trim_end_matches('-'))
 }
 
-/// How a Job ended, if it has.
+/// How a Job ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ended {
+    /// `Complete=True`.
+    Complete,
+    /// `Failed=True`: the condition's reason and message.
+    Failed(String),
+    /// The Job was deleted before it ended.
+    Gone,
+}
+
+/// The condition `--wait` waits for: the Job has ended (or is gone).
 #[must_use]
-pub fn finished(job: &Job) -> Option<std::result::Result<(), String>> {
+pub fn job_ended(job: Option<&Job>) -> Verdict<Ended> {
+    let Some(job) = job else {
+        return Some(Ended::Gone);
+    };
     let conditions = job.status.as_ref()?.conditions.as_ref()?;
     for c in conditions.iter().filter(|c| c.status == "True") {
         match c.type_.as_str() {
-            "Complete" => return Some(Ok(())),
+            "Complete" => return Some(Ended::Complete),
             "Failed" => {
-                return Some(Err(format!(
+                return Some(Ended::Failed(format!(
                     "{}: {}",
                     c.reason.as_deref().unwrap_or("Failed"),
                     c.message.as_deref().unwrap_or("no message")
@@ -85,144 +105,198 @@ pub fn finished(job: &Job) -> Option<std::result::Result<(), String>> {
     None
 }
 
+/// How a Job ended, if it has: `Ok` for `Complete`, `Err` with the `Failed` condition's
+/// reason and message.
+#[must_use]
+pub fn finished(job: &Job) -> Option<std::result::Result<(), String>> {
+    match job_ended(Some(job))? {
+        Ended::Complete => Some(Ok(())),
+        Ended::Failed(why) => Some(Err(why)),
+        Ended::Gone => None,
+    }
+}
+
+/// The exit code of the pod's first terminated container, if it has one.
+#[must_use]
+pub fn exit_code(pod: &Pod) -> Option<i32> {
+    pod.status
+        .as_ref()?
+        .container_statuses
+        .as_ref()?
+        .iter()
+        .find_map(|c| c.state.as_ref()?.terminated.as_ref().map(|t| t.exit_code))
+}
+
 /// `gpt-deploy cleanup-now`.
 ///
+/// Reads no secret value: the Job is a copy of the live CronJob's template.
+///
 /// # Errors
-/// No CronJob rendered or deployed, API errors, or (with `--wait`) the Job failed or timed out.
+/// No CronJob rendered or deployed, API errors, or (with `--wait`) the Job failed, timed
+/// out, or found another cleanup running.
 pub async fn run(args: &CleanupNowArgs) -> Result<u8> {
-    let ctx = Context::prepare(&args.cluster).await?;
-    let Some(rendered) = ctx.plan.find("CronJob") else {
+    let cluster_args = args.cluster();
+    let plan = plan::load_without_secrets(&cluster_args)?;
+    let Some(rendered) = plan.find("CronJob") else {
         return Err(Error::NoCronJob {
-            env: ctx.plan.environment.clone(),
+            env: plan.environment.clone(),
         });
     };
     let name = rendered["metadata"]["name"]
         .as_str()
         .unwrap_or_default()
         .to_string();
-    let namespace = ctx.plan.namespace.clone();
-    let cronjobs: Api<CronJob> = Api::namespaced(ctx.cluster.client.clone(), &namespace);
+    let namespace = plan.namespace.clone();
+    let target = client::Target {
+        kubeconfig: args.kubeconfig.as_deref(),
+        context: args.context.as_deref(),
+        default_context: plan.kube_context.as_deref(),
+        request_timeout: (!args.request_timeout.is_zero()).then_some(args.request_timeout),
+    };
+    let cluster = client::connect(&target).await?;
+    let cronjobs: Api<CronJob> = Api::namespaced(cluster.client.clone(), &namespace);
     let cronjob = client::retry(|| cronjobs.get(&name)).await.map_err(|e| {
         let mut err = client::api_error(
             format!("read CronJob {namespace}/{name}"),
             &name,
             e,
-            &ctx.cluster.server,
+            &cluster.server,
         );
         if let Error::Api { cause, .. } = &mut err
             && client::is_not_found(&cause.error)
         {
-            cause.detail.push_str("; run `gpt-deploy apply` first");
+            cause.detail.push_str(&format!(
+                "; run `gpt-deploy apply --env {}` first",
+                plan.environment
+            ));
         }
         err
     })?;
     let cronjob = serde_json::to_value(&cronjob).unwrap_or(Value::Null);
     let suffix = chrono::Utc::now().format("%Y%m%d%H%M%S").to_string();
-    let job_name = job_name(&name, &suffix);
-    let job: Job = serde_json::from_value(job_from_cronjob(&cronjob, &job_name)).map_err(|e| {
+    let prefix = job_name_prefix(&name, &suffix);
+    let job: Job = serde_json::from_value(job_from_cronjob(&cronjob, &prefix)).map_err(|e| {
         Error::BadObject {
             object: format!("CronJob {namespace}/{name}"),
             problem: format!("its jobTemplate does not make a valid Job: {e}"),
         }
     })?;
-    let jobs: Api<Job> = Api::namespaced(ctx.cluster.client.clone(), &namespace);
-    // Not retried: a create whose answer was lost would fail the retry with AlreadyExists.
-    jobs.create(&PostParams::default(), &job)
+    let jobs: Api<Job> = Api::namespaced(cluster.client.clone(), &namespace);
+    // Not retried: a create whose answer was lost would start a second Job.
+    let created = jobs
+        .create(&PostParams::default(), &job)
         .await
         .map_err(|e| {
             client::api_error(
-                format!("create Job {namespace}/{job_name}"),
-                &job_name,
+                format!("create a Job from CronJob {namespace}/{name}"),
+                &name,
                 e,
-                &ctx.cluster.server,
+                &cluster.server,
             )
         })?;
+    let job_name = created.metadata.name.clone().unwrap_or(prefix);
     report::line(&format!("job.batch/{job_name} created"));
     if args.wait {
-        wait(&jobs, &namespace, &job_name, args.timeout).await?;
+        let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), &namespace);
+        wait(&jobs, &pods, &namespace, &job_name, args).await?;
     }
     Ok(crate::exit::OK)
 }
 
-async fn wait(jobs: &Api<Job>, namespace: &str, name: &str, timeout: Duration) -> Result<()> {
+async fn wait(
+    jobs: &Api<Job>,
+    pods: &Api<Pod>,
+    namespace: &str,
+    name: &str,
+    args: &CleanupNowArgs,
+) -> Result<()> {
     let progress = Progress::new();
     progress.set(&format!("job {name}: running"));
-    let watch = |streaming: bool| {
-        let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
-        let config = if streaming {
-            config.streaming_lists()
-        } else {
-            config
-        };
-        watcher(jobs.clone(), config)
-            .default_backoff()
-            .applied_objects()
-            .boxed()
-    };
-    // Streaming list first; servers without it reject the request and get list + watch.
-    let mut streaming = true;
-    let mut events = watch(streaming);
-    let deadline = tokio::time::Instant::now() + timeout;
-    let mut errors = 0;
-    loop {
-        let next = tokio::time::timeout_at(deadline, events.next()).await;
-        let job = match next {
-            Err(_) => {
-                progress.clear();
-                return Err(Error::Rollout {
-                    reason: format!(
-                        "job {name:?} did not finish within {}",
-                        humantime::format_duration(timeout)
-                    ),
-                    diagnostics: format!(
-                        "inspect it with: kubectl --namespace {namespace} describe job {name}"
-                    ),
-                });
-            }
-            Ok(None) => continue,
-            Ok(Some(Err(source))) if streaming => {
-                tracing::debug!(error = %source, "streaming list refused; using list + watch");
-                streaming = false;
-                events = watch(streaming);
-                continue;
-            }
-            Ok(Some(Err(source))) => {
-                errors += 1;
-                if errors >= 6 {
-                    return Err(Error::Watch {
-                        what: format!("job {name}"),
-                        source,
-                    });
-                }
-                continue;
-            }
-            Ok(Some(Ok(job))) => {
-                streaming = false;
-                job
-            }
-        };
-        errors = 0;
-        let status = job.status.clone().unwrap_or_default();
-        progress.set(&format!(
-            "job {name}: {} active, {} succeeded, {} failed",
-            status.active.unwrap_or(0),
-            status.succeeded.unwrap_or(0),
-            status.failed.unwrap_or(0)
-        ));
-        match finished(&job) {
-            Some(Ok(())) => {
-                progress.finish(&format!("job {name:?} completed"));
-                return Ok(());
-            }
-            Some(Err(why)) => {
-                progress.clear();
-                return Err(Error::Rollout {
-                    reason: format!("job {name:?} failed: {why}"),
-                    diagnostics: String::new(),
-                });
-            }
-            None => {}
+    let ended = watch::await_condition(jobs.clone(), name, args.timeout, job_ended).await;
+    progress.clear();
+    let describe = format!("kubectl --namespace {namespace} describe job {name}");
+    let ended = match ended {
+        Ok(ended) => ended,
+        Err(End::Failed(source)) => {
+            return Err(Error::Watch {
+                what: format!("job {name}"),
+                source,
+            });
         }
+        Err(End::Timeout | End::Closed) => {
+            return Err(Error::Rollout {
+                reason: format!(
+                    "job {name:?} did not finish within {} (it keeps running; --timeout waits longer)",
+                    humantime::format_duration(args.timeout)
+                ),
+                diagnostics: format!("inspect it with: {describe}"),
+            });
+        }
+    };
+    let pod = last_pod(pods, name).await;
+    if args.logs {
+        show_log(pods, pod.as_ref()).await;
+    }
+    let code = pod.as_ref().and_then(exit_code);
+    match ended {
+        Ended::Complete => {
+            report::line(&format!("job.batch/{name} completed"));
+            Ok(())
+        }
+        Ended::Failed(_) if code == Some(LOCKED_EXIT) => Err(Error::CleanupLocked {
+            job: name.to_string(),
+            namespace: namespace.to_string(),
+        }),
+        Ended::Failed(why) => Err(Error::Rollout {
+            reason: format!(
+                "job {name:?} failed: {why}{}",
+                code.map(|c| format!(" (the cleanup exited {c})"))
+                    .unwrap_or_default()
+            ),
+            diagnostics: format!(
+                "its log: kubectl --namespace {namespace} logs job/{name}\ninspect it with: {describe}"
+            ),
+        }),
+        Ended::Gone => Err(Error::Rollout {
+            reason: format!("job {name:?} was deleted before it finished"),
+            diagnostics: String::new(),
+        }),
+    }
+}
+
+/// The Job's most recent pod (the one whose end decided the Job's), if any is left.
+async fn last_pod(pods: &Api<Pod>, job: &str) -> Option<Pod> {
+    let params = ListParams::default().labels(&format!("batch.kubernetes.io/job-name={job}"));
+    let list = client::retry(|| pods.list(&params)).await.ok()?;
+    list.items.into_iter().max_by(|a, b| {
+        a.metadata
+            .creation_timestamp
+            .cmp(&b.metadata.creation_timestamp)
+    })
+}
+
+/// Prints the last lines of the pod's log (a warning when it cannot be read).
+async fn show_log(pods: &Api<Pod>, pod: Option<&Pod>) {
+    let Some(name) = pod.and_then(|p| p.metadata.name.clone()) else {
+        report::warning("the Job has no pod left, so there is no log to show");
+        return;
+    };
+    let params = LogParams {
+        tail_lines: Some(LOG_LINES),
+        ..LogParams::default()
+    };
+    match pods.logs(&name, &params).await {
+        Ok(text) => {
+            report::line(&format!("--- last lines of the log of pod {name} ---"));
+            for line in text.lines() {
+                report::line(line);
+            }
+            report::line("---");
+        }
+        Err(e) => report::warning(&format!(
+            "cannot read the log of pod {name}: {}",
+            client::describe(&e, "the API server")
+        )),
     }
 }
 
@@ -240,7 +314,9 @@ mod tests {
                 "spec": {"backoffLimit": 2, "template": {"spec": {
                     "restartPolicy": "Never", "containers": [{"name": "c", "image": "i"}]}}}}}
         });
-        let job = job_from_cronjob(&cronjob, "cleanup-manual-1");
+        let job = job_from_cronjob(&cronjob, "cleanup-manual-1-");
+        assert_eq!(job["metadata"]["generateName"], "cleanup-manual-1-");
+        assert!(job["metadata"].get("name").is_none());
         assert_eq!(
             job["metadata"]["annotations"][INSTANTIATE_ANNOTATION],
             "manual"
@@ -257,29 +333,50 @@ mod tests {
     }
 
     #[test]
-    fn job_names_fit_a_label_value() {
+    fn generated_job_names_fit_a_label_value() {
         let long = "x".repeat(80);
-        let name = job_name(&long, "20260101000000");
-        assert!(name.len() <= 63, "{name}");
-        assert!(name.ends_with("-manual-20260101000000"));
-        assert_eq!(job_name("gpt-cleanup", "1"), "gpt-cleanup-manual-1");
+        let prefix = job_name_prefix(&long, "20260101000000");
+        // The server adds five characters.
+        assert!(prefix.len() + 5 <= 63, "{prefix}");
+        assert!(prefix.ends_with("-manual-20260101000000-"));
+        assert_eq!(job_name_prefix("gpt-cleanup", "1"), "gpt-cleanup-manual-1-");
+    }
+
+    fn job(conds: Value) -> Job {
+        serde_json::from_value(json!({"metadata": {"name": "j"}, "status": {"conditions": conds}}))
+            .unwrap()
     }
 
     #[test]
     fn job_conditions_decide_the_end() {
-        let job = |conds: Value| -> Job {
-            serde_json::from_value(
-                json!({"metadata": {"name": "j"}, "status": {"conditions": conds}}),
-            )
-            .unwrap()
-        };
-        assert_eq!(finished(&job(json!([]))), None);
+        assert_eq!(job_ended(Some(&job(json!([])))), None);
+        let running: Job = serde_json::from_value(json!({"metadata": {"name": "j"}})).unwrap();
+        assert_eq!(job_ended(Some(&running)), None);
         assert_eq!(
-            finished(&job(json!([{"type": "Complete", "status": "True"}]))),
-            Some(Ok(()))
+            job_ended(Some(&job(json!([{"type": "Complete", "status": "True"}])))),
+            Some(Ended::Complete)
         );
-        let failed = finished(&job(json!([{"type": "Failed", "status": "True",
-            "reason": "BackoffLimitExceeded", "message": "Job has reached the specified backoff limit"}])));
-        assert!(matches!(failed, Some(Err(m)) if m.starts_with("BackoffLimitExceeded")));
+        assert_eq!(
+            job_ended(Some(&job(json!([{"type": "Failed", "status": "False"}])))),
+            None
+        );
+        let failed = job_ended(Some(&job(json!([{"type": "Failed", "status": "True",
+            "reason": "PodFailurePolicy", "message": "Container token-cleanup for pod ns/p failed with exit code 5 matching FailJob rule at index 0"}]))));
+        assert!(
+            matches!(&failed, Some(Ended::Failed(m)) if m.starts_with("PodFailurePolicy: ")),
+            "{failed:?}"
+        );
+        assert_eq!(job_ended(None), Some(Ended::Gone));
+    }
+
+    #[test]
+    fn the_terminated_containers_exit_code_is_read() {
+        let pod: Pod = serde_json::from_value(json!({"metadata": {"name": "p"}, "status": {
+            "containerStatuses": [{"name": "token-cleanup", "image": "i", "imageID": "", "ready": false,
+                "restartCount": 0, "state": {"terminated": {"exitCode": 5}}}]}}))
+        .unwrap();
+        assert_eq!(exit_code(&pod), Some(LOCKED_EXIT));
+        let running: Pod = serde_json::from_value(json!({"metadata": {"name": "p"}})).unwrap();
+        assert_eq!(exit_code(&running), None);
     }
 }

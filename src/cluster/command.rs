@@ -1,7 +1,11 @@
-//! The cluster commands: `diff`, `drift`, `apply`, `deploy`, `cleanup-now`.
+//! The cluster commands: `diff`, `drift`, `apply`, `deploy`, `cleanup-now`, `status`,
+//! `history`, `rollback`.
 
-use super::{Result, cleanup_now, deploy, diff, drift};
-use crate::cli::{ApplyArgs, CleanupNowArgs, DeployArgs, DiffArgs, DriftArgs};
+use super::{Result, cleanup_now, deploy, diff, drift, rollback, status};
+use crate::cli::{
+    ApplyArgs, CleanupNowArgs, DeployArgs, DiffArgs, DriftArgs, HistoryArgs, RollbackArgs,
+    StatusArgs,
+};
 
 /// `gpt-deploy diff`.
 ///
@@ -41,4 +45,28 @@ pub async fn cmd_deploy(args: &DeployArgs) -> Result<u8> {
 /// Cluster errors, or the Job failed.
 pub async fn cmd_cleanup_now(args: &CleanupNowArgs) -> Result<u8> {
     cleanup_now::run(args).await
+}
+
+/// `gpt-deploy status`.
+///
+/// # Errors
+/// Configuration or cluster errors.
+pub async fn cmd_status(args: &StatusArgs) -> Result<u8> {
+    status::run(args).await
+}
+
+/// `gpt-deploy history`.
+///
+/// # Errors
+/// Configuration or cluster errors.
+pub async fn cmd_history(args: &HistoryArgs) -> Result<u8> {
+    status::run_history(args).await
+}
+
+/// `gpt-deploy rollback`.
+///
+/// # Errors
+/// No revision to restore, preflight, apply or rollout errors.
+pub async fn cmd_rollback(args: &RollbackArgs) -> Result<u8> {
+    rollback::run(args).await
 }

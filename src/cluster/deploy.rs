@@ -9,7 +9,9 @@ use super::plan::{self, Plan};
 use super::preflight::{CheckOptions, Checked, Prepared};
 use super::resources::ObjectId;
 use super::summary::{Action, ObjectChange, RolloutResult, Summary};
-use super::{Error, Result, migration, preflight, replace, retire, rollout};
+use super::{
+    Error, Result, cancel, history, migration, preflight, replace, retire, revert, rollout,
+};
 use crate::cli::{ApplyArgs, ClusterArgs, DeployArgs};
 use crate::report::{self, Progress};
 use crate::secret::Redactor;
@@ -44,18 +46,24 @@ impl Context {
 
 /// What one run should do.
 #[derive(Debug, Clone, Copy)]
-struct Steps {
-    options: Options,
-    check: CheckOptions,
-    create_namespace: bool,
-    wait: Option<Duration>,
+pub(crate) struct Steps {
+    pub(crate) options: Options,
+    pub(crate) check: CheckOptions,
+    pub(crate) create_namespace: bool,
+    pub(crate) wait: Option<Duration>,
+    /// What the release history records as the command.
+    pub(crate) origin: history::Origin,
+    /// Restore the previous Deployment when the rollout fails.
+    pub(crate) rollback: bool,
 }
 
 /// What one run did.
 #[derive(Debug, Default)]
-struct Done {
-    outcome: Outcome,
-    rollout: Option<RolloutResult>,
+pub(crate) struct Done {
+    pub(crate) outcome: Outcome,
+    pub(crate) rollout: Option<RolloutResult>,
+    /// The revision this run records, from its first write on.
+    pub(crate) revision: Option<history::Recorder>,
 }
 
 /// `gpt-deploy apply`.
@@ -63,6 +71,7 @@ struct Done {
 /// # Errors
 /// Preflight, apply or rollout errors.
 pub async fn run_apply(args: &ApplyArgs) -> Result<u8> {
+    cancel::listen();
     let ctx = Context::prepare(&args.cluster).await?;
     let steps = Steps {
         options: Options {
@@ -76,12 +85,15 @@ pub async fn run_apply(args: &ApplyArgs) -> Result<u8> {
         },
         create_namespace: args.create_namespace,
         wait: (args.wait && !args.dry_run).then_some(args.timeout),
+        origin: history::Origin::Apply,
+        rollback: false,
     };
     let mut done = Done::default();
-    execute(&ctx, steps, &mut done)
+    let result = execute(&ctx, steps, &mut done)
         .await
-        .map_err(|e| redact(e, &ctx.plan.redactor))?;
-    Ok(crate::exit::OK)
+        .map_err(|e| redact(e, &ctx.plan.redactor));
+    history::settle(done.revision.take(), &result, steps.wait.is_some()).await;
+    result.map(|()| crate::exit::OK)
 }
 
 /// `gpt-deploy deploy`.
@@ -89,8 +101,10 @@ pub async fn run_apply(args: &ApplyArgs) -> Result<u8> {
 /// # Errors
 /// Preflight, apply or rollout errors.
 pub async fn run_deploy(args: &DeployArgs) -> Result<u8> {
+    cancel::listen();
     let started = Instant::now();
     let mut summary = Summary {
+        command: "deploy",
         environment: args.cluster.env.clone(),
         namespace: args.cluster.namespace.clone().unwrap_or_default(),
         image_tag: args.cluster.image.clone().unwrap_or_default(),
@@ -122,11 +136,14 @@ pub async fn run_deploy(args: &DeployArgs) -> Result<u8> {
             },
             create_namespace: args.create_namespace,
             wait: (!args.no_wait && !args.dry_run).then_some(args.timeout),
+            origin: history::Origin::Deploy,
+            rollback: !args.no_rollback,
         };
         execute(&ctx, steps, &mut done).await
     }
     .await
     .map_err(|e| redact(e, &redactor));
+    history::settle(done.revision.take(), &result, !args.no_wait).await;
 
     summary.objects = changes(&done.outcome);
     summary.rollout = done.rollout.unwrap_or(RolloutResult::NotWaited);
@@ -172,9 +189,11 @@ fn switches_selector(prepared: &Prepared, checked: &Checked) -> bool {
 const REPLACE_WAIT: Duration = Duration::from_secs(600);
 
 /// Preflight (dry run of everything), then the phases: config objects → migration Job
-/// (waited for) → Deployment → wait → the rest (CronJob, a Service switching selector) →
-/// orphans of a replacement → prune → retire.
-async fn execute(ctx: &Context, steps: Steps, done: &mut Done) -> Result<()> {
+/// (waited for) → Deployment → wait (a failed rollout rolled back) → the rest (CronJob, a
+/// Service switching selector) → orphans of a replacement → prune → retire. Nothing an old pod may still
+/// read is removed before the new pods serve, and the CronJob never gets an image whose
+/// rollout failed.
+pub(crate) async fn execute(ctx: &Context, steps: Steps, done: &mut Done) -> Result<()> {
     let plan = &ctx.plan;
     let cluster = &ctx.cluster;
     let dry = steps.options.dry_run;
@@ -246,6 +265,8 @@ async fn execute(ctx: &Context, steps: Steps, done: &mut Done) -> Result<()> {
         return Ok(());
     }
 
+    // Everything checkable is checked: the release is on record before the first write.
+    done.revision = Some(history::Recorder::begin(cluster, plan, steps.origin).await?);
     let superset = apply::open_set(cluster, &set, &before, &prepared, false).await?;
     let deployment_rank = crate::render::kind_rank("Deployment");
     let rank = |p: &Prepared| crate::render::kind_rank(&p.id.kind);
@@ -281,6 +302,9 @@ async fn execute(ctx: &Context, steps: Steps, done: &mut Done) -> Result<()> {
     // The Deployment, replaced when its selector changes.
     let mut replacements = Vec::new();
     let mut target = None;
+    // What a failed rollout goes back to: the Deployment as it was (not one being replaced,
+    // whose old pods keep serving on their own).
+    let mut previous = None;
     for (p, c) in prepared.iter().zip(&checked) {
         if rank(p) != deployment_rank {
             continue;
@@ -289,6 +313,12 @@ async fn execute(ctx: &Context, steps: Steps, done: &mut Done) -> Result<()> {
             && let Some(live) = &c.live
         {
             replacements.push(replace::orphan_delete(cluster, live).await?);
+        } else if previous.is_none() {
+            previous = c
+                .live
+                .as_ref()
+                .and_then(revert::Previous::of)
+                .map(|v| (p, v));
         }
         let applied = apply::apply_checked(cluster, p, c, steps.options).await?;
         target = target.or_else(|| rollout::Target::from_applied(&applied.live));
@@ -296,7 +326,27 @@ async fn execute(ctx: &Context, steps: Steps, done: &mut Done) -> Result<()> {
     }
     if waits && let Some(target) = &target {
         let timeout = steps.wait.unwrap_or(REPLACE_WAIT);
-        wait_rollout(ctx, target, timeout, done).await?;
+        if let Err(failure) = wait_rollout(ctx, target, timeout, done).await {
+            return Err(match (&failure, &previous) {
+                (Error::Rollout { .. }, Some((deployment, previous))) if steps.rollback => {
+                    let outcome =
+                        revert::run(cluster, deployment, previous, failure, timeout).await;
+                    if let Some(RolloutResult::Failed(reason)) = &mut done.rollout {
+                        let what = match &outcome {
+                            Error::RolledBack {
+                                image, revision, ..
+                            } => {
+                                format!("; rolled back to {image} (revision {revision})")
+                            }
+                            _ => format!("; the rollback to {} failed as well", previous.image),
+                        };
+                        reason.push_str(&what);
+                    }
+                    outcome
+                }
+                _ => failure,
+            });
+        }
     }
     // What may run only once the new pods serve: the CronJob, a Service switching selector.
     for (p, c) in prepared.iter().zip(&checked) {
@@ -348,10 +398,21 @@ async fn wait_rollout(
     done: &mut Done,
 ) -> Result<()> {
     let progress = Progress::new();
-    match rollout::wait(&ctx.cluster, target, timeout, &progress).await {
+    // A signal stops the wait (a watch, not a write) and nothing after it.
+    let waited = tokio::select! {
+        waited = rollout::wait(&ctx.cluster, target, timeout, &progress) => waited,
+        signal = cancel::cancelled() => Err(cancel::error(signal, format!(
+            "while waiting for the rollout of Deployment {}/{}", target.namespace, target.name
+        ))),
+    };
+    match waited {
         Ok(()) => {
             done.rollout = Some(RolloutResult::Complete);
             Ok(())
+        }
+        Err(e @ Error::Cancelled { .. }) => {
+            done.rollout = Some(RolloutResult::Cancelled(e.to_string()));
+            Err(e)
         }
         Err(e) => {
             done.rollout = Some(RolloutResult::Failed(match &e {
@@ -363,7 +424,7 @@ async fn wait_rollout(
     }
 }
 
-fn changes(outcome: &Outcome) -> Vec<ObjectChange> {
+pub(crate) fn changes(outcome: &Outcome) -> Vec<ObjectChange> {
     let applied = outcome.applied.iter().map(|a| ObjectChange {
         kind: a.id.kind.clone(),
         name: a.id.name.clone(),
@@ -386,7 +447,7 @@ fn changes(outcome: &Outcome) -> Vec<ObjectChange> {
         .collect()
 }
 
-fn error_text(err: &Error) -> String {
+pub(crate) fn error_text(err: &Error) -> String {
     let mut text = err.to_string();
     let mut source = std::error::Error::source(err);
     while let Some(cause) = source {
@@ -398,7 +459,7 @@ fn error_text(err: &Error) -> String {
 }
 
 /// Hides secret values in the parts of an error that quote the server.
-fn redact(err: Error, redactor: &Redactor) -> Error {
+pub(crate) fn redact(err: Error, redactor: &Redactor) -> Error {
     match err {
         Error::Api { action, mut cause } => {
             cause.detail = redactor.redact(&cause.detail);
@@ -416,6 +477,24 @@ fn redact(err: Error, redactor: &Redactor) -> Error {
         },
         Error::GithubCheck { message } => Error::GithubCheck {
             message: redactor.redact(&message),
+        },
+        Error::RolledBack {
+            failure,
+            image,
+            revision,
+        } => Error::RolledBack {
+            failure: Box::new(redact(*failure, redactor)),
+            image,
+            revision,
+        },
+        Error::RollbackFailed {
+            failure,
+            image,
+            problem,
+        } => Error::RollbackFailed {
+            failure: Box::new(redact(*failure, redactor)),
+            image,
+            problem: Box::new(redact(*problem, redactor)),
         },
         other => other,
     }

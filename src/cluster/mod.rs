@@ -5,17 +5,19 @@
 //! dry-runs every object before the first write, then [`apply`] (server-side apply in
 //! phases, tracked by an ApplySet, see [`applyset`]; kubectl-made objects taken over by
 //! [`adopt`], a changed Deployment selector handled by [`replace`]), [`rollout`] (waiting
-//! through [`watch`]), [`prune`] and [`retire`].
+//! through [`watch`]; a failed rollout undone by [`revert`]), [`prune`] and [`retire`].
 
 pub mod adopt;
 pub mod apply;
 pub mod applyset;
+pub mod cancel;
 pub mod cleanup_now;
 pub mod client;
 mod command;
 pub mod deploy;
 pub mod diff;
 pub mod drift;
+pub mod history;
 pub mod migration;
 pub mod plan;
 pub mod preflight;
@@ -23,12 +25,18 @@ pub mod prune;
 pub mod replace;
 pub mod resources;
 pub mod retire;
+pub mod revert;
+pub mod rollback;
 pub mod rollout;
+pub mod status;
 pub mod summary;
 pub mod warnings;
 pub mod watch;
 
-pub use command::{cmd_apply, cmd_cleanup_now, cmd_deploy, cmd_diff, cmd_drift};
+pub use command::{
+    cmd_apply, cmd_cleanup_now, cmd_deploy, cmd_diff, cmd_drift, cmd_history, cmd_rollback,
+    cmd_status,
+};
 
 /// The field manager for every object this tool applies.
 pub const FIELD_MANAGER: &str = "gpt-deploy";
@@ -168,6 +176,30 @@ pub enum Error {
         /// Per-pod phase, conditions and recent events.
         diagnostics: String,
     },
+    /// The rollout failed and the previous release was restored and is serving again.
+    #[error(
+        "{failure}\nrolled back to {image} (revision {revision}): the previous release is serving again; fix the cause above and deploy again"
+    )]
+    RolledBack {
+        /// The failed rollout.
+        failure: Box<Error>,
+        /// The image running again.
+        image: String,
+        /// The revision restored.
+        revision: String,
+    },
+    /// The rollout failed and so did the automatic rollback.
+    #[error(
+        "{failure}\nthe automatic rollback to {image} failed as well: {problem}\nthe cluster is left as it is (the Deployment half-way, the CronJob untouched); look at the pods, then deploy a working image or run `gpt-deploy rollback`"
+    )]
+    RollbackFailed {
+        /// The failed rollout.
+        failure: Box<Error>,
+        /// The image the rollback tried to restore.
+        image: String,
+        /// Why the rollback failed.
+        problem: Box<Error>,
+    },
     /// The watch on the rollout kept failing.
     #[error("lost the watch on {what} after repeated errors")]
     Watch {
@@ -176,6 +208,16 @@ pub enum Error {
         /// The last watcher error.
         #[source]
         source: kube::runtime::watcher::Error,
+    },
+    /// The cleanup Job's pod exited with the cleanup's "lock held" code.
+    #[error(
+        "job {namespace}/{job}: another cleanup is running (this one exited 5: another database session holds the cleanup lock), so nothing was done; the pod's log names the session holding the lock: kubectl --namespace {namespace} logs job/{job}"
+    )]
+    CleanupLocked {
+        /// The Job's name.
+        job: String,
+        /// Its namespace.
+        namespace: String,
     },
     /// The environment's CronJob is not part of the render.
     #[error("environment {env:?} renders no CronJob, so there is nothing to start")]
@@ -202,6 +244,22 @@ pub enum Error {
     Usage {
         /// What is wrong and what to do.
         message: String,
+    },
+    /// The release history cannot be read, written or used as asked.
+    #[error("{message}")]
+    History {
+        /// What is wrong and what to do.
+        message: String,
+    },
+    /// SIGINT or SIGTERM stopped the run between two requests.
+    #[error(
+        "cancelled by {signal} {during}; the request in flight was completed and nothing more was written, so the cluster may hold part of this release: `gpt-deploy status` shows what runs, `gpt-deploy rollback` restores the previous release"
+    )]
+    Cancelled {
+        /// `SIGINT` or `SIGTERM`.
+        signal: &'static str,
+        /// What was going on, e.g. `while waiting for the rollout of Deployment ns/name`.
+        during: String,
     },
 }
 
@@ -245,8 +303,12 @@ impl crate::Failure for Error {
             | Error::UnknownKind { .. }
             | Error::Watch { .. }
             | Error::NoCronJob { .. } => exit::API,
-            Error::Rollout { .. } => exit::ROLLOUT,
-            Error::Output(_) => exit::API,
+            Error::Rollout { .. } | Error::RolledBack { .. } | Error::RollbackFailed { .. } => {
+                exit::ROLLOUT
+            }
+            Error::CleanupLocked { .. } => exit::LOCKED,
+            Error::Output(_) | Error::History { .. } => exit::API,
+            Error::Cancelled { .. } => exit::CANCELLED,
         }
     }
 

@@ -42,6 +42,19 @@ pub struct Plan {
 /// # Errors
 /// [`Error::Render`] for configuration or template problems.
 pub fn load(args: &ClusterArgs) -> Result<Plan> {
+    load_with(args, true)
+}
+
+/// Like [`load`] without reading any secret value (for commands that only need the
+/// objects' names and the namespace, such as `cleanup-now`).
+///
+/// # Errors
+/// [`Error::Render`] for configuration or template problems.
+pub fn load_without_secrets(args: &ClusterArgs) -> Result<Plan> {
+    load_with(args, false)
+}
+
+fn load_with(args: &ClusterArgs, with_secrets: bool) -> Result<Plan> {
     let render_error = |code: u8, source: Box<dyn std::error::Error + Send + Sync>| Error::Render {
         env: args.env.clone(),
         code,
@@ -57,7 +70,11 @@ pub fn load(args: &ClusterArgs) -> Result<Plan> {
         // every object (and the render's namespace check) consistently.
         config.env.namespace.clone_from(namespace);
     }
-    let secrets = SecretValues::from_process_env(&config);
+    let secrets = if with_secrets {
+        SecretValues::from_process_env(&config)
+    } else {
+        SecretValues::empty()
+    };
     render::check_secret_values(&secrets).map_err(|e| render_error(exit::CONFIG, Box::new(e)))?;
     let values: Vec<SecretString> = config
         .app

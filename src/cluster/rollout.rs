@@ -1,10 +1,17 @@
-//! Waiting for a Deployment rollout by watching it (never polling), with kubectl's
-//! rollout-status rules, fail-fast on stuck pods, and diagnostics when it goes wrong.
+//! Waiting for a Deployment rollout by watching it (never polling, through [`super::watch`]),
+//! with kubectl's rollout-status rules plus kstatus's conditions, fail-fast on stuck pods,
+//! and diagnostics when it goes wrong.
 //!
-//! A rollout is done when the controller has observed the applied generation and the
+//! A rollout is done when the controller has observed the applied generation, the
 //! updated, ready and available replica counts all equal the spec with no old replicas
-//! left. Checking only the counts would report the *previous* rollout as done, because
-//! right after an apply the status still describes the old generation.
+//! left, and the Deployment reports `Available=True` and `Progressing=True` with reason
+//! `NewReplicaSetAvailable`. Checking only the counts would report the *previous* rollout
+//! as done, because right after an apply the status still describes the old generation.
+//!
+//! A new pod fails the rollout at once when it will not start on its own: an image that
+//! cannot be pulled, a crash loop, a container whose configuration cannot be built (a
+//! missing Secret or key: `CreateContainerConfigError`), or no node to run on for longer
+//! than [`UNSCHEDULABLE_GRACE`].
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -12,10 +19,12 @@ use std::time::Duration;
 use futures::{StreamExt, TryStreamExt, stream};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::{Event, Pod};
+use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, ListParams};
 use kube::runtime::{WatchStreamExt, watcher};
 
 use super::client::{self, Cluster};
+use super::watch::{End, Events};
 use super::{Error, Result};
 use crate::report::Progress;
 
@@ -27,9 +36,11 @@ const STUCK_REASONS: &[&str] = &[
     "CrashLoopBackOff",
     "ErrImageNeverPull",
     "InvalidImageName",
+    "CreateContainerConfigError",
 ];
-/// Consecutive watch errors tolerated before giving up (the watcher backs off between them).
-const MAX_WATCH_ERRORS: u32 = 6;
+/// How long a pod may stay unschedulable before the rollout fails: long enough for a
+/// cluster autoscaler's new node or an eviction to make room, short of the deadline.
+pub const UNSCHEDULABLE_GRACE: Duration = Duration::from_secs(30);
 /// Events shown per pod in diagnostics.
 const EVENTS_PER_POD: usize = 5;
 
@@ -98,6 +109,25 @@ pub fn state(deployment: &Deployment, applied_generation: i64) -> State {
     if ready < wanted {
         return State::Waiting(format!("{ready} of {wanted} replicas ready"));
     }
+    // kstatus: the controller itself must call the rollout complete and the Deployment
+    // available, which also covers minReadySeconds and a paused rollout.
+    let condition = |type_: &str| {
+        status
+            .conditions
+            .iter()
+            .flatten()
+            .find(|c| c.type_ == type_)
+    };
+    if condition("Available").is_none_or(|c| c.status != "True") {
+        return State::Waiting("waiting for the Available condition".into());
+    }
+    if progressing
+        .is_none_or(|c| c.status != "True" || c.reason.as_deref() != Some("NewReplicaSetAvailable"))
+    {
+        return State::Waiting(
+            "waiting for the Progressing condition to say NewReplicaSetAvailable".into(),
+        );
+    }
     State::Done
 }
 
@@ -117,7 +147,8 @@ pub fn counts(deployment: &Deployment) -> String {
     )
 }
 
-/// Why a pod will not become ready on its own, if it is stuck.
+/// Why a pod will not become ready on its own, if it is stuck (a container waiting for a
+/// reason that does not fix itself).
 #[must_use]
 pub fn stuck_reason(pod: &Pod) -> Option<String> {
     let status = pod.status.as_ref()?;
@@ -137,6 +168,65 @@ pub fn stuck_reason(pod: &Pod) -> Option<String> {
                 )
             })
         })
+}
+
+/// Since when the scheduler has found no node for the pod (`PodScheduled=False`, reason
+/// `Unschedulable`), if it has not.
+#[must_use]
+pub fn unschedulable_since(pod: &Pod) -> Option<Timestamp> {
+    let condition = pod
+        .status
+        .as_ref()?
+        .conditions
+        .iter()
+        .flatten()
+        .find(|c| c.type_ == "PodScheduled")?;
+    (condition.status == "False" && condition.reason.as_deref() == Some("Unschedulable"))
+        .then(|| condition.last_transition_time.as_ref().map(|t| t.0))
+        .flatten()
+}
+
+/// What a pod says about the rollout at `now`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PodVerdict {
+    /// Nothing wrong (yet).
+    Fine,
+    /// Unschedulable, not for long enough to fail: look again at this instant.
+    RecheckAt(Timestamp),
+    /// It will not become ready on its own.
+    Stuck(String),
+}
+
+/// The pure fail-fast rule for one pod at `now`: a stuck container, or unschedulable for
+/// longer than [`UNSCHEDULABLE_GRACE`].
+#[must_use]
+pub fn pod_verdict(pod: &Pod, now: Timestamp) -> PodVerdict {
+    if let Some(reason) = stuck_reason(pod) {
+        return PodVerdict::Stuck(reason);
+    }
+    let Some(since) = unschedulable_since(pod) else {
+        return PodVerdict::Fine;
+    };
+    let grace = jiff_span(UNSCHEDULABLE_GRACE);
+    let limit = since.checked_add(grace).unwrap_or(since);
+    if now < limit {
+        return PodVerdict::RecheckAt(limit);
+    }
+    let message = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .and_then(|cs| cs.iter().find(|c| c.type_ == "PodScheduled"))
+        .and_then(|c| c.message.clone())
+        .unwrap_or_else(|| "no message".into());
+    let waited = now.duration_since(since).as_secs().max(0);
+    PodVerdict::Stuck(format!(
+        "no node can run it (Unschedulable for {waited}s): {message}"
+    ))
+}
+
+fn jiff_span(d: Duration) -> k8s_openapi::jiff::SignedDuration {
+    k8s_openapi::jiff::SignedDuration::try_from(d).unwrap_or_default()
 }
 
 /// True when the pod's Ready condition is True.
@@ -233,71 +323,63 @@ pub async fn wait(
     timeout: Duration,
     progress: &Progress,
 ) -> Result<()> {
-    // Streaming lists (one request per watch instead of list + watch) where the server
-    // supports them; older servers reject the parameters and we fall back below.
-    let mut streaming = true;
-    let mut received = false;
-    let mut updates = updates(cluster, target, streaming);
-    let deadline = tokio::time::Instant::now() + timeout;
-    let mut watcher_errors = 0;
+    let (for_stream, watched) = (cluster.clone(), target.clone());
+    let mut events = Events::new(timeout, move |streaming| {
+        updates(&for_stream, &watched, streaming)
+    });
     let mut latest: Option<Deployment> = None;
-    let mut stuck: BTreeMap<String, (Pod, String)> = BTreeMap::new();
+    let mut pods: BTreeMap<String, Pod> = BTreeMap::new();
     let mut revisions: HashMap<String, Option<String>> = HashMap::new();
     progress.set(&format!(
         "deployment {}: waiting for the rollout",
         target.name
     ));
     let failure = loop {
-        let next = match tokio::time::timeout_at(deadline, updates.next()).await {
-            Err(_) => {
+        // An unschedulable pod changes nothing while it waits: wake up when its grace ends.
+        let now = Timestamp::now();
+        let recheck = pods
+            .values()
+            .filter_map(|p| match pod_verdict(p, now) {
+                PodVerdict::RecheckAt(at) => Some(at),
+                _ => None,
+            })
+            .min()
+            .map(|at| {
+                let wait = at.duration_since(now).unsigned_abs();
+                tokio::time::Instant::now() + wait + Duration::from_millis(50)
+            });
+        let next = match recheck {
+            Some(at) => tokio::select! {
+                next = events.next() => Some(next),
+                () = tokio::time::sleep_until(at) => None,
+            },
+            None => Some(events.next().await),
+        };
+        match next {
+            None => {}
+            Some(Ok(Update::Deployment(d))) => latest = Some(*d),
+            Some(Ok(Update::PodGone(pod))) => {
+                pods.remove(pod.metadata.name.as_deref().unwrap_or_default());
+            }
+            Some(Ok(Update::Pod(pod))) => {
+                pods.insert(pod.metadata.name.clone().unwrap_or_default(), *pod);
+            }
+            Some(Err(End::Timeout)) => {
                 break format!(
                     "deployment {:?} did not finish rolling out within {}",
                     target.name,
                     humantime::format_duration(timeout)
                 );
             }
-            Ok(None) => break format!("the watch on deployment {:?} ended", target.name),
-            Ok(Some(next)) => next,
-        };
-        let update = match next {
-            Ok(update) => {
-                watcher_errors = 0;
-                received = true;
-                update
+            Some(Err(End::Closed)) => {
+                break format!("the watch on deployment {:?} ended", target.name);
             }
-            Err(source) if streaming && !received => {
-                tracing::debug!(error = %source, "streaming list refused; using list + watch");
-                streaming = false;
-                updates = self::updates(cluster, target, streaming);
-                continue;
-            }
-            Err(source) => {
-                watcher_errors += 1;
-                tracing::warn!(error = %source, "watch error, retrying");
-                if watcher_errors >= MAX_WATCH_ERRORS {
-                    return Err(Error::Watch {
-                        what: format!("deployment {}/{}", target.namespace, target.name),
-                        source,
-                    });
-                }
-                continue;
-            }
-        };
-        match update {
-            Update::Deployment(d) => latest = Some(*d),
-            Update::PodGone(pod) => {
-                stuck.remove(pod.metadata.name.as_deref().unwrap_or_default());
-            }
-            Update::Pod(pod) => {
-                let name = pod.metadata.name.clone().unwrap_or_default();
-                match stuck_reason(&pod) {
-                    Some(reason) => {
-                        stuck.insert(name, (*pod, reason));
-                    }
-                    None => {
-                        stuck.remove(&name);
-                    }
-                }
+            Some(Err(End::Failed(source))) => {
+                progress.clear();
+                return Err(Error::Watch {
+                    what: format!("deployment {}/{}", target.namespace, target.name),
+                    source,
+                });
             }
         }
         let Some(deployment) = &latest else { continue };
@@ -318,6 +400,14 @@ pub async fn wait(
                 ));
             }
         }
+        let now = Timestamp::now();
+        let stuck: BTreeMap<&str, (&Pod, String)> = pods
+            .iter()
+            .filter_map(|(name, pod)| match pod_verdict(pod, now) {
+                PodVerdict::Stuck(reason) => Some((name.as_str(), (pod, reason))),
+                _ => None,
+            })
+            .collect();
         if let Some(reason) =
             stuck_in_current_revision(cluster, deployment, target, &stuck, &mut revisions).await
         {
@@ -338,7 +428,7 @@ async fn stuck_in_current_revision(
     cluster: &Cluster,
     deployment: &Deployment,
     target: &Target,
-    stuck: &BTreeMap<String, (Pod, String)>,
+    stuck: &BTreeMap<&str, (&Pod, String)>,
     revisions: &mut HashMap<String, Option<String>>,
 ) -> Option<String> {
     if stuck.is_empty() {
@@ -578,10 +668,41 @@ mod tests {
         assert_eq!(
             s(
                 json!({"observedGeneration": 3, "replicas": 2, "updatedReplicas": 2,
-                     "readyReplicas": 2, "availableReplicas": 2})
+                     "readyReplicas": 2, "availableReplicas": 2, "conditions": complete()})
             ),
             State::Done
         );
+    }
+
+    /// The conditions of a Deployment whose rollout the controller calls complete.
+    fn complete() -> serde_json::Value {
+        json!([
+            {"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable"},
+            {"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable"}])
+    }
+
+    #[test]
+    fn counts_alone_are_not_done_without_the_kstatus_conditions() {
+        let counts = json!({"observedGeneration": 3, "replicas": 2, "updatedReplicas": 2,
+            "readyReplicas": 2, "availableReplicas": 2});
+        let with = |conditions: serde_json::Value| {
+            let mut status = counts.clone();
+            status["conditions"] = conditions;
+            state(&deployment(3, 2, status), 3)
+        };
+        assert!(matches!(with(json!([])), State::Waiting(w) if w.contains("Available")));
+        assert!(matches!(
+            with(json!([{"type": "Available", "status": "False", "reason": "MinimumReplicasUnavailable"},
+                        {"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable"}])),
+            State::Waiting(w) if w.contains("Available")
+        ));
+        // Still progressing (e.g. minReadySeconds not yet over): not done.
+        assert!(matches!(
+            with(json!([{"type": "Available", "status": "True"},
+                        {"type": "Progressing", "status": "True", "reason": "ReplicaSetUpdated"}])),
+            State::Waiting(w) if w.contains("NewReplicaSetAvailable")
+        ));
+        assert_eq!(with(complete()), State::Done);
     }
 
     #[test]
@@ -610,7 +731,11 @@ mod tests {
 
     #[test]
     fn zero_replicas_is_done_once_observed() {
-        let d = deployment(4, 0, json!({"observedGeneration": 4}));
+        let d = deployment(
+            4,
+            0,
+            json!({"observedGeneration": 4, "conditions": complete()}),
+        );
         assert_eq!(state(&d, 4), State::Done);
     }
 
@@ -633,6 +758,45 @@ mod tests {
             "state": {"waiting": {"reason": "ContainerCreating"}}}]}),
         );
         assert_eq!(stuck_reason(&p), None);
+        // A Secret or key the pod reads is missing: the kubelet will not start it.
+        let p = pod(
+            json!({"phase": "Pending", "containerStatuses": [{"name": "app",
+            "ready": false, "restartCount": 0, "image": "x", "imageID": "",
+            "state": {"waiting": {"reason": "CreateContainerConfigError",
+            "message": "couldn't find key database-url in Secret ns/gpt-secrets-0a1b2c3d"}}}]}),
+        );
+        let now = Timestamp::now();
+        assert!(matches!(pod_verdict(&p, now),
+            PodVerdict::Stuck(r) if r.contains("CreateContainerConfigError") && r.contains("couldn't find key")));
+    }
+
+    #[test]
+    fn an_unschedulable_pod_fails_after_its_grace() {
+        let since: Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
+        let p = pod(
+            json!({"phase": "Pending", "conditions": [{"type": "PodScheduled",
+            "status": "False", "reason": "Unschedulable", "lastTransitionTime": "2026-01-01T00:00:00Z",
+            "message": "0/3 nodes are available: 3 Insufficient cpu."}]}),
+        );
+        let at = |secs: i64| {
+            since
+                .checked_add(k8s_openapi::jiff::SignedDuration::from_secs(secs))
+                .unwrap()
+        };
+        assert_eq!(pod_verdict(&p, at(10)), PodVerdict::RecheckAt(at(30)));
+        assert!(matches!(pod_verdict(&p, at(31)),
+            PodVerdict::Stuck(r) if r.contains("Unschedulable for 31s") && r.contains("Insufficient cpu")));
+        // Scheduled, or merely not yet looked at by the scheduler: nothing to say.
+        let scheduled = pod(
+            json!({"phase": "Pending", "conditions": [{"type": "PodScheduled",
+            "status": "True", "lastTransitionTime": "2026-01-01T00:00:00Z"}]}),
+        );
+        assert_eq!(pod_verdict(&scheduled, at(100)), PodVerdict::Fine);
+        let gated = pod(
+            json!({"phase": "Pending", "conditions": [{"type": "PodScheduled",
+            "status": "False", "reason": "SchedulingGated", "lastTransitionTime": "2026-01-01T00:00:00Z"}]}),
+        );
+        assert_eq!(pod_verdict(&gated, at(100)), PodVerdict::Fine);
     }
 
     #[test]

@@ -56,11 +56,15 @@ pub enum RolloutResult {
     Complete,
     /// The rollout failed or timed out; the text says why.
     Failed(String),
+    /// SIGINT or SIGTERM stopped the wait; the text says what was going on.
+    Cancelled(String),
 }
 
 /// Everything the step summary reports.
 #[derive(Debug, Clone)]
 pub struct Summary {
+    /// The command (`deploy`, `rollback`), as the heading names it.
+    pub command: &'static str,
     /// Environment name.
     pub environment: String,
     /// Target namespace.
@@ -89,13 +93,15 @@ impl Summary {
     pub fn to_markdown(&self) -> String {
         let mut md = String::new();
         let status = match (&self.error, &self.rollout) {
+            (_, RolloutResult::Cancelled(_)) => "cancelled",
             (Some(_), _) | (None, RolloutResult::Failed(_)) => "failed",
             _ => "succeeded",
         };
         let _ = writeln!(
             md,
-            "### gpt-deploy: {} deploy {status}\n",
-            escape(&self.environment)
+            "### gpt-deploy: {} {} {status}\n",
+            escape(&self.environment),
+            self.command
         );
         let _ = writeln!(
             md,
@@ -134,6 +140,7 @@ impl Summary {
             RolloutResult::NotWaited => "not waited for".to_string(),
             RolloutResult::Complete => "complete".to_string(),
             RolloutResult::Failed(why) => format!("**failed**: {}", escape(why)),
+            RolloutResult::Cancelled(why) => format!("**cancelled**: {}", escape(why)),
         };
         let _ = writeln!(md, "Rollout: {rollout}\n");
         if let Some(error) = &self.error {
@@ -170,6 +177,7 @@ mod tests {
 
     fn summary() -> Summary {
         Summary {
+            command: "deploy",
             environment: "production".into(),
             namespace: "gpt".into(),
             image_tag: "3f2c1ab".into(),

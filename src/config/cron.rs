@@ -199,6 +199,94 @@ fn descriptor(schedule: &str, rest: &str) -> Result<(), String> {
     ))
 }
 
+/// The first minute after `after` at which a five-field schedule (or an `@` descriptor other
+/// than `@every`) fires, read in UTC with the rules of the cron library Kubernetes uses:
+/// when the day of month or the day of week starts with `*` or `?` both must match,
+/// otherwise either may. `None` for `@every`, an invalid schedule, or no match within five
+/// years (`0 0 30 2 *`).
+#[must_use]
+pub fn next_after(
+    schedule: &str,
+    after: chrono::DateTime<chrono::Utc>,
+) -> Option<chrono::DateTime<chrono::Utc>> {
+    use chrono::{Datelike, Duration, TimeZone, Timelike};
+    check(schedule).ok()?;
+    let text = match schedule {
+        "@yearly" | "@annually" => "0 0 1 1 *",
+        "@monthly" => "0 0 1 * *",
+        "@weekly" => "0 0 * * 0",
+        "@daily" | "@midnight" => "0 0 * * *",
+        "@hourly" => "0 * * * *",
+        other if other.starts_with('@') => return None,
+        other => other,
+    };
+    let fields: Vec<&str> = text.split_whitespace().collect();
+    let mut sets = [0_u64; 5];
+    for ((set, text), field) in sets.iter_mut().zip(&fields).zip(&FIELDS) {
+        for item in text.split(',').filter(|i| !i.is_empty()) {
+            *set |= bits(item, field)?;
+        }
+    }
+    let star = |text: &str| text.starts_with('*') || text.starts_with('?');
+    let either_day = !(star(fields[2]) || star(fields[4]));
+    let has = |set: u64, n: u32| set & (1 << n) != 0;
+    let start = after.with_second(0)?.with_nanosecond(0)? + Duration::minutes(1);
+    let mut t = start;
+    let limit = start + Duration::days(5 * 366);
+    while t < limit {
+        if !has(sets[3], t.month()) {
+            let (y, m) = if t.month() == 12 {
+                (t.year() + 1, 1)
+            } else {
+                (t.year(), t.month() + 1)
+            };
+            t = chrono::Utc.with_ymd_and_hms(y, m, 1, 0, 0, 0).single()?;
+            continue;
+        }
+        let dom = has(sets[2], t.day());
+        let dow = has(sets[4], t.weekday().num_days_from_sunday());
+        let day = if either_day { dom || dow } else { dom && dow };
+        if !day {
+            t = (t + Duration::days(1)).with_hour(0)?.with_minute(0)?;
+            continue;
+        }
+        if !has(sets[1], t.hour()) {
+            t = (t + Duration::hours(1)).with_minute(0)?;
+            continue;
+        }
+        if !has(sets[0], t.minute()) {
+            t += Duration::minutes(1);
+            continue;
+        }
+        return Some(t);
+    }
+    None
+}
+
+/// The values one list item of a field selects, as bits.
+fn bits(item: &str, field: &Field) -> Option<u64> {
+    range(item, field).ok()?;
+    let mut slash = item.split('/');
+    let span = slash.next()?;
+    let step = slash.next().map(number).transpose().ok()?.unwrap_or(1);
+    let parts: Vec<&str> = span.split('-').collect();
+    let (start, end) = if parts[0] == "*" || parts[0] == "?" {
+        (field.min, field.max)
+    } else {
+        let start = value(parts[0], field).ok()?;
+        match parts.get(1) {
+            Some(end) => (start, value(end, field).ok()?),
+            None if item.contains('/') => (start, field.max),
+            None => (start, start),
+        }
+    };
+    Some(
+        (start..=end)
+            .step_by(usize::try_from(step).ok()?)
+            .fold(0, |set, n| set | (1 << n)),
+    )
+}
+
 /// A duration as Go's `time.ParseDuration` reads it (`1h30m`, `90s`, `1.5h`, `0`).
 fn go_duration(text: &str) -> Result<(), String> {
     const UNITS: [(&str, f64); 8] = [
@@ -252,6 +340,32 @@ fn go_duration(text: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn next_runs_follow_the_schedule() {
+        use chrono::TimeZone;
+        let at = |y, mo, d, h, mi| chrono::Utc.with_ymd_and_hms(y, mo, d, h, mi, 0).unwrap();
+        let now = at(2026, 12, 2, 14, 7) + chrono::Duration::seconds(30);
+        assert_eq!(next_after("0 */6 * * *", now), Some(at(2026, 12, 2, 18, 0)));
+        assert_eq!(
+            next_after("*/15 * * * *", now),
+            Some(at(2026, 12, 2, 14, 15))
+        );
+        assert_eq!(next_after("@daily", now), Some(at(2026, 12, 3, 0, 0)));
+        assert_eq!(next_after("@yearly", now), Some(at(2027, 1, 1, 0, 0)));
+        // 2026-12-02 is a Wednesday: the next Monday 09:00 is the 7th.
+        assert_eq!(next_after("0 9 * * MON", now), Some(at(2026, 12, 7, 9, 0)));
+        // Both days restricted: either one matches (the 5th, a Saturday, comes first).
+        assert_eq!(next_after("0 0 5 * 1", now), Some(at(2026, 12, 5, 0, 0)));
+        assert_eq!(
+            next_after("5/20 * * * *", now),
+            Some(at(2026, 12, 2, 14, 25))
+        );
+        assert_eq!(next_after("0 0 29 2 *", now), Some(at(2028, 2, 29, 0, 0)));
+        assert_eq!(next_after("0 0 30 2 *", now), None);
+        assert_eq!(next_after("@every 1h", now), None);
+        assert_eq!(next_after("61 * * * *", now), None);
+    }
 
     #[test]
     fn accepts_what_the_api_server_accepts() {

@@ -4,7 +4,7 @@
 //! and column. Configuration comes from `--config DIR`, else `./deploy.toml`, else the copy
 //! compiled into the binary, so `gpt-deploy render --env production` works anywhere.
 
-mod cron;
+pub mod cron;
 pub mod image;
 mod parse;
 mod source;

@@ -615,13 +615,7 @@ impl Walker {
         let batch = session
             .execute(what, statements, cutoff, n, position)
             .await?;
-        self.account(&batch, t0.elapsed(), false);
-        Ok(batch)
-    }
-
-    /// Counts one batch that took `took` (client wall time, or server time for a
-    /// batch of a round trip, `chained`).
-    fn account(&mut self, batch: &session::Batch, took: Duration, chained: bool) {
+        let took = t0.elapsed();
         let skipped = batch.picked.saturating_sub(batch.deleted);
         self.report.batches += 1;
         self.report.rows += batch.deleted;
@@ -633,7 +627,6 @@ impl Walker {
             rows = batch.deleted,
             picked = batch.picked,
             elapsed_us = took.as_micros() as u64,
-            chained,
             "batch"
         );
         if skipped > 0 {
@@ -644,6 +637,7 @@ impl Walker {
                 "rows locked or changed by another transaction were skipped; the next run retries them"
             );
         }
+        Ok(batch)
     }
 
     /// Walks each of the rule's timestamp indexes from its oldest entry.
@@ -695,13 +689,6 @@ impl Walker {
     /// range is sized from the density of eligible rows seen so far, so that it
     /// holds about one batch; a batch that fills up before its range ends
     /// resumes right after its last row.
-    ///
-    /// Where more than one batch is left, several go to the server in one round
-    /// trip, each its own transaction, chained through session variables (see
-    /// [`walk::chained_heap_statement`]): the same batches as one at a time,
-    /// without a client round trip between them. A batch of a round trip that
-    /// fails (a locked row, a timeout, a lost connection) is run again on its
-    /// own, with the retries and the skip-locked form of [`Walker::batch`].
     async fn heap(
         &mut self,
         session: &mut Session<'_>,
@@ -714,55 +701,11 @@ impl Walker {
             skip_locked: walk::heap_statement(rule, Form::SkipLocked),
         };
         let what = format!("deleting a batch from {} in heap order", rule.table);
-        let cutoff_literal = format!(
-            "'{}'::timestamptz",
-            cutoff.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
-        );
         // Rows added after this point are younger than the cutoff.
         let end = stats.pages as u32;
         let mut after = Tid::page_start(0);
         let mut pages = stats.pages_per_batch(self.batch_size);
         while self.remaining > 0 && after.page < end {
-            let sizes = self.round_trip_sizes(end - after.page, pages);
-            if sizes.len() > 1 {
-                let sql = walk::pipeline(
-                    rule,
-                    &cutoff_literal,
-                    &sizes,
-                    self.batch_size,
-                    end,
-                    after,
-                    pages,
-                );
-                let started = Instant::now();
-                let (done, failed) = session.round_trip(sql).await;
-                let ran = done.len();
-                for chained in done {
-                    if after.page >= end {
-                        // Planned past the end of the heap: an empty range.
-                        break;
-                    }
-                    self.account(&chained.batch, chained.server, true);
-                    after = chained.next_after;
-                    pages = chained.next_pages;
-                }
-                tracing::debug!(
-                    table = self.report.table,
-                    batches = ran,
-                    planned = sizes.len(),
-                    elapsed_us = started.elapsed().as_micros() as u64,
-                    "round trip"
-                );
-                match failed {
-                    None => continue,
-                    Some(e) => {
-                        tracing::debug!(table = self.report.table, error = %session.cause(&e), "a batch of a round trip failed; running it on its own");
-                    }
-                }
-                if self.remaining <= 0 || after.page >= end {
-                    break;
-                }
-            }
             let n = self.next_size();
             let before = Tid::page_start(after.page.saturating_add(pages).min(end));
             let batch = self
@@ -787,22 +730,8 @@ impl Walker {
         }
         Ok(())
     }
-
-    /// Rows of each batch of the next round trip: as many batches as the pages
-    /// left are expected to hold (at most [`walk::PIPELINE_DEPTH`]), each a full
-    /// batch, within what `--limit` still allows.
-    fn round_trip_sizes(&self, pages_left: u32, pages: u32) -> Vec<i64> {
-        let expected = pages_left.div_ceil(pages.max(1)) as usize;
-        let mut sizes = Vec::new();
-        let mut left = self.remaining;
-        while sizes.len() < expected.min(walk::PIPELINE_DEPTH) && left > 0 {
-            let n = self.batch_size.min(left);
-            sizes.push(n);
-            left -= n;
-        }
-        sizes
-    }
 }
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,7 +16,10 @@ pub async fn cmd_serve(args: &ServeArgs) -> serve::Result<u8> {
     let settings = serve::Settings::from_env(|name| std::env::var(name).ok())?;
     match &settings.verification {
         serve::Verification::Verify(v) => {
-            tracing::info!(verifier = ?v, "svix signature verification enabled")
+            tracing::info!(
+                rotating = v.rotating(),
+                "svix signature verification enabled"
+            )
         }
         serve::Verification::Disabled => tracing::warn!(
             "GPT_ENV=development and CLERK_WEBHOOK_SECRET is not set: webhook signatures are NOT \
@@ -39,7 +42,18 @@ pub async fn cmd_serve(args: &ServeArgs) -> serve::Result<u8> {
     );
     let readiness = serve::ready_pool(&settings.database);
     let limits = serve::Limits::from_args(&args.limits);
-    tracing::info!(addr = %addr, database = %settings.database, limits = ?args.limits, "listening");
+    let l = &args.limits;
+    tracing::info!(
+        addr = %addr,
+        database = %settings.database,
+        header_read_timeout = %humantime::format_duration(l.header_read_timeout),
+        body_read_timeout = %humantime::format_duration(l.body_read_timeout),
+        handler_timeout = %humantime::format_duration(l.handler_timeout),
+        max_concurrent_requests = l.max_concurrent_requests,
+        body_memory_mib = l.body_memory_mib,
+        max_connections = l.max_connections,
+        "listening"
+    );
     let state = serve::AppState::new(
         settings.verification,
         settings.database,

@@ -374,7 +374,7 @@ pub async fn run(
     let signal = async move {
         shutdown.await;
         draining.begin_shutdown();
-        tracing::info!(delay = ?delay, "shutdown requested; /readyz now fails");
+        tracing::info!(delay = %humantime::format_duration(delay), "shutdown requested; /readyz now fails");
         tokio::time::sleep(delay).await;
     };
     tokio::pin!(signal);

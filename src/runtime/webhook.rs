@@ -146,6 +146,14 @@ pub struct Verifier {
     previous: Option<Webhook>,
 }
 
+impl Verifier {
+    /// True while a previous secret is accepted too (a rotation in progress).
+    #[must_use]
+    pub fn rotating(&self) -> bool {
+        self.previous.is_some()
+    }
+}
+
 impl std::fmt::Debug for Verifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Verifier")

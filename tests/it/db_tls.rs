@@ -174,6 +174,9 @@ async fn verify_full_connects_with_the_ca_file_and_refuses_another_ca() {
     assert!(encrypted.iter().all(|(_, ssl)| *ssl), "{encrypted:?}");
     let logs = server.stop().join("\n");
     assert!(!logs.contains(&password), "{logs}");
+    // Log fields are values, not Rust Debug dumps of internal structs.
+    assert!(!logs.contains("Verifier {"), "{logs}");
+    assert!(!logs.contains("ServeLimits {"), "{logs}");
 
     // Another CA: refused, with a message that says what to check.
     let out = migrate(&url, &wrong_ca);

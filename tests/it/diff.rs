@@ -31,7 +31,7 @@ async fn diff_shows_new_objects_then_nothing_after_apply() {
 
     assert!(
         out.stdout
-            .ends_with("5 would be created, 0 changed, 0 would be pruned, 0 unchanged\n"),
+            .ends_with("6 would be created, 0 changed, 0 would be pruned, 0 unchanged\n"),
         "{}",
         out.stdout
     );
@@ -40,7 +40,7 @@ async fn diff_shows_new_objects_then_nothing_after_apply() {
     let out = run(env.cmd("diff", &[])).await;
     out.expect_code(0);
     assert_eq!(
-        out.stdout, "0 changed, 0 would be pruned, 5 unchanged\n",
+        out.stdout, "0 changed, 0 would be pruned, 6 unchanged\n",
         "nothing but the last line"
     );
 }
@@ -107,7 +107,7 @@ async fn diff_shows_what_deploy_would_prune_unless_told_not_to() {
     out.expect_code(1);
     assert!(
         out.stdout
-            .ends_with("0 changed, 1 would be pruned, 4 unchanged\n"),
+            .ends_with("0 changed, 1 would be pruned, 5 unchanged\n"),
         "{}",
         out.stdout
     );
@@ -116,7 +116,7 @@ async fn diff_shows_what_deploy_would_prune_unless_told_not_to() {
     out.expect_code(0);
     assert_eq!(
         out.stdout,
-        "0 changed, 4 unchanged (objects that would be pruned not shown: --no-prune)\n"
+        "0 changed, 5 unchanged (objects that would be pruned not shown: --no-prune)\n"
     );
     // The older spelling still works and means the default.
     let out = run(env.cmd("diff", &["--prune"])).await;

@@ -65,7 +65,7 @@ async fn diff_without_secret_values_checks_what_it_can() {
     );
     assert!(
         out.stdout
-            .ends_with("0 changed, 0 would be pruned, 5 unchanged\n"),
+            .ends_with("0 changed, 0 would be pruned, 6 unchanged\n"),
         "{}",
         out.stdout
     );

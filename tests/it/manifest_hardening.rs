@@ -91,7 +91,7 @@ async fn stored_objects_carry_the_shutdown_spread_disruption_and_retry_rules() {
     assert_eq!(rules[0]["action"], "FailJob", "{rules}");
     assert_eq!(
         rules[0]["onExitCodes"]["values"],
-        serde_json::json!([2]),
+        serde_json::json!([2, 5]),
         "{rules}"
     );
     assert_eq!(rules[1]["action"], "Ignore", "{rules}");

@@ -369,3 +369,55 @@ async fn production_refuses_a_database_connection_that_does_not_verify_the_serve
         "{logs}"
     );
 }
+
+#[tokio::test]
+async fn an_older_binary_migrates_against_a_schema_a_newer_release_expanded() {
+    let db = support::pg::database().await;
+    let o = migrate_cmd(Some(&db.url)).output().await.unwrap();
+    assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
+    // A newer release applied one more (expanding) migration this binary does not embed.
+    let newer = embedded().last().unwrap().0 + 1;
+    sqlx::query("create table gpt_added_by_a_newer_release (id bigint primary key)")
+        .execute(db.pool())
+        .await
+        .unwrap();
+    sqlx::query(
+        "insert into _sqlx_migrations (version, description, success, checksum, execution_time)
+         values ($1, 'added by a newer release', true, '\\x00'::bytea, 1)",
+    )
+    .bind(newer)
+    .execute(db.pool())
+    .await
+    .unwrap();
+    let o = migrate_cmd(Some(&db.url)).output().await.unwrap();
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}\n{err}");
+    assert!(
+        out.contains(&format!(
+            "the database has 1 migration(s) this binary does not know (version {newer})"
+        )),
+        "{out}"
+    );
+    assert!(out.contains("schema at version"), "{out}");
+    // The library path `serve` and `cleanup` take accepts it too.
+    gpt_deploy::runtime::db::migrate(db.pool()).await.unwrap();
+    let mut expected = embedded();
+    expected.push((newer, true));
+    assert_eq!(applied(db.pool()).await, expected);
+}
+
+#[tokio::test]
+async fn an_unknown_log_format_is_an_error() {
+    let o = migrate_cmd(Some("postgres://app:Sentinel-fmt@127.0.0.1:1/db"))
+        .env("LOG_FORMAT", "xml")
+        .output()
+        .await
+        .unwrap();
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{out}\n{err}");
+    assert!(
+        err.contains("LOG_FORMAT=\"xml\" is not understood"),
+        "{err}"
+    );
+    assert!(!format!("{out}{err}").contains("Sentinel"), "{out}\n{err}");
+}

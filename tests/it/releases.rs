@@ -1,5 +1,7 @@
 //! Safe releases on the local control plane: the migration Job runs (and is waited for)
-//! before the Deployment changes, and a failing one stops the deploy with its log tail.
+//! before the Deployment changes, and a failing one stops the deploy with its log tail;
+//! the CronJob follows only a successful rollout; a failed rollout rolls back to the
+//! previous release; pods that cannot start or be scheduled fail the rollout early.
 
 use std::time::Duration;
 
@@ -13,6 +15,10 @@ use serde_json::json;
 use support::deploy_env::{DeployEnv, run};
 
 const APP: &str = "gpt-service";
+const CRON: &str = "gpt-token-cleanup";
+/// Signing secrets of the second and third release (sentinels: never in any output).
+const CLERK_V2: &str = "whsec_sentinelClerkV2aa41A";
+const CLERK_V3: &str = "whsec_sentinelClerkV3bb52B";
 
 fn image_of(d: &Deployment) -> String {
     d.spec
@@ -36,6 +42,22 @@ async fn migrate_jobs(env: &DeployEnv) -> Vec<Job> {
         .items
 }
 
+fn cron_pod(c: &CronJob) -> k8s_openapi::api::core::v1::PodSpec {
+    c.spec
+        .clone()
+        .unwrap()
+        .job_template
+        .spec
+        .unwrap()
+        .template
+        .spec
+        .unwrap()
+}
+
+fn cron_image(c: &CronJob) -> String {
+    cron_pod(c).containers[0].image.clone().unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_migration_job_completes_before_the_deployment_changes() {
     let env = DeployEnv::new().await;
@@ -44,9 +66,21 @@ async fn the_migration_job_completes_before_the_deployment_changes() {
         .success();
     let out = run(env
         .cmd("deploy", &["--image", "v2", "--timeout", "120s"])
-        .env("CLERK_WEBHOOK_SECRET", "whsec_sentinelClerkV2aa41A"))
+        .env("CLERK_WEBHOOK_SECRET", CLERK_V2))
     .await;
     out.success();
+    // The phases: the new Secret version first, the CronJob only after the rollout.
+    let secret_at = out.stdout.find("secret/gpt-secrets").unwrap();
+    let cron_at = out
+        .stdout
+        .find("cronjob.batch/gpt-token-cleanup configured")
+        .unwrap();
+    assert!(secret_at < out.stdout.find("job.batch/gpt-migrate-").unwrap());
+    assert!(
+        out.stderr.contains("successfully rolled out"),
+        "{}",
+        out.stderr
+    );
     let migrate_at = out.stdout.find("job.batch/gpt-migrate-").unwrap();
     let completed_at = out.stdout.find(" completed").unwrap();
     let deployment_at = out.stdout.find("deployment.apps/gpt-service").unwrap();
@@ -56,14 +90,19 @@ async fn the_migration_job_completes_before_the_deployment_changes() {
         out.stdout
     );
 
+    assert!(deployment_at < cron_at, "{}", out.stdout);
+
     let deployments: Api<Deployment> = Api::namespaced(env.ns.client(), &env.ns.name);
     let deployment = deployments.get(APP).await.unwrap();
     assert!(image_of(&deployment).ends_with(":v2"));
-    let pod = deployment.spec.unwrap().template.spec.unwrap();
+    let pod = deployment.spec.clone().unwrap().template.spec.unwrap();
     assert!(
-        pod.init_containers.unwrap_or_default().is_empty(),
+        pod.init_containers.clone().unwrap_or_default().is_empty(),
         "migrations no longer run as an init container"
     );
+    let cronjobs: Api<CronJob> = Api::namespaced(env.ns.client(), &env.ns.name);
+    let cron = cronjobs.get(CRON).await.unwrap();
+    assert!(cron_image(&cron).ends_with(":v2"));
     // v2's Job finished before v2's ReplicaSet was created.
     let jobs = migrate_jobs(&env).await;
     let v2 = jobs
@@ -114,10 +153,10 @@ async fn the_migration_job_completes_before_the_deployment_changes() {
         "job completed {done:?}, ReplicaSet created {created:?}"
     );
 
-    // Deploying the same image again does not run its migrations again.
+    // Deploying the same image and values again runs no migration and makes no version.
     let out = run(env
         .cmd("deploy", &["--image", "v2", "--timeout", "120s"])
-        .env("CLERK_WEBHOOK_SECRET", "whsec_sentinelClerkV2aa41A"))
+        .env("CLERK_WEBHOOK_SECRET", CLERK_V2))
     .await;
     out.success();
     assert!(
@@ -137,7 +176,7 @@ async fn a_failing_migration_stops_the_deploy_with_its_log_tail() {
     let deployments: Api<Deployment> = Api::namespaced(env.ns.client(), &env.ns.name);
     let cronjobs: Api<CronJob> = Api::namespaced(env.ns.client(), &env.ns.name);
     let before = deployments.get(APP).await.unwrap();
-    let cron_before = cronjobs.get("gpt-token-cleanup").await.unwrap();
+    let cron_before = cronjobs.get(CRON).await.unwrap();
     // The migration pods of this config are never scheduled (so kwok never completes
     // them); below they fail the way the kubelet reports a `migrate` that cannot reach its
     // database.
@@ -205,9 +244,206 @@ async fn a_failing_migration_stops_the_deploy_with_its_log_tail() {
     let after = deployments.get(APP).await.unwrap();
     assert_eq!(after.metadata.generation, before.metadata.generation);
     assert!(image_of(&after).ends_with(":v1"));
-    let cron_after = cronjobs.get("gpt-token-cleanup").await.unwrap();
+    let cron_after = cronjobs.get(CRON).await.unwrap();
     assert_eq!(
         cron_after.metadata.resource_version,
         cron_before.metadata.resource_version
+    );
+}
+
+/// A development environment with two replicas (a rollout then has old pods to keep).
+async fn two_replicas() -> DeployEnv {
+    let env = DeployEnv::new().await;
+    env.config.edit(
+        "environments/development.toml",
+        "replicas = 1",
+        "replicas = 2",
+    );
+    env
+}
+
+async fn available(env: &DeployEnv) -> (Option<i32>, Option<i32>) {
+    let deployments: Api<Deployment> = Api::namespaced(env.ns.client(), &env.ns.name);
+    let status = deployments.get(APP).await.unwrap().status.unwrap();
+    (status.available_replicas, status.updated_replicas)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_rollout_rolls_back_to_the_previous_release() {
+    let env = two_replicas().await;
+    run(env.cmd("deploy", &["--image", "v1", "--timeout", "120s"]))
+        .await
+        .success();
+    run(env
+        .cmd("deploy", &["--image", "v2", "--timeout", "120s"])
+        .env("CLERK_WEBHOOK_SECRET", CLERK_V2))
+    .await
+    .success();
+    let deployments: Api<Deployment> = Api::namespaced(env.ns.client(), &env.ns.name);
+    let cronjobs: Api<CronJob> = Api::namespaced(env.ns.client(), &env.ns.name);
+    let v2_template = deployments.get(APP).await.unwrap().spec.unwrap().template;
+    let cron_v2 = cronjobs.get(CRON).await.unwrap();
+
+    // v3's pods never become ready, and it brings another secret value.
+    env.make_pods_never_ready();
+    let out = run(env
+        .cmd("deploy", &["--image", "v3", "--timeout", "20s"])
+        .env("CLERK_WEBHOOK_SECRET", CLERK_V3))
+    .await;
+    out.expect_code(4);
+    assert!(
+        out.stderr.contains("did not finish rolling out within 20s"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains("rolled back to gptservice.azurecr.io/gpt-service:v2 (revision 2)"),
+        "{}",
+        out.stderr
+    );
+    let deployment = deployments.get(APP).await.unwrap();
+    assert!(image_of(&deployment).ends_with(":v2"));
+    assert_eq!(available(&env).await, (Some(2), Some(2)));
+    assert_eq!(
+        deployment.spec.unwrap().template,
+        v2_template,
+        "v2's pod template again"
+    );
+    // The running pods are v2's.
+    let pods: Api<Pod> = Api::namespaced(env.ns.client(), &env.ns.name);
+    let running: Vec<Pod> = pods
+        .list(&ListParams::default().labels("app.kubernetes.io/component=web"))
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|p| p.metadata.deletion_timestamp.is_none())
+        .collect();
+    for p in &running {
+        let spec = p.spec.as_ref().unwrap();
+        assert!(
+            spec.containers[0]
+                .image
+                .as_deref()
+                .unwrap()
+                .ends_with(":v2")
+        );
+    }
+    // The CronJob never saw v3.
+    let cron = cronjobs.get(CRON).await.unwrap();
+    assert_eq!(
+        cron.metadata.resource_version,
+        cron_v2.metadata.resource_version
+    );
+    assert!(cron_image(&cron).ends_with(":v2"));
+
+    // With --no-rollback the failed release stays as it is.
+    let out = run(env
+        .cmd(
+            "deploy",
+            &["--image", "v3", "--timeout", "10s", "--no-rollback"],
+        )
+        .env("CLERK_WEBHOOK_SECRET", CLERK_V3))
+    .await;
+    out.expect_code(4);
+    assert!(!out.stderr.contains("rolled back"), "{}", out.stderr);
+    assert!(image_of(&deployments.get(APP).await.unwrap()).ends_with(":v3"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unschedulable_pods_fail_the_rollout_before_the_timeout() {
+    let env = two_replicas().await;
+    run(env.cmd("deploy", &["--image", "v1", "--timeout", "120s"]))
+        .await
+        .success();
+    // v2's pods ask for a node that does not exist: the scheduler marks them Unschedulable.
+    env.config.edit(
+        "templates/deployment.yaml.j2",
+        "      automountServiceAccountToken: false\n",
+        "      automountServiceAccountToken: false\n      nodeSelector:\n        gpt-deploy.test/no-such-node: \"true\"\n",
+    );
+    let out = run(env.cmd("deploy", &["--image", "v2", "--timeout", "300s"])).await;
+    out.expect_code(4);
+    assert!(
+        out.stderr.contains("no node can run it (Unschedulable for"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        !out.stderr.contains("did not finish rolling out"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains("rolled back to gptservice.azurecr.io/gpt-service:v1 (revision 1)"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(available(&env).await, (Some(2), Some(2)));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_container_that_cannot_be_configured_fails_the_rollout_at_once() {
+    let env = DeployEnv::new().await;
+    run(env.cmd("deploy", &["--image", "v1", "--timeout", "120s"]))
+        .await
+        .success();
+    // v2's pods are never scheduled, so kwok leaves them alone; below they get the status
+    // the kubelet reports for a container whose Secret key is missing.
+    env.config.edit(
+        "templates/deployment.yaml.j2",
+        "      automountServiceAccountToken: false\n",
+        "      automountServiceAccountToken: false\n      nodeSelector:\n        gpt-deploy.test/no-such-node: \"true\"\n",
+    );
+    let deploying = tokio::spawn(run(
+        env.cmd("deploy", &["--image", "v2", "--timeout", "300s"])
+    ));
+    let pods: Api<Pod> = Api::namespaced(env.ns.client(), &env.ns.name);
+    let failing = async {
+        while !deploying.is_finished() {
+            let list = pods
+                .list(&ListParams::default().labels("app.kubernetes.io/component=web"))
+                .await
+                .unwrap();
+            for pod in list.items {
+                let spec = pod.spec.as_ref().unwrap();
+                if spec.node_selector.is_none() {
+                    continue;
+                }
+                let name = pod.metadata.name.clone().unwrap();
+                let _ = pods
+                    .patch_status(
+                        &name,
+                        &PatchParams::default(),
+                        &Patch::Merge(json!({"status": {"containerStatuses": [{
+                            "name": APP, "image": spec.containers[0].image, "imageID": "",
+                            "ready": false, "restartCount": 0, "state": {"waiting": {
+                            "reason": "CreateContainerConfigError",
+                            "message": "couldn't find key database-url in Secret gpt-secrets-0000aaaa"}}}]}})),
+                    )
+                    .await;
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(240), failing)
+        .await
+        .expect("the deploy ends");
+    let out = deploying.await.unwrap();
+    out.expect_code(4);
+    assert!(
+        out.stderr
+            .contains("is in CreateContainerConfigError: couldn't find key database-url"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("Unschedulable for"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("rolled back to gptservice.azurecr.io/gpt-service:v1"),
+        "{}",
+        out.stderr
     );
 }

@@ -108,6 +108,30 @@ impl Bin {
         self
     }
 
+    /// Starts the run without waiting for it (to signal it, see [`Running`]).
+    pub fn spawn(self) -> Running {
+        let cwd = tempfile::tempdir().expect("create a temporary directory");
+        let program = self
+            .program
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_gpt-deploy")));
+        let mut command = Command::new(program);
+        command
+            .args(&self.args)
+            .current_dir(self.cwd.as_deref().unwrap_or(cwd.path()))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for key in SCRUBBED.iter().map(|k| k.to_string()).chain(self.removed) {
+            command.env_remove(key);
+        }
+        for (key, value) in &self.envs {
+            command.env(key, value);
+        }
+        let child = command.spawn().expect("start gpt-deploy");
+        Running { child, _cwd: cwd }
+    }
+
     /// Runs to completion and collects the output.
     pub fn run(self) -> Output {
         use std::io::Write;
@@ -149,6 +173,34 @@ impl Bin {
         });
         let output = child.wait_with_output().expect("wait for gpt-deploy");
         let _ = writer.join();
+        Output {
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+            code: output.status.code().unwrap_or(-1),
+        }
+    }
+}
+
+/// A run started by [`Bin::spawn`].
+pub struct Running {
+    child: std::process::Child,
+    _cwd: tempfile::TempDir,
+}
+
+impl Running {
+    /// Sends a signal by name (`TERM`, `INT`) with kill(1).
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{name} failed");
+    }
+
+    /// Waits for the end and collects the output.
+    pub fn wait(self) -> Output {
+        let output = self.child.wait_with_output().expect("wait for gpt-deploy");
         Output {
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
