@@ -70,15 +70,15 @@ async fn dispatch_async(command: Command) -> ExitCode {
         Command::Apply(args) => finish(cluster::cmd_apply(&args).await),
         Command::Deploy(args) => finish(cluster::cmd_deploy(&args).await),
         Command::CleanupNow(args) => finish(cluster::cmd_cleanup_now(&args).await),
-        Command::Uninstall(args) => finish(cluster::uninstall::run(&args).await),
+        Command::Uninstall(args) => finish(cluster::cmd_uninstall(&args).await),
         Command::Status(args) => finish(cluster::cmd_status(&args).await),
         Command::History(args) => finish(cluster::cmd_history(&args).await),
         Command::Rollback(args) => finish(cluster::cmd_rollback(&args).await),
         Command::Secrets(SecretsCommand::Sync(args)) => finish(github::cmd_sync(&args).await),
         Command::Secrets(SecretsCommand::Check(args)) => finish(github::cmd_check(&args).await),
-        Command::Serve(args) => finish(runtime::serve::cmd_serve(&args).await),
-        Command::Cleanup(args) => finish(runtime::cleanup::cmd_cleanup(&args).await),
-        Command::Migrate => finish(runtime::db::cmd_migrate().await),
+        Command::Serve(args) => finish(runtime::cmd_serve(&args).await),
+        Command::Cleanup(args) => finish(runtime::cmd_cleanup(&args).await),
+        Command::Migrate => finish(runtime::cmd_migrate().await),
         Command::Render(_)
         | Command::Validate(_)
         | Command::Version

@@ -48,6 +48,44 @@ impl fmt::Display for SecretString {
     }
 }
 
+/// Replaces every known secret value (and its base64 form) in text shown to people.
+#[derive(Debug, Clone, Default)]
+pub struct Redactor {
+    needles: Vec<SecretString>,
+}
+
+impl Redactor {
+    /// A redactor for these secret values.
+    #[must_use]
+    pub fn new<'a>(values: impl IntoIterator<Item = &'a SecretString>) -> Self {
+        use base64::Engine as _;
+        let mut needles = Vec::new();
+        for value in values {
+            // Very short values would redact ordinary words; they are not secrets worth the name.
+            if value.expose().len() < 4 {
+                continue;
+            }
+            needles.push(value.clone());
+            needles.push(SecretString::new(
+                base64::engine::general_purpose::STANDARD.encode(value.expose()),
+            ));
+        }
+        Self { needles }
+    }
+
+    /// The text with every secret value replaced by `<redacted>`.
+    #[must_use]
+    pub fn redact(&self, text: &str) -> String {
+        let mut out = text.to_string();
+        for needle in &self.needles {
+            if out.contains(needle.expose()) {
+                out = out.replace(needle.expose(), REDACTED);
+            }
+        }
+        out
+    }
+}
+
 /// Compares secret values without keeping or publishing them: HMAC-SHA256 under a key drawn
 /// at random for each run. Two fingerprints from the same [`KeyedHash`] are equal exactly when
 /// the values are; a fingerprint says nothing to anyone without the key, unlike a plain hash of
@@ -105,5 +143,14 @@ mod tests {
         let s = SecretString::new("sentinel-7f3a");
         assert_eq!(format!("{s:?} {s}"), "<redacted> <redacted>");
         assert_eq!(s.expose(), "sentinel-7f3a");
+    }
+
+    #[test]
+    fn redactor_hides_plain_and_base64_values() {
+        let secret = SecretString::new("sentinel-value-123");
+        let r = Redactor::new([&secret]);
+        let b64 = "c2VudGluZWwtdmFsdWUtMTIz";
+        let text = r.redact(&format!("bad value sentinel-value-123 and {b64}"));
+        assert_eq!(text, "bad value <redacted> and <redacted>");
     }
 }

@@ -16,8 +16,8 @@ use super::client::{self, Cluster};
 use super::preflight::{Checked, Prepared};
 use super::prune::{self, Members};
 use super::resources::{self, ObjectId};
+use super::summary::Action;
 use super::{Error, FIELD_MANAGER, Result, adopt};
-use crate::report::summary::Action;
 
 /// How to apply.
 #[derive(Debug, Clone, Copy, Default)]

@@ -10,7 +10,6 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
 
 use super::{Error, Result};
-use crate::secret::SecretString;
 
 /// How many times a request is tried when the failure looks transient.
 pub const ATTEMPTS: u32 = 4;
@@ -506,44 +505,6 @@ pub fn format_conflicts(object: &str, conflicts: &[(String, String)]) -> String 
     text
 }
 
-/// Replaces every known secret value (and its base64 form) in text shown to people.
-#[derive(Debug, Clone, Default)]
-pub struct Redactor {
-    needles: Vec<SecretString>,
-}
-
-impl Redactor {
-    /// A redactor for these secret values.
-    #[must_use]
-    pub fn new<'a>(values: impl IntoIterator<Item = &'a SecretString>) -> Self {
-        use base64::Engine as _;
-        let mut needles = Vec::new();
-        for value in values {
-            // Very short values would redact ordinary words; they are not secrets worth the name.
-            if value.expose().len() < 4 {
-                continue;
-            }
-            needles.push(value.clone());
-            needles.push(SecretString::new(
-                base64::engine::general_purpose::STANDARD.encode(value.expose()),
-            ));
-        }
-        Self { needles }
-    }
-
-    /// The text with every secret value replaced by `<redacted>`.
-    #[must_use]
-    pub fn redact(&self, text: &str) -> String {
-        let mut out = text.to_string();
-        for needle in &self.needles {
-            if out.contains(needle.expose()) {
-                out = out.replace(needle.expose(), crate::secret::REDACTED);
-            }
-        }
-        out
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -664,15 +625,6 @@ mod tests {
         })
         .await;
         assert_eq!(calls, 1);
-    }
-
-    #[test]
-    fn redactor_hides_plain_and_base64_values() {
-        let secret = SecretString::new("sentinel-value-123");
-        let r = Redactor::new([&secret]);
-        let b64 = "c2VudGluZWwtdmFsdWUtMTIz";
-        let text = r.redact(&format!("bad value sentinel-value-123 and {b64}"));
-        assert_eq!(text, "bad value <redacted> and <redacted>");
     }
 
     #[test]

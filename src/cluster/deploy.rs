@@ -4,16 +4,18 @@
 use std::time::Duration;
 
 use super::apply::{self, Options, Outcome, Set};
-use super::client::{self, Cluster, Redactor};
+use super::client::{self, Cluster};
 use super::outcome::{self, Run};
 use super::plan::{self, Plan};
 use super::preflight::{CheckOptions, Checked, Prepared};
 use super::resources::ObjectId;
+use super::summary::{Action, ObjectChange, RolloutResult};
 use super::{
     Error, Result, cancel, history, migration, preflight, replace, retire, revert, rollout,
 };
 use crate::cli::{ApplyArgs, ClusterArgs, DeployArgs};
-use crate::report::{self, Progress, RolloutResult, summary::Action};
+use crate::report::{self, Progress};
+use crate::secret::Redactor;
 
 /// A rendered plan plus a connected cluster: the start of every cluster command.
 pub struct Context {
@@ -432,16 +434,16 @@ async fn wait_rollout(
     }
 }
 
-pub(crate) fn changes(outcome: &Outcome) -> Vec<report::ObjectChange> {
-    let applied = outcome.applied.iter().map(|a| report::ObjectChange {
+pub(crate) fn changes(outcome: &Outcome) -> Vec<ObjectChange> {
+    let applied = outcome.applied.iter().map(|a| ObjectChange {
         kind: a.id.kind.clone(),
         name: a.id.name.clone(),
         action: a.action,
         note: a.note.clone(),
     });
-    let removed = |ids: &[ObjectId], action: Action| -> Vec<report::ObjectChange> {
+    let removed = |ids: &[ObjectId], action: Action| -> Vec<ObjectChange> {
         ids.iter()
-            .map(|id| report::ObjectChange {
+            .map(|id| ObjectChange {
                 kind: id.kind.clone(),
                 name: id.name.clone(),
                 action,

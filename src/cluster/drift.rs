@@ -19,7 +19,7 @@ use base64::engine::general_purpose::STANDARD;
 use serde_json::Value;
 
 use super::apply::{self, Set};
-use super::client::{self, Redactor};
+use super::client;
 use super::deploy::Context;
 use super::diff::{colorize, object_diff, removal_diff};
 use super::plan;
@@ -30,7 +30,7 @@ use crate::cli::{ClusterArgs, DiffArgs, DriftArgs};
 use crate::github;
 use crate::render::{SECRET_HASH_ANNOTATION, SecretValues, data_hash};
 use crate::report::markdown::{Fitter, details, html_escape};
-use crate::secret::KeyedHash;
+use crate::secret::{KeyedHash, Redactor};
 
 /// How a live object differs from the render.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -28,9 +28,10 @@ use kube::api::{Api, PostParams};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::client::{self, Cluster, Redactor};
+use super::client::{self, Cluster};
 use super::plan::Plan;
 use super::{Error, Result, applyset};
+use crate::secret::Redactor;
 
 /// How many revisions are kept.
 pub const KEEP: usize = 20;

@@ -9,13 +9,13 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ListParams, LogParams};
 
 use super::apply::{self, Applied};
+use super::cleanup_now::finished;
 use super::client::{self, Cluster};
-use super::job::finished;
 use super::preflight::{Checked, Prepared};
+use super::summary::Action;
 use super::watch::{self, End};
 use super::{Error, Result};
 use crate::report::Progress;
-use crate::report::summary::Action;
 
 /// How long a migration Job may take (its `activeDeadlineSeconds` is 600).
 pub const TIMEOUT: Duration = Duration::from_secs(660);

@@ -11,12 +11,13 @@ pub mod adopt;
 pub mod apply;
 pub mod applyset;
 pub mod cancel;
+pub mod cleanup_now;
 pub mod client;
+mod command;
 pub mod deploy;
 pub mod diff;
 pub mod drift;
 pub mod history;
-pub mod job;
 pub mod kept_image;
 pub mod migration;
 pub mod outcome;
@@ -30,9 +31,15 @@ pub mod revert;
 pub mod rollback;
 pub mod rollout;
 pub mod status;
+pub mod summary;
 pub mod uninstall;
 pub mod warnings;
 pub mod watch;
+
+pub use command::{
+    cmd_apply, cmd_cleanup_now, cmd_deploy, cmd_diff, cmd_drift, cmd_history, cmd_rollback,
+    cmd_status, cmd_uninstall,
+};
 
 /// The field manager for every object this tool applies.
 pub const FIELD_MANAGER: &str = "gpt-deploy";
@@ -311,68 +318,4 @@ impl crate::Failure for Error {
     fn is_broken_pipe(&self) -> bool {
         matches!(self, Error::Output(e) if e.kind() == std::io::ErrorKind::BrokenPipe)
     }
-}
-
-/// `gpt-deploy diff`.
-///
-/// # Errors
-/// Configuration or cluster errors.
-pub async fn cmd_diff(args: &crate::cli::DiffArgs) -> Result<u8> {
-    diff::run(args).await
-}
-
-/// `gpt-deploy drift`.
-///
-/// # Errors
-/// Configuration, cluster or GitHub errors.
-pub async fn cmd_drift(args: &crate::cli::DriftArgs) -> Result<u8> {
-    drift::run_drift(args).await
-}
-
-/// `gpt-deploy apply`.
-///
-/// # Errors
-/// Preflight, apply or rollout errors.
-pub async fn cmd_apply(args: &crate::cli::ApplyArgs) -> Result<u8> {
-    deploy::run_apply(args).await
-}
-
-/// `gpt-deploy deploy`.
-///
-/// # Errors
-/// Preflight, apply or rollout errors.
-pub async fn cmd_deploy(args: &crate::cli::DeployArgs) -> Result<u8> {
-    deploy::run_deploy(args).await
-}
-
-/// `gpt-deploy cleanup-now`.
-///
-/// # Errors
-/// Cluster errors, or the Job failed.
-pub async fn cmd_cleanup_now(args: &crate::cli::CleanupNowArgs) -> Result<u8> {
-    job::run(args).await
-}
-
-/// `gpt-deploy status`.
-///
-/// # Errors
-/// Configuration or cluster errors.
-pub async fn cmd_status(args: &crate::cli::StatusArgs) -> Result<u8> {
-    status::run(args).await
-}
-
-/// `gpt-deploy history`.
-///
-/// # Errors
-/// Configuration or cluster errors.
-pub async fn cmd_history(args: &crate::cli::HistoryArgs) -> Result<u8> {
-    status::run_history(args).await
-}
-
-/// `gpt-deploy rollback`.
-///
-/// # Errors
-/// No revision to restore, preflight, apply or rollout errors.
-pub async fn cmd_rollback(args: &crate::cli::RollbackArgs) -> Result<u8> {
-    rollback::run(args).await
 }

@@ -9,8 +9,8 @@ use serde::Serialize;
 
 use super::client::Source;
 use super::deploy::Context;
+use super::summary::{Action, RolloutResult, Summary};
 use crate::cli::OutputFormat;
-use crate::report::summary::{Action, RolloutResult, Summary};
 
 /// Where a run writes, and with which image; known once the cluster is connected.
 #[derive(Debug, Clone, Default)]
@@ -404,7 +404,7 @@ impl Run {
     /// also appends the step summary.
     pub fn finish(
         mut self,
-        objects: Vec<crate::report::ObjectChange>,
+        objects: Vec<crate::cluster::summary::ObjectChange>,
         rollout: Option<RolloutResult>,
         error: Option<String>,
     ) {
@@ -431,7 +431,7 @@ impl Run {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::ObjectChange;
+    use crate::cluster::summary::ObjectChange;
 
     fn summary(actions: &[Action]) -> Summary {
         Summary {

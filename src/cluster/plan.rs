@@ -3,13 +3,12 @@
 
 use serde_json::Value;
 
-use super::client::Redactor;
 use super::{Error, Result};
 use crate::cli::ClusterArgs;
 use crate::config;
 use crate::exit;
 use crate::render::{self, RenderOptions, SecretValues};
-use crate::secret::SecretString;
+use crate::secret::{Redactor, SecretString};
 
 /// The rendered environment, ready to apply.
 #[derive(Debug)]

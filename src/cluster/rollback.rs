@@ -18,9 +18,10 @@ use super::deploy::{self, Context, Done, Steps};
 use super::history::{self, Origin, ReleaseResult, Releases, Revision};
 use super::plan::Plan;
 use super::preflight::CheckOptions;
+use super::summary::{Action, RolloutResult, Summary};
 use super::{Error, Result, cancel};
 use crate::cli::RollbackArgs;
-use crate::report::{self, RolloutResult, Summary, summary::Action};
+use crate::report;
 
 /// The revision `rollback` restores without `--to`: the newest succeeded revision older
 /// than the one that runs. After an automatic rollback the revision restored is the one
@@ -168,7 +169,7 @@ pub async fn run(args: &RollbackArgs) -> Result<u8> {
             required_secrets: Vec::new(),
             missing_secrets: Vec::new(),
             objects: target.objects.clone(),
-            redactor: client::Redactor::default(),
+            redactor: crate::secret::Redactor::default(),
             config,
         };
         let ctx = Context {

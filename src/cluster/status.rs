@@ -16,7 +16,7 @@ use super::client::{self, Cluster};
 use super::deploy::Context;
 use super::drift::{self, CompareOptions};
 use super::history::{self, ReleaseResult, Releases, Revision, show_time};
-use super::{Error, Result, applyset, job, plan};
+use super::{Error, Result, applyset, cleanup_now, plan};
 use crate::cli::{HistoryArgs, ReportFormat, StatusArgs};
 use crate::render::SecretValues;
 
@@ -157,7 +157,7 @@ async fn last_cleanup(cluster: &Cluster, cronjob: &CronJob) -> Result<Option<Cle
         })
         .max_by_key(|j| j.metadata.creation_timestamp.clone().map(|t| t.0));
     Ok(newest.map(|j| {
-        let result = match job::finished(&j) {
+        let result = match cleanup_now::finished(&j) {
             Some(Ok(())) => "succeeded".to_string(),
             Some(Err(why)) => format!("failed: {why}"),
             None => "running".to_string(),

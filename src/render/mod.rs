@@ -4,10 +4,10 @@
 //! k8s-openapi structs are used only to check them, because re-serialising a typed struct adds
 //! defaulted fields that server-side apply would then claim.
 
-mod check;
 mod command;
 mod engine;
 mod out_dir;
+mod schema;
 mod secrets;
 pub mod yaml;
 
@@ -17,8 +17,8 @@ use serde_json::Value;
 
 use crate::config::{self, Config};
 
-pub use check::{KINDS, kind_rank};
 pub use command::{cmd_render, cmd_validate};
+pub use schema::{KINDS, kind_rank};
 pub use secrets::{PLACEHOLDER, SecretValues, data_hash, redact};
 
 /// Pod-template annotation holding the hash of the Secret's data, so a changed secret rolls pods.
@@ -468,7 +468,7 @@ fn to_object(value: Value, template: &str, document: usize, namespace: &str) -> 
             &name
         }
     );
-    check::check(&value).map_err(|problems| Error::Invalid {
+    schema::check(&value).map_err(|problems| Error::Invalid {
         template: template.to_owned(),
         document,
         object: object.clone(),

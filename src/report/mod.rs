@@ -6,13 +6,11 @@
 
 pub mod markdown;
 pub mod progress;
-pub mod summary;
 
 use std::io::IsTerminal;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 pub use progress::Progress;
-pub use summary::{ObjectChange, RolloutResult, Summary};
 
 /// `--no-color` was given.
 static NO_COLOR_FLAG: AtomicBool = AtomicBool::new(false);

@@ -732,22 +732,6 @@ impl Walker {
     }
 }
 
-/// `gpt-deploy cleanup`.
-///
-/// # Errors
-/// Bad arguments, missing or malformed `DATABASE_URL`, connection or query errors.
-pub async fn cmd_cleanup(args: &CleanupArgs) -> Result<u8> {
-    let settings = Settings::from_args(args)?;
-    let url = DatabaseUrl::from_env()?;
-    let Outcome { cutoff, tables } = run(&url, &settings).await?;
-    for t in &tables {
-        println!("{}", t.summary(settings.dry_run));
-    }
-    println!("gpt_oauth_events: kept (audit trail, never deleted)");
-    tracing::info!(%cutoff, "cleanup finished");
-    Ok(crate::exit::OK)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

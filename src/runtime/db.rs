@@ -1,4 +1,5 @@
-//! PostgreSQL pool from `DATABASE_URL` and the embedded migrations (`migrate`).
+//! PostgreSQL pool from `DATABASE_URL`, the embedded migrations (`migrate`), and the
+//! webhook's `user.deleted` transaction ([`record_user_deleted`]).
 //!
 //! The password in `DATABASE_URL` must never reach a log line or an error
 //! message: the URL is held as a [`DatabaseUrl`], whose `Display` masks the
@@ -47,7 +48,7 @@ pub async fn unknown_applied(conn: &mut PgConnection) -> Result<Vec<i64>, sqlx::
 
 /// How long `migrate` keeps retrying a database that refuses connections (a
 /// pod that starts before its database is reachable), unless `MIGRATE_RETRY_FOR` says otherwise.
-const CONNECT_RETRY_FOR: Duration = Duration::from_secs(60);
+pub(super) const CONNECT_RETRY_FOR: Duration = Duration::from_secs(60);
 
 /// Errors of this module.
 #[derive(Debug, thiserror::Error)]
@@ -840,46 +841,94 @@ pub async fn migrate(pool: &PgPool) -> Result<()> {
     })
 }
 
-/// `gpt-deploy migrate`.
+/// Rows removed for one deleted user.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Deleted {
+    /// From `gpt_authorization_codes`.
+    pub authorization_codes: i64,
+    /// From `gpt_refresh_tokens`.
+    pub refresh_tokens: i64,
+    /// From `gpt_sessions`.
+    pub sessions: i64,
+}
+
+/// What recording a `user.deleted` delivery did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The user's rows were deleted and the event recorded.
+    Processed(Deleted),
+    /// The event had no user id; it was recorded as ignored.
+    Ignored,
+    /// This svix message was already recorded; nothing changed.
+    Duplicate,
+}
+
+/// Records a `user.deleted` delivery exactly once per svix message id.
+///
+/// One transaction: the event row is inserted first with
+/// `on conflict (svix_message_id) do nothing`, which claims the message id. A
+/// concurrent delivery of the same message (the other replica) blocks on that
+/// unique index until this transaction ends and then inserts nothing, so the
+/// user's rows are deleted once and one event row exists. Only after the claim
+/// are the rows deleted and the counts written into the event's `details`.
 ///
 /// # Errors
-/// Missing or malformed `DATABASE_URL`, connection or migration errors.
-pub async fn cmd_migrate() -> Result<u8> {
-    let retry_for = match std::env::var("MIGRATE_RETRY_FOR") {
-        Ok(v) => humantime::parse_duration(v.trim()).map_err(|e| Error::InvalidRetryFor {
-            value: v.clone(),
-            reason: e.to_string(),
-        })?,
-        Err(_) => CONNECT_RETRY_FOR,
+/// Any database error; the transaction is rolled back, so a retry starts clean.
+pub async fn record_user_deleted(
+    pool: &sqlx::PgPool,
+    message_id: &str,
+    user_id: Option<&str>,
+) -> std::result::Result<Outcome, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let details = match user_id {
+        Some(_) => serde_json::json!({ "svix_message_id": message_id, "outcome": "processed" }),
+        None => serde_json::json!({
+            "svix_message_id": message_id,
+            "outcome": "ignored",
+            "reason": "data.id missing",
+        }),
     };
-    let url = DatabaseUrl::from_env()?;
-    let mut conn = connect_one(&url, "gpt-deploy migrate", retry_for).await?;
-    let started = Instant::now();
-    MIGRATOR.run(&mut conn).await.map_err(|e| Error::Migrate {
-        target: url.redacted().to_string(),
-        source: url.cause(&e),
-    })?;
-    match unknown_applied(&mut conn).await {
-        Ok(unknown) if !unknown.is_empty() => {
-            let versions: Vec<String> = unknown.iter().map(ToString::to_string).collect();
-            tracing::warn!(versions = %versions.join(","), "database is ahead of this binary");
-            println!(
-                "the database has {} migration(s) this binary does not know (version {}): a newer release applied them; continuing, as migrations only expand the schema",
-                unknown.len(),
-                versions.join(", ")
-            );
-        }
-        Ok(_) => {}
-        Err(e) => tracing::warn!(error = %url.cause(&e), "cannot list the applied migrations"),
-    }
-    let latest = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
-    tracing::info!(target_db = %url, latest_version = latest, elapsed_ms = started.elapsed().as_millis() as u64, "migrations applied");
-    println!(
-        "migrated {}: schema at version {latest} ({} migration(s) embedded)",
-        url.redacted(),
-        MIGRATOR.iter().count()
-    );
-    Ok(crate::exit::OK)
+    let claimed: Option<i64> = sqlx::query_scalar(
+        "insert into gpt_oauth_events (event_type, clerk_user_id, details, svix_message_id)
+         values ('user.deleted', $1, $2, $3)
+         on conflict (svix_message_id) do nothing
+         returning id",
+    )
+    .bind(user_id)
+    .bind(&details)
+    .bind(message_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let (Some(event_id), Some(user_id)) = (claimed, user_id) else {
+        tx.commit().await?;
+        return Ok(if claimed.is_some() {
+            Outcome::Ignored
+        } else {
+            Outcome::Duplicate
+        });
+    };
+    // One round trip for the three deletes and the counts.
+    let deleted: sqlx::types::Json<Deleted> = sqlx::query_scalar(
+        "with codes as (delete from gpt_authorization_codes where clerk_user_id = $1 returning 1),
+              tokens as (delete from gpt_refresh_tokens where clerk_user_id = $1 returning 1),
+              sessions as (delete from gpt_sessions where clerk_user_id = $1 returning 1),
+              counts as (
+                  select jsonb_build_object(
+                      'authorization_codes', (select count(*) from codes),
+                      'refresh_tokens', (select count(*) from tokens),
+                      'sessions', (select count(*) from sessions)) as deleted
+              )
+         update gpt_oauth_events
+            set details = details || jsonb_build_object('deleted', (select deleted from counts))
+          where id = $2
+         returning details -> 'deleted'",
+    )
+    .bind(user_id)
+    .bind(event_id)
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Outcome::Processed(deleted.0))
 }
 
 #[cfg(test)]

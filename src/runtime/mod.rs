@@ -1,11 +1,14 @@
 //! The runtime face: what the image runs in the cluster (serve, cleanup, migrate).
 
 pub mod cleanup;
+mod command;
 pub mod db;
 pub mod log_writer;
 pub mod metrics;
 pub mod serve;
 pub mod webhook;
+
+pub use command::{cmd_cleanup, cmd_migrate, cmd_serve};
 
 /// Every environment variable the runtime modules read themselves; the variables of
 /// command-line flags (`LISTEN_ADDR`, `CLEANUP_*`, ...) are read by clap and listed in

@@ -27,10 +27,10 @@ use sqlx::postgres::PgPoolOptions;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
-use super::db::{self, DatabaseUrl};
+use super::db::{self, DatabaseUrl, Outcome};
 use super::metrics::{self, Metrics};
-use super::webhook::{self, ClerkEvent, Header, MAX_BODY_BYTES, Outcome, Verifier};
-use crate::cli::{ServeArgs, ServeLimits};
+use super::webhook::{self, ClerkEvent, Header, MAX_BODY_BYTES, Verifier};
+use crate::cli::ServeLimits;
 use crate::secret::SecretString;
 
 /// The Clerk webhook endpoint.
@@ -53,7 +53,7 @@ const RETRY_AFTER_BUSY: HeaderValue = HeaderValue::from_static("1");
 const RETRY_AFTER_DATABASE: HeaderValue = HeaderValue::from_static("5");
 
 /// How long closing the pool may take at exit.
-const POOL_CLOSE_TIMEOUT: Duration = Duration::from_secs(3);
+pub(super) const POOL_CLOSE_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Connections per replica; deliveries are short transactions.
 const MAX_CONNECTIONS: u32 = 10;
@@ -433,78 +433,6 @@ pub fn shutdown_signal() -> Result<impl Future<Output = ()> + Send + 'static> {
     })
 }
 
-/// `gpt-deploy serve`.
-///
-/// # Errors
-/// Bad configuration (exit 2), the listener cannot bind (exit 2), the server fails (exit 3).
-pub async fn cmd_serve(args: &ServeArgs) -> Result<u8> {
-    let settings = Settings::from_env(|name| std::env::var(name).ok())?;
-    match &settings.verification {
-        Verification::Verify(v) => {
-            tracing::info!(
-                rotating = v.rotating(),
-                "svix signature verification enabled"
-            )
-        }
-        Verification::Disabled => tracing::warn!(
-            "GPT_ENV=development and CLERK_WEBHOOK_SECRET is not set: webhook signatures are NOT \
-             verified; anyone who can reach this server can delete users' tokens"
-        ),
-    }
-    let shutdown = shutdown_signal()?;
-    let listener = TcpListener::bind(args.listen)
-        .await
-        .map_err(|source| Error::Bind {
-            addr: args.listen,
-            source,
-        })?;
-    let addr = listener.local_addr().map_err(Error::Serve)?;
-    let pool = lazy_pool(
-        &settings.database,
-        args.database_timeout,
-        args.database_statement_timeout,
-        args.database_lock_timeout,
-    );
-    let readiness = ready_pool(&settings.database);
-    let limits = Limits::from_args(&args.limits);
-    let l = &args.limits;
-    tracing::info!(
-        addr = %addr,
-        database = %settings.database,
-        header_read_timeout = %humantime::format_duration(l.header_read_timeout),
-        body_read_timeout = %humantime::format_duration(l.body_read_timeout),
-        handler_timeout = %humantime::format_duration(l.handler_timeout),
-        max_concurrent_requests = l.max_concurrent_requests,
-        body_memory_mib = l.body_memory_mib,
-        max_connections = l.max_connections,
-        "listening"
-    );
-    let state = AppState::new(
-        settings.verification,
-        settings.database,
-        pool.clone(),
-        readiness.clone(),
-        limits,
-    );
-    let connections = Connections {
-        header_read_timeout: args.limits.header_read_timeout,
-        max_connections: args.limits.max_connections,
-        shutdown_delay: args.shutdown_delay,
-        shutdown_timeout: args.shutdown_timeout,
-    };
-    run(listener, state, shutdown, connections).await?;
-    // Closing says goodbye to the database; a peer that stopped answering must not keep us alive.
-    let close = async { tokio::join!(pool.close(), readiness.close()) };
-    if tokio::time::timeout(POOL_CLOSE_TIMEOUT, close)
-        .await
-        .is_err()
-    {
-        tracing::warn!("database connections did not close in time; exiting anyway");
-    }
-    tracing::info!("stopped");
-    Ok(crate::exit::OK)
-}
-
 /// A short JSON answer: `{"status": ...}` for success, `{"error": ...}` otherwise.
 fn reply(status: StatusCode, text: &str) -> Response {
     let key: &[u8] = if status.is_success() {
@@ -685,7 +613,7 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Response 
         ClerkEvent::UserDeleted { user_id } => Some(user_id.as_str()),
         ClerkEvent::UserDeletedWithoutId => None,
     };
-    match webhook::record_user_deleted(&state.inner.pool, &message_id, user_id).await {
+    match db::record_user_deleted(&state.inner.pool, &message_id, user_id).await {
         Ok(Outcome::Processed(deleted)) => {
             metrics.event(event.kind(), "processed");
             tracing::info!(

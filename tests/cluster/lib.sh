@@ -12,8 +12,7 @@
 # does not force a cold rebuild and removing one directory resets everything.
 
 cluster_src=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-# GPT_DEPLOY_CACHE_DIR is the former name, still honoured.
-cache_dir=${GPT_DEPLOY_CACHE:-${GPT_DEPLOY_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/gpt-deploy}}
+cache_dir=${GPT_DEPLOY_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/gpt-deploy}
 # Clusters started by `up` without --state-dir live here, one directory each.
 clusters_root=${GPT_DEPLOY_CLUSTERS_DIR:-${TMPDIR:-/tmp}/gpt-deploy-clusters-$(id -u)}
 

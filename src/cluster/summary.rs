@@ -1,4 +1,5 @@
-//! The markdown summary of a deploy, appended to `$GITHUB_STEP_SUMMARY` under GitHub Actions.
+//! What a deploy did: each object's [`Action`], the rollout's result, and the [`Summary`]
+//! as markdown, appended to `$GITHUB_STEP_SUMMARY` under GitHub Actions.
 
 use std::fmt::Write as _;
 use std::io::Write as _;
