@@ -623,7 +623,14 @@ async fn crash_looping_pod_of_the_new_revision_fails_at_once() {
             if let Some(pod) = list
                 .items
                 .into_iter()
-                .find(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
+                // The Deployment's pod, not the migration Job's (which runs first and ends).
+                .find(|p| {
+                    p.metadata
+                        .name
+                        .as_deref()
+                        .is_some_and(|n| n.starts_with("gpt-service-"))
+                        && p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running")
+                })
             {
                 break pod;
             }
