@@ -102,6 +102,14 @@ pub fn candidates(
 /// # Errors
 /// The delete request failed.
 pub async fn delete(cluster: &Cluster, id: &ObjectId, dry_run: bool) -> Result<()> {
+    delete_as(cluster, id, dry_run, "prune").await
+}
+
+/// [`delete`] for another command: `verb` names the step in an error (`prune`, `delete`).
+///
+/// # Errors
+/// The delete request failed.
+pub async fn delete_as(cluster: &Cluster, id: &ObjectId, dry_run: bool, verb: &str) -> Result<()> {
     let resource = resources::api_resource(&cluster.client, &id.api_version, &id.kind).await?;
     let api = resources::namespaced(&cluster.client, &id.namespace, &resource);
     let mut params = DeleteParams::background();
@@ -112,7 +120,7 @@ pub async fn delete(cluster: &Cluster, id: &ObjectId, dry_run: bool) -> Result<(
         Ok(_) => Ok(()),
         Err(e) if client::is_not_found(&e) => Ok(()),
         Err(e) => Err(client::api_error(
-            format!("prune {id}"),
+            format!("{verb} {id}"),
             &id.to_string(),
             e,
             &cluster.server,

@@ -8,12 +8,10 @@
 
 use std::collections::HashSet;
 
-use kube::api::DeleteParams;
-
 use super::apply::{self, Set};
-use super::client::{self, Cluster};
+use super::client;
 use super::plan;
-use super::resources::{self, ObjectId};
+use super::resources::ObjectId;
 use super::{Error, Result, prune};
 use crate::cli::UninstallArgs;
 use crate::report;
@@ -78,10 +76,10 @@ pub async fn run(args: &UninstallArgs) -> Result<u8> {
         plan.environment, cluster.source, cluster.server, plan.namespace, plan.config.source
     ));
     for id in &delete {
-        delete_one(&cluster, id, args.dry_run).await?;
+        prune::delete_as(&cluster, id, args.dry_run, "delete").await?;
         report::line(&format!("{} deleted{suffix}", id.short()));
     }
-    delete_one(&cluster, &parent_id, args.dry_run).await?;
+    prune::delete_as(&cluster, &parent_id, args.dry_run, "delete").await?;
     report::line(&format!("{} deleted{suffix}", parent_id.short()));
     report::note(&format!(
         "{} {} from namespace {:?} ({}): {} object(s) and the ApplySet parent deleted{suffix}",
@@ -96,25 +94,4 @@ pub async fn run(args: &UninstallArgs) -> Result<u8> {
         delete.len()
     ));
     Ok(crate::exit::OK)
-}
-
-/// Deletes one object (background propagation: its ReplicaSets, pods and Jobs follow); one
-/// already gone counts as deleted.
-async fn delete_one(cluster: &Cluster, id: &ObjectId, dry_run: bool) -> Result<()> {
-    let resource = resources::api_resource(&cluster.client, &id.api_version, &id.kind).await?;
-    let api = resources::namespaced(&cluster.client, &id.namespace, &resource);
-    let mut params = DeleteParams::background();
-    if dry_run {
-        params = params.dry_run();
-    }
-    match client::retry(|| api.delete(&id.name, &params)).await {
-        Ok(_) => Ok(()),
-        Err(e) if client::is_not_found(&e) => Ok(()),
-        Err(e) => Err(client::api_error(
-            format!("delete {id}"),
-            &id.to_string(),
-            e,
-            &cluster.server,
-        )),
-    }
 }
