@@ -147,7 +147,6 @@ impl Summary {
         }
         md
     }
-
 }
 
 /// Keeps table cells intact: a `|` would end the cell.

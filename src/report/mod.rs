@@ -206,7 +206,10 @@ mod tests {
     fn annotations_stay_on_one_line() {
         assert_eq!(escape_data("a\nb\r%"), "a%0Ab%0D%25");
         assert_eq!(escape_data("a: b, c"), "a: b, c");
-        assert_eq!(escape_property("src/a.rs:3, b%\n"), "src/a.rs%3A3%2C b%25%0A");
+        assert_eq!(
+            escape_property("src/a.rs:3, b%\n"),
+            "src/a.rs%3A3%2C b%25%0A"
+        );
     }
 
     #[derive(Debug)]

@@ -737,24 +737,39 @@ impl Inner {
     }
 
     /// The repository a route names and its `owner/name`, or GitHub's 404.
-    fn repo(
-        &mut self,
-        params: &HashMap<String, String>,
-    ) -> Result<(String, &mut Repo), Response> {
-        let name = self
-            .repo_name(params)
-            .ok_or_else(|| message(404, "Not Found"))?;
+    fn repo(&mut self, params: &HashMap<String, String>) -> Result<(String, &mut Repo), Reject> {
+        let name = self.repo_name(params).ok_or(Reject::NotFound)?;
         let repo = self.repos.get_mut(&name).unwrap();
         Ok((name, repo))
     }
 }
 
-/// Unwraps a handler step that already is GitHub's answer on failure.
+/// A GitHub error answer, found by a step of a handler.
+enum Reject {
+    /// 404 with GitHub's body.
+    NotFound,
+    /// A status with GitHub's body and this message.
+    Message(u16, &'static str),
+    /// 422 for a body longer than GitHub allows, on this resource.
+    TooLong(&'static str),
+}
+
+impl IntoResponse for Reject {
+    fn into_response(self) -> Response {
+        match self {
+            Reject::NotFound => message(404, "Not Found"),
+            Reject::Message(status, text) => message(status, text),
+            Reject::TooLong(resource) => too_long(resource),
+        }
+    }
+}
+
+/// Unwraps a handler step, or answers with its [`Reject`].
 macro_rules! or_reply {
     ($e:expr) => {
         match $e {
             Ok(v) => v,
-            Err(response) => return response,
+            Err(reject) => return Reject::into_response(reject),
         }
     };
 }
@@ -813,10 +828,8 @@ async fn put_environment(State(state): State<Shared>, Path(p): Params) -> Respon
 }
 
 /// The environment a route names, or GitHub's 404.
-fn environment<'a>(repo: &'a mut Repo, p: &HashMap<String, String>) -> Result<&'a mut Env, Response> {
-    repo.environments
-        .get_mut(&p["env"])
-        .ok_or_else(|| message(404, "Not Found"))
+fn environment<'a>(repo: &'a mut Repo, p: &HashMap<String, String>) -> Result<&'a mut Env, Reject> {
+    repo.environments.get_mut(&p["env"]).ok_or(Reject::NotFound)
 }
 
 /// `GET .../environments/{env}/secrets/public-key`
@@ -854,9 +867,12 @@ async fn list_secrets(
         .map(|(n, v)| json!({"name": n, "created_at": v.created_at, "updated_at": v.updated_at}))
         .collect();
     let path = format!("environments/{}/secrets", p["env"]);
-    page.reply(&path, "", items, |total, shown| {
-        json!({"total_count": total, "secrets": shown})
-    })
+    page.reply(
+        &path,
+        "",
+        items,
+        |total, shown| json!({"total_count": total, "secrets": shown}),
+    )
 }
 
 /// `GET .../environments/{env}/secrets/{name}`
@@ -1039,21 +1055,21 @@ fn comment_json(repo_name: &str, base: &str, c: &CommentRecord) -> Value {
 }
 
 /// The issue (or pull request) a route's `{number}` names, or GitHub's 404.
-fn issue_number(repo: &Repo, p: &HashMap<String, String>) -> Result<u64, Response> {
+fn issue_number(repo: &Repo, p: &HashMap<String, String>) -> Result<u64, Reject> {
     p["number"]
         .parse::<u64>()
         .ok()
         .filter(|n| repo.issues.contains_key(n))
-        .ok_or_else(|| message(404, "Not Found"))
+        .ok_or(Reject::NotFound)
 }
 
 /// The comment a route's `{id}` names, or GitHub's 404.
-fn comment_id(repo: &Repo, p: &HashMap<String, String>) -> Result<u64, Response> {
+fn comment_id(repo: &Repo, p: &HashMap<String, String>) -> Result<u64, Reject> {
     p["id"]
         .parse::<u64>()
         .ok()
         .filter(|id| repo.comments.contains_key(id))
-        .ok_or_else(|| message(404, "Not Found"))
+        .ok_or(Reject::NotFound)
 }
 
 /// `GET /repos/{owner}/{repo}/issues?state&direction&per_page&page`: newest first unless
@@ -1187,19 +1203,25 @@ async fn list_comments(
         repo_id: repo.id,
         query: query.as_deref().unwrap_or(""),
     };
-    page.reply(&format!("issues/{number}/comments"), "", items, |_, shown| {
-        shown
-    })
+    page.reply(
+        &format!("issues/{number}/comments"),
+        "",
+        items,
+        |_, shown| shown,
+    )
 }
 
 /// The `body` of a comment request, or GitHub's 422.
-fn comment_body(body: &[u8]) -> Result<String, Response> {
+fn comment_body(body: &[u8]) -> Result<String, Reject> {
     let text = serde_json::from_slice::<Value>(body)
         .ok()
         .and_then(|b| b["body"].as_str().map(str::to_owned))
-        .ok_or_else(|| message(422, "Invalid request.\n\n\"body\" wasn't supplied."))?;
+        .ok_or(Reject::Message(
+            422,
+            "Invalid request.\n\n\"body\" wasn't supplied.",
+        ))?;
     if text.chars().count() > BODY_LIMIT {
-        return Err(too_long("IssueComment"));
+        return Err(Reject::TooLong("IssueComment"));
     }
     Ok(text)
 }
