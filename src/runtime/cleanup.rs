@@ -22,6 +22,12 @@
 //!   eligible rows are many or scattered (where the index walk would read a
 //!   random page per row).
 //!
+//! The heap walk's batches run on the server, a hundred or so per round trip:
+//! a temporary procedure commits after each batch and deletes whole TID ranges
+//! while they hold under a batch of eligible rows (see
+//! [`walk::heap_run_procedure`]); a batch it gives up on (a locked row, a
+//! timeout) is run by the client.
+//!
 //! A row changed concurrently (new `ctid`, or no longer eligible) is skipped,
 //! never deleted wrongly: because the cutoff is fixed for the run and only
 //! moves forward between runs, a row that is not past the cutoff can never
