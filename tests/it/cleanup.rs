@@ -334,7 +334,9 @@ async fn deletes_in_several_batches_per_table_on_both_walks() {
             "{walk}"
         );
         assert!(
-            !text(&output).1.contains("server-side run of heap batches failed"),
+            !text(&output)
+                .1
+                .contains("server-side run of heap batches failed"),
             "{walk}"
         );
         let summary = of("table cleaned", "gpt_sessions");
@@ -1083,6 +1085,37 @@ async fn each_batch_is_an_index_scan_or_a_tid_range_scan() {
             .execute(&mut *conn)
             .await
             .unwrap();
+        // The server-side runs' whole-range delete: a TID range scan of its pages.
+        for rule in &gpt_deploy::runtime::cleanup::TABLES {
+            let name = format!("range_{}", rule.table);
+            sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                "prepare {name}(timestamptz, bigint, text, text) as {}",
+                gpt_deploy::runtime::cleanup::walk::range_statement(rule)
+            )))
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+            let plan = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(format!(
+                "explain execute {name}('{}', 1000, '(10,3)', '(20,0)')",
+                cutoff.to_rfc3339()
+            )))
+            .fetch_all(&mut *conn)
+            .await
+            .unwrap()
+            .join("\n");
+            sqlx::raw_sql(sqlx::AssertSqlSafe(format!("deallocate {name}")))
+                .execute(&mut *conn)
+                .await
+                .unwrap();
+            assert!(
+                plan.contains(&format!("Tid Range Scan on {}", rule.table)),
+                "{mode}: {plan}"
+            );
+            assert!(
+                !plan.contains("Seq Scan") && !plan.contains("Index"),
+                "{mode}: {plan}"
+            );
+        }
         for rule in &gpt_deploy::runtime::cleanup::TABLES {
             for form in [Form::Plain, Form::SkipLocked] {
                 for (column, resume) in rule

@@ -373,7 +373,10 @@ impl Session<'_> {
             Ok((after, density, dense, _deleted, skipped, rows, picked, micros, stop)) => {
                 let Some(after) = Tid::parse(&after) else {
                     self.heap_run_off = true;
-                    tracing::warn!(position = after, "the server-side heap run returned a position that is not a ctid; the client runs every batch");
+                    tracing::warn!(
+                        position = after,
+                        "the server-side heap run returned a position that is not a ctid; the client runs every batch"
+                    );
                     return None;
                 };
                 Some(HeapRun {
@@ -387,7 +390,13 @@ impl Session<'_> {
                         .into_iter()
                         .zip(picked)
                         .zip(micros)
-                        .map(|((rows, picked), us)| (rows.max(0) as u64, picked.max(0) as u64, Duration::from_micros(us.max(0) as u64)))
+                        .map(|((rows, picked), us)| {
+                            (
+                                rows.max(0) as u64,
+                                picked.max(0) as u64,
+                                Duration::from_micros(us.max(0) as u64),
+                            )
+                        })
                         .collect(),
                     stop: match stop.as_str() {
                         "done" => HeapStop::Done,

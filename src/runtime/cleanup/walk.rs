@@ -465,6 +465,25 @@ mod tests {
                 }
             }
         }
+        let procedure = heap_run_procedure();
+        assert!(!procedure.contains("gpt_oauth_events"), "{procedure}");
+        assert!(procedure.contains("commit;"), "{procedure}");
+        for rule in &TABLES {
+            let eligible = rule.eligible.replace("$1", "_cutoff");
+            let range = format!(
+                "delete from {} where ctid > _after_tid and ctid < _range_end and {eligible};",
+                rule.table
+            );
+            assert!(procedure.contains(&range), "{procedure}");
+            assert!(
+                procedure.contains(&format!("and {eligible} returning 1)")),
+                "{procedure}"
+            );
+        }
+        // Every statement parameter became a local variable of the procedure.
+        for placeholder in ["$1", "$2", "$3", "$4"] {
+            assert!(!procedure.contains(placeholder), "{procedure}");
+        }
         let sql = heap_statement(&TABLES[1], Form::Plain);
         assert!(sql.contains(
             "where ctid > $3::tid and ctid < $4::tid and (revoked_at < $1 or expires_at < $1) order by ctid limit $2"
