@@ -81,6 +81,7 @@ pub async fn connect(target: &Target<'_>) -> Result<Cluster> {
             source,
         })?
         .with_layer(&super::warnings::WarningLayer::default())
+        .with_layer(&AnswerTimeoutLayer)
         .build();
     Ok(Cluster {
         client,
@@ -242,7 +243,9 @@ fn pick_context(kubeconfig: &Kubeconfig, target: &Target<'_>, files: &str) -> Re
 #[must_use]
 pub fn is_transient(err: &kube::Error) -> bool {
     match err {
-        kube::Error::HyperError(_) | kube::Error::Service(_) => true,
+        // A request that ran out of --request-timeout is not repeated.
+        kube::Error::Service(e) => !e.is::<RequestTimedOut>(),
+        kube::Error::HyperError(_) => true,
         kube::Error::Api(status) => match status.code {
             429 | 502 | 503 | 504 => true,
             // etcd hiccups surface as 500s that succeed when repeated.
@@ -277,6 +280,71 @@ fn request_timeout() -> Option<Duration> {
 #[derive(Debug, thiserror::Error)]
 #[error("no answer within {} (--request-timeout)", humantime::format_duration(*.0))]
 pub struct RequestTimedOut(pub Duration);
+
+/// True when `err` is a request that got no answer within `--request-timeout`.
+#[must_use]
+pub fn timed_out(err: &kube::Error) -> bool {
+    matches!(err, kube::Error::Service(e) if e.is::<RequestTimedOut>())
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Bounds, by `--request-timeout`, the wait for the head of every response of the API
+/// server: the whole of an ordinary request (whose body follows at once), and the start of
+/// a watch (the server answers a watch at once and then streams events for as long as it
+/// lasts, so the quiet between events is left to the watch's own deadline). The outermost
+/// layer of the client, so it also covers requests made by kube's watcher, which [`retry`]
+/// does not wrap.
+#[derive(Clone, Copy)]
+struct AnswerTimeoutLayer;
+
+impl<S> tower_layer::Layer<S> for AnswerTimeoutLayer {
+    type Service = AnswerTimeout<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        AnswerTimeout { inner }
+    }
+}
+
+/// The service made by [`AnswerTimeoutLayer`].
+#[derive(Clone)]
+struct AnswerTimeout<S> {
+    inner: S,
+}
+
+impl<S, Request> tower_service::Service<Request> for AnswerTimeout<S>
+where
+    S: tower_service::Service<Request>,
+    S::Error: Into<BoxError>,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = BoxError;
+    type Future = std::pin::Pin<
+        Box<dyn Future<Output = std::result::Result<Self::Response, Self::Error>> + Send>,
+    >;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::result::Result<(), Self::Error>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let limit = request_timeout();
+        let answer = self.inner.call(request);
+        Box::pin(async move {
+            match limit {
+                None => answer.await.map_err(Into::into),
+                Some(limit) => match tokio::time::timeout(limit, answer).await {
+                    Ok(answer) => answer.map_err(Into::into),
+                    Err(_) => Err(Box::new(RequestTimedOut(limit)) as BoxError),
+                },
+            }
+        })
+    }
+}
 
 /// Parses `--request-timeout` as kubectl does: `0` (no limit), a number of seconds, or a
 /// duration such as `30s` or `1m`.
@@ -400,13 +468,9 @@ pub fn describe(err: &kube::Error, server: &str) -> String {
 
 /// The innermost cause's message (e.g. "Connection refused (os error 111)").
 fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut last = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        last = cause.to_string();
-        source = cause.source();
-    }
-    last
+    crate::report::causes(err)
+        .last()
+        .map_or_else(|| err.to_string(), ToString::to_string)
 }
 
 /// Builds [`Error::Api`] or, for an apply conflict, [`Error::Conflict`].

@@ -25,8 +25,8 @@ pub struct Context {
     pub cluster: Cluster,
     /// No `--image`, and the plan renders the image already running.
     pub image_kept: bool,
-    /// The image of the live Deployment before this run, if one is live.
-    pub previous_image: Option<String>,
+    /// The image running before this run (release record, else live Deployment), if any.
+    pub previous_image: Option<super::kept_image::Running>,
 }
 
 impl Context {
@@ -171,6 +171,9 @@ pub async fn run_deploy(args: &DeployArgs) -> Result<u8> {
     .await
     .map_err(|e| redact(e, &redactor));
     history::settle(done.revision.take(), &result, !args.no_wait).await;
+    if matches!(result, Err(Error::RolledBack { .. })) {
+        run.rolled_back();
+    }
     run.finish(
         changes(&done.outcome),
         done.rollout.clone(),
@@ -473,14 +476,7 @@ pub(crate) fn changes(outcome: &Outcome) -> Vec<ObjectChange> {
 }
 
 pub(crate) fn error_text(err: &Error) -> String {
-    let mut text = err.to_string();
-    let mut source = std::error::Error::source(err);
-    while let Some(cause) = source {
-        text.push_str("\n  caused by: ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
+    crate::report::caused_by(err)
 }
 
 /// Hides secret values in the parts of an error that quote the server.

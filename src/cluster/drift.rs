@@ -634,7 +634,7 @@ fn report_comment(outcome: &github::issues::CommentOutcome, number: u64) {
 /// The GitHub client and pull request number for `--comment`.
 fn comment_target(pr: Option<u64>, ctx: &Context) -> Result<(github::Client, u64)> {
     let number = crate::preview::pull_request_number(pr).map_err(|e| Error::Usage {
-        message: crate::render::with_causes(&e),
+        message: crate::report::with_causes(&e),
     })?;
     Ok((github_client(ctx, None)?, number))
 }
@@ -649,39 +649,17 @@ fn github_client(ctx: &Context, repo: Option<&str>) -> Result<github::Client> {
     github::client_from_env(repo).map_err(github_error("reach GitHub"))
 }
 
-/// The image tag of the live Deployment's application container, if there is one.
-async fn deployed_image_tag(args: &ClusterArgs) -> Result<Option<String>> {
+/// The image the cluster should run, found as `apply` finds the image it keeps (the release
+/// record, else the live Deployment); `None` when the render's default is that image.
+async fn deployed_image(args: &ClusterArgs) -> Result<Option<String>> {
     let ctx = context_without_secrets(args).await?;
-    let plan = &ctx.plan;
-    if !preflight::namespace_exists(&ctx.cluster, &plan.namespace).await? {
-        return Ok(None);
-    }
-    let set = Set::new(&plan.app_name, &plan.namespace);
-    let prepared = preflight::prepare_all(&ctx.cluster, &set.id, &plan.objects).await?;
-    let Some(deployment) = prepared.iter().find(|p| p.id.kind == "Deployment") else {
+    let Some(running) = super::kept_image::running(&ctx.cluster, &ctx.plan).await? else {
         return Ok(None);
     };
-    let Some(live) = preflight::read_live(&ctx.cluster, deployment).await? else {
-        return Ok(None);
-    };
-    let containers = live["spec"]["template"]["spec"]["containers"].as_array();
-    let image = containers
-        .and_then(|c| {
-            c.iter()
-                .find(|c| c["name"].as_str() == Some(plan.app_name.as_str()))
-                .or_else(|| c.first())
-        })
-        .and_then(|c| c["image"].as_str());
-    Ok(image.and_then(image_tag))
-}
-
-/// The tag of an image reference (`repo:tag`, `repo:tag@sha256:…`); `None` without one.
-fn image_tag(image: &str) -> Option<String> {
-    let without_digest = image.split('@').next().unwrap_or(image);
-    let name_start = without_digest.rfind('/').map_or(0, |i| i + 1);
-    without_digest[name_start..]
-        .split_once(':')
-        .map(|(_, tag)| tag.to_owned())
+    Ok(match super::kept_image::keep(&running, &ctx.plan) {
+        super::kept_image::Keep::Render(image) => Some(image),
+        super::kept_image::Keep::Same | super::kept_image::Keep::Cannot => None,
+    })
 }
 
 /// `gpt-deploy drift`: exit 0 when the cluster matches what the configuration renders, 1 when
@@ -692,7 +670,7 @@ fn image_tag(image: &str) -> Option<String> {
 pub async fn run_drift(args: &DriftArgs) -> Result<u8> {
     let mut cluster_args = args.cluster.clone();
     if cluster_args.image.is_none() {
-        cluster_args.image = deployed_image_tag(&args.cluster).await?;
+        cluster_args.image = deployed_image(&args.cluster).await?;
     }
     let ctx = context_without_secrets(&cluster_args).await?;
     // Everything about GitHub is checked before the cluster is compared.
@@ -834,14 +812,5 @@ mod tests {
             ..check
         };
         assert!(changed.differs());
-    }
-
-    #[test]
-    fn image_tags_are_read_from_references() {
-        assert_eq!(image_tag("r.io/a/b:v1").as_deref(), Some("v1"));
-        assert_eq!(image_tag("localhost:5000/b:v2").as_deref(), Some("v2"));
-        assert_eq!(image_tag("b:v3@sha256:abc").as_deref(), Some("v3"));
-        assert_eq!(image_tag("localhost:5000/b"), None);
-        assert_eq!(image_tag("b@sha256:abc"), None);
     }
 }

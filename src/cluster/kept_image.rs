@@ -1,22 +1,62 @@
 //! The image a run deploys when `--image` is not given: the one already running.
 //!
-//! The environment file's `image_tag` is only the default of a first deploy. Once a
-//! Deployment is live, a plain `apply` (to change replicas, say) must not roll the pods back
-//! to that default; it keeps the live Deployment's image and says so.
+//! The environment file's `image_tag` is only the default of a first deploy. Once a release
+//! is recorded, a plain `apply` (to change replicas, say) must not roll the pods back to that
+//! default; it keeps the image of the newest release that was applied (the release record),
+//! else the live Deployment's image (a set deployed before the history existed), and says so.
+//! `drift` renders with the same image, so a Deployment changed by hand shows as drift.
 
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::Api;
 
 use super::Result;
 use super::client::{self, Cluster};
+use super::history::{self, ReleaseResult, Store};
 use super::plan::Plan;
 
-/// The image of the live Deployment's application container (the container named after the
-/// app, else the first), if the Deployment exists.
+/// The image running before this run, and where it was read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Running {
+    /// The image reference.
+    pub image: String,
+    /// The release that deployed it, when it comes from the release record.
+    pub revision: Option<u64>,
+    /// The live Deployment's image when it differs from the recorded one (changed by hand).
+    pub live: Option<String>,
+}
+
+/// The image that runs: the newest release that succeeded or was applied without a wait
+/// (a failed, cancelled or rolled-back release is not what should keep running), else the
+/// live Deployment's application container (the container named after the app, else the
+/// first); `None` on a first deploy.
 ///
 /// # Errors
-/// The read failed.
-pub async fn running(cluster: &Cluster, plan: &Plan) -> Result<Option<String>> {
+/// The history or the Deployment cannot be read.
+pub async fn running(cluster: &Cluster, plan: &Plan) -> Result<Option<Running>> {
+    let live = live_image(cluster, plan).await?;
+    let store = Store::new(&plan.app_name, &plan.namespace);
+    let recorded = store
+        .read(cluster)
+        .await?
+        .into_iter()
+        .rev()
+        .find(|r| matches!(r.result, ReleaseResult::Succeeded | ReleaseResult::Applied));
+    Ok(match recorded {
+        Some(release) => Some(Running {
+            live: live.filter(|l| *l != release.image),
+            image: release.image,
+            revision: Some(release.number),
+        }),
+        None => live.map(|image| Running {
+            image,
+            revision: None,
+            live: None,
+        }),
+    })
+}
+
+/// The image of the live Deployment's application container, if the Deployment exists.
+async fn live_image(cluster: &Cluster, plan: &Plan) -> Result<Option<String>> {
     let Some(name) = plan
         .find("Deployment")
         .and_then(|d| d["metadata"]["name"].as_str())
@@ -32,16 +72,8 @@ pub async fn running(cluster: &Cluster, plan: &Plan) -> Result<Option<String>> {
             &cluster.server,
         )
     })?;
-    let containers = live
-        .and_then(|d| d.spec)
-        .and_then(|s| s.template.spec)
-        .map(|s| s.containers)
-        .unwrap_or_default();
-    Ok(containers
-        .iter()
-        .find(|c| c.name == plan.app_name)
-        .or_else(|| containers.first())
-        .and_then(|c| c.image.clone()))
+    let live = live.map(|d| serde_json::to_value(d).unwrap_or_default());
+    Ok(live.and_then(|d| history::deployment_image(&d, &plan.app_name)))
 }
 
 /// What to do about the running image.
@@ -55,20 +87,22 @@ pub enum Keep {
     Cannot,
 }
 
-/// Whether and how the running image can be kept.
+/// Whether and how the running image can be kept; says so when the live Deployment runs
+/// another image than the release record (someone changed it outside gpt-deploy).
 #[must_use]
-pub fn keep(running: &str, plan: &Plan) -> Keep {
+pub fn keep(running: &Running, plan: &Plan) -> Keep {
     let repository = &plan.config.app.image_repository;
+    if let (Some(live), Some(revision)) = (&running.live, running.revision) {
+        crate::report::warning(&format!(
+            "the live Deployment runs {live}, not {}, the image of the newest release (revision {revision}); the release's image is used (pass --image to choose another)",
+            running.image
+        ));
+    }
+    let running = running.image.as_str();
     let rendered = plan
         .find("Deployment")
-        .and_then(|d| d["spec"]["template"]["spec"]["containers"].as_array())
-        .and_then(|c| {
-            c.iter()
-                .find(|c| c["name"].as_str() == Some(plan.app_name.as_str()))
-                .or_else(|| c.first())
-        })
-        .and_then(|c| c["image"].as_str());
-    if rendered == Some(running) {
+        .and_then(|d| history::deployment_image(d, &plan.app_name));
+    if rendered.as_deref() == Some(running) {
         return Keep::Same;
     }
     match crate::config::image::parse(running, repository) {

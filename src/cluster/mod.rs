@@ -205,8 +205,8 @@ pub enum Error {
         /// Why the rollback failed.
         problem: Box<Error>,
     },
-    /// The watch on the rollout kept failing.
-    #[error("lost the watch on {what} after repeated errors")]
+    /// The watch kept failing, or a request of it got no answer within `--request-timeout`.
+    #[error("lost the watch on {what}{}", if watch::timed_out(.source) { "" } else { " after repeated errors" })]
     Watch {
         /// What was watched.
         what: String,

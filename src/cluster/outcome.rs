@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use super::client::Source;
 use super::deploy::Context;
+use super::kept_image::Running;
 use super::summary::{Action, RolloutResult, Summary};
 use crate::cli::OutputFormat;
 
@@ -27,14 +28,18 @@ pub struct Where {
     pub image: String,
     /// The image is the one already running (no `--image`).
     pub image_kept: bool,
-    /// The image running before this run, if a Deployment was live.
+    /// The image running before this run (release record, else live Deployment).
     pub previous_image: Option<String>,
+    /// The release that deployed [`Where::previous_image`], when it is recorded.
+    pub previous_revision: Option<u64>,
+    /// The failed rollout was rolled back automatically (the previous release serves).
+    pub rolled_back: bool,
 }
 
 impl Where {
     /// Reads where a prepared context points.
     #[must_use]
-    pub fn of(ctx: &Context, image_kept: bool, previous_image: Option<String>) -> Self {
+    pub fn of(ctx: &Context, image_kept: bool, previous: Option<&Running>) -> Self {
         let repository = &ctx.plan.config.app.image_repository;
         Self {
             context: match &ctx.cluster.source {
@@ -46,7 +51,9 @@ impl Where {
             configuration: ctx.plan.config.source.to_string(),
             image: short_image(&ctx.plan.image_tag, repository),
             image_kept,
-            previous_image: previous_image.map(|i| short_image(&i, repository)),
+            previous_image: previous.map(|p| short_image(&p.image, repository)),
+            previous_revision: previous.and_then(|p| p.revision),
+            rolled_back: false,
         }
     }
 
@@ -185,23 +192,35 @@ pub fn summary_line(
     line
 }
 
-/// After a failed rollout: how to put the previous image back.
+/// After a failed rollout that was not rolled back: how to put the previous image back (the
+/// `rollback` command when a release is recorded, else a deploy of that image).
 #[must_use]
 pub fn next_step(summary: &Summary, place: Option<&Where>) -> Option<String> {
     if !matches!(summary.rollout, RolloutResult::Failed(_)) {
         return None;
     }
     let place = place?;
+    if place.rolled_back {
+        // The error already says which release serves again.
+        return None;
+    }
     let previous = place.previous_image.as_ref()?;
+    let env = &summary.environment;
+    let command = summary.command;
     if *previous == place.image {
         return Some(format!(
-            "next: the pods of image {previous} that were running before are still serving; fix the cause above and deploy again"
+            "next: the pods of image {previous} that were running before are still serving; fix the cause above and {command} again"
         ));
     }
-    Some(format!(
-        "next: the image before this deploy was {previous}; put it back with `gpt-deploy deploy --env {} --image {previous}`",
-        summary.environment
-    ))
+    let deploy = format!("gpt-deploy deploy --env {env} --image {previous}");
+    Some(match place.previous_revision {
+        Some(revision) => format!(
+            "next: the image before this {command} was {previous} (revision {revision}); put it back with `gpt-deploy rollback --env {env} --to {revision}` (or `{deploy}`), or fix the cause above and {command} again"
+        ),
+        None => format!(
+            "next: the image before this {command} was {previous}; put it back with `{deploy}`, or fix the cause above and {command} again"
+        ),
+    })
 }
 
 /// One object in the `-o json|yaml` result.
@@ -391,13 +410,20 @@ impl Run {
 
     /// Records where the run writes and says it on stderr, before the first write.
     pub fn connected(&mut self, ctx: &Context) {
-        let place = Where::of(ctx, ctx.image_kept, ctx.previous_image.clone());
+        let place = Where::of(ctx, ctx.image_kept, ctx.previous_image.as_ref());
         crate::report::note(&place.header(self.command, &ctx.plan.environment, self.dry_run));
         self.summary.environment.clone_from(&ctx.plan.environment);
         self.summary.namespace.clone_from(&ctx.plan.namespace);
         self.summary.image_tag.clone_from(&place.image);
         self.planned = ctx.plan.objects.len();
         self.place = Some(place);
+    }
+
+    /// Records that the failed rollout was rolled back automatically (no next step to give).
+    pub fn rolled_back(&mut self) {
+        if let Some(place) = &mut self.place {
+            place.rolled_back = true;
+        }
     }
 
     /// Records the end (objects, rollout, error) and says how it went; under GitHub Actions
@@ -412,10 +438,8 @@ impl Run {
         self.summary.rollout = rollout.unwrap_or(RolloutResult::NotWaited);
         self.summary.duration = self.started.elapsed();
         self.summary.error = error;
-        if crate::report::github_actions()
-            && let Err(e) = self.summary.append_to_step_summary()
-        {
-            crate::report::warning(&format!("cannot write the GitHub step summary: {e}"));
+        if crate::report::github_actions() {
+            crate::report::step_summary(&self.summary.to_markdown());
         }
         finish(
             self.command,
@@ -463,6 +487,8 @@ mod tests {
             image: "v2".into(),
             image_kept: false,
             previous_image: Some("v1".into()),
+            previous_revision: None,
+            rolled_back: false,
         }
     }
 
@@ -499,10 +525,26 @@ mod tests {
         assert!(line.contains("FAILED"), "{line}");
         assert!(line.contains("rollout failed"), "{line}");
         let next = next_step(&s, Some(&place())).unwrap();
-        assert!(
-            next.contains("gpt-deploy deploy --env production --image v1"),
-            "{next}"
+        assert_eq!(
+            next,
+            "next: the image before this deploy was v1; put it back with `gpt-deploy deploy --env production --image v1`, or fix the cause above and deploy again"
         );
+        // A recorded release: the rollback command.
+        let recorded = Where {
+            previous_revision: Some(7),
+            ..place()
+        };
+        let next = next_step(&s, Some(&recorded)).unwrap();
+        assert_eq!(
+            next,
+            "next: the image before this deploy was v1 (revision 7); put it back with `gpt-deploy rollback --env production --to 7` (or `gpt-deploy deploy --env production --image v1`), or fix the cause above and deploy again"
+        );
+        // Rolled back already: the error says so, no next step.
+        let restored = Where {
+            rolled_back: true,
+            ..recorded
+        };
+        assert_eq!(next_step(&s, Some(&restored)), None);
     }
 
     #[test]

@@ -5,6 +5,9 @@
 //!   servers that refuse it;
 //! - a deadline, because `await_condition` has none of its own;
 //! - an error budget: the watcher backs off and retries, but not forever;
+//! - `--request-timeout`: a watch request the server does not answer in time ends the
+//!   watch at once (the client bounds each answer; see `client`), as an ordinary request
+//!   that runs out of it is not repeated;
 //! - the end of the stream is an error, never a busy loop.
 //!
 //! [`Events`] is the loop's engine (used by the rollout wait, which merges several
@@ -77,6 +80,7 @@ impl<T> Events<T> {
                     self.errors = 0;
                     return Ok(item);
                 }
+                Ok(Some(Err(error))) if timed_out(&error) => return Err(End::Failed(error)),
                 Ok(Some(Err(error))) if self.streaming && !self.received => {
                     tracing::debug!(%error, "streaming list refused; using list + watch");
                     self.streaming = false;
@@ -91,6 +95,17 @@ impl<T> Events<T> {
                 }
             }
         }
+    }
+}
+
+/// True when a request of the watch got no answer within `--request-timeout`.
+#[must_use]
+pub fn timed_out(error: &watcher::Error) -> bool {
+    match error {
+        watcher::Error::InitialListFailed(e)
+        | watcher::Error::WatchStartFailed(e)
+        | watcher::Error::WatchFailed(e) => super::client::timed_out(e),
+        watcher::Error::WatchError(_) | watcher::Error::NoResourceVersion => false,
     }
 }
 
@@ -203,5 +218,23 @@ mod tests {
         });
         assert!(matches!(failing.next().await, Err(End::Failed(_))));
         assert_eq!(*builds.lock().unwrap(), vec![true, false]);
+
+        // A request that ran out of --request-timeout ends the watch at once, even before
+        // the first item (no fallback, no retry).
+        let builds = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = builds.clone();
+        let mut hung: Events<u32> = Events::new(Duration::from_secs(5), move |streaming| {
+            seen.lock().unwrap().push(streaming);
+            let timed_out = kube::Error::Service(Box::new(super::super::client::RequestTimedOut(
+                Duration::from_secs(1),
+            )));
+            stream::iter(vec![
+                Err(watcher::Error::WatchStartFailed(timed_out)),
+                Ok(1),
+            ])
+            .boxed()
+        });
+        assert!(matches!(hung.next().await, Err(End::Failed(e)) if timed_out(&e)));
+        assert_eq!(*builds.lock().unwrap(), vec![true]);
     }
 }

@@ -1,6 +1,6 @@
 //! Habits people bring from kubectl, on the real parts: `--dry-run[=server]`, `render -n`, a
 //! `$KUBECONFIG` list naming a missing file, `--request-timeout` against a server that never
-//! answers, `-q`/`-v`, and `NO_COLOR`/`--no-color` on a real terminal (a pty from `script`).
+//! answers and one whose watches never answer, `-q`/`-v`, and `NO_COLOR`/`--no-color` on a real terminal (a pty from `script`).
 
 use crate::support;
 
@@ -159,6 +159,136 @@ async fn request_timeout_bounds_a_server_that_never_answers() {
     assert!(
         !out.stderr.contains("trying again"),
         "a timed-out request is not repeated: {}",
+        out.stderr
+    );
+}
+
+/// An API server whose watches hang: `kubectl proxy` (plain HTTP, the test's credentials)
+/// behind a proxy that forwards every request except watches, which it holds unanswered.
+struct HangingWatches {
+    kubectl: std::process::Child,
+    kubeconfig: tempfile::NamedTempFile,
+}
+
+impl HangingWatches {
+    async fn start(env: &DeployEnv) -> Self {
+        use std::io::BufRead as _;
+        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cluster/kubectl");
+        let mut kubectl = std::process::Command::new(script)
+            .arg("--kubeconfig")
+            .arg(&env.ns.kubeconfig)
+            .args(["proxy", "--port=0"])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("start kubectl proxy");
+        let mut line = String::new();
+        std::io::BufReader::new(kubectl.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        // "Starting to serve on 127.0.0.1:PORT"
+        let upstream = format!(
+            "http://{}",
+            line.trim()
+                .rsplit(' ')
+                .next()
+                .expect("kubectl proxy's address")
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let app = axum::Router::new()
+            .fallback(forward)
+            .with_state((reqwest::Client::new(), upstream));
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let kubeconfig = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(
+            kubeconfig.path(),
+            format!(
+                "apiVersion: v1\nkind: Config\nclusters:\n- name: h\n  cluster: {{server: \"http://127.0.0.1:{port}\"}}\nusers:\n- name: u\n  user: {{}}\ncontexts:\n- name: h\n  context: {{cluster: h, user: u}}\ncurrent-context: h\n"
+            ),
+        )
+        .unwrap();
+        Self {
+            kubectl,
+            kubeconfig,
+        }
+    }
+}
+
+impl Drop for HangingWatches {
+    fn drop(&mut self) {
+        let _ = self.kubectl.kill();
+        let _ = self.kubectl.wait();
+    }
+}
+
+async fn forward(
+    axum::extract::State((client, upstream)): axum::extract::State<(reqwest::Client, String)>,
+    request: axum::extract::Request,
+) -> axum::response::Response {
+    let query = request.uri().query().unwrap_or_default().to_owned();
+    if query
+        .split('&')
+        .any(|p| p == "watch=true" || p == "watch=1")
+    {
+        std::future::pending::<()>().await;
+    }
+    let (parts, body) = request.into_parts();
+    let body = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+    let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    let mut outbound = client.request(parts.method, format!("{upstream}{path}"));
+    for (name, value) in &parts.headers {
+        if name != axum::http::header::HOST && name != axum::http::header::CONTENT_LENGTH {
+            outbound = outbound.header(name, value);
+        }
+    }
+    let answer = outbound.body(body).send().await.unwrap();
+    let mut response = axum::response::Response::builder().status(answer.status());
+    for (name, value) in answer.headers() {
+        if name != axum::http::header::TRANSFER_ENCODING
+            && name != axum::http::header::CONTENT_LENGTH
+            && name != axum::http::header::CONNECTION
+        {
+            response = response.header(name, value);
+        }
+    }
+    let bytes = answer.bytes().await.unwrap();
+    response.body(axum::body::Body::from(bytes)).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn request_timeout_bounds_a_watch_that_never_answers() {
+    let env = DeployEnv::new().await;
+    let hanging = HangingWatches::start(&env).await;
+    let mut args = cluster_args(
+        &env,
+        "apply",
+        &["--wait", "--timeout", "120s", "--request-timeout", "3s"],
+    );
+    let at = args.iter().position(|a| a == "--kubeconfig").unwrap();
+    args[at + 1] = hanging.kubeconfig.path().display().to_string();
+    let at = args.iter().position(|a| a == "--context").unwrap();
+    args[at + 1] = "h".into();
+    let out = run(with_secrets(gpt_deploy(&args))).await;
+    // The first watch (the migration Job's) got no answer: the run stops there, an API
+    // error (3), not a rollout timeout (4) after --timeout.
+    out.expect_code(3);
+    // Everything but the watches was answered: the config objects were applied.
+    assert!(
+        out.stderr
+            .contains("3 of 6 objects applied before the failure"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("lost the watch on"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("no answer within 3s (--request-timeout)"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        !out.stderr.contains("after repeated errors") && !out.stderr.contains("retrying"),
+        "a timed-out watch is not repeated: {}",
         out.stderr
     );
 }

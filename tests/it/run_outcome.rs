@@ -1,5 +1,6 @@
 //! What `apply` and `deploy` say about a run, on the local control plane: the header line
-//! before the first write, the image kept without `--image`, the summary after the outcome
+//! before the first write, the image kept without `--image` (from the release record, even
+//! when the Deployment was changed by hand), the summary after the outcome
 //! (`FAILED` with what was done, the next step), `--timeout 0`, and `-o json|yaml`.
 
 use crate::support;
@@ -75,6 +76,55 @@ async fn apply_without_image_keeps_the_running_one() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn the_recorded_image_is_kept_when_the_deployment_was_changed_by_hand() {
+    let env = DeployEnv::new().await;
+    run(env.cmd("deploy", &["--image", "v1.2.4", "--timeout", "120s"]))
+        .await
+        .success();
+    // Someone sets another image by hand, outside any release.
+    let api: Api<Deployment> = Api::namespaced(env.ns.client(), &env.ns.name);
+    let patch = serde_json::json!({"spec": {"template": {"spec": {"containers": [
+        {"name": "gpt-service", "image": format!("{REPOSITORY}:by-hand")}
+    ]}}}});
+    api.patch(
+        "gpt-service",
+        &kube::api::PatchParams::default(),
+        &kube::api::Patch::Strategic(&patch),
+    )
+    .await
+    .expect("patch the image by hand");
+    assert_eq!(live_image(&env).await, format!("{REPOSITORY}:by-hand"));
+
+    // drift renders the recorded image, so the hand-made change shows.
+    let out = run(env.cmd_with("drift", &[], &env.ns.name, false)).await;
+    out.expect_code(1);
+    assert!(
+        out.stdout
+            .contains(&format!("+        image: {REPOSITORY}:v1.2.4")),
+        "{}",
+        out.stdout
+    );
+    // apply keeps the release's image, not the hand-made one, and says both (the hand-made
+    // change is another field manager's, hence --force-conflicts).
+    let out = run(env.cmd("apply", &["--force-conflicts"])).await;
+    out.success();
+    assert!(
+        out.stderr
+            .contains("image v1.2.4 (kept; pass --image to change it)"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains(&format!(
+            "the live Deployment runs {REPOSITORY}:by-hand, not {REPOSITORY}:v1.2.4, the image of the newest release (revision 1)"
+        )),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(live_image(&env).await, format!("{REPOSITORY}:v1.2.4"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_failed_deploy_says_failed_what_was_done_and_what_next() {
     let env = DeployEnv::new().await;
     run(env.cmd("deploy", &["--image", "v1", "--timeout", "120s"]))
@@ -103,18 +153,37 @@ async fn a_failed_deploy_says_failed_what_was_done_and_what_next() {
         summary.contains(&format!("namespace {:?}", env.ns.name)),
         "{summary}"
     );
-    // The summary comes after the rollout's diagnostics, and the next step after it.
-    let at = out.stderr.find(summary).unwrap();
-    assert!(
-        out.stderr[at..].contains(
-            "next: the image before this deploy was v1; put it back with `gpt-deploy deploy --env development --image v1`"
-        ),
-        "{}",
-        out.stderr
-    );
     assert!(
         out.stderr.contains(" ready (1 desired)"),
         "progress reads `N ready (M desired)`: {}",
+        out.stderr
+    );
+    // Rolled back automatically: the error says v1 serves again; no step to put it back.
+    assert!(
+        out.stderr
+            .contains("rolled back to gptservice.azurecr.io/gpt-service:v1"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("next:"), "{}", out.stderr);
+
+    // Without the automatic rollback, the next step names the rollback command.
+    let out = run(env.cmd(
+        "deploy",
+        &["--image", "v2", "--timeout", "10s", "--no-rollback"],
+    ))
+    .await;
+    out.expect_code(4);
+    // The summary comes after the rollout's diagnostics, and the next step after it.
+    let at = out
+        .stderr
+        .find("deploy development FAILED after")
+        .unwrap_or_else(|| panic!("no FAILED summary line:\n{}", out.stderr));
+    assert!(
+        out.stderr[at..].contains(
+            "next: the image before this deploy was v1 (revision 1); put it back with `gpt-deploy rollback --env development --to 1` (or `gpt-deploy deploy --env development --image v1`), or fix the cause above and deploy again"
+        ),
+        "{}",
         out.stderr
     );
 }
