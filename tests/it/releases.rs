@@ -251,6 +251,49 @@ async fn a_failing_migration_stops_the_deploy_with_its_log_tail() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_during_the_migration_wait_exits_130_before_the_deployment() {
+    let env = DeployEnv::new().await;
+    // The migration pods are never scheduled: the deploy waits on the Job.
+    env.config.edit(
+        "templates/migrate-job.yaml.j2",
+        "      restartPolicy: Never\n",
+        "      restartPolicy: Never\n      nodeSelector:\n        gpt-deploy.test/no-such-node: \"true\"\n",
+    );
+    let running = env
+        .cmd("deploy", &["--image", "v1", "--timeout", "300s"])
+        .spawn();
+    let mut tries = 0;
+    while migrate_jobs(&env).await.is_empty() {
+        tries += 1;
+        assert!(tries < 600, "the deploy never applied the migration Job");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    running.signal("TERM");
+    let out = tokio::task::spawn_blocking(move || running.wait())
+        .await
+        .unwrap();
+    support::deploy_env::assert_no_secrets(&out);
+    out.expect_code(130);
+    assert!(
+        out.stderr
+            .contains("cancelled by SIGTERM while waiting for the migration Job"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("recorded revision 1: cancelled"),
+        "{}",
+        out.stderr
+    );
+    let deployments: Api<Deployment> = Api::namespaced(env.ns.client(), &env.ns.name);
+    assert!(
+        deployments.get_opt(APP).await.unwrap().is_none(),
+        "the Deployment is never applied"
+    );
+}
+
 /// The names of the Secret's versions in the namespace.
 async fn secret_versions(env: &DeployEnv) -> Vec<String> {
     let secrets: Api<Secret> = Api::namespaced(env.ns.client(), &env.ns.name);
