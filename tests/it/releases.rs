@@ -10,7 +10,7 @@ use crate::support;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::{Pod, Secret};
-use kube::api::{Api, ListParams, Patch, PatchParams};
+use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use serde_json::json;
 use support::deploy_env::{DeployEnv, run};
 
@@ -291,6 +291,60 @@ async fn sigterm_during_the_migration_wait_exits_130_before_the_deployment() {
     assert!(
         deployments.get_opt(APP).await.unwrap().is_none(),
         "the Deployment is never applied"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_unversioned_secret_is_retired_only_after_a_successful_rollout() {
+    let env = DeployEnv::new().await;
+    run(env.cmd("deploy", &["--image", "v1", "--timeout", "120s"]))
+        .await
+        .success();
+    // The Secret of the older layout, as `kubectl create secret` left it.
+    let secrets: Api<Secret> = Api::namespaced(env.ns.client(), &env.ns.name);
+    let old: Secret = serde_json::from_value(json!({"metadata": {"name": "gpt-secrets"},
+        "data": {"database-url": "cG9zdGdyZXM6Ly9vbGQ="}}))
+    .unwrap();
+    secrets.create(&PostParams::default(), &old).await.unwrap();
+
+    // A failed rollout (rolled back) retires nothing: the old pods may still need it.
+    env.make_pods_never_ready();
+    let out = run(env.cmd("deploy", &["--image", "v2", "--timeout", "15s"])).await;
+    out.expect_code(4);
+    assert!(out.stderr.contains("rolled back to"), "{}", out.stderr);
+    assert!(!out.stdout.contains("retired"), "{}", out.stdout);
+    assert!(secrets.get_opt("gpt-secrets").await.unwrap().is_some());
+
+    // Once a rollout succeeds, it goes (after the CronJob, which waits for the rollout).
+    env.config.edit(
+        "templates/deployment.yaml.j2",
+        &format!(
+            "        {}: \"true\"\n",
+            support::cluster::NEVER_READY_LABEL
+        ),
+        "",
+    );
+    let out = run(env.cmd("deploy", &["--image", "v2", "--timeout", "120s"])).await;
+    out.success();
+    let retired = out
+        .stdout
+        .find("secret/gpt-secrets retired")
+        .unwrap_or_else(|| {
+            panic!("not retired:\n{}", out.stdout);
+        });
+    let cron = out
+        .stdout
+        .find("cronjob.batch/gpt-token-cleanup configured")
+        .unwrap();
+    assert!(cron < retired, "{}", out.stdout);
+    assert!(secrets.get_opt("gpt-secrets").await.unwrap().is_none());
+    // The versions stay.
+    assert!(
+        secrets
+            .get_opt(&env.secret_version().await)
+            .await
+            .unwrap()
+            .is_some()
     );
 }
 
