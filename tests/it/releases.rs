@@ -348,6 +348,50 @@ async fn the_unversioned_secret_is_retired_only_after_a_successful_rollout() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_during_the_automatic_rollback_exits_130() {
+    let env = DeployEnv::new().await;
+    // Neither release's pods ever become ready, so the rollback's wait goes on too.
+    env.make_pods_never_ready();
+    run(env.cmd("deploy", &["--image", "v1", "--no-wait"]))
+        .await
+        .success();
+    let running = env
+        .cmd("deploy", &["--image", "v2", "--timeout", "15s"])
+        .spawn();
+    let deployments: Api<Deployment> = Api::namespaced(env.ns.client(), &env.ns.name);
+    let image = || async { image_of(&deployments.get(APP).await.unwrap()) };
+    // v2 is applied, fails to roll out within 15 s, then v1's template is applied again.
+    for tag in [":v2", ":v1"] {
+        let mut tries = 0;
+        while !image().await.ends_with(tag) {
+            tries += 1;
+            assert!(tries < 600, "the Deployment never ran {tag}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    running.signal("TERM");
+    let out = tokio::task::spawn_blocking(move || running.wait())
+        .await
+        .unwrap();
+    support::deploy_env::assert_no_secrets(&out);
+    out.expect_code(130);
+    assert!(
+        out.stderr.contains(&format!(
+            "cancelled by SIGTERM while waiting for the rollback of Deployment {}/{APP} to gptservice.azurecr.io/gpt-service:v1",
+            env.ns.name
+        )),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("recorded revision 2: cancelled"),
+        "{}",
+        out.stderr
+    );
+}
+
 /// The names of the Secret's versions in the namespace.
 async fn secret_versions(env: &DeployEnv) -> Vec<String> {
     let secrets: Api<Secret> = Api::namespaced(env.ns.client(), &env.ns.name);
