@@ -188,7 +188,10 @@ async fn changed_secret_rolls_the_pods() {
     assert!(!out.stdout.contains(&old), "{}", out.stdout);
     let secrets: Api<Secret> = Api::namespaced(env.ns.client(), &env.ns.name);
     let kept = secrets.get(&old).await.unwrap().data.unwrap();
-    assert_eq!(kept["clerk-webhook-secret"].0, support::sentinel::CLERK.as_bytes());
+    assert_eq!(
+        kept["clerk-webhook-secret"].0,
+        support::sentinel::CLERK.as_bytes()
+    );
     let current = secrets.get(&new).await.unwrap().data.unwrap();
     assert_eq!(current["clerk-webhook-secret"].0, rotated.as_bytes());
     assert!(
