@@ -31,6 +31,7 @@ pub async fn cmd_serve(args: &ServeArgs) -> serve::Result<u8> {
         .await
         .map_err(|source| serve::Error::Bind {
             addr: args.listen,
+            origin: crate::usage::origin("listen"),
             source,
         })?;
     let addr = listener.local_addr().map_err(serve::Error::Serve)?;

@@ -704,6 +704,7 @@ fn certificate_advice(err: &rustls::Error) -> Option<&'static str> {
 pub struct DbCause {
     message: Box<str>,
     transient: bool,
+    pool_timeout: bool,
     sqlstate: Option<Box<str>>,
     advice: Option<&'static str>,
 }
@@ -728,6 +729,7 @@ impl DbCause {
         Self {
             message: drop_server_source_lines(&scrub(&message, secrets)).into_boxed_str(),
             transient: advice.is_none() && sqlx_err.is_some_and(is_transient),
+            pool_timeout: matches!(sqlx_err, Some(sqlx::Error::PoolTimedOut)),
             advice,
             sqlstate: sqlx_err
                 .and_then(|e| e.as_database_error())
@@ -740,6 +742,12 @@ impl DbCause {
     #[must_use]
     pub fn is_transient(&self) -> bool {
         self.transient
+    }
+
+    /// Whether it is a pool's wait for a connection that ran out (the reason is not known).
+    #[must_use]
+    pub fn is_pool_timeout(&self) -> bool {
+        self.pool_timeout
     }
 
     /// What to do about it, when the cause is clear enough to say (a refused certificate).

@@ -157,7 +157,10 @@ async fn a_second_migrate_says_already_up_to_date_and_nothing_else() {
     let o = migrate_cmd(Some(&db.url)).output().await.unwrap();
     let (out, err) = text(&o);
     assert_eq!(o.status.code(), Some(0), "{out}\n{err}");
-    assert!(out.contains(": already up to date (schema at version"), "{out}");
+    assert!(
+        out.contains(": already up to date (schema at version"),
+        "{out}"
+    );
     assert!(!out.contains("applied"), "{out}");
     // PostgreSQL's notice about the existing migrations table is not passed on.
     for stream in [&out, &err] {
