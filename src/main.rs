@@ -90,13 +90,7 @@ fn finish<E: Failure>(result: Result<u8, E>) -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(err) if err.is_broken_pipe() => ExitCode::SUCCESS,
         Err(err) => {
-            let mut message = format!("error: {err}");
-            let mut source = std::error::Error::source(&err);
-            while let Some(cause) = source {
-                message.push_str(&format!("\n  caused by: {cause}"));
-                source = cause.source();
-            }
-            gpt_deploy::report::error(&message);
+            gpt_deploy::report::error(&format!("error: {}", gpt_deploy::report::caused_by(&err)));
             ExitCode::from(err.exit_code())
         }
     }

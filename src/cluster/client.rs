@@ -468,13 +468,9 @@ pub fn describe(err: &kube::Error, server: &str) -> String {
 
 /// The innermost cause's message (e.g. "Connection refused (os error 111)").
 fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut last = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        last = cause.to_string();
-        source = cause.source();
-    }
-    last
+    crate::report::causes(err)
+        .last()
+        .map_or_else(|| err.to_string(), ToString::to_string)
 }
 
 /// Builds [`Error::Api`] or, for an apply conflict, [`Error::Conflict`].

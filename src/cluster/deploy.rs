@@ -461,14 +461,7 @@ pub(crate) fn changes(outcome: &Outcome) -> Vec<ObjectChange> {
 }
 
 pub(crate) fn error_text(err: &Error) -> String {
-    let mut text = err.to_string();
-    let mut source = std::error::Error::source(err);
-    while let Some(cause) = source {
-        text.push_str("\n  caused by: ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
+    crate::report::caused_by(err)
 }
 
 /// Hides secret values in the parts of an error that quote the server.

@@ -603,7 +603,7 @@ fn report_comment(outcome: &github::issues::CommentOutcome, number: u64) {
 /// The GitHub client and pull request number for `--comment`.
 fn comment_target(pr: Option<u64>, ctx: &Context) -> Result<(github::Client, u64)> {
     let number = crate::preview::pull_request_number(pr).map_err(|e| Error::Usage {
-        message: crate::render::with_causes(&e),
+        message: crate::report::with_causes(&e),
     })?;
     Ok((github_client(ctx, None)?, number))
 }

@@ -438,10 +438,8 @@ impl Run {
         self.summary.rollout = rollout.unwrap_or(RolloutResult::NotWaited);
         self.summary.duration = self.started.elapsed();
         self.summary.error = error;
-        if crate::report::github_actions()
-            && let Err(e) = self.summary.append_to_step_summary()
-        {
-            crate::report::warning(&format!("cannot write the GitHub step summary: {e}"));
+        if crate::report::github_actions() {
+            crate::report::step_summary(&self.summary.to_markdown());
         }
         finish(
             self.command,

@@ -112,7 +112,7 @@ pub async fn check_github_secrets(plan: &Plan) -> Result<()> {
     let missing = crate::github::missing_required(&plan.config, None)
         .await
         .map_err(|e| Error::GithubCheck {
-            message: plan.redactor.redact(&error_chain(&e)),
+            message: plan.redactor.redact(&crate::report::with_causes(&e)),
         })?;
     if missing.is_empty() {
         Ok(())
@@ -123,17 +123,6 @@ pub async fn check_github_secrets(plan: &Plan) -> Result<()> {
             names: missing,
         })
     }
-}
-
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// One rendered object, ready to send, with its REST mapping.

@@ -205,10 +205,8 @@ pub async fn run(args: &RollbackArgs) -> Result<u8> {
     if let Err(e) = &result {
         summary.error = Some(deploy::error_text(e));
     }
-    if report::github_actions()
-        && let Err(e) = summary.append_to_step_summary()
-    {
-        report::warning(&format!("cannot write the GitHub step summary: {e}"));
+    if report::github_actions() {
+        report::step_summary(&summary.to_markdown());
     }
     if let Some(number) = restored {
         report::note(&format!(

@@ -208,7 +208,7 @@ async fn drift_of(
     let tag = image.map(|i| history::image_tag(i).to_string());
     let plan = match plan::load(&args.release.cluster_args(tag)) {
         Ok(plan) => plan,
-        Err(e) => return (None, Some(crate::render::with_causes(&e))),
+        Err(e) => return (None, Some(crate::report::with_causes(&e))),
     };
     let ctx = Context {
         plan,
@@ -242,7 +242,7 @@ async fn drift_of(
         Ok(_) => (Some(false), None),
         Err(e) => (
             None,
-            Some(ctx.plan.redactor.redact(&crate::render::with_causes(&e))),
+            Some(ctx.plan.redactor.redact(&crate::report::with_causes(&e))),
         ),
     }
 }

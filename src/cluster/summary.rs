@@ -2,7 +2,6 @@
 //! as markdown, appended to `$GITHUB_STEP_SUMMARY` under GitHub Actions.
 
 use std::fmt::Write as _;
-use std::io::Write as _;
 use std::time::Duration;
 
 /// What happened to one object.
@@ -148,22 +147,6 @@ impl Summary {
         }
         md
     }
-
-    /// Appends the markdown to the file named by `$GITHUB_STEP_SUMMARY`, if set.
-    ///
-    /// # Errors
-    /// The file cannot be opened or written.
-    pub fn append_to_step_summary(&self) -> std::io::Result<bool> {
-        let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) else {
-            return Ok(false);
-        };
-        let mut file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)?;
-        file.write_all(self.to_markdown().as_bytes())?;
-        Ok(true)
-    }
 }
 
 /// Keeps table cells intact: a `|` would end the cell.
@@ -236,12 +219,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("summary.md");
         std::fs::write(&path, "before\n").unwrap();
-        // Only this test sets the variable; the process-wide change is scoped to it.
-        // SAFETY: no other test in this crate reads or writes GITHUB_STEP_SUMMARY.
-        unsafe { std::env::set_var("GITHUB_STEP_SUMMARY", &path) };
-        let written = summary().append_to_step_summary().unwrap();
-        unsafe { std::env::remove_var("GITHUB_STEP_SUMMARY") };
-        assert!(written);
+        crate::report::append_summary(&path, &summary().to_markdown()).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.starts_with("before\n### gpt-deploy"), "{text}");
     }

@@ -121,8 +121,7 @@ fn select(declared: &[Declared], only: &[String]) -> Result<Vec<Declared>> {
         .collect())
 }
 
-/// Under GitHub Actions, appends a table of what happened to `$GITHUB_STEP_SUMMARY`. A summary
-/// that cannot be written is only a warning: the command itself succeeded or failed already.
+/// Appends a table of what happened to `$GITHUB_STEP_SUMMARY` (under GitHub Actions).
 fn step_summary(
     repo: &Repo,
     environment: &str,
@@ -130,9 +129,6 @@ fn step_summary(
     column: &str,
     rows: &[(String, &str)],
 ) {
-    let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) else {
-        return;
-    };
     let mut text = format!(
         "### GitHub environment `{environment}` in {repo}{}\n\n| Secret | {column} |\n|---|---|\n",
         if dry_run { " (dry run)" } else { "" }
@@ -141,14 +137,7 @@ fn step_summary(
         text.push_str(&format!("| `{name}` | {what} |\n"));
     }
     text.push('\n');
-    let written = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
-        .and_then(|mut f| std::io::Write::write_all(&mut f, text.as_bytes()));
-    if let Err(e) = written {
-        tracing::warn!(path = %std::path::Path::new(&path).display(), error = %e, "cannot write the step summary");
-    }
+    crate::report::step_summary(&text);
 }
 
 /// The declared names, comma-separated, for messages.

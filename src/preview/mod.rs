@@ -13,7 +13,6 @@ mod compare;
 mod format;
 pub mod git;
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 pub use command::cmd_preview;
@@ -392,20 +391,8 @@ pub fn run_url() -> Option<String> {
     ))
 }
 
-/// Appends `markdown` to `$GITHUB_STEP_SUMMARY` when it is set; a failure is only a warning.
+/// Appends `markdown` and a blank line to `$GITHUB_STEP_SUMMARY` when it is set (the diff
+/// summaries of `preview`, `diff` and `drift`).
 pub fn append_step_summary(markdown: &str) {
-    let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) else {
-        return;
-    };
-    let written = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
-        .and_then(|mut f| f.write_all(format!("{markdown}\n").as_bytes()));
-    if let Err(e) = written {
-        crate::report::warning(&format!(
-            "cannot append to the job summary {}: {e}",
-            Path::new(&path).display()
-        ));
-    }
+    crate::report::step_summary(&format!("{markdown}\n"));
 }

@@ -91,11 +91,11 @@ pub fn cmd_validate(args: &ValidateArgs) -> Result<u8> {
         let mut errors = Vec::new();
         let mut objects = Vec::new();
         match &loaded[name] {
-            Err(err) => errors.push(super::with_causes(err)),
+            Err(err) => errors.push(crate::report::with_causes(err)),
             // Values are not needed to check the shape; the placeholder stands in.
             Ok(config) => match render(config, &RenderOptions::default()) {
                 Ok(rendered) => objects = rendered.objects,
-                Err(err) => errors.push(super::with_causes(&err)),
+                Err(err) => errors.push(crate::report::with_causes(&err)),
             },
         }
         errors.extend(clashes.get(name).cloned());

@@ -157,23 +157,10 @@ impl fmt::Display for List<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} problems:", self.0.len())?;
         for e in self.0 {
-            write!(f, "\n  {}", with_causes(e))?;
+            write!(f, "\n  {}", crate::report::with_causes(e))?;
         }
         Ok(())
     }
-}
-
-/// `error: cause: cause…` on one line, for places that print several errors in a list.
-#[must_use]
-pub fn with_causes(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// Result with this module's [`Error`].
@@ -331,11 +318,9 @@ pub fn warn_missing_secrets(config: &Config, rendered: &Rendered) {
         rendered.missing_secrets.join(", "),
         config.app.secret_name
     );
-    if std::env::var("GITHUB_ACTIONS").as_deref() == Ok("true") {
-        eprintln!(
-            "::warning::{}",
-            message.replace('%', "%25").replace('\n', "%0A")
-        );
+    // Under Actions the annotation alone: it shows in the log as the warning line.
+    if crate::report::github_actions() {
+        crate::report::annotate(crate::report::Level::Warning, &message);
     } else {
         eprintln!("warning: {message}");
     }

@@ -7,7 +7,8 @@
 pub mod markdown;
 pub mod progress;
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write as _};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 pub use progress::Progress;
@@ -74,13 +75,41 @@ pub fn stderr_is_tty() -> bool {
     std::io::stderr().is_terminal()
 }
 
-/// Escapes a message for a workflow command; annotations are one line and GitHub's
-/// escaping for newlines is `%0A`.
-fn escape_annotation(message: &str) -> String {
+/// The kind of a GitHub Actions annotation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    /// `::error::`
+    Error,
+    /// `::warning::`
+    Warning,
+}
+
+/// Writes one GitHub Actions annotation (a workflow command) on stderr. Every annotation goes
+/// through here: stderr, because Actions reads workflow commands on both streams and stdout may
+/// carry a document (`render`'s YAML, `-o json`) that an annotation would corrupt.
+pub fn annotate(level: Level, message: &str) {
+    let command = match level {
+        Level::Error => "error",
+        Level::Warning => "warning",
+    };
+    eprintln!("::{command}::{}", escape_data(message));
+}
+
+/// Escapes the message of a workflow command (GitHub's escaping): an annotation is one line,
+/// so `%`, `\r` and `\n` become `%25`, `%0D` and `%0A`.
+#[must_use]
+pub fn escape_data(message: &str) -> String {
     message
         .replace('%', "%25")
         .replace('\r', "%0D")
         .replace('\n', "%0A")
+}
+
+/// Escapes a property value of a workflow command (`file=`, `title=`): as [`escape_data`],
+/// and `:` and `,` too, which would otherwise end the value.
+#[must_use]
+pub fn escape_property(value: &str) -> String {
+    escape_data(value).replace(':', "%3A").replace(',', "%2C")
 }
 
 /// Prints an error for a person; under GitHub Actions also as an `::error` annotation.
@@ -88,8 +117,10 @@ pub fn error(message: &str) {
     eprintln!("{message}");
     if github_actions() {
         // The annotation is already labelled an error by GitHub.
-        let text = message.strip_prefix("error: ").unwrap_or(message);
-        println!("::error::{}", escape_annotation(text));
+        annotate(
+            Level::Error,
+            message.strip_prefix("error: ").unwrap_or(message),
+        );
     }
 }
 
@@ -97,7 +128,62 @@ pub fn error(message: &str) {
 pub fn warning(message: &str) {
     eprintln!("warning: {message}");
     if github_actions() {
-        println!("::warning::{}", escape_annotation(message));
+        annotate(Level::Warning, message);
+    }
+}
+
+/// The causes of `error`, outermost first (its `source()` chain, without `error` itself).
+pub fn causes<'a>(
+    error: &'a dyn std::error::Error,
+) -> impl Iterator<Item = &'a (dyn std::error::Error + 'static)> {
+    std::iter::successors(error.source(), |cause| cause.source())
+}
+
+/// `error: cause: cause…` on one line, for places that print several errors in a list.
+#[must_use]
+pub fn with_causes(error: &dyn std::error::Error) -> String {
+    causes(error).fold(error.to_string(), |text, cause| format!("{text}: {cause}"))
+}
+
+/// `error` followed by one `  caused by: …` line per cause, for a command's final error.
+#[must_use]
+pub fn caused_by(error: &dyn std::error::Error) -> String {
+    causes(error).fold(error.to_string(), |text, cause| {
+        format!("{text}\n  caused by: {cause}")
+    })
+}
+
+/// The file named by `$GITHUB_STEP_SUMMARY`, when it is set and not empty.
+#[must_use]
+pub fn step_summary_path() -> Option<PathBuf> {
+    std::env::var_os("GITHUB_STEP_SUMMARY")
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from)
+}
+
+/// Appends `markdown` to the job summary file at `path` (created when missing).
+///
+/// # Errors
+/// The file cannot be opened or written.
+pub fn append_summary(path: &Path, markdown: &str) -> std::io::Result<()> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?
+        .write_all(markdown.as_bytes())
+}
+
+/// Appends `markdown` to `$GITHUB_STEP_SUMMARY` when it is set. A summary that cannot be
+/// written is only a warning: the command itself succeeded or failed already.
+pub fn step_summary(markdown: &str) {
+    let Some(path) = step_summary_path() else {
+        return;
+    };
+    if let Err(e) = append_summary(&path, markdown) {
+        warning(&format!(
+            "cannot append to the job summary {}: {e}",
+            path.display()
+        ));
     }
 }
 
@@ -118,6 +204,61 @@ mod tests {
 
     #[test]
     fn annotations_stay_on_one_line() {
-        assert_eq!(escape_annotation("a\nb\r%"), "a%0Ab%0D%25");
+        assert_eq!(escape_data("a\nb\r%"), "a%0Ab%0D%25");
+        assert_eq!(escape_data("a: b, c"), "a: b, c");
+        assert_eq!(
+            escape_property("src/a.rs:3, b%\n"),
+            "src/a.rs%3A3%2C b%25%0A"
+        );
+    }
+
+    #[derive(Debug)]
+    struct Chain(&'static str, Option<Box<Chain>>);
+
+    impl std::fmt::Display for Chain {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(self.0)
+        }
+    }
+
+    impl std::error::Error for Chain {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            self.1.as_deref().map(|c| c as _)
+        }
+    }
+
+    #[test]
+    fn causes_walk_the_source_chain_outermost_first() {
+        let err = Chain(
+            "cannot apply",
+            Some(Box::new(Chain(
+                "request failed",
+                Some(Box::new(Chain("connection refused", None))),
+            ))),
+        );
+        let names: Vec<String> = causes(&err).map(ToString::to_string).collect();
+        assert_eq!(names, ["request failed", "connection refused"]);
+        assert_eq!(
+            with_causes(&err),
+            "cannot apply: request failed: connection refused"
+        );
+        assert_eq!(
+            caused_by(&err),
+            "cannot apply\n  caused by: request failed\n  caused by: connection refused"
+        );
+        assert_eq!(caused_by(&Chain("alone", None)), "alone");
+    }
+
+    #[test]
+    fn the_summary_is_appended_to_the_file_given() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("summary.md");
+        std::fs::write(&path, "before\n").unwrap();
+        append_summary(&path, "### one\n").unwrap();
+        append_summary(&path, "### two\n").unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text, "before\n### one\n### two\n");
+        let missing = dir.path().join("no-such-dir/summary.md");
+        assert!(append_summary(&missing, "x").is_err());
     }
 }

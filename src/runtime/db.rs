@@ -636,8 +636,7 @@ fn drop_server_source_lines(text: &str) -> String {
 
 /// The TLS error inside a driver error chain, if the connection failed on TLS.
 fn tls_error<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
-    let mut node = Some(err);
-    while let Some(e) = node {
+    for e in std::iter::once(err).chain(crate::report::causes(err)) {
         if let Some(tls) = e.downcast_ref::<rustls::Error>() {
             return Some(tls);
         }
@@ -658,7 +657,6 @@ fn tls_error<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustl
         {
             return Some(tls);
         }
-        node = e.source();
     }
     None
 }
@@ -714,14 +712,12 @@ impl DbCause {
     #[must_use]
     pub fn new(err: &(dyn std::error::Error + 'static), secrets: &[String]) -> Self {
         let mut message = err.to_string();
-        let mut source = err.source();
-        while let Some(cause) = source {
+        for cause in crate::report::causes(err) {
             let text = cause.to_string();
             if !message.contains(&text) {
                 message.push_str(": ");
                 message.push_str(&text);
             }
-            source = cause.source();
         }
         let sqlx_err = err.downcast_ref::<sqlx::Error>();
         // A refused certificate stays refused: retrying it only delays the message.

@@ -916,12 +916,7 @@ mod tests {
         ]))
         .unwrap_err();
         assert!(matches!(err, Error::DatabaseUrl(_)));
-        let mut text = err.to_string();
-        let mut source = std::error::Error::source(&err);
-        while let Some(s) = source {
-            text.push_str(&s.to_string());
-            source = s.source();
-        }
+        let text = crate::report::with_causes(&err);
         assert!(!text.contains("sentinel-pw"), "{text}");
         let ok = Settings::from_env(env(&[secret, DB])).unwrap();
         assert!(!format!("{ok:?}").contains("sentinel-pw"));

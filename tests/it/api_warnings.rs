@@ -30,5 +30,5 @@ async fn api_server_warnings_are_shown_once_and_annotated_under_actions() {
     // The preflight's dry run and the write both draw it; it is printed once.
     assert_eq!(out.stderr.matches(WARNING).count(), 1, "{}", out.stderr);
     let annotation = format!("::warning::{}", WARNING.trim_start_matches("warning: "));
-    assert_eq!(out.stdout.matches(&annotation).count(), 1, "{}", out.stdout);
+    assert_eq!(out.stderr.matches(&annotation).count(), 1, "{}", out.stderr);
 }

@@ -18,7 +18,7 @@ async fn deploy_applies_prunes_waits_and_writes_the_step_summary() {
         .env("GITHUB_STEP_SUMMARY", summary.to_str().unwrap()))
     .await;
     out.success();
-    assert!(!out.stdout.contains("::error"), "{}", out.stdout);
+    assert!(!out.stderr.contains("::error"), "{}", out.stderr);
     let text = std::fs::read_to_string(&summary).unwrap();
     assert!(text.contains("development deploy succeeded"), "{text}");
     assert!(text.contains("image tag `v1.2.3`"), "{text}");
@@ -53,11 +53,12 @@ async fn failed_rollout_is_annotated_and_summarised() {
         .env("GITHUB_STEP_SUMMARY", summary.to_str().unwrap()))
     .await;
     out.expect_code(4);
-    assert!(out.stdout.contains("::error::"), "{}", out.stdout);
     assert!(
-        out.stdout.contains("did not finish rolling out"),
+        out.stderr
+            .lines()
+            .any(|l| l.starts_with("::error::") && l.contains("did not finish rolling out")),
         "{}",
-        out.stdout
+        out.stderr
     );
     let text = std::fs::read_to_string(&summary).unwrap();
     assert!(text.contains("development deploy failed"), "{text}");
@@ -244,7 +245,7 @@ async fn conflict_found_by_the_preflight_is_summarised_and_nothing_is_written() 
         .env("GITHUB_STEP_SUMMARY", summary.to_str().unwrap()))
     .await;
     out.expect_code(3);
-    assert!(out.stdout.contains("::error::Deployment"), "{}", out.stdout);
+    assert!(out.stderr.contains("::error::Deployment"), "{}", out.stderr);
     let text = std::fs::read_to_string(&summary).unwrap();
     // The unforced dry run of every object found the conflict before the first write.
     assert!(text.contains("| 0 | 0 | 0 | 0 |"), "{text}");

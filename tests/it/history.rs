@@ -266,10 +266,10 @@ async fn sigterm_during_the_wait_exits_130_and_records_the_revision_as_cancelled
     assert_no_secrets(&out);
     out.expect_code(130);
     assert!(
-        out.stdout
+        out.stderr
             .contains("::error::cancelled by SIGTERM while waiting for the rollout"),
         "{}",
-        out.stdout
+        out.stderr
     );
     assert!(
         out.stderr.contains("recorded revision 1: cancelled"),

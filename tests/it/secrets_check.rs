@@ -500,7 +500,7 @@ async fn check_forbidden_and_actions_annotation() {
          | `DATABASE_URL` | present |\n| `CLERK_WEBHOOK_SECRET` | **missing** (required) |\n\n"
     );
     assert!(
-        out.stdout
+        out.stderr
             .contains("::error::1 required secret(s) missing from GitHub environment `production`"),
         "{out:?}"
     );

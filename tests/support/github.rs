@@ -15,6 +15,8 @@
 //!   `PATCH|DELETE .../issues/comments/{id}` (200 / 204); 404 for unknown numbers and ids, 422
 //!   for a body longer than GitHub's 65,536 characters
 //!
+//! The API is an axum [`Router`] with one handler per endpoint; one middleware ([`gate`])
+//! records every request and answers for the checks GitHub makes before any endpoint runs.
 //! Every request must carry the bearer token (else 401), `Accept: application/vnd.github+json`
 //! and `X-GitHub-Api-Version: 2022-11-28` (else 400). Access can be reduced to read-only to get
 //! GitHub's 403 with `x-accepted-github-permissions` (app / fine-grained tokens) or
@@ -25,13 +27,16 @@
 //! The server runs on its own thread and runtime, so it serves both async tests and the
 //! binary, and stops when the value is dropped.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
+use axum::Router;
 use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::extract::{Path, RawQuery, Request, State};
+use axum::http::{HeaderValue, Method, StatusCode};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
+use axum::routing::{get, patch};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use crypto_box::aead::OsRng;
@@ -187,7 +192,6 @@ pub struct CommentRecord {
 }
 
 struct Inner {
-    prefix: String,
     base: String,
     key_id: String,
     secret_key: crypto_box::SecretKey,
@@ -224,7 +228,6 @@ impl GitHubStandIn {
         listener.set_nonblocking(true).unwrap();
         let base = format!("http://{}{prefix}", listener.local_addr().unwrap());
         let inner = Arc::new(Mutex::new(Inner {
-            prefix: prefix.to_owned(),
             base: base.clone(),
             key_id: "568250167242549743".to_owned(),
             secret_key: crypto_box::SecretKey::generate(&mut OsRng),
@@ -238,6 +241,7 @@ impl GitHubStandIn {
         }));
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let state = inner.clone();
+        let prefix = prefix.to_owned();
         let thread = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -245,7 +249,7 @@ impl GitHubStandIn {
                 .unwrap();
             rt.block_on(async move {
                 let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                let app = axum::Router::new().fallback(handle).with_state(state);
+                let app = router(state, &prefix);
                 axum::serve(listener, app)
                     .with_graceful_shutdown(async {
                         let _ = stopped.await;
@@ -518,6 +522,12 @@ fn message(status: u16, text: &str) -> Response {
     )
 }
 
+/// GitHub's answer to an unknown path, an unknown repository or object, and a method a path
+/// does not serve.
+async fn not_found() -> Response {
+    message(404, "Not Found")
+}
+
 fn decode(segment: &str) -> String {
     let bytes = segment.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
@@ -544,6 +554,13 @@ fn query_number(query: &str, key: &str) -> Option<usize> {
     })
 }
 
+fn query_text<'a>(query: &'a str, key: &str) -> Option<&'a str> {
+    query.split('&').find_map(|kv| {
+        let (k, v) = kv.split_once('=')?;
+        (k == key).then_some(v)
+    })
+}
+
 /// GitHub's naming rules for secrets (the 422 cases).
 fn bad_name(name: &str) -> bool {
     name.is_empty()
@@ -552,24 +569,69 @@ fn bad_name(name: &str) -> bool {
         || name.to_ascii_uppercase().starts_with("GITHUB_")
 }
 
-async fn handle(
-    State(state): State<Shared>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let mut s = state.lock().unwrap();
-    let raw_path = uri.path();
-    let Some(path) = raw_path.strip_prefix(s.prefix.as_str()) else {
-        return message(404, "Not Found");
-    };
-    let segments: Vec<String> = path.trim_matches('/').split('/').map(decode).collect();
-    let query = uri.query().unwrap_or("").to_owned();
+/// The REST API: one route per documented path, served under `/repos/{owner}/{repo}` and under
+/// `/repositories/{id}` (the form of GitHub's `Link` headers), behind [`gate`].
+fn router(state: Shared, prefix: &str) -> Router {
+    let repo = Router::new()
+        .route("/", get(get_repo))
+        .route(
+            "/environments/{env}",
+            get(get_environment).put(put_environment),
+        )
+        .route("/environments/{env}/secrets", get(list_secrets))
+        .route("/environments/{env}/secrets/public-key", get(public_key))
+        .route(
+            "/environments/{env}/secrets/{name}",
+            get(get_secret).put(put_secret).delete(delete_secret),
+        )
+        .route("/issues", get(list_issues).post(create_issue))
+        .route("/issues/{number}", get(get_issue).patch(update_issue))
+        .route(
+            "/issues/{number}/comments",
+            get(list_comments).post(create_comment),
+        )
+        .route(
+            "/issues/comments/{id}",
+            patch(update_comment).delete(delete_comment),
+        )
+        .method_not_allowed_fallback(not_found);
+    let api = Router::new()
+        .nest("/repos/{owner}/{repo}", repo.clone())
+        .nest("/repositories/{repository_id}", repo)
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), gate))
+        .with_state(state);
+    if prefix.is_empty() {
+        api
+    } else {
+        Router::new().nest(prefix, api).fallback(not_found)
+    }
+}
+
+/// Runs before every endpoint, in GitHub's order: records the request, then answers 400 for
+/// missing API headers, 401 for a wrong token, an injected fault, and 403 for a write with a
+/// read-only token.
+async fn gate(State(state): State<Shared>, request: Request, next: Next) -> Response {
+    if let Some(response) = screen(&mut state.lock().unwrap(), &request) {
+        return response;
+    }
+    next.run(request).await
+}
+
+fn screen(s: &mut Inner, request: &Request) -> Option<Response> {
+    let (method, headers) = (request.method(), request.headers());
+    let segments: Vec<String> = request
+        .uri()
+        .path()
+        .trim_matches('/')
+        .split('/')
+        .map(decode)
+        .collect();
+    let path = format!("/{}", segments.join("/"));
     s.requests.push(Recorded {
         method: method.clone(),
-        path: format!("/{}", segments.join("/")),
-        query: query.clone(),
+        path: path.clone(),
+        query: request.uri().query().unwrap_or("").to_owned(),
     });
 
     let accept_ok = headers.get_all("accept").iter().any(|v| {
@@ -579,24 +641,23 @@ async fn handle(
     });
     let versions: Vec<_> = headers.get_all("x-github-api-version").iter().collect();
     if !accept_ok || versions.len() != 1 || versions[0] != "2022-11-28" {
-        return message(
+        return Some(message(
             400,
             "Accept: application/vnd.github+json and exactly one X-GitHub-Api-Version: 2022-11-28 are required",
-        );
+        ));
     }
     let auth = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     if auth != format!("Bearer {TOKEN}") && auth != format!("token {TOKEN}") {
-        return message(401, "Bad credentials");
+        return Some(message(401, "Bad credentials"));
     }
 
-    let seg_path = format!("/{}", segments.join("/"));
     if let Some(fault) = s.faults.iter_mut().find(|f| {
         f.times > 0
             && f.method.as_ref().is_none_or(|m| m == method)
-            && seg_path.ends_with(&f.path_suffix)
+            && path.ends_with(&f.path_suffix)
     }) {
         fault.times -= 1;
         let mut response = reply(fault.status, fault.body.clone());
@@ -606,227 +667,295 @@ async fn handle(
                 HeaderValue::from_str(v).unwrap(),
             );
         }
-        return response;
+        return Some(response);
     }
 
     let segs: Vec<&str> = segments.iter().map(String::as_str).collect();
-    // `/repositories/{id}/...` (the form in Link headers) is rewritten to `/repos/{owner}/{repo}/...`.
-    let (repo_name, rest): (String, &[&str]) = match segs.as_slice() {
-        ["repos", owner, repo, rest @ ..] => (format!("{owner}/{repo}"), rest),
-        ["repositories", id, rest @ ..] => {
-            let found = s
-                .repos
-                .iter()
-                .find(|(_, r)| r.id.to_string() == *id)
-                .map(|(n, _)| n.clone());
-            match found {
-                Some(name) => (name, rest),
-                None => return message(404, "Not Found"),
-            }
+    let rest = match segs.as_slice() {
+        ["repos", _, _, rest @ ..] => rest,
+        ["repositories", id, rest @ ..] if s.repos.values().any(|r| r.id.to_string() == *id) => {
+            rest
         }
-        _ => return message(404, "Not Found"),
+        _ => return Some(message(404, "Not Found")),
     };
     let writes = matches!(
-        method,
+        *method,
         Method::PUT | Method::DELETE | Method::POST | Method::PATCH
     );
-    if writes && s.access == Access::ReadOnly {
-        let mut response = message(403, "Resource not accessible by integration");
-        let h = response.headers_mut();
-        match s.kind {
-            TokenKind::App => {
-                let perm = if rest.first() == Some(&"issues") {
-                    if rest.contains(&"comments") {
-                        "issues=write; pull_requests=write"
-                    } else {
-                        "issues=write"
-                    }
-                } else if rest.len() == 2 {
-                    "administration=write"
-                } else {
-                    "secrets=write,environments=write"
-                };
-                h.insert(
-                    "x-accepted-github-permissions",
-                    HeaderValue::from_static(perm),
-                );
-            }
-            TokenKind::Classic => {
-                h.insert(
-                    "x-oauth-scopes",
-                    HeaderValue::from_static("read:org, workflow"),
-                );
-                h.insert("x-accepted-oauth-scopes", HeaderValue::from_static("repo"));
-            }
-        }
-        return response;
+    if !writes || s.access == Access::Full {
+        return None;
     }
-    let base = s.base.clone();
-    let key_id = s.key_id.clone();
-    let public_key = STANDARD.encode(s.secret_key.public_key().as_bytes());
-    let secret_key = s.secret_key.clone();
-    let next_id = s.next_id + 1;
-    let Some(repo) = s.repos.get_mut(&repo_name) else {
-        return message(404, "Not Found");
-    };
-    let repo_id = repo.id;
-    match (&method, rest) {
-        (&Method::GET, []) => reply(
-            200,
-            json!({"id": repo_id, "name": repo_name.split('/').nth(1), "full_name": repo_name, "private": true}),
-        ),
-        (&Method::GET | &Method::PUT, ["environments", env]) => {
-            if method == Method::PUT && !repo.environments.contains_key(*env) {
-                repo.environments.insert(
-                    (*env).to_owned(),
-                    Env {
-                        id: next_id,
-                        created_at: now(),
-                        secrets: BTreeMap::new(),
-                    },
-                );
-                s.next_id = next_id;
-            }
-            let Some(e) = s.repos[&repo_name].environments.get(*env) else {
-                return message(404, "Not Found");
+    let mut response = message(403, "Resource not accessible by integration");
+    let h = response.headers_mut();
+    match s.kind {
+        TokenKind::App => {
+            let perm = if rest.first() == Some(&"issues") {
+                if rest.contains(&"comments") {
+                    "issues=write; pull_requests=write"
+                } else {
+                    "issues=write"
+                }
+            } else if rest.len() == 2 {
+                "administration=write"
+            } else {
+                "secrets=write,environments=write"
             };
-            reply(
-                200,
-                json!({
-                    "id": e.id, "node_id": format!("EN_{}", e.id), "name": env,
-                    "url": format!("{base}/repos/{repo_name}/environments/{env}"),
-                    "html_url": format!("https://github.com/{repo_name}/deployments/activity_log?environments_filter={env}"),
-                    "created_at": e.created_at, "updated_at": e.created_at,
-                    "protection_rules": [], "deployment_branch_policy": null
-                }),
-            )
-        }
-        (_, ["environments", env, "secrets", rest @ ..]) => {
-            let Some(e) = repo.environments.get_mut(*env) else {
-                return message(404, "Not Found");
-            };
-            match (&method, rest) {
-                (&Method::GET, ["public-key"]) => {
-                    reply(200, json!({"key_id": key_id, "key": public_key}))
-                }
-                (&Method::GET, []) => {
-                    let per_page = query_number(&query, "per_page").unwrap_or(30).clamp(1, 100);
-                    let page = query_number(&query, "page").unwrap_or(1).max(1);
-                    let total = e.secrets.len();
-                    let secrets: Vec<Value> = e
-                        .secrets
-                        .iter()
-                        .skip((page - 1) * per_page)
-                        .take(per_page)
-                        .map(|(n, v)| json!({"name": n, "created_at": v.created_at, "updated_at": v.updated_at}))
-                        .collect();
-                    let last = total.div_ceil(per_page).max(1);
-                    let link = |p: usize, rel: &str| {
-                        format!(
-                            "<{base}/repositories/{repo_id}/environments/{env}/secrets?per_page={per_page}&page={p}>; rel=\"{rel}\""
-                        )
-                    };
-                    let mut links = Vec::new();
-                    if page > 1 {
-                        links.push(link(page - 1, "prev"));
-                        links.push(link(1, "first"));
-                    }
-                    if page < last {
-                        links.push(link(page + 1, "next"));
-                        links.push(link(last, "last"));
-                    }
-                    let mut response =
-                        reply(200, json!({"total_count": total, "secrets": secrets}));
-                    if !links.is_empty() {
-                        response
-                            .headers_mut()
-                            .insert("link", HeaderValue::from_str(&links.join(", ")).unwrap());
-                    }
-                    response
-                }
-                (&Method::GET, [name]) => match e.secrets.get(&name.to_ascii_uppercase()) {
-                    Some(v) => reply(
-                        200,
-                        json!({"name": name.to_ascii_uppercase(), "created_at": v.created_at, "updated_at": v.updated_at}),
-                    ),
-                    None => message(404, "Not Found"),
-                },
-                (&Method::DELETE, [name]) => match e.secrets.remove(&name.to_ascii_uppercase()) {
-                    Some(_) => reply(204, Value::Null),
-                    None => message(404, "Not Found"),
-                },
-                (&Method::PUT, [name]) => {
-                    if bad_name(name) {
-                        return message(
-                            422,
-                            "Secret names can only contain alphanumeric characters ([a-z], [A-Z], [0-9]) or underscores (_).",
-                        );
-                    }
-                    let Ok(body) = serde_json::from_slice::<Value>(&body) else {
-                        return message(400, "Problems parsing JSON");
-                    };
-                    let (Some(value), Some(sent_key_id)) =
-                        (body["encrypted_value"].as_str(), body["key_id"].as_str())
-                    else {
-                        return message(
-                            422,
-                            "Invalid request.\n\n\"encrypted_value\" and \"key_id\" are required.",
-                        );
-                    };
-                    if sent_key_id != key_id {
-                        return message(
-                            422,
-                            "Bad request - key_id does not match the environment's public key.",
-                        );
-                    }
-                    let plaintext = match open_box(&secret_key, value) {
-                        Ok(p) => p,
-                        Err(why) => return message(422, &format!("Bad request - {why}.")),
-                    };
-                    let upper = name.to_ascii_uppercase();
-                    let created = !e.secrets.contains_key(&upper);
-                    let stamp = now();
-                    let entry = e.secrets.entry(upper).or_insert(Secret {
-                        created_at: stamp.clone(),
-                        updated_at: stamp.clone(),
-                    });
-                    entry.updated_at = stamp;
-                    let upload = Upload {
-                        repo: repo_name.clone(),
-                        environment: (*env).to_owned(),
-                        name: (*name).to_owned(),
-                        plaintext: String::from_utf8_lossy(&plaintext).into_owned(),
-                        encrypted_value: value.to_owned(),
-                    };
-                    s.uploads.push(upload);
-                    if created {
-                        reply(201, json!({}))
-                    } else {
-                        reply(204, Value::Null)
-                    }
-                }
-                _ => message(404, "Not Found"),
-            }
-        }
-        (_, ["issues", rest @ ..]) => {
-            let id = next_id;
-            let response = issues_endpoint(
-                repo,
-                &repo_name,
-                &Page {
-                    base: &base,
-                    repo_id,
-                    query: &query,
-                },
-                &method,
-                rest,
-                &body,
-                id,
+            h.insert(
+                "x-accepted-github-permissions",
+                HeaderValue::from_static(perm),
             );
-            s.next_id = next_id;
-            response
         }
-        _ => message(404, "Not Found"),
+        TokenKind::Classic => {
+            h.insert(
+                "x-oauth-scopes",
+                HeaderValue::from_static("read:org, workflow"),
+            );
+            h.insert("x-accepted-oauth-scopes", HeaderValue::from_static("repo"));
+        }
+    }
+    Some(response)
+}
+
+/// The path parameters of a route: the repository (`owner`/`repo` or `repository_id`) and the
+/// route's own (`env`, `name`, `number`, `id`).
+type Params = Path<HashMap<String, String>>;
+
+impl Inner {
+    /// `owner/name` of the repository a route names, if the stand-in has it.
+    fn repo_name(&self, params: &HashMap<String, String>) -> Option<String> {
+        let name = match (params.get("owner"), params.get("repo")) {
+            (Some(owner), Some(repo)) => format!("{owner}/{repo}"),
+            _ => {
+                let id = params.get("repository_id")?;
+                self.repos
+                    .iter()
+                    .find(|(_, r)| r.id.to_string() == *id)
+                    .map(|(n, _)| n.clone())?
+            }
+        };
+        self.repos.contains_key(&name).then_some(name)
+    }
+
+    /// The repository a route names and its `owner/name`, or GitHub's 404.
+    fn repo(&mut self, params: &HashMap<String, String>) -> Result<(String, &mut Repo), Reject> {
+        let name = self.repo_name(params).ok_or(Reject::NotFound)?;
+        let repo = self.repos.get_mut(&name).unwrap();
+        Ok((name, repo))
+    }
+}
+
+/// A GitHub error answer, found by a step of a handler.
+enum Reject {
+    /// 404 with GitHub's body.
+    NotFound,
+    /// A status with GitHub's body and this message.
+    Message(u16, &'static str),
+    /// 422 for a body longer than GitHub allows, on this resource.
+    TooLong(&'static str),
+}
+
+impl IntoResponse for Reject {
+    fn into_response(self) -> Response {
+        match self {
+            Reject::NotFound => message(404, "Not Found"),
+            Reject::Message(status, text) => message(status, text),
+            Reject::TooLong(resource) => too_long(resource),
+        }
+    }
+}
+
+/// Unwraps a handler step, or answers with its [`Reject`].
+macro_rules! or_reply {
+    ($e:expr) => {
+        match $e {
+            Ok(v) => v,
+            Err(reject) => return Reject::into_response(reject),
+        }
+    };
+}
+
+/// `GET /repos/{owner}/{repo}`
+async fn get_repo(State(state): State<Shared>, Path(p): Params) -> Response {
+    let mut s = state.lock().unwrap();
+    let (name, repo) = or_reply!(s.repo(&p));
+    reply(
+        200,
+        json!({"id": repo.id, "name": name.split('/').nth(1), "full_name": name, "private": true}),
+    )
+}
+
+fn environment_json(base: &str, repo_name: &str, env: &str, e: &Env) -> Value {
+    json!({
+        "id": e.id, "node_id": format!("EN_{}", e.id), "name": env,
+        "url": format!("{base}/repos/{repo_name}/environments/{env}"),
+        "html_url": format!("https://github.com/{repo_name}/deployments/activity_log?environments_filter={env}"),
+        "created_at": e.created_at, "updated_at": e.created_at,
+        "protection_rules": [], "deployment_branch_policy": null
+    })
+}
+
+/// `GET /repos/{owner}/{repo}/environments/{env}`
+async fn get_environment(State(state): State<Shared>, Path(p): Params) -> Response {
+    let mut s = state.lock().unwrap();
+    let base = s.base.clone();
+    let (name, repo) = or_reply!(s.repo(&p));
+    match repo.environments.get(&p["env"]) {
+        Some(e) => reply(200, environment_json(&base, &name, &p["env"], e)),
+        None => message(404, "Not Found"),
+    }
+}
+
+/// `PUT /repos/{owner}/{repo}/environments/{env}`: creates it when missing; 200 either way.
+async fn put_environment(State(state): State<Shared>, Path(p): Params) -> Response {
+    let mut s = state.lock().unwrap();
+    let base = s.base.clone();
+    let id = s.next_id + 1;
+    let (name, repo) = or_reply!(s.repo(&p));
+    let env = &p["env"];
+    if !repo.environments.contains_key(env) {
+        repo.environments.insert(
+            env.clone(),
+            Env {
+                id,
+                created_at: now(),
+                secrets: BTreeMap::new(),
+            },
+        );
+        s.next_id = id;
+    }
+    let e = &s.repos[&name].environments[env];
+    reply(200, environment_json(&base, &name, env, e))
+}
+
+/// The environment a route names, or GitHub's 404.
+fn environment<'a>(repo: &'a mut Repo, p: &HashMap<String, String>) -> Result<&'a mut Env, Reject> {
+    repo.environments.get_mut(&p["env"]).ok_or(Reject::NotFound)
+}
+
+/// `GET .../environments/{env}/secrets/public-key`
+async fn public_key(State(state): State<Shared>, Path(p): Params) -> Response {
+    let mut s = state.lock().unwrap();
+    let key = json!({
+        "key_id": s.key_id,
+        "key": STANDARD.encode(s.secret_key.public_key().as_bytes()),
+    });
+    let (_, repo) = or_reply!(s.repo(&p));
+    or_reply!(environment(repo, &p));
+    reply(200, key)
+}
+
+/// `GET .../environments/{env}/secrets?per_page&page`: `total_count`, and a `Link` header to
+/// the other pages.
+async fn list_secrets(
+    State(state): State<Shared>,
+    Path(p): Params,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let mut s = state.lock().unwrap();
+    let base = s.base.clone();
+    let (_, repo) = or_reply!(s.repo(&p));
+    let repo_id = repo.id;
+    let e = or_reply!(environment(repo, &p));
+    let page = Page {
+        base: &base,
+        repo_id,
+        query: query.as_deref().unwrap_or(""),
+    };
+    let items = e
+        .secrets
+        .iter()
+        .map(|(n, v)| json!({"name": n, "created_at": v.created_at, "updated_at": v.updated_at}))
+        .collect();
+    let path = format!("environments/{}/secrets", p["env"]);
+    page.reply(
+        &path,
+        "",
+        items,
+        |total, shown| json!({"total_count": total, "secrets": shown}),
+    )
+}
+
+/// `GET .../environments/{env}/secrets/{name}`
+async fn get_secret(State(state): State<Shared>, Path(p): Params) -> Response {
+    let mut s = state.lock().unwrap();
+    let (_, repo) = or_reply!(s.repo(&p));
+    let e = or_reply!(environment(repo, &p));
+    let upper = p["name"].to_ascii_uppercase();
+    match e.secrets.get(&upper) {
+        Some(v) => reply(
+            200,
+            json!({"name": upper, "created_at": v.created_at, "updated_at": v.updated_at}),
+        ),
+        None => message(404, "Not Found"),
+    }
+}
+
+/// `DELETE .../environments/{env}/secrets/{name}`: 204, or 404.
+async fn delete_secret(State(state): State<Shared>, Path(p): Params) -> Response {
+    let mut s = state.lock().unwrap();
+    let (_, repo) = or_reply!(s.repo(&p));
+    let e = or_reply!(environment(repo, &p));
+    match e.secrets.remove(&p["name"].to_ascii_uppercase()) {
+        Some(_) => reply(204, Value::Null),
+        None => message(404, "Not Found"),
+    }
+}
+
+/// `PUT .../environments/{env}/secrets/{name}`: 201 created, 204 updated; 422 for a bad name,
+/// a wrong `key_id` or a box that does not open. The opened value is recorded.
+async fn put_secret(State(state): State<Shared>, Path(p): Params, body: Bytes) -> Response {
+    let mut s = state.lock().unwrap();
+    let (key_id, secret_key) = (s.key_id.clone(), s.secret_key.clone());
+    let (repo_name, repo) = or_reply!(s.repo(&p));
+    let e = or_reply!(environment(repo, &p));
+    let name = &p["name"];
+    if bad_name(name) {
+        return message(
+            422,
+            "Secret names can only contain alphanumeric characters ([a-z], [A-Z], [0-9]) or underscores (_).",
+        );
+    }
+    let Ok(body) = serde_json::from_slice::<Value>(&body) else {
+        return message(400, "Problems parsing JSON");
+    };
+    let (Some(value), Some(sent_key_id)) =
+        (body["encrypted_value"].as_str(), body["key_id"].as_str())
+    else {
+        return message(
+            422,
+            "Invalid request.\n\n\"encrypted_value\" and \"key_id\" are required.",
+        );
+    };
+    if sent_key_id != key_id {
+        return message(
+            422,
+            "Bad request - key_id does not match the environment's public key.",
+        );
+    }
+    let plaintext = match open_box(&secret_key, value) {
+        Ok(p) => p,
+        Err(why) => return message(422, &format!("Bad request - {why}.")),
+    };
+    let upper = name.to_ascii_uppercase();
+    let created = !e.secrets.contains_key(&upper);
+    let stamp = now();
+    let entry = e.secrets.entry(upper).or_insert(Secret {
+        created_at: stamp.clone(),
+        updated_at: stamp.clone(),
+    });
+    entry.updated_at = stamp;
+    let upload = Upload {
+        repo: repo_name,
+        environment: p["env"].clone(),
+        name: name.clone(),
+        plaintext: String::from_utf8_lossy(&plaintext).into_owned(),
+        encrypted_value: value.to_owned(),
+    };
+    s.uploads.push(upload);
+    if created {
+        reply(201, json!({}))
+    } else {
+        reply(204, Value::Null)
     }
 }
 
@@ -841,8 +970,15 @@ struct Page<'a> {
 }
 
 impl Page<'_> {
-    /// One page of `items` and the `Link` header to the others, in GitHub's form.
-    fn reply(&self, path: &str, extra_query: &str, items: Vec<Value>) -> Response {
+    /// One page of `items` (`per_page`, default 30, at most 100; `page` from 1), wrapped by
+    /// `body` (total, page), and the `Link` header to the others in GitHub's form.
+    fn reply(
+        &self,
+        path: &str,
+        extra_query: &str,
+        items: Vec<Value>,
+        body: impl FnOnce(usize, Value) -> Value,
+    ) -> Response {
         let per_page = query_number(self.query, "per_page")
             .unwrap_or(30)
             .clamp(1, 100);
@@ -869,7 +1005,7 @@ impl Page<'_> {
             links.push(link(page + 1, "next"));
             links.push(link(last, "last"));
         }
-        let mut response = reply(200, Value::Array(shown));
+        let mut response = reply(200, body(total, Value::Array(shown)));
         if !links.is_empty() {
             response
                 .headers_mut()
@@ -877,13 +1013,6 @@ impl Page<'_> {
         }
         response
     }
-}
-
-fn query_text<'a>(query: &'a str, key: &str) -> Option<&'a str> {
-    query.split('&').find_map(|kv| {
-        let (k, v) = kv.split_once('=')?;
-        (k == key).then_some(v)
-    })
 }
 
 fn too_long(resource: &str) -> Response {
@@ -925,175 +1054,217 @@ fn comment_json(repo_name: &str, base: &str, c: &CommentRecord) -> Value {
     })
 }
 
-/// `/repos/{owner}/{repo}/issues/...`: issues, pull requests as issues, and their comments.
-#[allow(clippy::too_many_arguments)]
-fn issues_endpoint(
-    repo: &mut Repo,
-    repo_name: &str,
-    page: &Page<'_>,
-    method: &Method,
-    rest: &[&str],
-    body: &[u8],
-    new_id: u64,
+/// The issue (or pull request) a route's `{number}` names, or GitHub's 404.
+fn issue_number(repo: &Repo, p: &HashMap<String, String>) -> Result<u64, Reject> {
+    p["number"]
+        .parse::<u64>()
+        .ok()
+        .filter(|n| repo.issues.contains_key(n))
+        .ok_or(Reject::NotFound)
+}
+
+/// The comment a route's `{id}` names, or GitHub's 404.
+fn comment_id(repo: &Repo, p: &HashMap<String, String>) -> Result<u64, Reject> {
+    p["id"]
+        .parse::<u64>()
+        .ok()
+        .filter(|id| repo.comments.contains_key(id))
+        .ok_or(Reject::NotFound)
+}
+
+/// `GET /repos/{owner}/{repo}/issues?state&direction&per_page&page`: newest first unless
+/// `direction=asc`; pull requests included with a `pull_request` key.
+async fn list_issues(
+    State(state): State<Shared>,
+    Path(p): Params,
+    RawQuery(query): RawQuery,
 ) -> Response {
-    let base = page.base;
-    let parsed = || serde_json::from_slice::<Value>(body).ok();
-    match (method, rest) {
-        (&Method::GET, []) => {
-            let state = query_text(page.query, "state").unwrap_or("open");
-            let ascending = query_text(page.query, "direction") == Some("asc");
-            let mut items: Vec<&IssueRecord> = repo
-                .issues
-                .values()
-                .filter(|i| state == "all" || i.state == state)
-                .collect();
-            if !ascending {
-                items.reverse();
-            }
-            let items = items
-                .into_iter()
-                .map(|i| issue_json(repo_name, base, i))
-                .collect();
-            let extra = format!(
-                "state={state}&direction={}&",
-                if ascending { "asc" } else { "desc" }
-            );
-            page.reply("issues", &extra, items)
-        }
-        (&Method::POST, []) => {
-            let Some(body) = parsed() else {
-                return message(400, "Problems parsing JSON");
-            };
-            let Some(title) = body["title"].as_str().filter(|t| !t.is_empty()) else {
-                return message(422, "Invalid request.\n\n\"title\" wasn't supplied.");
-            };
-            let text = body["body"].as_str().unwrap_or("").to_owned();
-            if text.chars().count() > BODY_LIMIT {
-                return too_long("Issue");
-            }
-            let number = repo.issues.keys().max().copied().unwrap_or(0) + 1;
-            let record = IssueRecord {
-                number,
-                title: title.to_owned(),
-                body: text,
-                state: "open".to_owned(),
-                state_reason: None,
-                pull_request: false,
-                created_at: now(),
-                updated_at: now(),
-            };
-            let v = issue_json(repo_name, base, &record);
-            repo.issues.insert(number, record);
-            reply(201, v)
-        }
-        (&Method::GET, [number]) => {
-            match number.parse().ok().and_then(|n: u64| repo.issues.get(&n)) {
-                Some(i) => reply(200, issue_json(repo_name, base, i)),
-                None => message(404, "Not Found"),
-            }
-        }
-        (&Method::PATCH, [number]) => {
-            let Some(issue) = number
-                .parse()
-                .ok()
-                .and_then(|n: u64| repo.issues.get_mut(&n))
-            else {
-                return message(404, "Not Found");
-            };
-            let Some(body) = parsed() else {
-                return message(400, "Problems parsing JSON");
-            };
-            if let Some(text) = body["body"].as_str() {
-                if text.chars().count() > BODY_LIMIT {
-                    return too_long("Issue");
-                }
-                issue.body = text.to_owned();
-            }
-            if let Some(title) = body["title"].as_str() {
-                issue.title = title.to_owned();
-            }
-            match body["state"].as_str() {
-                None => {}
-                Some(state @ ("open" | "closed")) => {
-                    issue.state = state.to_owned();
-                    issue.state_reason = body["state_reason"].as_str().map(str::to_owned);
-                }
-                Some(_) => {
-                    return message(422, "Validation Failed: state must be open or closed");
-                }
-            }
-            issue.updated_at = now();
-            reply(200, issue_json(repo_name, base, issue))
-        }
-        (&Method::GET, [number, "comments"]) => {
-            let Some(n) = number
-                .parse::<u64>()
-                .ok()
-                .filter(|n| repo.issues.contains_key(n))
-            else {
-                return message(404, "Not Found");
-            };
-            let items = repo
-                .comments
-                .values()
-                .filter(|c| c.issue == n)
-                .map(|c| comment_json(repo_name, base, c))
-                .collect();
-            page.reply(&format!("issues/{n}/comments"), "", items)
-        }
-        (&Method::POST, [number, "comments"]) => {
-            let Some(n) = number
-                .parse::<u64>()
-                .ok()
-                .filter(|n| repo.issues.contains_key(n))
-            else {
-                return message(404, "Not Found");
-            };
-            let Some(text) = parsed().and_then(|b| b["body"].as_str().map(str::to_owned)) else {
-                return message(422, "Invalid request.\n\n\"body\" wasn't supplied.");
-            };
-            if text.chars().count() > BODY_LIMIT {
-                return too_long("IssueComment");
-            }
-            let record = CommentRecord {
-                id: new_id,
-                issue: n,
-                body: text,
-                created_at: now(),
-                updated_at: now(),
-            };
-            let v = comment_json(repo_name, base, &record);
-            repo.comments.insert(new_id, record);
-            reply(201, v)
-        }
-        (&Method::PATCH, ["comments", id]) => {
-            let Some(comment) = id
-                .parse()
-                .ok()
-                .and_then(|id: u64| repo.comments.get_mut(&id))
-            else {
-                return message(404, "Not Found");
-            };
-            let Some(text) = parsed().and_then(|b| b["body"].as_str().map(str::to_owned)) else {
-                return message(422, "Invalid request.\n\n\"body\" wasn't supplied.");
-            };
-            if text.chars().count() > BODY_LIMIT {
-                return too_long("IssueComment");
-            }
-            comment.body = text;
-            comment.updated_at = now();
-            reply(200, comment_json(repo_name, base, comment))
-        }
-        (&Method::DELETE, ["comments", id]) => {
-            match id
-                .parse()
-                .ok()
-                .and_then(|id: u64| repo.comments.remove(&id))
-            {
-                Some(_) => reply(204, Value::Null),
-                None => message(404, "Not Found"),
-            }
-        }
-        _ => message(404, "Not Found"),
+    let mut s = state.lock().unwrap();
+    let base = s.base.clone();
+    let (name, repo) = or_reply!(s.repo(&p));
+    let query = query.as_deref().unwrap_or("");
+    let state = query_text(query, "state").unwrap_or("open");
+    let ascending = query_text(query, "direction") == Some("asc");
+    let mut items: Vec<&IssueRecord> = repo
+        .issues
+        .values()
+        .filter(|i| state == "all" || i.state == state)
+        .collect();
+    if !ascending {
+        items.reverse();
     }
+    let items = items
+        .into_iter()
+        .map(|i| issue_json(&name, &base, i))
+        .collect();
+    let extra = format!(
+        "state={state}&direction={}&",
+        if ascending { "asc" } else { "desc" }
+    );
+    let page = Page {
+        base: &base,
+        repo_id: repo.id,
+        query,
+    };
+    page.reply("issues", &extra, items, |_, shown| shown)
+}
+
+/// `POST /repos/{owner}/{repo}/issues`: 201; 422 without a title or with a body too long.
+async fn create_issue(State(state): State<Shared>, Path(p): Params, body: Bytes) -> Response {
+    let mut s = state.lock().unwrap();
+    let base = s.base.clone();
+    let (name, repo) = or_reply!(s.repo(&p));
+    let Ok(body) = serde_json::from_slice::<Value>(&body) else {
+        return message(400, "Problems parsing JSON");
+    };
+    let Some(title) = body["title"].as_str().filter(|t| !t.is_empty()) else {
+        return message(422, "Invalid request.\n\n\"title\" wasn't supplied.");
+    };
+    let text = body["body"].as_str().unwrap_or("").to_owned();
+    if text.chars().count() > BODY_LIMIT {
+        return too_long("Issue");
+    }
+    let number = repo.issues.keys().max().copied().unwrap_or(0) + 1;
+    let record = IssueRecord {
+        number,
+        title: title.to_owned(),
+        body: text,
+        state: "open".to_owned(),
+        state_reason: None,
+        pull_request: false,
+        created_at: now(),
+        updated_at: now(),
+    };
+    let v = issue_json(&name, &base, &record);
+    repo.issues.insert(number, record);
+    reply(201, v)
+}
+
+/// `GET /repos/{owner}/{repo}/issues/{number}`
+async fn get_issue(State(state): State<Shared>, Path(p): Params) -> Response {
+    let mut s = state.lock().unwrap();
+    let base = s.base.clone();
+    let (name, repo) = or_reply!(s.repo(&p));
+    let number = or_reply!(issue_number(repo, &p));
+    reply(200, issue_json(&name, &base, &repo.issues[&number]))
+}
+
+/// `PATCH /repos/{owner}/{repo}/issues/{number}`: `body`, `title`, `state`, `state_reason`.
+async fn update_issue(State(state): State<Shared>, Path(p): Params, body: Bytes) -> Response {
+    let mut s = state.lock().unwrap();
+    let base = s.base.clone();
+    let (name, repo) = or_reply!(s.repo(&p));
+    let number = or_reply!(issue_number(repo, &p));
+    let issue = repo.issues.get_mut(&number).unwrap();
+    let Ok(body) = serde_json::from_slice::<Value>(&body) else {
+        return message(400, "Problems parsing JSON");
+    };
+    if let Some(text) = body["body"].as_str() {
+        if text.chars().count() > BODY_LIMIT {
+            return too_long("Issue");
+        }
+        issue.body = text.to_owned();
+    }
+    if let Some(title) = body["title"].as_str() {
+        issue.title = title.to_owned();
+    }
+    match body["state"].as_str() {
+        None => {}
+        Some(state @ ("open" | "closed")) => {
+            issue.state = state.to_owned();
+            issue.state_reason = body["state_reason"].as_str().map(str::to_owned);
+        }
+        Some(_) => {
+            return message(422, "Validation Failed: state must be open or closed");
+        }
+    }
+    issue.updated_at = now();
+    reply(200, issue_json(&name, &base, issue))
+}
+
+/// `GET /repos/{owner}/{repo}/issues/{number}/comments?per_page&page`, oldest first.
+async fn list_comments(
+    State(state): State<Shared>,
+    Path(p): Params,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let mut s = state.lock().unwrap();
+    let base = s.base.clone();
+    let (name, repo) = or_reply!(s.repo(&p));
+    let number = or_reply!(issue_number(repo, &p));
+    let items = repo
+        .comments
+        .values()
+        .filter(|c| c.issue == number)
+        .map(|c| comment_json(&name, &base, c))
+        .collect();
+    let page = Page {
+        base: &base,
+        repo_id: repo.id,
+        query: query.as_deref().unwrap_or(""),
+    };
+    page.reply(
+        &format!("issues/{number}/comments"),
+        "",
+        items,
+        |_, shown| shown,
+    )
+}
+
+/// The `body` of a comment request, or GitHub's 422.
+fn comment_body(body: &[u8]) -> Result<String, Reject> {
+    let text = serde_json::from_slice::<Value>(body)
+        .ok()
+        .and_then(|b| b["body"].as_str().map(str::to_owned))
+        .ok_or(Reject::Message(
+            422,
+            "Invalid request.\n\n\"body\" wasn't supplied.",
+        ))?;
+    if text.chars().count() > BODY_LIMIT {
+        return Err(Reject::TooLong("IssueComment"));
+    }
+    Ok(text)
+}
+
+/// `POST /repos/{owner}/{repo}/issues/{number}/comments`: 201.
+async fn create_comment(State(state): State<Shared>, Path(p): Params, body: Bytes) -> Response {
+    let mut s = state.lock().unwrap();
+    let base = s.base.clone();
+    let id = s.next_id + 1;
+    let (name, repo) = or_reply!(s.repo(&p));
+    let number = or_reply!(issue_number(repo, &p));
+    let text = or_reply!(comment_body(&body));
+    let record = CommentRecord {
+        id,
+        issue: number,
+        body: text,
+        created_at: now(),
+        updated_at: now(),
+    };
+    let v = comment_json(&name, &base, &record);
+    repo.comments.insert(id, record);
+    s.next_id = id;
+    reply(201, v)
+}
+
+/// `PATCH /repos/{owner}/{repo}/issues/comments/{id}`: 200.
+async fn update_comment(State(state): State<Shared>, Path(p): Params, body: Bytes) -> Response {
+    let mut s = state.lock().unwrap();
+    let base = s.base.clone();
+    let (name, repo) = or_reply!(s.repo(&p));
+    let id = or_reply!(comment_id(repo, &p));
+    let text = or_reply!(comment_body(&body));
+    let comment = repo.comments.get_mut(&id).unwrap();
+    comment.body = text;
+    comment.updated_at = now();
+    reply(200, comment_json(&name, &base, comment))
+}
+
+/// `DELETE /repos/{owner}/{repo}/issues/comments/{id}`: 204.
+async fn delete_comment(State(state): State<Shared>, Path(p): Params) -> Response {
+    let mut s = state.lock().unwrap();
+    let (_, repo) = or_reply!(s.repo(&p));
+    let id = or_reply!(comment_id(repo, &p));
+    repo.comments.remove(&id);
+    reply(204, Value::Null)
 }
