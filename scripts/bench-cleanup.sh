@@ -13,8 +13,11 @@
 #   random   expiry scattered over the heap (`order by random()` at insert):
 #            every deleted row of the index walk sits on another page
 # Prints per table and layout, batched vs single: wall clock (client) and
-# server-side execution time (pg_stat_statements), their ratios, the walk the
-# run chose, and the first / middle / last / p99 / slowest batch. Targets:
+# server-side execution time (pg_stat_statements, statements inside the heap
+# walk's server-side runs included), their ratios, the walk the run chose, the
+# batches and the client-server round trips they took (a server-side run of heap
+# batches is one), and the first / middle / last / p99 / slowest batch (server
+# time for batches of a server-side run, client wall clock otherwise). Targets:
 # batched <= 1.5x the single statements, no batch over 100 ms.
 #
 # Usage: scripts/bench-cleanup.sh                     (both layouts, 1,000,000 rows per table)
@@ -23,7 +26,8 @@
 #        REPEAT=3 scripts/bench-cleanup.sh            (repeat each measurement)
 #        SCALE="1000000 10000000" scripts/bench-cleanup.sh
 #                  (scale run, not for CI: rows/s per size and time per row
-#                   relative to the smallest size; ~15 GB of disk at 10M)
+#                   relative to the smallest size; ~20 GB of free disk at 10M:
+#                   the script checks the free space first and says what it needs)
 #        BENCH_PROFILE=dev scripts/bench-cleanup.sh   (default: release build)
 #        GPT_DEPLOY_BIN=path/to/gpt-deploy scripts/bench-cleanup.sh   (no build)
 # Needs: PostgreSQL server programs (tests/support/ensure-postgres.sh), psql, jq.
@@ -56,8 +60,23 @@ else
     [ "$PROFILE" = dev ] && bin="$target_dir/debug/gpt-deploy" || bin="$target_dir/$PROFILE/gpt-deploy"
 fi
 
+# Disk: one database of the three tables takes about 0.72 GB per 1,000,000 rows per
+# table (measured: 143 MB at 200,000 rows, indexes included); the source and one copy
+# exist at a time, plus WAL (max_wal_size 4 GB) and the sort of the random layout's
+# load. Checked before anything is written; BENCH_SKIP_DISK_CHECK=1 skips the check.
+largest=$ROWS
+for rows in $SCALE; do [ "$rows" -gt "$largest" ] && largest=$rows; done
+need_mb=$(( largest * 1440 / 1000000 + 5120 ))
+free_mb=$(df -Pm "${TMPDIR:-/tmp}" | awk 'NR == 2 { print $4 }')
+echo "disk: $largest rows per table need about $(( need_mb / 1024 )) GB free in ${TMPDIR:-/tmp}; $(( free_mb / 1024 )) GB free" >&2
+if [ "${BENCH_SKIP_DISK_CHECK:-0}" != 1 ] && [ "$free_mb" -lt "$need_mb" ]; then
+    echo "not enough free disk for $largest rows per table: need about $need_mb MB in ${TMPDIR:-/tmp}, $free_mb MB free." >&2
+    echo "Free some space, point TMPDIR at a larger filesystem, or lower ROWS/SCALE (BENCH_SKIP_DISK_CHECK=1 to run anyway)." >&2
+    exit 1
+fi
+
 run_as=()
-dir="$(mktemp -d /tmp/gpt-deploy-bench-XXXXXX)"
+dir="$(mktemp -d "${TMPDIR:-/tmp}/gpt-deploy-bench-XXXXXX")"
 if [ "$(id -u)" = 0 ]; then
     chown postgres: "$dir"
     run_as=(runuser -u postgres --)
@@ -71,7 +90,7 @@ trap cleanup_server EXIT
 port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null || echo 55432)"
 "${run_as[@]}" "$pg_bin/initdb" -D "$dir/data" -U postgres --auth=trust -E UTF8 --locale=C >/dev/null
 "${run_as[@]}" "$pg_bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w \
-    -o "-p $port -h 127.0.0.1 -k $dir -c shared_buffers=256MB -c max_wal_size=4GB -c shared_preload_libraries=pg_stat_statements" start >/dev/null
+    -o "-p $port -h 127.0.0.1 -k $dir -c shared_buffers=256MB -c max_wal_size=4GB -c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all" start >/dev/null
 base="postgres://postgres@127.0.0.1:$port"
 psql_() { local db="$1"; shift; "$pg_bin/psql" -X -q -v ON_ERROR_STOP=1 "$base/$db" "$@"; }
 server_version="$(psql_ postgres -At -c 'show server_version')"
@@ -124,7 +143,7 @@ copy() {
 }
 
 # Results of the last measurement, per table.
-declare -A deleted batches walk wall_b srv_b wall_s srv_s first middle last p99 slowest over100 rows_s
+declare -A deleted batches trips walk wall_b srv_b wall_s srv_s first middle last p99 slowest over100 rows_s
 whole_ms=0
 
 batched() {
@@ -151,7 +170,12 @@ batched() {
         # Server-side execution time of the batch statements (both forms).
         srv_b[$t]=$(psql_ "$db" -At -c "
             select coalesce(round(sum(total_exec_time)::numeric, 1), 0) from pg_stat_statements
-            where query like 'with picked as materialized (%from $t %'")
+            where dbid = (select oid from pg_database where datname = current_database())
+              and (query like 'with picked as materialized (%from $t %' or query like 'delete from $t where ctid%')")
+        # Round trips: one per server-side run of heap batches, one per batch the client ran.
+        read -r runs run_batches < <(jq -r --arg t "$t" 'select(.message == "server-side heap run" and .table == $t) | .batches' "$dir/log" |
+            awk '{ n++; b += $1 } END { printf "%d %d\n", n, b }')
+        trips[$t]=$(( runs + batches[$t] - run_batches ))
     done
     psql_ postgres -c "drop database $db"
 }
@@ -186,16 +210,16 @@ measure() {
     la_after="$(loadavg)"
     echo
     echo "== $label   (load average: before $la_before; after batched $la_mid; after single $la_after)"
-    printf '%-24s %-5s %9s %7s | %-27s | %-27s | %6s %6s %6s %6s %6s %5s\n' \
-        "" "" "" "" "wall s: batched single ratio" "server s: batched single ratio" \
+    printf '%-24s %-5s %9s %7s %6s | %-27s | %-27s | %6s %6s %6s %6s %6s %5s\n' \
+        "" "" "" "" "" "wall s: batched single ratio" "server s: batched single ratio" \
         "batch:" "" "" "" "" ""
-    printf '%-24s %-5s %9s %7s | %8s %8s %9s | %8s %8s %9s | %6s %6s %6s %6s %6s %5s\n' \
-        table walk rows batches batched single ratio batched single ratio \
+    printf '%-24s %-5s %9s %7s %6s | %8s %8s %9s | %8s %8s %9s | %6s %6s %6s %6s %6s %5s\n' \
+        table walk rows batches trips batched single ratio batched single ratio \
         "first" "mid" "last" "p99" "max" ">100"
     for t in "${tables[@]}"; do
         [ "${deleted[$t]}" = "${rows_s[$t]}" ] || echo "!! $t: batched deleted ${deleted[$t]} rows, single ${rows_s[$t]}" >&2
-        printf '%-24s %-5s %9s %7s | %8s %8s %9s | %8s %8s %9s | %6s %6s %6s %6s %6s %5s\n' \
-            "$t" "${walk[$t]}" "${deleted[$t]}" "${batches[$t]}" \
+        printf '%-24s %-5s %9s %7s %6s | %8s %8s %9s | %8s %8s %9s | %6s %6s %6s %6s %6s %5s\n' \
+            "$t" "${walk[$t]}" "${deleted[$t]}" "${batches[$t]}" "${trips[$t]}" \
             "$(ms_to_s "${wall_b[$t]}")" "$(ms_to_s "${wall_s[$t]}")" "$(ratio "${wall_b[$t]}" "${wall_s[$t]}")" \
             "$(ms_to_s "${srv_b[$t]}")" "$(ms_to_s "${srv_s[$t]}")" "$(ratio "${srv_b[$t]}" "${srv_s[$t]}")" \
             "${first[$t]}" "${middle[$t]}" "${last[$t]}" "${p99[$t]}" "${slowest[$t]}" "${over100[$t]}"
@@ -206,8 +230,8 @@ measure() {
         rows=$(( rows + deleted[$t] ))
         max=$(awk -v a="$max" -v b="${slowest[$t]}" 'BEGIN { print (b > a) ? b : a }')
     done
-    printf '%-24s %-5s %9s %7s | %8s %8s %9s | %8s %8s %9s | %34s\n' \
-        "all tables" "" "$rows" "" "$(ms_to_s "$wb")" "$(ms_to_s "$ws")" "$(ratio "$wb" "$ws")" \
+    printf '%-24s %-5s %9s %7s %6s | %8s %8s %9s | %8s %8s %9s | %34s\n' \
+        "all tables" "" "$rows" "" "" "$(ms_to_s "$wb")" "$(ms_to_s "$ws")" "$(ratio "$wb" "$ws")" \
         "$(ms_to_s "$sb")" "$(ms_to_s "$ss")" "$(ratio "$sb" "$ss")" "slowest batch $max ms"
     echo "whole command ${whole_ms} ms ($(awk -v r="$rows" -v m="$whole_ms" 'BEGIN { printf "%.0f", r/(m/1000) }') rows/s);" \
         "batched $(awk -v r="$rows" -v m="$wb" 'BEGIN { printf "%.0f", r/(m/1000) }') rows/s wall," \

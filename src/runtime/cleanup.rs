@@ -22,6 +22,12 @@
 //!   eligible rows are many or scattered (where the index walk would read a
 //!   random page per row).
 //!
+//! The heap walk's batches run on the server, a hundred or so per round trip:
+//! a temporary procedure commits after each batch and deletes whole TID ranges
+//! while they hold under a batch of eligible rows (see
+//! [`walk::heap_run_procedure`]); a batch it gives up on (a locked row, a
+//! timeout) is run by the client.
+//!
 //! A row changed concurrently (new `ctid`, or no longer eligible) is skipped,
 //! never deleted wrongly: because the cutoff is fixed for the run and only
 //! moves forward between runs, a row that is not past the cutoff can never
@@ -48,7 +54,7 @@ use crate::runtime::db::{self, DatabaseUrl, DbCause};
 mod session;
 pub mod walk;
 pub use session::Holder;
-use session::{Position, Session, Statements};
+use session::{HeapRunState, HeapStop, Position, Session, Statements};
 use walk::{Form, TableStats, Tid, Walk};
 
 /// Advisory lock key shared by every `gpt-deploy cleanup` ("gptclean" in ASCII).
@@ -56,6 +62,12 @@ pub const LOCK_KEY: i64 = 0x6770_7463_6c65_616e;
 
 /// `application_name` of cleanup's database sessions (visible in `pg_stat_activity`).
 pub const APPLICATION_NAME: &str = "gpt-deploy cleanup";
+
+/// Longest a server-side run of heap batches goes on before it returns to the
+/// client (a quarter of `--statement-timeout` when that is shorter), so that a
+/// run is one round trip per few hundred batches yet stops long before the
+/// statement timeout that bounds the whole call.
+pub const HEAP_RUN_BUDGET: Duration = Duration::from_millis(100);
 
 /// Largest accepted `--batch-size`: a batch must stay a short transaction.
 pub const MAX_BATCH_SIZE: i64 = 100_000;
@@ -601,6 +613,23 @@ impl Walker {
         self.batch_size.min(self.remaining)
     }
 
+    /// Accounts for one committed batch and logs it.
+    fn record(&mut self, deleted: u64, picked: u64, took: Duration) {
+        let skipped = picked.saturating_sub(deleted);
+        self.report.batches += 1;
+        self.report.rows += deleted;
+        self.report.skipped += skipped;
+        self.report.slowest_batch = self.report.slowest_batch.max(took);
+        self.remaining -= deleted as i64;
+        tracing::debug!(
+            table = self.report.table,
+            rows = deleted,
+            picked,
+            elapsed_us = took.as_micros() as u64,
+            "batch"
+        );
+    }
+
     /// Runs one batch and accounts for it.
     async fn batch(
         &mut self,
@@ -615,20 +644,8 @@ impl Walker {
         let batch = session
             .execute(what, statements, cutoff, n, position)
             .await?;
-        let took = t0.elapsed();
+        self.record(batch.deleted, batch.picked, t0.elapsed());
         let skipped = batch.picked.saturating_sub(batch.deleted);
-        self.report.batches += 1;
-        self.report.rows += batch.deleted;
-        self.report.skipped += skipped;
-        self.report.slowest_batch = self.report.slowest_batch.max(took);
-        self.remaining -= batch.deleted as i64;
-        tracing::debug!(
-            table = self.report.table,
-            rows = batch.deleted,
-            picked = batch.picked,
-            elapsed_us = took.as_micros() as u64,
-            "batch"
-        );
         if skipped > 0 {
             tracing::warn!(
                 table = self.report.table,
@@ -689,6 +706,12 @@ impl Walker {
     /// range is sized from the density of eligible rows seen so far, so that it
     /// holds about one batch; a batch that fills up before its range ends
     /// resumes right after its last row.
+    ///
+    /// The server runs the batches itself in runs of up to [`HEAP_RUN_BUDGET`]
+    /// (one round trip per run instead of per batch, see
+    /// [`walk::heap_run_procedure`]); a batch the server gives up on (a locked
+    /// row, a timeout) and every batch on a server that cannot run them is run
+    /// by the client, with its retries and the skip-locked form.
     async fn heap(
         &mut self,
         session: &mut Session<'_>,
@@ -703,10 +726,44 @@ impl Walker {
         let what = format!("deleting a batch from {} in heap order", rule.table);
         // Rows added after this point are younger than the cutoff.
         let end = stats.pages as u32;
-        let mut after = Tid::page_start(0);
-        let mut pages = stats.pages_per_batch(self.batch_size);
-        while self.remaining > 0 && after.page < end {
+        let budget = HEAP_RUN_BUDGET.min(session.settings().statement_timeout / 4);
+        let mut state = HeapRunState {
+            after: Tid::page_start(0),
+            density: stats.eligible / stats.pages.max(1.0),
+            dense: false,
+        };
+        while self.remaining > 0 && state.after.page < end {
+            if let Some(run) = session
+                .heap_run(rule, cutoff, self.remaining, end, budget, &state)
+                .await
+            {
+                for &(deleted, picked, took) in &run.batches {
+                    self.record(deleted, picked, took);
+                }
+                tracing::debug!(
+                    table = self.report.table,
+                    batches = run.batches.len(),
+                    stop = run.stop.name(),
+                    "server-side heap run"
+                );
+                if run.skipped > 0 {
+                    tracing::warn!(
+                        table = self.report.table,
+                        skipped = run.skipped,
+                        locked = false,
+                        "rows locked or changed by another transaction were skipped; the next run retries them"
+                    );
+                }
+                state = run.state;
+                match run.stop {
+                    HeapStop::Done | HeapStop::Limit | HeapStop::Budget => continue,
+                    // The batch the server gave up on is the client's.
+                    HeapStop::Locked | HeapStop::Cancelled => {}
+                }
+            }
+            let after = state.after;
             let n = self.next_size();
+            let pages = walk::pages_for(self.batch_size, state.density);
             let before = Tid::page_start(after.page.saturating_add(pages).min(end));
             let batch = self
                 .batch(
@@ -722,11 +779,11 @@ impl Walker {
                 Some(last) if batch.picked as i64 >= n => (last, last.page - after.page + 1),
                 _ => (before, before.page - after.page),
             };
-            pages = walk::pages_for(
-                self.batch_size,
-                batch.picked as f64 / f64::from(scanned.max(1)),
-            );
-            after = next;
+            state = HeapRunState {
+                after: next,
+                density: batch.picked as f64 / f64::from(scanned.max(1)),
+                dense: false,
+            };
         }
         Ok(())
     }

@@ -327,6 +327,18 @@ async fn deletes_in_several_batches_per_table_on_both_walks() {
                 .all(|b| b["rows"].as_u64() <= Some(4)),
             "{walk}: a batch deleted more than --batch-size"
         );
+        // The heap walk's batches run on the server, a run per round trip.
+        assert_eq!(
+            of("server-side heap run", "gpt_sessions").is_empty(),
+            walk == "index",
+            "{walk}"
+        );
+        assert!(
+            !text(&output)
+                .1
+                .contains("server-side run of heap batches failed"),
+            "{walk}"
+        );
         let summary = of("table cleaned", "gpt_sessions");
         assert_eq!(summary.len(), 1);
         assert_eq!(summary[0]["rows"], 25);
@@ -663,6 +675,20 @@ async fn locked_rows_are_skipped_counted_and_left_to_the_next_run() {
                 .contains("were skipped; the next run retries them"),
             "{walk}: the skip is logged"
         );
+        if walk == "heap" {
+            // The server's run stops at the locked row and hands that batch
+            // to the client, which skips the row.
+            let stopped = text(&o)
+                .1
+                .lines()
+                .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+                .any(|e| {
+                    e["message"] == "server-side heap run"
+                        && e["table"] == "gpt_sessions"
+                        && e["stop"] == "locked"
+                });
+            assert!(stopped, "{}", text(&o).1);
+        }
         let (_, tokens, sessions, events) = left(p).await;
         assert_eq!(
             sessions,
@@ -785,6 +811,99 @@ async fn a_batch_over_its_statement_timeout_is_retried_then_the_run_fails() {
     // The batches before the waiting one are committed; the waiting one is not.
     assert_eq!(count(p, "gpt_authorization_codes").await, 3);
     assert_eq!(count(p, "gpt_sessions").await, 23);
+}
+
+#[tokio::test]
+async fn a_heap_batch_cancelled_on_the_server_is_run_by_the_client_then_the_run_fails() {
+    let db = support::pg::migrated_database().await;
+    let p = db.pool();
+    fill(p, 30).await;
+    gate_sessions(&db).await;
+    let o = command(
+        Some(&db.url),
+        &[
+            AS_OF,
+            "--batch-size",
+            "5",
+            "--statement-timeout",
+            "1s",
+            "--retry-for",
+            "3s",
+            "--walk",
+            "heap",
+        ],
+    )
+    .env("RUST_LOG", "gpt_deploy=debug")
+    .output()
+    .await
+    .unwrap();
+    open_gate(&db).await;
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(3), "{out}\n{err}");
+    // The server's run was cancelled at the gate and handed the batch over...
+    assert!(
+        err.lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .any(|e| e["message"] == "server-side heap run"
+                && e["table"] == "gpt_sessions"
+                && e["stop"] == "cancelled"),
+        "{err}"
+    );
+    // ...which the client ran under the same timeout, retried, and gave up on.
+    assert!(
+        err.contains("deleting a batch from gpt_sessions in heap order"),
+        "{err}"
+    );
+    assert!(
+        err.contains("canceling statement due to statement timeout"),
+        "{err}"
+    );
+    assert!(err.contains("transient database error; retrying"), "{err}");
+    assert_eq!(count(p, "gpt_authorization_codes").await, 3);
+    let (_, _, sessions, _) = left(p).await;
+    assert!(sessions.contains(&"old_00018".to_string()), "{sessions:?}");
+}
+
+#[tokio::test]
+async fn without_temporary_objects_the_client_runs_every_heap_batch() {
+    let db = support::pg::migrated_database().await;
+    let p = db.pool();
+    event(p, "audit", as_of() - secs(400 * 86_400)).await;
+    fill(p, 40).await;
+    // A role that may delete but not create temporary objects in this database.
+    let url = db.login_role("no-temp-role-pw").await;
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "revoke temporary on database \"{0}\" from public, \"{0}_app\"",
+        db.name
+    )))
+    .execute(p)
+    .await
+    .unwrap();
+    let o = command(Some(&url), &[AS_OF, "--batch-size", "7", "--walk", "heap"])
+        .env("RUST_LOG", "gpt_deploy=debug")
+        .output()
+        .await
+        .unwrap();
+    let out = assert_ok(&o);
+    let err = text(&o).1;
+    assert!(
+        err.contains("cannot create the temporary procedure"),
+        "{err}"
+    );
+    assert!(!err.contains("\"server-side heap run\""), "{err}");
+    for table in [
+        "gpt_authorization_codes",
+        "gpt_refresh_tokens",
+        "gpt_sessions",
+    ] {
+        let l = line(&out, table);
+        assert!(
+            l.contains("deleted 40 rows in 6 batches") && l.contains("(heap walk;"),
+            "{out}"
+        );
+    }
+    assert_only_young_left(p).await;
+    assert_eq!(left(p).await.3, strs(&["audit"]));
 }
 
 /// Loads `n` rows per table, 90% past the cutoff (10% of tokens revoked at
@@ -966,6 +1085,37 @@ async fn each_batch_is_an_index_scan_or_a_tid_range_scan() {
             .execute(&mut *conn)
             .await
             .unwrap();
+        // The server-side runs' whole-range delete: a TID range scan of its pages.
+        for rule in &gpt_deploy::runtime::cleanup::TABLES {
+            let name = format!("range_{}", rule.table);
+            sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                "prepare {name}(timestamptz, bigint, text, text) as {}",
+                gpt_deploy::runtime::cleanup::walk::range_statement(rule)
+            )))
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+            let plan = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(format!(
+                "explain execute {name}('{}', 1000, '(10,3)', '(20,0)')",
+                cutoff.to_rfc3339()
+            )))
+            .fetch_all(&mut *conn)
+            .await
+            .unwrap()
+            .join("\n");
+            sqlx::raw_sql(sqlx::AssertSqlSafe(format!("deallocate {name}")))
+                .execute(&mut *conn)
+                .await
+                .unwrap();
+            assert!(
+                plan.contains(&format!("Tid Range Scan on {}", rule.table)),
+                "{mode}: {plan}"
+            );
+            assert!(
+                !plan.contains("Seq Scan") && !plan.contains("Index"),
+                "{mode}: {plan}"
+            );
+        }
         for rule in &gpt_deploy::runtime::cleanup::TABLES {
             for form in [Form::Plain, Form::SkipLocked] {
                 for (column, resume) in rule

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use sqlx::postgres::PgConnection;
 use sqlx::{AssertSqlSafe, Connection};
 
-use super::walk::{TableStats, Tid};
+use super::walk::{self, TableStats, Tid};
 use super::{APPLICATION_NAME, Error, LOCK_KEY, Result, SESSION_SETTINGS, Settings, TableRule};
 use crate::runtime::db::{self, DatabaseUrl, DbCause};
 
@@ -17,6 +17,12 @@ pub(super) struct Session<'a> {
     url: &'a DatabaseUrl,
     settings: &'a Settings,
     conn: Option<PgConnection>,
+    /// Whether this connection has the heap-run procedure (it is temporary:
+    /// a new connection creates it again).
+    heap_run_ready: bool,
+    /// Set when the server cannot run heap batches itself (the procedure could
+    /// not be created, or failed for good): the client runs every batch.
+    heap_run_off: bool,
 }
 
 impl<'a> Session<'a> {
@@ -26,6 +32,8 @@ impl<'a> Session<'a> {
             url,
             settings,
             conn: None,
+            heap_run_ready: false,
+            heap_run_off: false,
         }
     }
 
@@ -69,6 +77,7 @@ impl<'a> Session<'a> {
         let _ = sqlx::query("set client_connection_check_interval = 2000")
             .execute(&mut conn)
             .await;
+        self.heap_run_ready = false;
         Ok(self.conn.insert(conn))
     }
 
@@ -287,6 +296,181 @@ impl<'a> Session<'a> {
             other => Ok(other.map_err(Some)),
         }
     }
+}
+
+impl Session<'_> {
+    /// Whether the server can run heap batches itself on the current
+    /// connection, creating the procedure on first use. `false` without a
+    /// connection (the next client batch reconnects) or when it is turned off.
+    async fn heap_run_available(&mut self) -> bool {
+        if self.heap_run_off {
+            return false;
+        }
+        let Some(conn) = self.conn.as_mut() else {
+            return false;
+        };
+        if self.heap_run_ready {
+            return true;
+        }
+        match sqlx::raw_sql(AssertSqlSafe(walk::heap_run_procedure()))
+            .execute(conn)
+            .await
+        {
+            Ok(_) => {
+                self.heap_run_ready = true;
+                true
+            }
+            Err(e) => {
+                self.heap_run_off = true;
+                tracing::warn!(error = %self.url.cause(&e), "cannot create the temporary procedure that runs heap batches on the server; the client runs every batch (one round trip each)");
+                false
+            }
+        }
+    }
+
+    /// Runs heap-walk batches on the server from `run.after` until the walk
+    /// ends, the limit is reached, `budget` is spent or a batch fails; `None`
+    /// when the server cannot run them now (the caller runs the next batch).
+    /// A failed call is logged: the batches it committed stay committed, but
+    /// their rows are missing from the counts.
+    pub(super) async fn heap_run(
+        &mut self,
+        rule: &TableRule,
+        cutoff: DateTime<Utc>,
+        remaining: i64,
+        end_page: u32,
+        budget: Duration,
+        run: &HeapRunState,
+    ) -> Option<HeapRun> {
+        if !self.heap_run_available().await {
+            return None;
+        }
+        let conn = self.conn.as_mut()?;
+        type Row = (
+            String,
+            f64,
+            bool,
+            i64,
+            i64,
+            Vec<i64>,
+            Vec<i64>,
+            Vec<i64>,
+            String,
+        );
+        let result = sqlx::query_as::<_, Row>(walk::HEAP_RUN_CALL)
+            .bind(rule.table)
+            .bind(cutoff)
+            .bind(self.settings.batch_size)
+            .bind(remaining)
+            .bind(i32::try_from(end_page).unwrap_or(i32::MAX))
+            .bind(budget.as_secs_f64() * 1000.0)
+            .bind(run.after.to_string())
+            .bind(run.density)
+            .bind(run.dense)
+            .fetch_one(conn)
+            .await;
+        match result {
+            Ok((after, density, dense, _deleted, skipped, rows, picked, micros, stop)) => {
+                let Some(after) = Tid::parse(&after) else {
+                    self.heap_run_off = true;
+                    tracing::warn!(
+                        position = after,
+                        "the server-side heap run returned a position that is not a ctid; the client runs every batch"
+                    );
+                    return None;
+                };
+                Some(HeapRun {
+                    state: HeapRunState {
+                        after,
+                        density,
+                        dense,
+                    },
+                    skipped: skipped.max(0) as u64,
+                    batches: rows
+                        .into_iter()
+                        .zip(picked)
+                        .zip(micros)
+                        .map(|((rows, picked), us)| {
+                            (
+                                rows.max(0) as u64,
+                                picked.max(0) as u64,
+                                Duration::from_micros(us.max(0) as u64),
+                            )
+                        })
+                        .collect(),
+                    stop: match stop.as_str() {
+                        "done" => HeapStop::Done,
+                        "limit" => HeapStop::Limit,
+                        "budget" => HeapStop::Budget,
+                        "locked" => HeapStop::Locked,
+                        _ => HeapStop::Cancelled,
+                    },
+                })
+            }
+            Err(e) => {
+                let cause = self.url.cause(&e);
+                if connection_lost(&e) {
+                    self.conn = None;
+                } else if !cause.is_transient() {
+                    self.heap_run_off = true;
+                }
+                tracing::warn!(table = rule.table, error = %cause, "a server-side run of heap batches failed; rows its committed batches deleted are not in the counts; the client runs the next batch");
+                None
+            }
+        }
+    }
+}
+
+/// Where the heap walk stands between server-side runs.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct HeapRunState {
+    /// The walk goes on after this `ctid`.
+    pub(super) after: Tid,
+    /// Eligible rows per page seen so far.
+    pub(super) density: f64,
+    /// Inside a range too dense for one whole-range batch.
+    pub(super) dense: bool,
+}
+
+/// What one server-side run of heap batches did.
+#[derive(Debug)]
+pub(super) struct HeapRun {
+    /// Where the walk stands now.
+    pub(super) state: HeapRunState,
+    /// Rows picked but changed by another transaction before the delete.
+    pub(super) skipped: u64,
+    /// Per committed batch: rows deleted, rows picked, time on the server.
+    pub(super) batches: Vec<(u64, u64, Duration)>,
+    /// Why the run stopped.
+    pub(super) stop: HeapStop,
+}
+
+impl HeapStop {
+    /// The name in the logs.
+    pub(super) fn name(self) -> &'static str {
+        match self {
+            HeapStop::Done => "done",
+            HeapStop::Limit => "limit",
+            HeapStop::Budget => "budget",
+            HeapStop::Locked => "locked",
+            HeapStop::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// Why a server-side run of heap batches stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum HeapStop {
+    /// The walk reached the end of the heap.
+    Done,
+    /// `--limit` is reached.
+    Limit,
+    /// Its time budget is spent; the walk goes on in another run.
+    Budget,
+    /// A batch met a row locked by another transaction; that batch is the client's.
+    Locked,
+    /// A batch was cancelled (`statement_timeout`); that batch is the client's.
+    Cancelled,
 }
 
 /// The two forms of one walk's batch statement.

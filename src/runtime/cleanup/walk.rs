@@ -194,6 +194,162 @@ pub fn heap_statement(rule: &TableRule, form: Form) -> String {
     )
 }
 
+/// A whole-range batch of the heap walk: every eligible row strictly between
+/// the `ctid`s `$3` and `$4` (a TID range scan), `$1` the cutoff. Only
+/// [`heap_run_procedure`] runs it, and rolls it back when the range held more
+/// rows than the batch size.
+#[must_use]
+pub fn range_statement(rule: &TableRule) -> String {
+    format!(
+        "delete from {table} where ctid > $3::tid and ctid < $4::tid and {eligible}",
+        table = rule.table,
+        eligible = rule.eligible
+    )
+}
+
+/// The session's temporary procedure that runs heap-walk batches on the server.
+pub const HEAP_RUN: &str = "pg_temp.gpt_cleanup_heap_run";
+
+/// The `call` of [`HEAP_RUN`]: `$1` the table, `$2` the cutoff, `$3` the batch
+/// size, `$4` the rows `--limit` still allows, `$5` the page the walk ends at,
+/// `$6` the time budget in milliseconds, `$7` the `ctid` (text) after which the
+/// walk goes on, `$8` the eligible rows per page seen so far, `$9` whether the
+/// walk is inside a range too dense for a whole-range batch. It returns the new
+/// position, density and dense flag, rows deleted and skipped, per batch the
+/// rows deleted, picked and its time in microseconds (commit included), and
+/// why it stopped: `done` (end of the heap), `limit`, `budget`, `locked` (a
+/// batch met a row locked by another transaction) or `cancelled` (a batch ran
+/// into `statement_timeout` or was cancelled). After `locked` and `cancelled`
+/// the batch at the returned position was rolled back and is left to the client.
+pub const HEAP_RUN_CALL: &str = "call pg_temp.gpt_cleanup_heap_run(\
+     $1, $2, $3, $4, $5, $6, $7, $8, $9, 0, 0, '{}', '{}', '{}', '')";
+
+/// Share of the batch size a whole-range batch aims at, so that a range rarely
+/// holds more eligible rows than the batch size.
+pub const RANGE_FILL: f64 = 0.9;
+
+/// `create or replace` of [`HEAP_RUN`], a PL/pgSQL procedure that walks the
+/// heap like the client does, committing after every batch, until the walk
+/// ends, `--limit` is reached, a time budget is spent, or a batch fails.
+///
+/// Each batch is at most the batch size of rows in its own transaction. While
+/// the eligible rows per page allow it, a batch is one `delete` of a whole TID
+/// range sized to hold under the batch size ([`RANGE_FILL`]); if the range holds
+/// more, the delete is rolled back (a subtransaction) and the range is worked
+/// with the batch statement of the client ([`heap_statement`], first rows in
+/// `ctid` order, at most the batch size) until it is exhausted. Both forms
+/// check the table's full rule on the row version they delete. The procedure
+/// names only the tables of [`super::TABLES`]; any other name is an error.
+#[must_use]
+pub fn heap_run_procedure() -> String {
+    let mut range = String::new();
+    let mut picked = String::new();
+    for (i, rule) in super::TABLES.iter().enumerate() {
+        let branch = if i == 0 { "if" } else { "elsif" };
+        let table = rule.table;
+        let local = |sql: String| {
+            sql.replace("$3::tid", "_after_tid")
+                .replace("$4::tid", "_range_end")
+                .replace("$2", "_n")
+                .replace("$1", "_cutoff")
+        };
+        range.push_str(&format!(
+            "{branch} _table = '{table}' then\n{};\n",
+            local(range_statement(rule))
+        ));
+        picked.push_str(&format!(
+            "{branch} _table = '{table}' then\n{} into _p, _d, _last;\n",
+            local(heap_statement(rule, Form::Plain))
+        ));
+    }
+    let unknown = "else raise exception 'not a table cleanup works on: %', _table;\nend if;\n";
+    format!(
+        r#"create or replace procedure {HEAP_RUN}(
+    _table text, _cutoff timestamptz, _batch_size bigint, _remaining bigint,
+    _end_page integer, _budget_ms float8,
+    inout _after text, inout _density float8, inout _dense boolean,
+    inout _deleted bigint, inout _skipped bigint,
+    inout _rows bigint[], inout _picked bigint[], inout _micros bigint[], inout _stop text)
+language plpgsql as $run$
+declare
+    _started timestamptz := clock_timestamp();
+    _t0 timestamptz;
+    _after_tid tid := _after::tid;
+    _range_end tid;
+    _page integer;
+    _pages integer;
+    _n bigint;
+    _p bigint;
+    _d bigint;
+    _last text;
+    _whole boolean;
+    _over boolean;
+    _failed text;
+begin
+    loop
+        _page := (_after_tid::text::point)[0]::integer;
+        if _page >= _end_page then _stop := 'done'; exit; end if;
+        _n := least(_batch_size, _remaining - _deleted);
+        if _n <= 0 then _stop := 'limit'; exit; end if;
+        if clock_timestamp() - _started > _budget_ms * interval '1 millisecond' then
+            _stop := 'budget'; exit;
+        end if;
+        -- In floating point until clamped: a density of 0 means a huge range.
+        _whole := not _dense and {RANGE_FILL} * _n >= _density;
+        if _whole then
+            _pages := least(floor({RANGE_FILL} * _n / greatest(_density, 1e-9)), {MAX_PAGES_PER_BATCH});
+        else
+            _pages := greatest(least(ceil(_n / greatest(_density, 1e-9)), {MAX_PAGES_PER_BATCH}), 1);
+        end if;
+        _range_end := format('(%s,0)', least(_page + _pages, _end_page))::tid;
+        _t0 := clock_timestamp();
+        _over := false;
+        _failed := null;
+        _last := null;
+        begin
+            if _whole then
+{range}{unknown}                get diagnostics _d = row_count;
+                _p := _d;
+                if _d > _n then
+                    raise exception 'range over the batch size' using errcode = 'GPC01';
+                end if;
+            else
+{picked}{unknown}            end if;
+        exception
+            when sqlstate 'GPC01' then _over := true;
+            when lock_not_available then _failed := 'locked';
+            when query_canceled then _failed := 'cancelled';
+        end;
+        if _failed is not null then _stop := _failed; exit; end if;
+        _pages := (_range_end::text::point)[0]::integer - _page;
+        if _over then
+            -- Rolled back: work this range with the row-limited form.
+            _density := _d::float8 / greatest(_pages, 1);
+            _dense := true;
+            continue;
+        end if;
+        commit;
+        _rows := _rows || _d;
+        _picked := _picked || _p;
+        _micros := _micros || (extract(epoch from clock_timestamp() - _t0) * 1000000)::bigint;
+        _deleted := _deleted + _d;
+        _skipped := _skipped + (_p - _d);
+        if not _whole and _last is not null and _p >= _n then
+            -- The range goes on after the last row picked.
+            _pages := (_last::tid::text::point)[0]::integer - _page + 1;
+            _after_tid := _last::tid;
+        else
+            _after_tid := _range_end;
+            _dense := false;
+        end if;
+        _density := _p::float8 / greatest(_pages, 1);
+    end loop;
+    _after := _after_tid::text;
+end
+$run$"#
+    )
+}
+
 /// A position in the heap: block number and line pointer (`ctid`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Tid {
@@ -308,6 +464,25 @@ mod tests {
                     );
                 }
             }
+        }
+        let procedure = heap_run_procedure();
+        assert!(!procedure.contains("gpt_oauth_events"), "{procedure}");
+        assert!(procedure.contains("commit;"), "{procedure}");
+        for rule in &TABLES {
+            let eligible = rule.eligible.replace("$1", "_cutoff");
+            let range = format!(
+                "delete from {} where ctid > _after_tid and ctid < _range_end and {eligible};",
+                rule.table
+            );
+            assert!(procedure.contains(&range), "{procedure}");
+            assert!(
+                procedure.contains(&format!("and {eligible} returning 1)")),
+                "{procedure}"
+            );
+        }
+        // Every statement parameter became a local variable of the procedure.
+        for placeholder in ["$1", "$2", "$3", "$4"] {
+            assert!(!procedure.contains(placeholder), "{procedure}");
         }
         let sql = heap_statement(&TABLES[1], Form::Plain);
         assert!(sql.contains(
