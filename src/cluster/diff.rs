@@ -284,7 +284,10 @@ pub async fn run(args: &DiffArgs) -> Result<u8> {
                     prune::list_members(&ctx.cluster, &set.namespace, &set.id, &parent.group_kinds)
                         .await?;
                 let rendered = prepared.iter().map(|p| p.id.clone()).collect();
-                let (delete, _kept) = prune::candidates(&members, &rendered);
+                let recent =
+                    super::versions::recent(&ctx.cluster, &ctx.plan.app_name, &ctx.plan.namespace)
+                        .await?;
+                let (delete, _kept) = prune::candidates(&members, &rendered, &recent);
                 for id in delete {
                     if let Some(text) = removal_diff(&id, &members[&id]) {
                         tally.pruned += 1;
@@ -295,7 +298,7 @@ pub async fn run(args: &DiffArgs) -> Result<u8> {
         }
         let retired = retire::live(
             &ctx.cluster,
-            &ctx.plan.config.app.retire,
+            &retire::entries(&ctx.plan.config.app, &ctx.plan.objects),
             &ctx.plan.namespace,
         )
         .await?;
