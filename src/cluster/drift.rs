@@ -254,7 +254,10 @@ fn drop_placeholders(objects: &mut [Value]) {
 
 /// The Secret the live Deployment reads (the unversioned one or a version of it), with its
 /// name, when both exist.
-async fn live_secret(ctx: &Context, prepared: &[Prepared]) -> Result<Option<(String, Value)>> {
+pub(crate) async fn live_secret(
+    ctx: &Context,
+    prepared: &[Prepared],
+) -> Result<Option<(String, Value)>> {
     let base = &ctx.plan.config.app.secret_name;
     let Some(deployment) = prepared.iter().find(|p| p.id.kind == "Deployment") else {
         return Ok(None);

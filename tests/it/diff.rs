@@ -62,6 +62,14 @@ async fn changed_secret_shows_as_changed_without_its_value() {
         .to_owned();
     assert_ne!(created, old);
     assert!(
+        out.stderr.contains(&format!(
+            "Secret {}/{created} would be a new version of {old} (values changed: clerk-webhook-secret)",
+            env.ns.name
+        )),
+        "{}",
+        out.stderr
+    );
+    assert!(
         out.stdout.contains("+  clerk-webhook-secret: '***'"),
         "{}",
         out.stdout

@@ -10,7 +10,7 @@ use crate::support;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::{Pod, Secret};
-use kube::api::{Api, ListParams, Patch, PatchParams};
+use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use serde_json::json;
 use support::deploy_env::{DeployEnv, run};
 
@@ -291,6 +291,104 @@ async fn sigterm_during_the_migration_wait_exits_130_before_the_deployment() {
     assert!(
         deployments.get_opt(APP).await.unwrap().is_none(),
         "the Deployment is never applied"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_unversioned_secret_is_retired_only_after_a_successful_rollout() {
+    let env = DeployEnv::new().await;
+    run(env.cmd("deploy", &["--image", "v1", "--timeout", "120s"]))
+        .await
+        .success();
+    // The Secret of the older layout, as `kubectl create secret` left it.
+    let secrets: Api<Secret> = Api::namespaced(env.ns.client(), &env.ns.name);
+    let old: Secret = serde_json::from_value(json!({"metadata": {"name": "gpt-secrets"},
+        "data": {"database-url": "cG9zdGdyZXM6Ly9vbGQ="}}))
+    .unwrap();
+    secrets.create(&PostParams::default(), &old).await.unwrap();
+
+    // A failed rollout (rolled back) retires nothing: the old pods may still need it.
+    env.make_pods_never_ready();
+    let out = run(env.cmd("deploy", &["--image", "v2", "--timeout", "15s"])).await;
+    out.expect_code(4);
+    assert!(out.stderr.contains("rolled back to"), "{}", out.stderr);
+    assert!(!out.stdout.contains("retired"), "{}", out.stdout);
+    assert!(secrets.get_opt("gpt-secrets").await.unwrap().is_some());
+
+    // Once a rollout succeeds, it goes (after the CronJob, which waits for the rollout).
+    env.config.edit(
+        "templates/deployment.yaml.j2",
+        &format!(
+            "        {}: \"true\"\n",
+            support::cluster::NEVER_READY_LABEL
+        ),
+        "",
+    );
+    let out = run(env.cmd("deploy", &["--image", "v2", "--timeout", "120s"])).await;
+    out.success();
+    let retired = out
+        .stdout
+        .find("secret/gpt-secrets retired")
+        .unwrap_or_else(|| {
+            panic!("not retired:\n{}", out.stdout);
+        });
+    let cron = out
+        .stdout
+        .find("cronjob.batch/gpt-token-cleanup configured")
+        .unwrap();
+    assert!(cron < retired, "{}", out.stdout);
+    assert!(secrets.get_opt("gpt-secrets").await.unwrap().is_none());
+    // The versions stay.
+    assert!(
+        secrets
+            .get_opt(&env.secret_version().await)
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_during_the_automatic_rollback_exits_130() {
+    let env = DeployEnv::new().await;
+    // Neither release's pods ever become ready, so the rollback's wait goes on too.
+    env.make_pods_never_ready();
+    run(env.cmd("deploy", &["--image", "v1", "--no-wait"]))
+        .await
+        .success();
+    let running = env
+        .cmd("deploy", &["--image", "v2", "--timeout", "15s"])
+        .spawn();
+    let deployments: Api<Deployment> = Api::namespaced(env.ns.client(), &env.ns.name);
+    let image = || async { image_of(&deployments.get(APP).await.unwrap()) };
+    // v2 is applied, fails to roll out within 15 s, then v1's template is applied again.
+    for tag in [":v2", ":v1"] {
+        let mut tries = 0;
+        while !image().await.ends_with(tag) {
+            tries += 1;
+            assert!(tries < 600, "the Deployment never ran {tag}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    running.signal("TERM");
+    let out = tokio::task::spawn_blocking(move || running.wait())
+        .await
+        .unwrap();
+    support::deploy_env::assert_no_secrets(&out);
+    out.expect_code(130);
+    assert!(
+        out.stderr.contains(&format!(
+            "cancelled by SIGTERM while waiting for the rollback of Deployment {}/{APP} to gptservice.azurecr.io/gpt-service:v1",
+            env.ns.name
+        )),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("recorded revision 2: cancelled"),
+        "{}",
+        out.stderr
     );
 }
 
