@@ -132,7 +132,7 @@ async fn migrate_twice_at_the_same_time_and_again() {
 #[tokio::test]
 async fn a_second_migrate_says_already_up_to_date_and_nothing_else() {
     let db = support::pg::database().await;
-    let o = migrate_cmd(Some(&db.url)).output().await.unwrap();
+    let o = migrate_cmd(Some(&db.url)).output().await;
     let (out, err) = text(&o);
     assert_eq!(o.status.code(), Some(0), "{out}\n{err}");
     let n = embedded().len();
@@ -145,7 +145,7 @@ async fn a_second_migrate_says_already_up_to_date_and_nothing_else() {
         )),
         "{out}"
     );
-    let o = migrate_cmd(Some(&db.url)).output().await.unwrap();
+    let o = migrate_cmd(Some(&db.url)).output().await;
     let (out, err) = text(&o);
     assert_eq!(o.status.code(), Some(0), "{out}\n{err}");
     assert!(
