@@ -341,7 +341,6 @@ pub async fn compare(
         let rendered =
             crate::render::render(&plan.config, &render_options).map_err(|e| Error::Render {
                 env: plan.environment.clone(),
-                code: crate::Failure::exit_code(&e),
                 source: Box::new(e),
             })?;
         let mut objects: Vec<Value> = rendered.objects.into_iter().map(|o| o.value).collect();

@@ -671,11 +671,9 @@ impl Releases {
     pub async fn connect(args: &crate::cli::ReleaseArgs) -> Result<Self> {
         let mut config =
             crate::config::load(args.config.config.as_deref(), &args.env).map_err(|e| {
-                let e = crate::render::Error::from(e);
                 Error::Render {
                     env: args.env.clone(),
-                    code: crate::Failure::exit_code(&e),
-                    source: Box::new(e),
+                    source: Box::new(e.into()),
                 }
             })?;
         if let Some(namespace) = &args.namespace {

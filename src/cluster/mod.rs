@@ -53,11 +53,9 @@ pub enum Error {
     Render {
         /// Environment name.
         env: String,
-        /// Exit code of the underlying config or render error.
-        code: u8,
-        /// What went wrong in config or render.
+        /// What went wrong in config or render (it decides the exit code).
         #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
+        source: Box<crate::render::Error>,
     },
     /// Required secrets are not set in the process environment; nothing was applied.
     #[error(
@@ -291,7 +289,8 @@ impl crate::Failure for Error {
     fn exit_code(&self) -> u8 {
         use crate::exit;
         match self {
-            Error::Render { code, .. } | Error::Github { code, .. } => *code,
+            Error::Render { source, .. } => crate::Failure::exit_code(source.as_ref()),
+            Error::Github { code, .. } => *code,
             Error::Usage { .. } => exit::CONFIG,
             Error::MissingSecrets { .. }
             | Error::MissingGithubSecrets { .. }

@@ -6,8 +6,7 @@ use serde_json::Value;
 use super::{Error, Result};
 use crate::cli::ClusterArgs;
 use crate::config;
-use crate::exit;
-use crate::render::{self, RenderOptions, SecretValues};
+use crate::render::{self, LoadOptions, Loaded};
 use crate::secret::{Redactor, SecretString};
 
 /// The rendered environment, ready to apply.
@@ -55,41 +54,27 @@ pub fn load_without_secrets(args: &ClusterArgs) -> Result<Plan> {
 }
 
 fn load_with(args: &ClusterArgs, with_secrets: bool) -> Result<Plan> {
-    let render_error = |code: u8, source: Box<dyn std::error::Error + Send + Sync>| Error::Render {
-        env: args.env.clone(),
-        code,
-        source,
+    let options = LoadOptions {
+        namespace: args.namespace.clone(),
+        image_tag: args.image.clone(),
+        secrets_from_env: with_secrets,
     };
-    let mut config = config::load(args.config.config.as_deref(), &args.env).map_err(|e| {
-        let e = render::Error::from(e);
-        let code = crate::Failure::exit_code(&e);
-        render_error(code, Box::new(e))
-    })?;
-    if let Some(namespace) = &args.namespace {
-        // Templates read the namespace from the environment, so overriding it here moves
-        // every object (and the render's namespace check) consistently.
-        config.env.namespace.clone_from(namespace);
-    }
-    let secrets = if with_secrets {
-        SecretValues::from_process_env(&config)
-    } else {
-        SecretValues::empty()
-    };
-    render::check_secret_values(&secrets).map_err(|e| render_error(exit::CONFIG, Box::new(e)))?;
+    let Loaded {
+        config,
+        secrets,
+        rendered,
+    } = render::load_and_render(args.config.config.as_deref(), &args.env, &options).map_err(
+        |source| Error::Render {
+            env: args.env.clone(),
+            source: Box::new(source),
+        },
+    )?;
     let values: Vec<SecretString> = config
         .app
         .secrets
         .iter()
         .filter_map(|d| secrets.get(&d.env).cloned())
         .collect();
-    let options = RenderOptions {
-        image_tag: args.image.clone(),
-        secrets,
-    };
-    let rendered = render::render(&config, &options).map_err(|e| {
-        let code = crate::Failure::exit_code(&e);
-        render_error(code, Box::new(e))
-    })?;
     Ok(Plan {
         app_name: config.app.name.clone(),
         environment: config.env.name.clone(),
@@ -107,7 +92,7 @@ fn load_with(args: &ClusterArgs, with_secrets: bool) -> Result<Plan> {
             .filter(|d| d.required)
             .map(|d| d.env.clone())
             .collect(),
-        missing_secrets: rendered.missing_secrets.clone(),
+        missing_secrets: rendered.missing_secrets,
         objects: rendered.objects.into_iter().map(|o| o.value).collect(),
         redactor: Redactor::new(values.iter()),
         config,

@@ -272,23 +272,61 @@ impl Rendered {
     }
 }
 
-/// Loads environment `env` (see [`config::load`]) and renders it with the declared secrets
-/// read from the process environment: what `render`, `diff` and `apply` all start with.
+/// How [`load_and_render`] loads and renders an environment.
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// `--namespace`: renders every object into this namespace instead of the environment's.
+    pub namespace: Option<String>,
+    /// `--image` (see [`RenderOptions::image_tag`]).
+    pub image_tag: Option<String>,
+    /// Reads the declared secrets from the process environment (and checks them); without
+    /// it every secret renders as [`PLACEHOLDER`].
+    pub secrets_from_env: bool,
+}
+
+/// An environment loaded and rendered by [`load_and_render`].
+#[derive(Debug)]
+pub struct Loaded {
+    /// The configuration, with the namespace override applied.
+    pub config: Config,
+    /// The secret values the objects were rendered with.
+    pub secrets: SecretValues,
+    /// The objects.
+    pub rendered: Rendered,
+}
+
+/// Loads environment `env` (see [`config::load`]), applies the namespace override, reads and
+/// checks the declared secrets and renders: what every cluster command starts with.
 ///
 /// # Errors
-/// As [`config::load`] and [`render`].
+/// As [`config::load`], [`check_secret_values`] and [`render`].
 pub fn load_and_render(
     config_dir: Option<&std::path::Path>,
     env: &str,
-    image_tag: Option<&str>,
-) -> Result<(Config, Rendered)> {
-    let config = config::load(config_dir, env)?;
+    options: &LoadOptions,
+) -> Result<Loaded> {
+    let mut config = config::load(config_dir, env)?;
+    if let Some(namespace) = &options.namespace {
+        // Templates read the namespace from the environment, so overriding it here moves
+        // every object (and the render's namespace check) consistently.
+        config.env.namespace.clone_from(namespace);
+    }
+    let secrets = if options.secrets_from_env {
+        SecretValues::from_process_env(&config)
+    } else {
+        SecretValues::empty()
+    };
+    check_secret_values(&secrets)?;
     let options = RenderOptions {
-        image_tag: image_tag.map(str::to_owned),
-        secrets: SecretValues::from_process_env(&config),
+        image_tag: options.image_tag.clone(),
+        secrets,
     };
     let rendered = render(&config, &options)?;
-    Ok((config, rendered))
+    Ok(Loaded {
+        config,
+        secrets: options.secrets,
+        rendered,
+    })
 }
 
 /// Checks the secret values that are set (see [`SecretValues::problems`]); what `apply` and
