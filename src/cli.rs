@@ -537,6 +537,34 @@ fn parse_dry_run(text: &str) -> Result<bool, String> {
     }
 }
 
+/// A listen address as people write it: an IP address and port, `localhost:PORT`, another
+/// host name (resolved once, its first address), or `:PORT` (every IPv4 interface).
+fn parse_listen(text: &str) -> Result<std::net::SocketAddr, String> {
+    use std::net::{Ipv4Addr, SocketAddr, ToSocketAddrs};
+    let text = text.trim();
+    if let Ok(addr) = text.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    let usage = "use HOST:PORT such as 0.0.0.0:8080, [::]:8080 or localhost:8080, or :8080 for every interface";
+    let Some((host, port)) = text.rsplit_once(':') else {
+        return Err(format!("no port; {usage}"));
+    };
+    let port: u16 = port
+        .parse()
+        .map_err(|_| format!("{port:?} is not a port (0 to 65535); {usage}"))?;
+    match host {
+        "" => Ok(SocketAddr::from((Ipv4Addr::UNSPECIFIED, port))),
+        "localhost" => Ok(SocketAddr::from((Ipv4Addr::LOCALHOST, port))),
+        name => (name, port)
+            .to_socket_addrs()
+            .ok()
+            .and_then(|mut addrs| addrs.next())
+            .ok_or_else(|| {
+                format!("{name:?} is neither an IP address nor a host name that resolves; {usage}")
+            }),
+    }
+}
+
 /// Arguments of `cleanup-now`.
 #[derive(Debug, Clone, Args)]
 pub struct CleanupNowArgs {
@@ -642,8 +670,9 @@ pub struct SecretsCheckArgs {
 /// Arguments of `serve`.
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
-    /// Address to listen on.
-    #[arg(long, env = "LISTEN_ADDR", default_value = "0.0.0.0:8080")]
+    /// Address to listen on: HOST:PORT (`0.0.0.0:8080`, `[::]:8080`, `localhost:8080`), or
+    /// `:PORT` for every IPv4 interface.
+    #[arg(long, env = "LISTEN_ADDR", default_value = "0.0.0.0:8080", value_parser = parse_listen)]
     pub listen: std::net::SocketAddr,
     /// After SIGTERM, keep serving this long with /readyz failing, so the Service stops
     /// routing here before the listener closes (e.g. 5s).
@@ -735,4 +764,28 @@ pub enum CleanupWalk {
     Index,
     /// Through the heap in physical order, with TID range scans.
     Heap,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_listen;
+
+    #[test]
+    fn listen_addresses_are_read_as_people_write_them() {
+        let ok = |t: &str| parse_listen(t).unwrap().to_string();
+        assert_eq!(ok("0.0.0.0:8080"), "0.0.0.0:8080");
+        assert_eq!(ok("[::]:8080"), "[::]:8080");
+        assert_eq!(ok(":8080"), "0.0.0.0:8080");
+        assert_eq!(ok("localhost:8080"), "127.0.0.1:8080");
+        for bad in [
+            "8080",
+            "localhost",
+            ":http",
+            "0.0.0.0:99999",
+            "no such host.invalid:80",
+        ] {
+            let err = parse_listen(bad).unwrap_err();
+            assert!(err.contains("HOST:PORT"), "{bad}: {err}");
+        }
+    }
 }

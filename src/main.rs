@@ -3,16 +3,12 @@
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use clap::FromArgMatches;
-use gpt_deploy::cli::{Cli, Command, SecretsCommand};
+use gpt_deploy::cli::{Command, SecretsCommand};
 use gpt_deploy::{Failure, cluster, exit, github, preview, render, runtime, usage};
 
 fn main() -> ExitCode {
     usage::complete_if_asked();
-    let cli = match Cli::from_arg_matches(&usage::command().get_matches()) {
-        Ok(cli) => cli,
-        Err(e) => e.exit(),
-    };
+    let cli = usage::parse();
     gpt_deploy::init_crypto();
     gpt_deploy::report::configure(cli.no_color, cli.quiet);
     if let Ok(format) = std::env::var("LOG_FORMAT")

@@ -383,6 +383,164 @@ pub fn documented_variables() -> Vec<&'static str> {
     names
 }
 
+/// Parses the process's command line (exits with clap's usage error, exit 2, on a bad one).
+/// A bad value that came from an environment variable is reported under that variable's
+/// name, and where every value came from is recorded for [`origin`].
+#[must_use]
+pub fn parse() -> Cli {
+    use clap::FromArgMatches as _;
+    let mut cmd = command();
+    let matches = match cmd.try_get_matches_from_mut(std::env::args_os()) {
+        Ok(matches) => matches,
+        Err(e) => name_the_variable(&mut cmd, e).exit(),
+    };
+    record_origins(&cmd, &matches);
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+}
+
+/// Where a flag's value came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// The command line: `--listen`.
+    Flag(String),
+    /// The environment variable behind the flag: `LISTEN_ADDR`.
+    Env(String),
+    /// Neither: the default of `--listen` (environment variable `LISTEN_ADDR`).
+    Default {
+        /// The flag.
+        flag: String,
+        /// Its environment variable.
+        env: String,
+    },
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Origin::Flag(flag) => f.write_str(flag),
+            Origin::Env(env) => f.write_str(env),
+            Origin::Default { flag, env } => write!(f, "the default; set {flag} or {env}"),
+        }
+    }
+}
+
+/// `(long flag, environment variable, where the value came from)` of the command run.
+static ORIGINS: std::sync::OnceLock<Vec<(String, String, Option<clap::parser::ValueSource>)>> =
+    std::sync::OnceLock::new();
+
+/// Where the value of `--long` came from, for messages that name it; `--long` itself when
+/// the command line was not parsed by [`parse`] (tests, library use).
+#[must_use]
+pub fn origin(long: &str) -> Origin {
+    use clap::parser::ValueSource;
+    let flag = format!("--{long}");
+    let found = ORIGINS
+        .get()
+        .and_then(|all| all.iter().find(|(l, _, _)| l == long));
+    match found {
+        Some((_, env, Some(ValueSource::EnvVariable))) => Origin::Env(env.clone()),
+        Some((_, env, Some(ValueSource::DefaultValue) | None)) => Origin::Default {
+            flag,
+            env: env.clone(),
+        },
+        _ => Origin::Flag(flag),
+    }
+}
+
+/// Records where each flag that has an environment variable got its value, along the
+/// subcommands that were run.
+fn record_origins(cmd: &clap::Command, matches: &clap::ArgMatches) {
+    let mut found = Vec::new();
+    let (mut cmd, mut matches) = (cmd, matches);
+    loop {
+        for arg in cmd.get_arguments() {
+            if let (Some(long), Some(env)) = (arg.get_long(), arg.get_env()) {
+                found.push((
+                    long.to_owned(),
+                    env.to_string_lossy().into_owned(),
+                    matches.value_source(arg.get_id().as_str()),
+                ));
+            }
+        }
+        let Some((name, sub_matches)) = matches.subcommand() else {
+            break;
+        };
+        let Some(sub) = cmd.find_subcommand(name) else {
+            break;
+        };
+        (cmd, matches) = (sub, sub_matches);
+    }
+    let _ = ORIGINS.set(found);
+}
+
+/// Rewrites clap's "invalid value '…' for '--listen <LISTEN>'" as "… for LISTEN_ADDR" when
+/// the value came from that environment variable (the flag was not on the command line),
+/// so the person looks where the value really is.
+fn name_the_variable(cmd: &mut clap::Command, e: clap::Error) -> clap::Error {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if !matches!(
+        e.kind(),
+        ErrorKind::ValueValidation | ErrorKind::InvalidValue
+    ) {
+        return e;
+    }
+    let (Some(ContextValue::String(arg)), Some(ContextValue::String(value))) = (
+        e.get(ContextKind::InvalidArg),
+        e.get(ContextKind::InvalidValue),
+    ) else {
+        return e;
+    };
+    let Some(long) = arg
+        .strip_prefix("--")
+        .and_then(|a| a.split([' ', '=']).next())
+    else {
+        return e;
+    };
+    let flag = format!("--{long}");
+    let on_command_line = std::env::args_os().any(|a| {
+        let a = a.to_string_lossy();
+        a == flag || a.starts_with(&format!("{flag}="))
+    });
+    if on_command_line {
+        return e;
+    }
+    let mut names = Vec::new();
+    collect_env_names(cmd, long, &mut names);
+    names.sort_unstable();
+    names.dedup();
+    let names: Vec<String> = names
+        .into_iter()
+        .filter(|n| std::env::var_os(n).is_some_and(|v| v.to_string_lossy() == value.as_str()))
+        .collect();
+    let [env] = names.as_slice() else {
+        return e;
+    };
+    let reason = match (e.kind(), e.get(ContextKind::ValidValue)) {
+        (ErrorKind::InvalidValue, Some(ContextValue::Strings(valid))) => {
+            format!("possible values: {}", valid.join(", "))
+        }
+        _ => std::error::Error::source(&e).map_or_else(String::new, ToString::to_string),
+    };
+    let message = format!(
+        "invalid value '{value}' in the environment variable {env} (the value of {flag}): {reason}\n"
+    );
+    clap::Error::raw(ErrorKind::ValueValidation, message).with_cmd(cmd)
+}
+
+/// The environment variables of every `--long` flag in `cmd` and its subcommands.
+fn collect_env_names(cmd: &clap::Command, long: &str, out: &mut Vec<String>) {
+    for arg in cmd.get_arguments() {
+        if arg.get_long() == Some(long)
+            && let Some(env) = arg.get_env()
+        {
+            out.push(env.to_string_lossy().into_owned());
+        }
+    }
+    for sub in cmd.get_subcommands() {
+        collect_env_names(sub, long, out);
+    }
+}
+
 /// The full command line: the derive definitions plus grouped help and environment sections.
 #[must_use]
 pub fn command() -> clap::Command {

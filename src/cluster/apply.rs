@@ -74,6 +74,8 @@ pub struct Set {
     pub namespace: String,
     /// The set id.
     pub id: String,
+    /// The application (names the release history beside the parent).
+    pub app: String,
 }
 
 impl Set {
@@ -86,6 +88,7 @@ impl Set {
             parent,
             namespace: namespace.to_string(),
             id,
+            app: app.to_string(),
         }
     }
 }
@@ -371,7 +374,9 @@ pub async fn prune_set(
     mut report: impl FnMut(&ObjectId, Action, Option<&str>),
 ) -> Result<()> {
     let ids: HashSet<ObjectId> = rendered.iter().map(|p| p.id.clone()).collect();
-    let (delete, kept) = prune::candidates(&before.members, &ids);
+    // Which Secret versions are the newest follows the release history.
+    let recent = super::versions::recent(cluster, &set.app, &set.namespace).await?;
+    let (delete, kept) = prune::candidates(&before.members, &ids, &recent);
     for line in prune::explain_kept(&kept) {
         crate::report::warning(&line);
     }

@@ -215,6 +215,11 @@ pub(crate) async fn execute(ctx: &Context, steps: Steps, done: &mut Done) -> Res
         super::prune::refuse_empty(&plan.objects)?;
     }
     retire::refuse_rendered(&plan.config.app.retire, &plan.objects)?;
+    // A rollback restores; objects of an older layout are deleted by deploys only.
+    let retired = match steps.origin {
+        history::Origin::Rollback { .. } => Vec::new(),
+        _ => retire::entries(&plan.config.app, &plan.objects),
+    };
     let exists =
         preflight::check_namespace(cluster, &plan.namespace, steps.create_namespace).await?;
     if !exists {
@@ -261,13 +266,14 @@ pub(crate) async fn execute(ctx: &Context, steps: Steps, done: &mut Done) -> Res
         }
         if steps.options.prune {
             let ids = prepared.iter().map(|p| p.id.clone()).collect();
-            let (delete, _) = super::prune::candidates(&before.members, &ids);
+            let recent = super::versions::recent(cluster, &plan.app_name, &plan.namespace).await?;
+            let (delete, _) = super::prune::candidates(&before.members, &ids, &recent);
             for id in delete {
                 super::prune::delete(cluster, &id, true).await?;
                 say(&id, Action::Pruned, None, suffix);
             }
         }
-        for (id, _) in retire::live(cluster, &plan.config.app.retire, &plan.namespace).await? {
+        for (id, _) in retire::live(cluster, &retired, &plan.namespace).await? {
             say(
                 &id,
                 Action::Retired,
@@ -340,20 +346,27 @@ pub(crate) async fn execute(ctx: &Context, steps: Steps, done: &mut Done) -> Res
     if waits && let Some(target) = &target {
         let timeout = steps.wait.unwrap_or(REPLACE_WAIT);
         if let Err(failure) = wait_rollout(ctx, target, timeout, done).await {
-            return Err(match (&failure, &previous) {
+            return Err(match (&failure, previous) {
                 (Error::Rollout { .. }, Some((deployment, previous))) if steps.rollback => {
+                    let store = history::Store::new(&plan.app_name, &plan.namespace);
+                    let current = done.revision.as_ref().map(history::Recorder::number);
+                    let previous = previous.revision_of(cluster, &store, current).await;
                     let outcome =
-                        revert::run(cluster, deployment, previous, failure, timeout).await;
-                    if let Some(RolloutResult::Failed(reason)) = &mut done.rollout {
-                        let what = match &outcome {
-                            Error::RolledBack {
-                                image, revision, ..
-                            } => {
-                                format!("; rolled back to {image} (revision {revision})")
-                            }
-                            _ => format!("; the rollback to {} failed as well", previous.image),
-                        };
-                        reason.push_str(&what);
+                        revert::run(cluster, deployment, &previous, failure, timeout).await;
+                    match (&outcome, &mut done.rollout) {
+                        (Error::Cancelled { .. }, rollout) => {
+                            *rollout = Some(RolloutResult::Cancelled(outcome.to_string()));
+                        }
+                        (Error::RolledBack { .. }, Some(RolloutResult::Failed(reason))) => {
+                            reason.push_str(&format!("; rolled back to {}", previous.describe()));
+                        }
+                        (_, Some(RolloutResult::Failed(reason))) => {
+                            reason.push_str(&format!(
+                                "; the rollback to {} failed as well",
+                                previous.describe()
+                            ));
+                        }
+                        _ => {}
                     }
                     outcome
                 }
@@ -387,16 +400,18 @@ pub(crate) async fn execute(ctx: &Context, steps: Steps, done: &mut Done) -> Res
         )
         .await?;
     }
-    let retired = &plan.config.app.retire;
     if !retired.is_empty() {
         if done.rollout == Some(RolloutResult::Complete) {
-            for id in retire::run(cluster, retired, &plan.namespace, false).await? {
+            for id in retire::run(cluster, &retired, &plan.namespace, false).await? {
                 say(&id, Action::Retired, None, "");
                 done.outcome.retired.push(id);
             }
-        } else {
+        } else if !retire::live(cluster, &retired, &plan.namespace)
+            .await?
+            .is_empty()
+        {
             report::warning(
-                "the objects listed under [[app.retire]] are deleted only after a rollout that was waited for; rerun with the wait",
+                "the objects of the older layout (the unversioned Secret, [[app.retire]]) are deleted only after a rollout that was waited for; rerun with the wait",
             );
         }
     }

@@ -121,6 +121,48 @@ fn side(value: Option<&Value>) -> String {
         .unwrap_or_default()
 }
 
+/// Says on stderr when the rendered Secret is a new version of the one the live Deployment
+/// reads, naming the keys whose values differ (compared by keyed hash, never shown).
+async fn note_new_version(ctx: &deploy::Context, prepared: &[preflight::Prepared]) -> Result<()> {
+    let Some(secret) = prepared.iter().find(|p| p.id.kind == "Secret") else {
+        return Ok(());
+    };
+    let Some((live_name, live)) = super::drift::live_secret(ctx, prepared).await? else {
+        return Ok(());
+    };
+    if live_name == secret.id.name {
+        return Ok(());
+    }
+    let changed = changed_keys(&live, &secret.body);
+    eprintln!(
+        "{} would be a new version of {live_name} (values changed: {}); the pods would roll, and {live_name} stays for the pods that read it",
+        secret.id,
+        if changed.is_empty() {
+            "none".to_string()
+        } else {
+            changed.join(", ")
+        }
+    );
+    Ok(())
+}
+
+/// Keys of `after`'s data that `before` lacks or holds another value for, by keyed hash.
+fn changed_keys(before: &Value, after: &Value) -> Vec<String> {
+    let hasher = crate::secret::KeyedHash::random();
+    let fingerprint = |v: &Value| hasher.fingerprint(v.as_str().unwrap_or_default().as_bytes());
+    let old = before["data"].as_object();
+    after["data"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(key, value)| {
+            old.and_then(|o| o.get(key.as_str()))
+                .is_none_or(|o| fingerprint(o) != fingerprint(value))
+        })
+        .map(|(key, _)| key.clone())
+        .collect()
+}
+
 /// The diff of one object, secrets masked; `None` when nothing changes.
 #[must_use]
 pub fn object_diff(id: &ObjectId, live: Option<&Value>, merged: &Value) -> Option<String> {
@@ -239,6 +281,9 @@ pub async fn run(args: &DiffArgs) -> Result<u8> {
         let text = if colour { colorize(&text) } else { text };
         out.write_all(text.as_bytes()).map_err(Error::Output)
     };
+    if namespace_exists {
+        note_new_version(&ctx, &prepared).await?;
+    }
     for p in &prepared {
         let (live, merged) = if namespace_exists {
             let checked = preflight::check_one(&ctx.cluster, p, options).await?;
@@ -284,7 +329,10 @@ pub async fn run(args: &DiffArgs) -> Result<u8> {
                     prune::list_members(&ctx.cluster, &set.namespace, &set.id, &parent.group_kinds)
                         .await?;
                 let rendered = prepared.iter().map(|p| p.id.clone()).collect();
-                let (delete, _kept) = prune::candidates(&members, &rendered);
+                let recent =
+                    super::versions::recent(&ctx.cluster, &ctx.plan.app_name, &ctx.plan.namespace)
+                        .await?;
+                let (delete, _kept) = prune::candidates(&members, &rendered, &recent);
                 for id in delete {
                     if let Some(text) = removal_diff(&id, &members[&id]) {
                         tally.pruned += 1;
@@ -295,7 +343,7 @@ pub async fn run(args: &DiffArgs) -> Result<u8> {
         }
         let retired = retire::live(
             &ctx.cluster,
-            &ctx.plan.config.app.retire,
+            &retire::entries(&ctx.plan.config.app, &ctx.plan.objects),
             &ctx.plan.namespace,
         )
         .await?;
@@ -335,6 +383,14 @@ mod tests {
     fn secret(data: Value) -> Value {
         json!({"apiVersion": "v1", "kind": "Secret",
                "metadata": {"name": "s", "namespace": "ns"}, "data": data})
+    }
+
+    #[test]
+    fn changed_keys_are_named_by_hash() {
+        let before = json!({"data": {"a": "eA==", "b": "eQ=="}});
+        let after = json!({"data": {"a": "eA==", "b": "eg==", "c": "dw=="}});
+        assert_eq!(changed_keys(&before, &after), ["b", "c"]);
+        assert!(changed_keys(&after, &after).is_empty());
     }
 
     #[test]

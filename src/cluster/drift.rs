@@ -2,14 +2,15 @@
 //! `gpt-deploy drift` (is the cluster still what `main` renders?), `diff --without-secret-values`
 //! and `diff --comment`.
 //!
-//! Every object goes through the same unforced server-side dry run as `diff`. The Secret is sent
-//! with the value from the process environment where there is one and the live value where
-//! there is not (`drift` reads none), and every pod template's secret-hash annotation is
-//! recomputed over exactly those values: an unknown value is then neither shown as a change nor
-//! overwritten. What can be said about the Secret's content is reported per key: `unchanged` or
-//! `changed` (the value from the environment against the live one, compared by keyed hash),
-//! or `not checked`; and whether the live Secret still has the content the running pods were
-//! started with (the live pod template's hash against the live data).
+//! Every object goes through the same unforced server-side dry run as `diff`. The render is
+//! made again with each secret value from the process environment where there is one and
+//! from the Secret version the live Deployment reads where there is not (`drift` reads
+//! none): the Secret's versioned name, the references to it and the migration Job's name are
+//! then exactly what a deploy would write, and an unknown value is neither shown as a change
+//! nor overwritten. What can be said about the Secret's content is reported per key:
+//! `unchanged` or `changed` (the value from the environment against the live one, compared
+//! by keyed hash), or `not checked`; and whether the live version still holds the data its
+//! name was made from (someone may have edited it in place).
 
 use std::collections::HashSet;
 use std::io::Write as _;
@@ -23,14 +24,16 @@ use super::client;
 use super::deploy::Context;
 use super::diff::{colorize, object_diff, removal_diff};
 use super::plan;
-use super::preflight::{self, CheckOptions, Problem};
+use super::preflight::{self, CheckOptions, Prepared, Problem};
 use super::resources::ObjectId;
-use super::{Error, Result, prune};
+use super::{Error, Result, history, prune};
 use crate::cli::{ClusterArgs, DiffArgs, DriftArgs};
 use crate::github;
-use crate::render::{SECRET_HASH_ANNOTATION, SecretValues, data_hash};
+use crate::render::{PLACEHOLDER, SecretValues, is_version, version_name};
 use crate::report::markdown::{Fitter, details, html_escape};
-use crate::secret::{KeyedHash, Redactor};
+use crate::secret::{KeyedHash, Redactor, SecretString};
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::Api;
 
 /// How a live object differs from the render.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -183,82 +186,117 @@ pub struct CompareOptions {
     pub prune: bool,
     /// A conflict with another field manager is a difference (drift) instead of an error.
     pub conflicts_are_differences: bool,
+    /// Migration Jobs are no difference (`drift`, `status`), whether one rendered is not in
+    /// the cluster or one in the cluster is no longer rendered: each is a one-off, deleted
+    /// after its TTL or by the next deploy's prune, and a rollback runs none.
+    pub jobs_are_one_off: bool,
 }
 
 /// Each declared key and what is known about it.
 type KeyChecks = Vec<(String, KeyCheck)>;
 
-/// Rebuilds the rendered Secret's data from `values` where present and the live data elsewhere,
-/// and says per key what is known. Returns the (key, base64) entries in declaration order.
-fn fill_secret(
-    body: &mut Value,
-    live: Option<&Value>,
+/// The secret values to render with: each from `values` where present, else the live
+/// Secret's, and per key what is known (the value in the environment against the live one).
+fn fill_values(
     declared: &[crate::config::DeclaredSecret],
     values: &SecretValues,
+    live: Option<&Value>,
     hasher: &KeyedHash,
-) -> (Vec<(String, String)>, KeyChecks) {
+) -> (SecretValues, KeyChecks) {
     let live_data = live.and_then(|l| l["data"].as_object());
-    let mut entries = Vec::new();
+    let mut filled = SecretValues::empty();
     let mut checks = Vec::new();
     for secret in declared {
         let live_value = live_data
             .and_then(|d| d.get(&secret.key))
             .and_then(Value::as_str);
-        let (value, check) = match (values.get(&secret.env), live_value) {
+        let check = match (values.get(&secret.env), live_value) {
             (Some(v), Some(l)) => {
+                filled.insert(&secret.env, v.clone());
                 let ours = STANDARD.encode(v.expose());
-                let same = hasher.fingerprint(ours.as_bytes()) == hasher.fingerprint(l.as_bytes());
-                let check = if same {
+                if hasher.fingerprint(ours.as_bytes()) == hasher.fingerprint(l.as_bytes()) {
                     KeyCheck::Unchanged
                 } else {
                     KeyCheck::Changed
-                };
-                (Some(ours), check)
-            }
-            (Some(v), None) => (Some(STANDARD.encode(v.expose())), KeyCheck::Changed),
-            (None, Some(l)) => (Some(l.to_owned()), KeyCheck::NotChecked),
-            (None, None) => (None, KeyCheck::Absent),
-        };
-        checks.push((secret.key.clone(), check));
-        if let Some(value) = value {
-            entries.push((secret.key.clone(), value));
-        }
-    }
-    let data: serde_json::Map<String, Value> = entries
-        .iter()
-        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-        .collect();
-    body["data"] = Value::Object(data);
-    (entries, checks)
-}
-
-/// Sets every secret-hash annotation in `value` to `hash`.
-fn set_secret_hash(value: &mut Value, hash: &str) {
-    match value {
-        Value::Object(map) => {
-            for (key, v) in map.iter_mut() {
-                if key == SECRET_HASH_ANNOTATION && v.is_string() {
-                    *v = Value::String(hash.to_owned());
-                } else {
-                    set_secret_hash(v, hash);
                 }
             }
+            (Some(v), None) => {
+                filled.insert(&secret.env, v.clone());
+                KeyCheck::Changed
+            }
+            (None, Some(l)) => {
+                // The live value goes back unchanged, so the version name stays the live one.
+                if let Some(text) = STANDARD
+                    .decode(l)
+                    .ok()
+                    .and_then(|bytes| String::from_utf8(bytes).ok())
+                {
+                    filled.insert(&secret.env, SecretString::new(text));
+                }
+                KeyCheck::NotChecked
+            }
+            (None, None) => KeyCheck::Absent,
+        };
+        checks.push((secret.key.clone(), check));
+    }
+    (filled, checks)
+}
+
+/// Drops the placeholder of a value that is neither in the environment nor in the cluster
+/// from the rendered Secrets (the server would refuse it as base64).
+fn drop_placeholders(objects: &mut [Value]) {
+    for object in objects.iter_mut().filter(|o| o["kind"] == "Secret") {
+        if let Some(data) = object["data"].as_object_mut() {
+            data.retain(|_, v| v.as_str() != Some(PLACEHOLDER));
         }
-        Value::Array(items) => items.iter_mut().for_each(|v| set_secret_hash(v, hash)),
-        _ => {}
     }
 }
 
-/// The first secret-hash annotation in `value`.
-fn secret_hash_of(value: &Value) -> Option<&str> {
-    match value {
-        Value::Object(map) => map
-            .get(SECRET_HASH_ANNOTATION)
-            .and_then(Value::as_str)
-            .or_else(|| map.values().find_map(secret_hash_of)),
-        Value::Array(items) => items.iter().find_map(secret_hash_of),
-        _ => None,
-    }
+/// The Secret the live Deployment reads (the unversioned one or a version of it), with its
+/// name, when both exist.
+pub(crate) async fn live_secret(
+    ctx: &Context,
+    prepared: &[Prepared],
+) -> Result<Option<(String, Value)>> {
+    let base = &ctx.plan.config.app.secret_name;
+    let Some(deployment) = prepared.iter().find(|p| p.id.kind == "Deployment") else {
+        return Ok(None);
+    };
+    let Some(live) = preflight::read_live(&ctx.cluster, deployment).await? else {
+        return Ok(None);
+    };
+    let Some(name) = history::referenced_secrets(&[live])
+        .into_iter()
+        .find(|n| n == base || is_version(base, n))
+    else {
+        return Ok(None);
+    };
+    let namespace = &ctx.plan.namespace;
+    let api: Api<Secret> = Api::namespaced(ctx.cluster.client.clone(), namespace);
+    let found = client::retry(|| api.get_opt(&name)).await.map_err(|e| {
+        client::api_error(
+            format!("read Secret {namespace}/{name}"),
+            &name,
+            e,
+            &ctx.cluster.server,
+        )
+    })?;
+    Ok(found.map(|secret| (name, serde_json::to_value(&secret).unwrap_or(Value::Null))))
+}
+
+/// Whether a live Secret version still holds the data its name was made from (`None` for
+/// the unversioned Secret, whose name says nothing about its data).
+fn holds_its_version(
+    name: &str,
+    live: &Value,
+    declared: &[crate::config::DeclaredSecret],
+) -> Option<bool> {
+    let base = crate::render::version_base(name)?;
+    let entries: Vec<(&str, &str)> = declared
+        .iter()
+        .filter_map(|d| Some((d.key.as_str(), live["data"][&d.key].as_str()?)))
+        .collect();
+    Some(version_name(base, entries) == name)
 }
 
 /// Compares the live objects with the plan (see the module documentation). Nothing is written.
@@ -284,46 +322,42 @@ pub async fn compare(
     };
     let set = Set::new(&plan.app_name, &plan.namespace);
     let mut prepared = preflight::prepare_all(cluster, &set.id, &plan.objects).await?;
-    let hasher = KeyedHash::random();
-    let secret_name = &plan.config.app.secret_name;
-    let mut live_secret_hash = None;
-    if let Some(secret) = prepared
-        .iter_mut()
-        .find(|p| p.id.kind == "Secret" && &p.id.name == secret_name)
-    {
+    let declared = &plan.config.app.secrets;
+    if prepared.iter().any(|p| p.id.kind == "Secret") {
         let live = if comparison.namespace_exists {
-            preflight::read_live(cluster, secret).await?
+            live_secret(ctx, &prepared).await?
         } else {
             None
         };
-        let (entries, keys) = fill_secret(
-            &mut secret.body,
-            live.as_ref(),
-            &plan.config.app.secrets,
-            values,
-            &hasher,
-        );
-        let hash = data_hash(entries.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-        if let Some(live) = &live {
-            let live_entries: Vec<(&str, &str)> = plan
-                .config
-                .app
-                .secrets
-                .iter()
-                .filter_map(|d| {
-                    let v = live["data"][&d.key].as_str()?;
-                    Some((d.key.as_str(), v))
-                })
-                .collect();
-            live_secret_hash = Some(data_hash(live_entries));
-        }
-        for p in &mut prepared {
-            set_secret_hash(&mut p.body, &hash);
-        }
+        let hasher = KeyedHash::random();
+        let (filled, keys) = fill_values(declared, values, live.as_ref().map(|(_, v)| v), &hasher);
+        // Rendered again with the values filled in: the Secret's version name, the
+        // references to it and the migration Job's name are then what a deploy with the
+        // environment's values (and the live ones for the rest) would write.
+        let render_options = crate::render::RenderOptions {
+            image_tag: Some(plan.image_tag.clone()),
+            secrets: filled,
+        };
+        let rendered =
+            crate::render::render(&plan.config, &render_options).map_err(|e| Error::Render {
+                env: plan.environment.clone(),
+                code: crate::Failure::exit_code(&e),
+                source: Box::new(e),
+            })?;
+        let mut objects: Vec<Value> = rendered.objects.into_iter().map(|o| o.value).collect();
+        drop_placeholders(&mut objects);
+        prepared = preflight::prepare_all(cluster, &set.id, &objects).await?;
+        let name = prepared
+            .iter()
+            .find(|p| p.id.kind == "Secret")
+            .map(|p| p.id.name.clone())
+            .unwrap_or_default();
         comparison.secret = Some(SecretCheck {
-            name: secret_name.clone(),
+            name,
             keys,
-            matches_pods: None,
+            matches_pods: live
+                .as_ref()
+                .and_then(|(name, v)| holds_its_version(name, v, declared)),
         });
     }
     let check = CheckOptions {
@@ -344,13 +378,8 @@ pub async fn compare(
             continue;
         }
         let checked = preflight::check_one(cluster, p, check).await?;
-        if p.id.kind == "Deployment"
-            && let (Some(live), Some(secret)) = (&checked.live, comparison.secret.as_mut())
-        {
-            secret.matches_pods = match (secret_hash_of(live), &live_secret_hash) {
-                (Some(pods), Some(data)) => Some(pods == data),
-                _ => None,
-            };
+        if options.jobs_are_one_off && p.id.kind == "Job" && checked.live.is_none() {
+            continue;
         }
         let (drift, note, merged) = match checked.problem {
             None => {
@@ -399,8 +428,12 @@ pub async fn compare(
             let members =
                 prune::list_members(cluster, &set.namespace, &set.id, &parent.group_kinds).await?;
             let rendered: HashSet<ObjectId> = prepared.iter().map(|p| p.id.clone()).collect();
-            let (delete, _kept) = prune::candidates(&members, &rendered);
+            let recent = super::versions::recent(cluster, &plan.app_name, &plan.namespace).await?;
+            let (delete, _kept) = prune::candidates(&members, &rendered, &recent);
             for id in delete {
+                if options.jobs_are_one_off && id.kind == "Job" {
+                    continue;
+                }
                 if let Some(diff) = removal_diff(&id, &members[&id]) {
                     comparison.differences.push(Difference {
                         id,
@@ -548,6 +581,7 @@ pub async fn run_diff(args: &DiffArgs) -> Result<u8> {
     let options = CompareOptions {
         prune: !args.no_prune,
         conflicts_are_differences: false,
+        jobs_are_one_off: false,
     };
     let comparison = compare(&ctx, &values, options).await?;
     let colour = crate::report::colour_stdout();
@@ -651,6 +685,7 @@ pub async fn run_drift(args: &DriftArgs) -> Result<u8> {
     let options = CompareOptions {
         prune: true,
         conflicts_are_differences: true,
+        jobs_are_one_off: true,
     };
     let comparison = compare(&ctx, &SecretValues::empty(), options).await?;
     let env = &comparison.environment;
@@ -721,15 +756,14 @@ mod tests {
     }
 
     #[test]
-    fn secret_is_filled_from_the_environment_then_the_live_object() {
+    fn values_are_filled_from_the_environment_then_the_live_object() {
         let hasher = KeyedHash::random();
         let mut values = SecretValues::empty();
         values.insert("A", SecretString::new("same"));
         values.insert("B", SecretString::new("new"));
         let live = json!({"data": {"a": STANDARD.encode("same"), "b": STANDARD.encode("old"),
                                     "c": STANDARD.encode("kept")}});
-        let mut body = json!({"kind": "Secret", "data": {"a": "x", "b": "y", "c": PLACEHOLDER}});
-        let (entries, keys) = fill_secret(&mut body, Some(&live), &declared(), &values, &hasher);
+        let (filled, keys) = fill_values(&declared(), &values, Some(&live), &hasher);
         assert_eq!(
             keys,
             [
@@ -738,20 +772,27 @@ mod tests {
                 ("c".to_owned(), KeyCheck::NotChecked)
             ]
         );
-        assert_eq!(body["data"]["c"], STANDARD.encode("kept"));
-        assert_eq!(body["data"]["b"], STANDARD.encode("new"));
-        assert_eq!(entries.len(), 3);
-        // Without a live Secret and without values, keys are absent, never placeholders.
-        let mut body = json!({"kind": "Secret", "data": {"a": PLACEHOLDER}});
-        let (_, keys) = fill_secret(
-            &mut body,
-            None,
-            &declared(),
-            &SecretValues::empty(),
-            &hasher,
-        );
+        assert_eq!(filled.get("C").map(SecretString::expose), Some("kept"));
+        assert_eq!(filled.get("B").map(SecretString::expose), Some("new"));
+        // Without a live Secret and without values, keys are absent.
+        let (filled, keys) = fill_values(&declared(), &SecretValues::empty(), None, &hasher);
         assert!(keys.iter().all(|(_, c)| *c == KeyCheck::Absent));
-        assert_eq!(body["data"], json!({}));
+        assert_eq!(filled, SecretValues::empty());
+        let mut objects = vec![json!({"kind": "Secret", "data": {"a": PLACEHOLDER, "b": "Yg=="}})];
+        drop_placeholders(&mut objects);
+        assert_eq!(objects[0]["data"], json!({"b": "Yg=="}));
+    }
+
+    #[test]
+    fn a_version_edited_in_place_no_longer_matches_its_name() {
+        let data = [("a", STANDARD.encode("x")), ("b", STANDARD.encode("y"))];
+        let name = version_name("s", data.iter().map(|(k, v)| (*k, v.as_str())));
+        let declared: Vec<DeclaredSecret> = declared().into_iter().take(2).collect();
+        let live = json!({"data": {"a": data[0].1, "b": data[1].1}});
+        assert_eq!(holds_its_version(&name, &live, &declared), Some(true));
+        let edited = json!({"data": {"a": data[0].1, "b": STANDARD.encode("z")}});
+        assert_eq!(holds_its_version(&name, &edited, &declared), Some(false));
+        assert_eq!(holds_its_version("s", &live, &declared), None);
     }
 
     #[test]
@@ -774,17 +815,5 @@ mod tests {
             ..check
         };
         assert!(changed.differs());
-    }
-
-    #[test]
-    fn hash_annotations_are_set_everywhere() {
-        let mut v = json!({"spec": {"jobTemplate": {"spec": {"template": {"metadata":
-            {"annotations": {SECRET_HASH_ANNOTATION: "old", "other": "x"}}}}}}});
-        set_secret_hash(&mut v, "new");
-        assert_eq!(secret_hash_of(&v), Some("new"));
-        assert_eq!(
-            v["spec"]["jobTemplate"]["spec"]["template"]["metadata"]["annotations"]["other"],
-            "x"
-        );
     }
 }

@@ -628,7 +628,13 @@ pub async fn settle(recorder: Option<Recorder>, result: &Result<()>, waited: boo
         Err(e) => (ReleaseResult::Failed, Some(e.to_string())),
     };
     let mut recorder = recorder;
-    if outcome == ReleaseResult::RolledBack {
+    if let Err(Error::RolledBack {
+        revision: Some(restored),
+        ..
+    }) = result
+    {
+        recorder = recorder.rolled_back_to(*restored);
+    } else if outcome == ReleaseResult::RolledBack {
         // The previous Deployment runs again: the newest revision that succeeded before.
         match last_succeeded(&recorder.cluster, &recorder.store, Some(number)).await {
             Ok(Some(previous)) => recorder = recorder.rolled_back_to(previous.number),

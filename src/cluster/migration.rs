@@ -14,7 +14,7 @@ use super::client::{self, Cluster};
 use super::preflight::{Checked, Prepared};
 use super::summary::Action;
 use super::watch::{self, End};
-use super::{Error, Result};
+use super::{Error, Result, cancel};
 use crate::report::Progress;
 
 /// How long a migration Job may take (its `activeDeadlineSeconds` is 600).
@@ -54,14 +54,23 @@ pub async fn run(
                 // A failed run of the same image: start it again from scratch.
                 super::prune::delete(cluster, id, false).await?;
                 let uid = job.metadata.uid.clone();
-                watch::await_condition(
+                let gone = watch::await_condition(
                     jobs.clone(),
                     &id.name,
                     Duration::from_secs(60),
                     watch::is_gone(uid),
-                )
-                .await
-                .map_err(|end| end_error(&id.to_string(), end, Duration::from_secs(60)))?;
+                );
+                tokio::select! {
+                    gone = gone => {
+                        gone.map_err(|end| end_error(&id.to_string(), end, Duration::from_secs(60)))?;
+                    }
+                    signal = cancel::cancelled() => {
+                        return Err(cancel::error(signal, format!(
+                            "while waiting for the failed migration Job {}/{} to be deleted (the Deployment and CronJob were not changed)",
+                            id.namespace, id.name
+                        )));
+                    }
+                }
             }
             None => {}
         }
@@ -77,13 +86,23 @@ pub async fn run(
     crate::report::line(&format!("{} {}", id.short(), applied.action.verb()));
     let progress = Progress::new();
     progress.set(&format!("job {}: running migrations", id.name));
-    let outcome = watch::await_condition(jobs, &id.name, timeout, |job: Option<&Job>| match job {
+    let waited = watch::await_condition(jobs, &id.name, timeout, |job: Option<&Job>| match job {
         // A list served from the watch cache may not show the Job created a moment ago;
         // its absence ends nothing (the deadline does).
         None => None,
         Some(job) => finished(job),
-    })
-    .await;
+    });
+    // A signal stops the wait (a watch, not a write); the Job itself runs to its end.
+    let outcome = tokio::select! {
+        outcome = waited => outcome,
+        signal = cancel::cancelled() => {
+            progress.clear();
+            return Err(cancel::error(signal, format!(
+                "while waiting for the migration Job {}/{} (it keeps running on its own; the Deployment and CronJob were not changed)",
+                id.namespace, id.name
+            )));
+        }
+    };
     progress.clear();
     match outcome {
         Ok(Ok(())) => {

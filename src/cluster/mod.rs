@@ -33,6 +33,7 @@ pub mod rollout;
 pub mod status;
 pub mod summary;
 pub mod uninstall;
+pub mod versions;
 pub mod warnings;
 pub mod watch;
 
@@ -181,15 +182,16 @@ pub enum Error {
     },
     /// The rollout failed and the previous release was restored and is serving again.
     #[error(
-        "{failure}\nrolled back to {image} (revision {revision}): the previous release is serving again; fix the cause above and deploy again"
+        "{failure}\nrolled back to {image}{}: the previous release is serving again; fix the cause above and deploy again",
+        revision.map(|n| format!(" (revision {n})")).unwrap_or_default()
     )]
     RolledBack {
         /// The failed rollout.
         failure: Box<Error>,
         /// The image running again.
         image: String,
-        /// The revision restored.
-        revision: String,
+        /// The release history's revision restored, when one is recorded.
+        revision: Option<u64>,
     },
     /// The rollout failed and so did the automatic rollback.
     #[error(

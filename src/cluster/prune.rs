@@ -67,18 +67,32 @@ pub enum Keep {
     NotOurs(Vec<String>),
     /// It is already being deleted.
     Deleting,
+    /// One of the newest versions of a versioned Secret (see [`super::versions`]).
+    Version,
+    /// A version of a versioned Secret that a live workload still reads.
+    InUse,
+    /// The unversioned Secret of the older layout: retired after the rollout, not pruned.
+    Retiring,
 }
 
-/// Splits live members into those to delete and those kept (with the reason).
+/// Splits live members into those to delete and those kept (with the reason). `recent` is
+/// the release history's order of Secret versions ([`super::versions::recency`]), which
+/// decides the versions kept.
 #[must_use]
 pub fn candidates(
     members: &Members,
     rendered: &HashSet<ObjectId>,
+    recent: &[String],
 ) -> (Vec<ObjectId>, Vec<(ObjectId, Keep)>) {
     let mut delete = Vec::new();
     let mut keep = Vec::new();
+    let versions = super::versions::kept(members, rendered, recent);
     for (id, live) in members {
         if rendered.contains(id) {
+            continue;
+        }
+        if let Some(why) = versions.get(id) {
+            keep.push((id.clone(), why.clone()));
             continue;
         }
         let managers = resources::managers(live);
@@ -141,7 +155,7 @@ pub fn explain_kept(kept: &[(ObjectId, Keep)]) -> Vec<String> {
                     managers.join(", ")
                 }
             )),
-            Keep::Deleting => None,
+            Keep::Deleting | Keep::Version | Keep::InUse | Keep::Retiring => None,
         })
         .collect()
 }
@@ -192,7 +206,7 @@ mod tests {
         .into_iter()
         .collect();
         let rendered: HashSet<ObjectId> = [member("Deployment", "web", &[]).0].into();
-        let (delete, keep) = candidates(&members, &rendered);
+        let (delete, keep) = candidates(&members, &rendered, &[]);
         assert_eq!(keep.len(), 1);
         assert_eq!(delete.len(), 1);
         assert_eq!(delete[0].name, "old");
@@ -210,7 +224,7 @@ mod tests {
         ]
         .into_iter()
         .collect();
-        let (delete, _) = candidates(&members, &HashSet::new());
+        let (delete, _) = candidates(&members, &HashSet::new(), &[]);
         let kinds: Vec<&str> = delete.iter().map(|id| id.kind.as_str()).collect();
         assert_eq!(kinds, ["Deployment", "Secret"]);
     }
@@ -220,7 +234,7 @@ mod tests {
         let (id, mut v) = member("ConfigMap", "going", &[FIELD_MANAGER]);
         v["metadata"]["deletionTimestamp"] = json!("2026-01-01T00:00:00Z");
         let members: Members = [(id, v)].into_iter().collect();
-        let (delete, keep) = candidates(&members, &HashSet::new());
+        let (delete, keep) = candidates(&members, &HashSet::new(), &[]);
         assert!(delete.is_empty());
         assert_eq!(keep[0].1, Keep::Deleting);
     }

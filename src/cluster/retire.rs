@@ -1,5 +1,8 @@
 //! `[[app.retire]]`: objects of an older layout (e.g. a cleanup CronJob under another
-//! name) that `deploy` deletes once the new rollout has succeeded, and `diff` lists.
+//! name) that `deploy` deletes once the new rollout has succeeded, and `diff` lists. The
+//! unversioned Secret (`app.secret_name` itself, from before Secrets were versioned) is
+//! always one of them while the render holds a version of it: the old pods read it until
+//! the new ones serve.
 
 use serde_json::Value;
 
@@ -23,6 +26,30 @@ pub fn id_of(entry: &Retired, namespace: &str) -> Result<ObjectId> {
         namespace: namespace.to_string(),
         name: entry.name.clone(),
     })
+}
+
+/// What `deploy` retires: the `[[app.retire]]` entries, plus the unversioned Secret
+/// `app.secret_name` when the rendered `objects` hold a version of it and not itself.
+#[must_use]
+pub fn entries(app: &crate::config::App, objects: &[Value]) -> Vec<Retired> {
+    let mut entries = app.retire.clone();
+    let base = app.secret_name.as_str();
+    let secret_names = || {
+        objects
+            .iter()
+            .filter(|o| o["kind"] == "Secret")
+            .filter_map(|o| o["metadata"]["name"].as_str())
+    };
+    let versioned = secret_names().any(|n| crate::render::is_version(base, n));
+    let unversioned = secret_names().any(|n| n == base);
+    let listed = entries.iter().any(|e| e.kind == "Secret" && e.name == base);
+    if versioned && !unversioned && !listed {
+        entries.push(Retired {
+            kind: "Secret".into(),
+            name: base.to_owned(),
+        });
+    }
+    entries
 }
 
 /// Refuses a retire list that names a rendered object: it would be deleted after each deploy.
@@ -115,5 +142,23 @@ mod tests {
         );
         let id = id_of(&entries[0], "ns").unwrap();
         assert_eq!(id.short(), "cronjob.batch/gpt-token-cleanup");
+    }
+
+    #[test]
+    fn the_unversioned_secret_is_retired_once_a_version_is_rendered() {
+        let config = crate::config::load(None, "development").unwrap();
+        let secret = |name: &str| json!({"kind": "Secret", "metadata": {"name": name}});
+        let names = |objects: &[Value]| -> Vec<String> {
+            entries(&config.app, objects)
+                .into_iter()
+                .map(|e| format!("{}/{}", e.kind, e.name))
+                .collect()
+        };
+        assert_eq!(
+            names(&[secret("gpt-secrets-0a1b2c3d")]),
+            ["Secret/gpt-secrets"]
+        );
+        assert!(names(&[secret("gpt-secrets")]).is_empty());
+        assert!(names(&[]).is_empty());
     }
 }

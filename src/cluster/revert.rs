@@ -2,10 +2,12 @@
 //! pod template, image included) is applied again and waited for.
 //!
 //! The order of the phases keeps the rest in place: the CronJob is applied only after a
-//! successful rollout, and nothing is pruned before one. The Secret keeps this deploy's
-//! values: the previous pods, which a rolling update with `maxUnavailable: 0` never took
-//! down, read theirs when they started. Migrations stay applied (they are written to be
-//! safe for the previous image: expand, then contract in a later release).
+//! successful rollout, and nothing is pruned before one. The pod template restored names
+//! the Secret version the previous release read (Secrets are versioned by content, see
+//! [`super::versions`]); that version is still in the cluster, since prune runs only after
+//! a successful rollout and never removes a version a live workload reads. Migrations stay
+//! applied (they are written to be safe for the previous image: expand, then contract in a
+//! later release). A signal during the wait stops it (exit 130), as during the rollout.
 
 use std::time::Duration;
 
@@ -15,9 +17,6 @@ use super::preflight::Prepared;
 use super::{Error, Result, apply, rollout};
 use crate::report::Progress;
 
-/// The annotation the Deployment controller numbers its rollouts with.
-const REVISION: &str = "deployment.kubernetes.io/revision";
-
 /// The release to go back to: the live Deployment read before this deploy changed it.
 #[derive(Debug, Clone)]
 pub struct Previous {
@@ -25,8 +24,9 @@ pub struct Previous {
     pub live: Value,
     /// Image of its first container.
     pub image: String,
-    /// Its revision number.
-    pub revision: String,
+    /// The release history's revision that runs it (the newest that succeeded), when one
+    /// is recorded; see [`Previous::revision_of`].
+    pub revision: Option<u64>,
 }
 
 impl Previous {
@@ -42,12 +42,34 @@ impl Previous {
                 .as_str()
                 .unwrap_or("?")
                 .to_owned(),
-            revision: live["metadata"]["annotations"][REVISION]
-                .as_str()
-                .unwrap_or("?")
-                .to_owned(),
+            revision: None,
             live: live.clone(),
         })
+    }
+
+    /// Notes the history's revision of the previous release: the newest that succeeded
+    /// before `current` (the run asking), as the history records the rollback. Unknown when
+    /// the history cannot be read (the rollback itself does not need it).
+    pub async fn revision_of(
+        mut self,
+        cluster: &super::client::Cluster,
+        store: &super::history::Store,
+        current: Option<u64>,
+    ) -> Self {
+        match super::history::last_succeeded(cluster, store, current).await {
+            Ok(found) => self.revision = found.map(|r| r.number),
+            Err(e) => tracing::debug!(error = %e, "cannot read the revision rolled back to"),
+        }
+        self
+    }
+
+    /// `<image> (revision N)`, or the image alone when no revision is recorded for it.
+    #[must_use]
+    pub fn describe(&self) -> String {
+        match self.revision {
+            Some(n) => format!("{} (revision {n})", self.image),
+            None => self.image.clone(),
+        }
     }
 
     /// What is applied to restore it: the previous spec (pod template included) and labels,
@@ -79,14 +101,16 @@ pub async fn run(
     timeout: Duration,
 ) -> Error {
     crate::report::line(&format!(
-        "rolling back deployment.apps/{} to {} (revision {})",
-        deployment.id.name, previous.image, previous.revision
+        "rolling back deployment.apps/{} to {}",
+        deployment.id.name,
+        previous.describe()
     ));
     match restore(cluster, deployment, previous, timeout).await {
+        Err(cancelled @ Error::Cancelled { .. }) => cancelled,
         Ok(()) => Error::RolledBack {
             failure: Box::new(failure),
             image: previous.image.clone(),
-            revision: previous.revision.clone(),
+            revision: previous.revision,
         },
         Err(problem) => Error::RollbackFailed {
             failure: Box::new(failure),
@@ -114,7 +138,16 @@ async fn restore(
         problem: "the restored Deployment has no usable selector".into(),
     })?;
     let progress = Progress::new();
-    rollout::wait(cluster, &target, timeout, &progress).await
+    // A signal stops the wait (a watch, not a write), as during the rollout.
+    tokio::select! {
+        waited = rollout::wait(cluster, &target, timeout, &progress) => waited,
+        signal = super::cancel::cancelled() => Err(super::cancel::error(signal, format!(
+            "while waiting for the rollback of Deployment {}/{} to {}",
+            target.namespace,
+            target.name,
+            previous.describe()
+        ))),
+    }
 }
 
 #[cfg(test)]
@@ -127,7 +160,7 @@ mod tests {
             "metadata": {"name": "web", "namespace": "ns", "uid": "u", "resourceVersion": "7",
                 "generation": 4, "managedFields": [{"manager": "gpt-deploy"}],
                 "labels": {"app.kubernetes.io/version": "v2"},
-                "annotations": {REVISION: "3"}},
+                "annotations": {"deployment.kubernetes.io/revision": "3"}},
             "spec": {"replicas": 2, "template": {"metadata": {"labels": {"app": "web"}},
                 "spec": {"containers": [{"name": "web", "image": "registry/web:v2",
                     "env": [{"name": "A", "valueFrom": {"secretKeyRef":
@@ -135,7 +168,16 @@ mod tests {
             "status": {"replicas": 2}});
         let previous = Previous::of(&live).unwrap();
         assert_eq!(previous.image, "registry/web:v2");
-        assert_eq!(previous.revision, "3");
+        assert_eq!(
+            previous.revision, None,
+            "not the controller's revision annotation"
+        );
+        assert_eq!(previous.describe(), "registry/web:v2");
+        let recorded = Previous {
+            revision: Some(7),
+            ..previous.clone()
+        };
+        assert_eq!(recorded.describe(), "registry/web:v2 (revision 7)");
         let body = previous.body();
         assert_eq!(
             body,

@@ -219,6 +219,7 @@ async fn drift_of(
     let options = CompareOptions {
         prune: true,
         conflicts_are_differences: true,
+        jobs_are_one_off: true,
     };
     match drift::compare(&ctx, &SecretValues::empty(), options).await {
         Ok(c) if c.differs() => {

@@ -41,7 +41,7 @@ pub async fn run(args: &UninstallArgs) -> Result<u8> {
     }
     let members =
         prune::list_members(&cluster, &set.namespace, &set.id, &parent.group_kinds).await?;
-    let (delete, kept) = prune::candidates(&members, &HashSet::new());
+    let (delete, kept) = prune::candidates(&members, &HashSet::new(), &[]);
     for line in prune::explain_kept(&kept) {
         report::warning(&line.replacen("not pruning", "not deleting", 1));
     }

@@ -1,14 +1,18 @@
 //! Compares the objects of one environment at two revisions: which are added, removed or
 //! changed, with a unified diff of each. Secret values are compared by keyed hash and never
 //! reach the diff: both sides show the placeholder, and a changed value reads "value changed".
+//! A versioned Secret's name is a hash of stand-in values here, so it is shown as
+//! `<name>-<version>` (`<name>-<new version>` at head when it changes) wherever it appears,
+//! and the Secret compares as one object across the revisions; the migration Job's hashed
+//! name likewise.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 use serde_json::Value;
 
 use crate::cluster::diff::unified;
-use crate::render::{Object, PLACEHOLDER, SECRET_HASH_ANNOTATION};
+use crate::render::{Object, PLACEHOLDER, version_base};
 use crate::secret::KeyedHash;
 
 /// What happened to one object between the revisions.
@@ -93,6 +97,17 @@ impl Comparison {
 /// Compares `base` with `head` (objects of one environment); `env` names the diff paths.
 #[must_use]
 pub fn compare(env: &str, base: &[Object], head: &[Object], hasher: &KeyedHash) -> Comparison {
+    let base_versions = versions(base);
+    let head_versions = versions(head);
+    let base = &mask_versions(base, &base_versions, &BTreeSet::new())[..];
+    let new: BTreeSet<&str> = head_versions
+        .iter()
+        .filter(|(name, base)| {
+            base_versions.values().any(|b| b == *base) && !base_versions.contains_key(*name)
+        })
+        .map(|(name, _)| name.as_str())
+        .collect();
+    let head = &mask_versions(head, &head_versions, &new)[..];
     let before: BTreeMap<Key<'_>, &Object> = base.iter().map(|o| (key(o), o)).collect();
     let after: BTreeMap<Key<'_>, &Object> = head.iter().map(|o| (key(o), o)).collect();
     let mut comparison = Comparison::default();
@@ -109,17 +124,9 @@ pub fn compare(env: &str, base: &[Object], head: &[Object], hasher: &KeyedHash) 
             (Some(o), Some(n)) => changed_secret_keys(&o.value, &n.value, hasher),
             _ => Vec::new(),
         };
-        // The pod-template hash of the Secret's data is a hash of stand-in values here: shown as
-        // a placeholder that says whether it changes (the pods restart when it does).
-        let hash_changed = match (old, new) {
-            (Some(o), Some(n)) => secret_hash(&o.value) != secret_hash(&n.value),
-            _ => false,
-        };
-        let old_text = old
-            .map(|o| side(&o.value, &[], "", false))
-            .unwrap_or_default();
+        let old_text = old.map(|o| side(&o.value, &[], "")).unwrap_or_default();
         let new_text = new
-            .map(|n| side(&n.value, &changed_keys, " (value changed)", hash_changed))
+            .map(|n| side(&n.value, &changed_keys, " (value changed)"))
             .unwrap_or_default();
         let path = format!("{env}/{}/{}", object.kind, object.name);
         let Some(diff) = unified(
@@ -178,46 +185,70 @@ fn changed_secret_keys(before: &Value, after: &Value, hasher: &KeyedHash) -> Vec
     changed
 }
 
-/// The first value of the secret-hash annotation anywhere in `value`.
-fn secret_hash(value: &Value) -> Option<&Value> {
-    match value {
-        Value::Object(map) => map
-            .get(SECRET_HASH_ANNOTATION)
-            .or_else(|| map.values().find_map(secret_hash)),
-        Value::Array(items) => items.iter().find_map(secret_hash),
-        _ => None,
-    }
+/// What a versioned Secret's (or the migration Job's) hash shows in a preview.
+const VERSION_PLACEHOLDER: &str = "<version>";
+/// The same, at head, when the hash differs from base's.
+const NEW_VERSION_PLACEHOLDER: &str = "<new version>";
+
+/// Versioned names among the objects (Secrets and Jobs named `<base>-<hash8>`), with their
+/// base.
+fn versions(objects: &[Object]) -> BTreeMap<String, String> {
+    objects
+        .iter()
+        .filter(|o| matches!(o.kind.as_str(), "Secret" | "Job"))
+        .filter_map(|o| Some((o.name.clone(), version_base(&o.name)?.to_owned())))
+        .collect()
 }
 
-/// Replaces every secret-hash annotation's value with a placeholder (and a note when changed).
-fn mask_secret_hash(value: &mut Value, changed: bool) {
-    match value {
-        Value::Object(map) => {
-            for (key, v) in map.iter_mut() {
-                if key == SECRET_HASH_ANNOTATION && v.is_string() {
-                    *v = Value::String(if changed {
-                        format!("{HASH_PLACEHOLDER} (changed, the pods restart)")
-                    } else {
-                        HASH_PLACEHOLDER.to_owned()
-                    });
-                } else {
-                    mask_secret_hash(v, changed);
+/// The objects with every versioned name (in the object and wherever it is referenced) shown
+/// as `<base>-<version>`, or `<base>-<new version>` for those in `new`; the objects' own
+/// names (what the sides are matched by) always as `<base>-<version>`. The hash of stand-in
+/// values would mean nothing, and a new version must compare as the same object.
+fn mask_versions(
+    objects: &[Object],
+    versions: &BTreeMap<String, String>,
+    new: &BTreeSet<&str>,
+) -> Vec<Object> {
+    let shown: BTreeMap<&str, String> = versions
+        .iter()
+        .map(|(name, base)| {
+            let marker = if new.contains(name.as_str()) {
+                NEW_VERSION_PLACEHOLDER
+            } else {
+                VERSION_PLACEHOLDER
+            };
+            (name.as_str(), format!("{base}-{marker}"))
+        })
+        .collect();
+    fn walk(value: &mut Value, shown: &BTreeMap<&str, String>) {
+        match value {
+            Value::String(text) => {
+                if let Some(masked) = shown.get(text.as_str()) {
+                    masked.clone_into(text);
                 }
             }
+            Value::Object(map) => map.values_mut().for_each(|v| walk(v, shown)),
+            Value::Array(items) => items.iter_mut().for_each(|v| walk(v, shown)),
+            _ => {}
         }
-        Value::Array(items) => items.iter_mut().for_each(|v| mask_secret_hash(v, changed)),
-        _ => {}
     }
+    objects
+        .iter()
+        .map(|o| {
+            let mut o = o.clone();
+            if let Some(base) = versions.get(&o.name) {
+                o.name = format!("{base}-{VERSION_PLACEHOLDER}");
+            }
+            walk(&mut o.value, &shown);
+            o
+        })
+        .collect()
 }
 
-/// What the secret-hash annotation shows in a preview.
-const HASH_PLACEHOLDER: &str = "<hash of the Secret data>";
-
 /// The YAML of one side with every Secret value replaced by the placeholder, `note` after it
-/// for the keys in `changed`, and the secret-hash annotation masked.
-fn side(value: &Value, changed: &[String], note: &str, hash_changed: bool) -> String {
+/// for the keys in `changed`.
+fn side(value: &Value, changed: &[String], note: &str) -> String {
     let mut copy = value.clone();
-    mask_secret_hash(&mut copy, hash_changed);
     if copy["kind"] == "Secret" {
         for field in ["data", "stringData"] {
             if let Some(Value::Object(map)) = copy.get_mut(field) {
@@ -321,23 +352,49 @@ mod tests {
             "{}",
             secret.diff
         );
-        // The pod template's hash of the Secret's data is masked and says that it changes.
-        let deployment = |hash: &str| {
+        // A versioned name is masked in the Secret and in what reads it, so the versions of
+        // two revisions compare as one object.
+        let secret = |name: &str, data: Value| object("Secret", name, json!({"data": data}));
+        let reader = |name: &str| {
             object(
                 "Deployment",
                 "d",
-                json!({"spec": {"template": {"metadata": {"annotations": {SECRET_HASH_ANNOTATION: hash}}}}}),
+                json!({"spec": {"template": {"spec": {"containers": [{"env": [{"valueFrom":
+                    {"secretKeyRef": {"name": name, "key": "k"}}}]}]}}}}),
             )
         };
-        let c = compare("p", &[deployment("0a1b")], &[deployment("2c3d")], &hasher);
-        let diff = &c.objects[0].diff;
-        assert!(!diff.contains("0a1b") && !diff.contains("2c3d"), "{diff}");
-        assert!(
-            diff.contains("+        gpt-deploy/secret-hash: <hash of the Secret data> (changed, the pods restart)"),
-            "{diff}"
+        let c = compare(
+            "p",
+            &[
+                secret("s-0a1b2c3d", json!({"k": "eA=="})),
+                reader("s-0a1b2c3d"),
+            ],
+            &[
+                secret("s-2c3d4e5f", json!({"k": "eQ=="})),
+                reader("s-2c3d4e5f"),
+            ],
+            &hasher,
         );
-        let same = compare("p", &[deployment("0a1b")], &[deployment("0a1b")], &hasher);
-        assert!(same.objects.is_empty());
+        let names: Vec<&str> = c.objects.iter().map(|o| o.name.as_str()).collect();
+        assert_eq!(names, ["s-<version>", "d"], "{:?}", c.objects);
+        assert_eq!(c.objects[0].secret_values_changed, ["k"]);
+        let all: String = c.objects.iter().map(|o| o.diff.as_str()).collect();
+        assert!(
+            !all.contains("0a1b2c3d") && !all.contains("2c3d4e5f"),
+            "{all}"
+        );
+        // What reads the Secret changes with it (its pods would roll).
+        let lines: Vec<&str> = c.objects[1].diff.lines().collect();
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with('-') && l.ends_with("name: s-<version>"))
+                && lines
+                    .iter()
+                    .any(|l| l.starts_with('+') && l.ends_with("name: s-<new version>")),
+            "{}",
+            c.objects[1].diff
+        );
         // Equal values: no difference at all.
         let c = compare("p", &base, &base, &hasher);
         assert!(c.objects.is_empty());

@@ -9,7 +9,7 @@ use crate::config::image::Image;
 use crate::config::{Config, ResourceList, Template};
 
 /// The variables every template sees (named in error messages about undefined values).
-pub const VARIABLES: &str = "app, env, image, image_tag, image_pull_policy, migrate_job_name, secret_hash, secret_keys, secret_data";
+pub const VARIABLES: &str = "app, env, image, image_tag, image_pull_policy, migrate_job_name, secret_name, secret_keys, secret_data";
 
 /// Builds the template environment; template syntax errors surface here.
 ///
@@ -61,7 +61,7 @@ pub struct SecretEntry<'a> {
 pub fn context(
     config: &Config,
     image: &Image,
-    secret_hash: &str,
+    secret_name: &str,
     data: &[SecretEntry<'_>],
 ) -> Value {
     let app = &config.app;
@@ -139,23 +139,25 @@ pub fn context(
         ("image_pull_policy", Value::from(image.pull_policy())),
         (
             "migrate_job_name",
-            Value::from(migrate_job_name(&image.reference)),
+            Value::from(migrate_job_name(&image.reference, secret_name)),
         ),
-        ("secret_hash", Value::from(secret_hash)),
+        ("secret_name", Value::from(secret_name)),
         ("secret_keys", Value::from(secret_keys)),
         ("secret_data", Value::from(secret_data)),
     ])
 }
 
-/// `gpt-migrate-` + 8 hex digits of SHA-256 over the image and the embedded migrations
-/// (version and checksum of each): a new image or a new migration gets a new Job, the same
-/// ones never run twice.
+/// `gpt-migrate-` + 8 hex digits of SHA-256 over the image, the Secret version it reads and
+/// the embedded migrations (version and checksum of each): a new image, a new database URL
+/// or a new migration gets a new Job, the same ones never run twice.
 #[must_use]
-pub fn migrate_job_name(image: &str) -> String {
+pub fn migrate_job_name(image: &str, secret_name: &str) -> String {
     use sha2::{Digest, Sha256};
     let mut hasher = Sha256::new();
-    hasher.update((image.len() as u64).to_be_bytes());
-    hasher.update(image.as_bytes());
+    for part in [image, secret_name] {
+        hasher.update((part.len() as u64).to_be_bytes());
+        hasher.update(part.as_bytes());
+    }
     for m in crate::runtime::db::MIGRATOR.iter() {
         hasher.update(m.version.to_be_bytes());
         hasher.update(&*m.checksum);

@@ -18,11 +18,9 @@ use serde_json::Value;
 use crate::config::{self, Config};
 
 pub use command::{cmd_render, cmd_validate};
+pub use engine::migrate_job_name;
 pub use schema::{KINDS, kind_rank};
-pub use secrets::{PLACEHOLDER, SecretValues, data_hash, redact};
-
-/// Pod-template annotation holding the hash of the Secret's data, so a changed secret rolls pods.
-pub const SECRET_HASH_ANNOTATION: &str = "gpt-deploy/secret-hash";
+pub use secrets::{PLACEHOLDER, SecretValues, is_version, redact, version_base, version_name};
 
 /// Errors of this module.
 #[derive(Debug, thiserror::Error)]
@@ -350,7 +348,7 @@ pub fn render(config: &Config, options: &RenderOptions) -> Result<Rendered> {
         })?;
 
     let (data, missing_secrets) = secrets::secret_data(config, &options.secrets);
-    let hash = secrets::secret_hash(&data);
+    let secret_name = secrets::data_version_name(&config.app.secret_name, &data);
     let entries: Vec<_> = data
         .iter()
         .map(|d| engine::SecretEntry {
@@ -358,7 +356,7 @@ pub fn render(config: &Config, options: &RenderOptions) -> Result<Rendered> {
             value: &d.base64,
         })
         .collect();
-    let ctx = engine::context(config, &image, &hash, &entries);
+    let ctx = engine::context(config, &image, &secret_name, &entries);
 
     let mut errors = Vec::new();
     let mut objects: Vec<Object> = Vec::new();

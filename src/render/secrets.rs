@@ -1,11 +1,18 @@
-//! Secret values for the Secret object: where they come from, their hash, and redaction.
+//! Secret values for the Secret object: where they come from, the versioned name they give
+//! the Secret, and redaction.
+//!
+//! The Secret is versioned: its name is `<secret_name>-<hash8>`, eight hex digits of a keyed
+//! hash of its data, so a changed value is a new Secret and pods started with the old one keep
+//! reading it until they are replaced. The hash is HMAC-SHA256 keyed with the whole data (every
+//! key and value, length-prefixed): the name is a one-way function of all the values at once,
+//! so it tells nothing about any one of them, and confirming a guess needs every value right
+//! together (the webhook signing secret alone is 24 random bytes). Only 32 bits are shown.
 
 use std::collections::BTreeMap;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 use crate::config::Config;
 use crate::secret::{REDACTED, SecretString};
@@ -128,24 +135,57 @@ pub(super) fn secret_data(config: &Config, values: &SecretValues) -> (Vec<DataEn
     (data, missing)
 }
 
-/// SHA-256 over the Secret's data (keys and encoded values, length-prefixed so no two
-/// different data sets hash alike), as lower-case hex.
-pub(super) fn secret_hash(data: &[DataEntry]) -> String {
-    data_hash(data.iter().map(|e| (e.key.as_str(), e.base64.as_str())))
-}
+/// Hex digits of the hash in a versioned Secret's name.
+const VERSION_DIGITS: usize = 8;
 
-/// The pod-template annotation's hash of a Secret's data, from (key, base64 value) pairs in
-/// declaration order: what a deploy with exactly these values would record.
+/// The versioned Secret name for these (key, base64 value) pairs in declaration order:
+/// `<base>-` and [`VERSION_DIGITS`] hex digits of the keyed hash described in the module
+/// documentation. The same data always gives the same name; any changed key or value gives
+/// another.
 #[must_use]
-pub fn data_hash<'a>(entries: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
-    let mut hasher = Sha256::new();
-    for (key, base64) in entries {
-        for part in [key, base64] {
-            hasher.update((part.len() as u64).to_be_bytes());
-            hasher.update(part.as_bytes());
+pub fn version_name<'a>(
+    base: &str,
+    entries: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> String {
+    use hmac::Mac as _;
+    let mut key = Vec::new();
+    for (name, base64) in entries {
+        for part in [name, base64] {
+            key.extend_from_slice(&(part.len() as u64).to_be_bytes());
+            key.extend_from_slice(part.as_bytes());
         }
     }
-    hex::encode(hasher.finalize())
+    let mut mac =
+        hmac::Hmac::<sha2::Sha256>::new_from_slice(&key).expect("HMAC takes keys of any length");
+    mac.update(b"gpt-deploy secret version 1");
+    let digest = hex::encode(mac.finalize().into_bytes());
+    format!("{base}-{}", &digest[..VERSION_DIGITS])
+}
+
+/// Whether `name` is a version of the Secret `base`: `base-` and eight lower-case hex digits.
+#[must_use]
+pub fn is_version(base: &str, name: &str) -> bool {
+    name.strip_prefix(base)
+        .and_then(|rest| rest.strip_prefix('-'))
+        .is_some_and(|hash| {
+            hash.len() == VERSION_DIGITS
+                && hash.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        })
+}
+
+/// The base name of a versioned Secret name (`gpt-secrets-0a1b2c3d` → `gpt-secrets`).
+#[must_use]
+pub fn version_base(name: &str) -> Option<&str> {
+    let (base, _) = name.rsplit_once('-')?;
+    (!base.is_empty() && is_version(base, name)).then_some(base)
+}
+
+/// The versioned name of the Secret holding `data`.
+pub(super) fn data_version_name(base: &str, data: &[DataEntry]) -> String {
+    version_name(
+        base,
+        data.iter().map(|e| (e.key.as_str(), e.base64.as_str())),
+    )
 }
 
 /// A copy of `object` with every value of a Secret's `data` and `stringData` replaced by
@@ -182,19 +222,45 @@ mod tests {
     }
 
     #[test]
-    fn hash_changes_with_any_value_and_is_unambiguous() {
+    fn version_names_change_with_any_value_and_are_unambiguous() {
         let entry = |k: &str, v: &str| DataEntry {
             key: k.into(),
             base64: v.into(),
         };
-        let a = secret_hash(&[entry("k", "dmFsdWU=")]);
-        assert_eq!(a, secret_hash(&[entry("k", "dmFsdWU=")]));
-        assert_ne!(a, secret_hash(&[entry("k", "dmFsdWF=")]));
-        assert_ne!(
-            secret_hash(&[entry("ab", "c")]),
-            secret_hash(&[entry("a", "bc")])
+        let a = data_version_name("gpt-secrets", &[entry("k", "dmFsdWU=")]);
+        assert_eq!(
+            a,
+            data_version_name("gpt-secrets", &[entry("k", "dmFsdWU=")])
         );
-        assert_eq!(a.len(), 64);
+        assert_ne!(
+            a,
+            data_version_name("gpt-secrets", &[entry("k", "dmFsdWF=")])
+        );
+        assert_ne!(
+            data_version_name("s", &[entry("ab", "c")]),
+            data_version_name("s", &[entry("a", "bc")])
+        );
+        assert!(is_version("gpt-secrets", &a), "{a}");
+        assert_eq!(version_base(&a), Some("gpt-secrets"));
+        // Not a plain SHA-256 of the data: the name is keyed by the data itself.
+        let plain = {
+            use sha2::Digest as _;
+            hex::encode(sha2::Sha256::digest(b"dmFsdWU="))
+        };
+        assert!(!a.ends_with(&plain[..8]), "{a}");
+    }
+
+    #[test]
+    fn versions_are_the_base_name_and_eight_hex_digits() {
+        assert!(is_version("gpt-secrets", "gpt-secrets-0a1b2c3d"));
+        assert!(!is_version("gpt-secrets", "gpt-secrets"));
+        assert!(!is_version("gpt-secrets", "gpt-secrets-0a1b2c3"));
+        assert!(!is_version("gpt-secrets", "gpt-secrets-0A1B2C3D"));
+        assert!(!is_version("gpt-secrets", "gpt-secrets-other-0a1b2c3d"));
+        assert!(!is_version("gpt", "gpt-secrets-0a1b2c3d"));
+        assert_eq!(version_base("gpt-secrets-0a1b2c3d"), Some("gpt-secrets"));
+        assert_eq!(version_base("gpt-secrets"), None);
+        assert_eq!(version_base("-0a1b2c3d"), None);
     }
 
     #[test]

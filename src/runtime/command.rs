@@ -31,6 +31,7 @@ pub async fn cmd_serve(args: &ServeArgs) -> serve::Result<u8> {
         .await
         .map_err(|source| serve::Error::Bind {
             addr: args.listen,
+            origin: crate::usage::origin("listen"),
             source,
         })?;
     let addr = listener.local_addr().map_err(serve::Error::Serve)?;
@@ -109,10 +110,14 @@ pub async fn cmd_migrate() -> db::Result<u8> {
         Err(_) => db::CONNECT_RETRY_FOR,
     };
     let url = DatabaseUrl::from_env()?;
-    let mut conn = db::connect_one(&url, "gpt-deploy migrate", retry_for).await?;
+    // PostgreSQL's notices ("relation \"_sqlx_migrations\" already exists, skipping" on
+    // every run after the first) say nothing to a person; warnings still come through.
+    let options = url
+        .connect_options("gpt-deploy migrate")
+        .options([("client_min_messages", "warning")]);
+    let mut conn = db::connect_one_with(&url, options, retry_for).await?;
     let started = Instant::now();
-    db::MIGRATOR
-        .run(&mut conn)
+    let applied = db::apply_pending(&mut conn)
         .await
         .map_err(|e| db::Error::Migrate {
             target: url.redacted().to_string(),
@@ -123,20 +128,40 @@ pub async fn cmd_migrate() -> db::Result<u8> {
             let versions: Vec<String> = unknown.iter().map(ToString::to_string).collect();
             tracing::warn!(versions = %versions.join(","), "database is ahead of this binary");
             println!(
-                "the database has {} migration(s) this binary does not know (version {}): a newer release applied them; continuing, as migrations only expand the schema",
-                unknown.len(),
-                versions.join(", ")
+                "the database has {} this binary does not know (version {}): a newer release applied {}; continuing, as migrations only expand the schema",
+                count(unknown.len(), "migration"),
+                versions.join(", "),
+                if unknown.len() == 1 { "it" } else { "them" }
             );
         }
         Ok(_) => {}
         Err(e) => tracing::warn!(error = %url.cause(&e), "cannot list the applied migrations"),
     }
     let latest = db::MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
-    tracing::info!(target_db = %url, latest_version = latest, elapsed_ms = started.elapsed().as_millis() as u64, "migrations applied");
-    println!(
-        "migrated {}: schema at version {latest} ({} migration(s) embedded)",
-        url.redacted(),
-        db::MIGRATOR.iter().count()
-    );
+    tracing::info!(target_db = %url, latest_version = latest, applied = applied.len(), elapsed_ms = started.elapsed().as_millis() as u64, "migrations applied");
+    let embedded = count(db::MIGRATOR.iter().count(), "migration");
+    if applied.is_empty() {
+        println!(
+            "{}: already up to date (schema at version {latest}; {embedded} embedded)",
+            url.redacted()
+        );
+    } else {
+        let versions: Vec<String> = applied.iter().map(ToString::to_string).collect();
+        println!(
+            "migrated {}: applied {} (version {}); schema at version {latest} ({embedded} embedded)",
+            url.redacted(),
+            count(applied.len(), "migration"),
+            versions.join(", ")
+        );
+    }
     Ok(crate::exit::OK)
+}
+
+/// `1 migration`, `2 migrations`.
+fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
 }

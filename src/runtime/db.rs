@@ -11,7 +11,7 @@ use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use sqlx::ConnectOptions;
-use sqlx::migrate::Migrator;
+use sqlx::migrate::{MigrateError, Migrator};
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgSslMode};
 
 use crate::secret::SecretString;
@@ -44,6 +44,43 @@ pub async fn unknown_applied(conn: &mut PgConnection) -> Result<Vec<i64>, sqlx::
         .into_iter()
         .filter(|v| !MIGRATOR.iter().any(|m| m.version == *v))
         .collect())
+}
+
+/// The versions recorded as applied (empty for a database never migrated).
+async fn applied_versions(conn: &mut PgConnection) -> Result<Vec<i64>, sqlx::Error> {
+    let exists: Option<String> = sqlx::query_scalar("select to_regclass('_sqlx_migrations')::text")
+        .fetch_one(&mut *conn)
+        .await?;
+    if exists.is_none() {
+        return Ok(Vec::new());
+    }
+    sqlx::query_scalar("select version from _sqlx_migrations where success order by version")
+        .fetch_all(&mut *conn)
+        .await
+}
+
+/// Applies the pending embedded migrations on `conn` and returns the versions this call
+/// applied (empty: the database was already up to date). The migrator's advisory lock is
+/// taken around the whole (PostgreSQL advisory locks nest within a session), so a
+/// `migrate` running at the same time cannot apply anything between the reads.
+///
+/// # Errors
+/// The migrator's error: a migration failed, an applied one was edited, the lock or the
+/// migrations table could not be read.
+pub async fn apply_pending(conn: &mut PgConnection) -> Result<Vec<i64>, MigrateError> {
+    use sqlx::migrate::Migrate as _;
+    conn.lock().await?;
+    let applied = async {
+        let before = applied_versions(conn).await?;
+        MIGRATOR.run(&mut *conn).await?;
+        let after = applied_versions(conn).await?;
+        Ok::<_, MigrateError>(after.into_iter().filter(|v| !before.contains(v)).collect())
+    }
+    .await;
+    let unlocked = conn.unlock().await;
+    let applied = applied?;
+    unlocked?;
+    Ok(applied)
 }
 
 /// How long `migrate` keeps retrying a database that refuses connections (a
@@ -665,6 +702,7 @@ fn certificate_advice(err: &rustls::Error) -> Option<&'static str> {
 pub struct DbCause {
     message: Box<str>,
     transient: bool,
+    pool_timeout: bool,
     sqlstate: Option<Box<str>>,
     advice: Option<&'static str>,
 }
@@ -687,6 +725,7 @@ impl DbCause {
         Self {
             message: drop_server_source_lines(&scrub(&message, secrets)).into_boxed_str(),
             transient: advice.is_none() && sqlx_err.is_some_and(is_transient),
+            pool_timeout: matches!(sqlx_err, Some(sqlx::Error::PoolTimedOut)),
             advice,
             sqlstate: sqlx_err
                 .and_then(|e| e.as_database_error())
@@ -699,6 +738,12 @@ impl DbCause {
     #[must_use]
     pub fn is_transient(&self) -> bool {
         self.transient
+    }
+
+    /// Whether it is a pool's wait for a connection that ran out (the reason is not known).
+    #[must_use]
+    pub fn is_pool_timeout(&self) -> bool {
+        self.pool_timeout
     }
 
     /// What to do about it, when the cause is clear enough to say (a refused certificate).
@@ -764,7 +809,18 @@ pub async fn connect_one(
     application_name: &str,
     retry_for: Duration,
 ) -> Result<PgConnection> {
-    let options = url.connect_options(application_name);
+    connect_one_with(url, url.connect_options(application_name), retry_for).await
+}
+
+/// [`connect_one`] with these connection options (made from `url`).
+///
+/// # Errors
+/// [`Error::Connect`] with the last (scrubbed) driver error.
+pub async fn connect_one_with(
+    url: &DatabaseUrl,
+    options: PgConnectOptions,
+    retry_for: Duration,
+) -> Result<PgConnection> {
     let started = Instant::now();
     let mut attempts = 0;
     loop {

@@ -9,7 +9,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
@@ -83,10 +83,12 @@ pub enum Error {
     #[error(transparent)]
     DatabaseUrl(#[from] super::db::Error),
     /// The listener could not be opened.
-    #[error("cannot listen on {addr} (--listen / LISTEN_ADDR); is another process using the port?")]
+    #[error("cannot listen on {addr} ({origin}); is another process using the port?")]
     Bind {
         /// The requested address.
         addr: SocketAddr,
+        /// Where the address came from: `LISTEN_ADDR`, `--listen`, or the default.
+        origin: crate::usage::Origin,
         /// The operating system's reason.
         #[source]
         source: std::io::Error,
@@ -174,6 +176,8 @@ struct Inner {
     database: DatabaseUrl,
     metrics: Metrics,
     shutting_down: AtomicBool,
+    /// What `/readyz` answered last ([`Readiness`] as a number), so each change is logged once.
+    readiness: AtomicU8,
     limits: Limits,
     /// One permit per delivery being handled.
     in_flight: Semaphore,
@@ -238,6 +242,7 @@ impl AppState {
                 database,
                 metrics: Metrics::new(),
                 shutting_down: AtomicBool::new(false),
+                readiness: AtomicU8::new(Readiness::Unknown as u8),
                 in_flight: Semaphore::new(limits.max_concurrent_requests as usize),
                 body_memory: Semaphore::new(limits.body_memory_kib as usize),
                 limits,
@@ -574,20 +579,99 @@ async fn healthz() -> Response {
     reply(StatusCode::OK, "alive")
 }
 
+/// What `/readyz` answers, remembered between probes so that only changes are logged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+enum Readiness {
+    /// No probe yet.
+    Unknown = 0,
+    /// 200.
+    Ready = 1,
+    /// 503: the database did not answer.
+    DatabaseUnreachable = 2,
+    /// 503: draining after SIGTERM.
+    ShuttingDown = 3,
+}
+
+impl AppState {
+    /// Records what `/readyz` answers now; returns the previous answer when it was another.
+    fn readiness_changed(&self, now: Readiness) -> Option<Readiness> {
+        let before = self.inner.readiness.swap(now as u8, Ordering::SeqCst);
+        (before != now as u8).then_some(match before {
+            1 => Readiness::Ready,
+            2 => Readiness::DatabaseUnreachable,
+            3 => Readiness::ShuttingDown,
+            _ => Readiness::Unknown,
+        })
+    }
+}
+
+/// Logs why the pod turned unready, once per change. A probe that ran out of time (or of
+/// the pool's wait) does not know why, so one connection is tried outside the pool, in the
+/// background, to name the cause (`connection refused`, a rejected login, ...).
+fn log_unready(state: &AppState, cause: Option<db::DbCause>) {
+    if let Some(cause) = cause.filter(|c| !c.is_pool_timeout()) {
+        tracing::warn!(error = %cause, "not ready (/readyz answers 503): database unreachable");
+        return;
+    }
+    let database = state.inner.database.clone();
+    tokio::spawn(async move {
+        let options = database.connect_options("gpt-deploy serve readyz");
+        let attempt = sqlx::ConnectOptions::connect(&options);
+        match tokio::time::timeout(READY_DIAGNOSIS_TIMEOUT, attempt).await {
+            Ok(Ok(conn)) => {
+                let _ = sqlx::Connection::close(conn).await;
+                tracing::warn!(
+                    timeout = %humantime::format_duration(READY_TIMEOUT),
+                    "not ready (/readyz answers 503): the database did not answer in time, though it accepts connections (overloaded?)"
+                );
+            }
+            Ok(Err(e)) => tracing::warn!(
+                error = %database.cause(&e),
+                "not ready (/readyz answers 503): database unreachable"
+            ),
+            Err(_) => tracing::warn!(
+                error = %format!("no answer within {}", humantime::format_duration(READY_DIAGNOSIS_TIMEOUT)),
+                "not ready (/readyz answers 503): database unreachable"
+            ),
+        }
+    });
+}
+
+/// How long the background connection attempt of [`log_unready`] may take.
+const READY_DIAGNOSIS_TIMEOUT: Duration = Duration::from_secs(5);
+
 async fn readyz(State(state): State<AppState>) -> Response {
     if state.inner.shutting_down.load(Ordering::SeqCst) {
+        if state.readiness_changed(Readiness::ShuttingDown).is_some() {
+            tracing::info!("not ready (/readyz answers 503): shutting down");
+        }
         return reply(StatusCode::SERVICE_UNAVAILABLE, "shutting down");
     }
     let ping = sqlx::query("select 1").execute(&state.inner.ready_pool);
-    match tokio::time::timeout(READY_TIMEOUT, ping).await {
-        Ok(Ok(_)) => reply(StatusCode::OK, "ready"),
-        Ok(Err(e)) => {
-            let cause = state.inner.database.cause(&e);
-            tracing::warn!(error = %cause, "not ready: database unreachable");
-            reply(StatusCode::SERVICE_UNAVAILABLE, "database unreachable")
+    let failed = match tokio::time::timeout(READY_TIMEOUT, ping).await {
+        Ok(Ok(_)) => {
+            match state.readiness_changed(Readiness::Ready) {
+                Some(Readiness::Unknown) => {
+                    tracing::info!("ready (/readyz answers 200): the database answers")
+                }
+                Some(_) => {
+                    tracing::info!("ready again (/readyz answers 200): the database answers")
+                }
+                None => {}
+            }
+            return reply(StatusCode::OK, "ready");
         }
-        Err(_) => reply(StatusCode::SERVICE_UNAVAILABLE, "database unreachable"),
+        Ok(Err(e)) => Some(state.inner.database.cause(&e)),
+        Err(_) => None,
+    };
+    if state
+        .readiness_changed(Readiness::DatabaseUnreachable)
+        .is_some()
+    {
+        log_unready(&state, failed);
     }
+    reply(StatusCode::SERVICE_UNAVAILABLE, "database unreachable")
 }
 
 async fn render_metrics(State(state): State<AppState>) -> Response {

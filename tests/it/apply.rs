@@ -30,8 +30,13 @@ async fn fresh_apply_creates_the_set_and_waits_for_the_rollout() {
     let env = DeployEnv::new().await;
     let out = run(env.cmd("apply", &["--wait", "--timeout", "120s"])).await;
     out.success();
+    let version = env.secret_version().await;
+    assert!(
+        gpt_deploy::render::is_version("gpt-secrets", &version),
+        "{version}"
+    );
     for line in [
-        "secret/gpt-secrets created",
+        &format!("secret/{version} created"),
         "poddisruptionbudget.policy/gpt-service created",
         "service/gpt-service created",
         "deployment.apps/gpt-service created",
@@ -82,7 +87,7 @@ async fn fresh_apply_creates_the_set_and_waits_for_the_rollout() {
         .collect();
     assert_eq!(managers, vec!["gpt-deploy".to_string()]);
 
-    let secret = secrets.get("gpt-secrets").await.unwrap();
+    let secret = secrets.get(&version).await.unwrap();
     let data = secret.data.unwrap();
     assert_eq!(data["clerk-webhook-secret"].0, SENTINEL_CLERK.as_bytes());
     assert_eq!(labels(&secret.metadata)[PART_OF], id);
@@ -162,17 +167,27 @@ async fn changed_secret_rolls_the_pods() {
     run(env.cmd("apply", &["--wait", "--timeout", "120s"]))
         .await
         .success();
+    let old = env.secret_version().await;
     let rotated = "whsec_sentinelClerkRotated2AAA";
     let out = run(env
-        .cmd("apply", &["--wait", "--timeout", "120s"])
+        .cmd("apply", &["--wait", "--timeout", "120s", "--prune"])
         .env("CLERK_WEBHOOK_SECRET", rotated))
     .await;
     out.success();
+    // A changed value is a new Secret version; the old pods' version stays.
+    let new = env.secret_version().await;
+    assert_ne!(new, old);
     assert!(
-        out.stdout.contains("secret/gpt-secrets configured"),
+        out.stdout.contains(&format!("secret/{new} created")),
         "{}",
         out.stdout
     );
+    assert!(!out.stdout.contains(&old), "{}", out.stdout);
+    let secrets: Api<Secret> = Api::namespaced(env.ns.client(), &env.ns.name);
+    let kept = secrets.get(&old).await.unwrap().data.unwrap();
+    assert_eq!(kept["clerk-webhook-secret"].0, SENTINEL_CLERK.as_bytes());
+    let current = secrets.get(&new).await.unwrap().data.unwrap();
+    assert_eq!(current["clerk-webhook-secret"].0, rotated.as_bytes());
     assert!(
         out.stdout
             .contains("deployment.apps/gpt-service configured"),
@@ -333,7 +348,9 @@ async fn dry_run_persists_nothing() {
         .filter_map(|s| s.metadata.name)
         .collect();
     assert!(
-        !names.iter().any(|n| n == PARENT || n == "gpt-secrets"),
+        !names
+            .iter()
+            .any(|n| n == PARENT || n.starts_with("gpt-secrets")),
         "{names:?}"
     );
 }
@@ -514,7 +531,18 @@ async fn invalid_object_names_the_object_and_quotes_the_server() {
     // The preflight's dry run caught it: nothing was written, not even the parent.
     let secrets: Api<Secret> = Api::namespaced(env.ns.client(), &env.ns.name);
     assert!(secrets.get_opt(PARENT).await.unwrap().is_none());
-    assert!(secrets.get_opt("gpt-secrets").await.unwrap().is_none());
+    let names: Vec<String> = secrets
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter_map(|s| s.metadata.name)
+        .collect();
+    assert!(
+        !names.iter().any(|n| n.starts_with("gpt-secrets")),
+        "{names:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -272,9 +272,21 @@ async fn first_deploy_takes_over_the_kubectl_layout_without_a_gap() {
         out.stdout
     );
     assert!(
-        out.stderr.contains("would be adopted from kubectl-create"),
+        out.stderr
+            .contains("would be adopted from kubectl-client-side-apply"),
         "{}",
         out.stderr
+    );
+    // The unversioned Secret of the old layout goes after the rollout; a version replaces it.
+    assert!(
+        out.stdout.contains("+++ retired/v1/Secret/gpt-secrets\n"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("+++ merged/v1/Secret/gpt-secrets-"),
+        "{}",
+        out.stdout
     );
     assert_eq!(resource_versions(&env).await, before, "diff wrote nothing");
 
@@ -312,12 +324,18 @@ async fn first_deploy_takes_over_the_kubectl_layout_without_a_gap() {
         totals.iter().all(|&n| n > 0),
         "the Service had no ready endpoint at some moment: {totals:?}"
     );
+    let version = env.secret_version().await;
+    assert!(
+        gpt_deploy::render::is_version("gpt-secrets", &version),
+        "{version}"
+    );
     for line in [
         "service/gpt-service configured (adopted from kubectl-client-side-apply)",
         "cronjob.batch/gpt-token-cleanup configured (adopted from kubectl-client-side-apply)",
-        "secret/gpt-secrets configured (adopted from kubectl-create)",
+        &format!("secret/{version} created"),
         "deployment.apps/gpt-service configured (replaced (selector changed))",
         "configmap/gpt-service-config retired",
+        "secret/gpt-secrets retired",
     ] {
         assert!(
             out.stdout.contains(line),
@@ -325,9 +343,18 @@ async fn first_deploy_takes_over_the_kubectl_layout_without_a_gap() {
             out.stdout
         );
     }
-    let md = std::fs::read_to_string(&summary).unwrap();
+    // Retired only once the new pods serve: after the CronJob, which waits for the rollout.
+    let position = |line: &str| out.stdout.find(line).unwrap();
     assert!(
-        md.contains("| Secret/gpt-secrets | configured, adopted from kubectl-create |"),
+        position("cronjob.batch/gpt-token-cleanup configured")
+            < position("secret/gpt-secrets retired"),
+        "{}",
+        out.stdout
+    );
+    let md = std::fs::read_to_string(&summary).unwrap();
+    assert!(md.contains("| Secret/gpt-secrets | retired |"), "{md}");
+    assert!(
+        md.contains(&format!("| Secret/{version} | created |")),
         "{md}"
     );
 
@@ -403,7 +430,11 @@ async fn first_deploy_takes_over_the_kubectl_layout_without_a_gap() {
     })
     .await;
 
-    let secret = secrets.get("gpt-secrets").await.unwrap();
+    assert!(
+        secrets.get_opt("gpt-secrets").await.unwrap().is_none(),
+        "the unversioned Secret is retired"
+    );
+    let secret = secrets.get(&version).await.unwrap();
     let keys: BTreeSet<String> = secret.data.clone().unwrap().into_keys().collect();
     assert_eq!(
         keys,

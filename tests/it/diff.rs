@@ -49,26 +49,53 @@ async fn diff_shows_new_objects_then_nothing_after_apply() {
 async fn changed_secret_shows_as_changed_without_its_value() {
     let env = DeployEnv::new().await;
     run(env.cmd("apply", &[])).await.success();
+    let old = env.secret_version().await;
     let rotated = "whsec_sentinelClerkRotated3AAA";
     let out = run(env.cmd("diff", &[]).env("CLERK_WEBHOOK_SECRET", rotated)).await;
     out.expect_code(1);
+    // A changed value is a new Secret version, values masked; the workloads would read it.
+    let created = out
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("+++ merged/v1/Secret/"))
+        .unwrap_or_else(|| panic!("no new Secret version in:\n{}", out.stdout))
+        .to_owned();
+    assert_ne!(created, old);
     assert!(
+        out.stderr.contains(&format!(
+            "Secret {}/{created} would be a new version of {old} (values changed: clerk-webhook-secret)",
+            env.ns.name
+        )),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stdout.contains("+  clerk-webhook-secret: '***'"),
+        "{}",
         out.stdout
-            .contains("-  clerk-webhook-secret: '*** (before)'"),
+    );
+    for reader in ["Deployment/gpt-service", "CronJob/gpt-token-cleanup"] {
+        assert!(out.stdout.contains(reader), "{reader}: {}", out.stdout);
+    }
+    assert!(
+        out.stdout.contains(&format!("-              name: {old}"))
+            && out
+                .stdout
+                .contains(&format!("+              name: {created}")),
+        "{}",
+        out.stdout
+    );
+    // The old version is kept for the pods that read it: not shown as pruned (the previous
+    // migration Job is).
+    assert!(!out.stdout.contains("pruned/v1/Secret"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("+++ pruned/batch/v1/Job/gpt-migrate-"),
         "{}",
         out.stdout
     );
     assert!(
         out.stdout
-            .contains("+  clerk-webhook-secret: '*** (after)'"),
-        "{}",
-        out.stdout
-    );
-    // The unchanged key is masked and not part of the change.
-    assert!(!out.stdout.contains("+  database-url"), "{}", out.stdout);
-    // The pods would roll: the hash annotation changes.
-    assert!(
-        out.stdout.contains("+        gpt-deploy/secret-hash: "),
+            .ends_with("2 would be created, 2 changed, 1 would be pruned, 2 unchanged\n"),
         "{}",
         out.stdout
     );

@@ -54,12 +54,13 @@ async fn diff_without_secret_values_checks_what_it_can() {
         out.stderr
     );
 
+    let version = env.secret_version().await;
     let out = run(without_secrets(&env, "diff", &["--without-secret-values"])).await;
     out.expect_code(0);
     assert!(
-        out.stdout.contains(
-            "Secret gpt-secrets: not checked: clerk-webhook-secret, database-url (no value in the environment); the running pods were started with this content"
-        ),
+        out.stdout.contains(&format!(
+            "Secret {version}: not checked: clerk-webhook-secret, database-url (no value in the environment); the running pods were started with this content"
+        )),
         "{}",
         out.stdout
     );
@@ -91,13 +92,15 @@ async fn diff_without_secret_values_checks_what_it_can() {
         "{}",
         out.stdout
     );
+    // A new Secret version, which the pods would read (so they would roll).
     assert!(
-        out.stdout.contains("-  database-url: '*** (before)'"),
+        out.stdout.contains("+  database-url: '***'"),
         "{}",
         out.stdout
     );
     assert!(
-        out.stdout.contains("+        gpt-deploy/secret-hash: "),
+        out.stdout
+            .contains(&format!("-              name: {version}")),
         "{}",
         out.stdout
     );
@@ -123,8 +126,10 @@ async fn diff_without_secret_values_checks_what_it_can() {
         "{}",
         out.stdout
     );
-    // Only the version label of the Secret changes, not its data.
+    // The Secret does not change with the image: it carries no version label, and its
+    // name and data stay.
     assert!(!out.stdout.contains("(before)"), "{}", out.stdout);
+    assert!(!out.stdout.contains("/v1/Secret/"), "{}", out.stdout);
 }
 
 fn with_github(bin: Bin, gh: &GitHubStandIn) -> Bin {
@@ -212,12 +217,13 @@ async fn drift_opens_updates_and_closes_one_issue() {
     assert!(open[0].body.contains("+  replicas: 1"), "{}", open[0].body);
 
     // Someone also edits the Secret: the pods no longer match it; the same issue is updated.
+    let version = env.secret_version().await;
     let edited = STANDARD.encode("postgres://edited-by-hand@db/gpt");
     kubectl(
         &env,
         &[
             "patch",
-            "secret/gpt-secrets",
+            &format!("secret/{version}"),
             "--type=merge",
             "-p",
             &format!("{{\"data\":{{\"database-url\":\"{edited}\"}}}}"),
@@ -261,7 +267,7 @@ async fn drift_opens_updates_and_closes_one_issue() {
         &env,
         &[
             "patch",
-            "secret/gpt-secrets",
+            &format!("secret/{version}"),
             "--type=merge",
             "-p",
             &format!(

@@ -21,13 +21,22 @@ async fn without_secrets(env: &DeployEnv, command: &str, extra: &[&str]) -> Outp
 }
 
 async fn deploy(env: &DeployEnv, image: &str, sha: &str, actor: &str) {
+    deploy_with(env, image, sha, actor, SENTINEL_CLERK).await;
+}
+
+/// [`deploy`] with another webhook signing secret (a sentinel too).
+async fn deploy_with(env: &DeployEnv, image: &str, sha: &str, actor: &str, clerk: &str) {
     run(env
         .cmd("deploy", &["--image", image, "--timeout", "120s"])
+        .env("CLERK_WEBHOOK_SECRET", clerk)
         .env("GITHUB_SHA", sha)
         .env("GITHUB_ACTOR", actor))
     .await
     .success();
 }
+
+/// The second release's signing secret (never in any output).
+const CLERK_V2: &str = "whsec_sentinelClerkHistV2c";
 
 async fn history_json(env: &DeployEnv) -> Vec<Value> {
     let out = without_secrets(env, "history", &["--output", "json"]).await;
@@ -74,13 +83,17 @@ async fn deploys_are_recorded_and_rollback_restores_an_earlier_revision() {
         "alice",
     )
     .await;
-    deploy(
+    let v1_secret = env.secret_version().await;
+    deploy_with(
         &env,
         "v2",
         "2222222222222222222222222222222222222222",
         "bob",
+        CLERK_V2,
     )
     .await;
+    let v2_secret = env.secret_version().await;
+    assert_ne!(v1_secret, v2_secret, "a new value is a new Secret version");
 
     let out = without_secrets(&env, "history", &[]).await;
     out.success();
@@ -117,8 +130,9 @@ async fn deploys_are_recorded_and_rollback_restores_an_earlier_revision() {
     );
     assert_eq!(revisions[1]["result"], "succeeded");
     assert!(revisions[1]["finished"].is_string(), "{revisions:?}");
-    assert!(
-        !revisions[1]["secrets"].as_array().unwrap().is_empty(),
+    assert_eq!(
+        revisions[1]["secrets"],
+        serde_json::json!([v2_secret]),
         "the Secret version is recorded: {revisions:?}"
     );
     let objects = revisions[1]["objects"].as_array().unwrap();
@@ -155,6 +169,11 @@ async fn deploys_are_recorded_and_rollback_restores_an_earlier_revision() {
         out.stdout
     );
     assert!(live_image(&env).await.ends_with(":v1"));
+    assert_eq!(
+        env.secret_version().await,
+        v1_secret,
+        "v1's Secret version again"
+    );
 
     let out = without_secrets(&env, "status", &[]).await;
     out.success();
@@ -171,12 +190,10 @@ async fn deploys_are_recorded_and_rollback_restores_an_earlier_revision() {
     assert!(status.contains("replicas:     1/1 ready"), "{status}");
     assert!(status.contains("last cleanup: none yet"), "{status}");
     assert!(status.contains("next cleanup: 20"), "{status}");
-    // The Secret (not part of a revision) still carries v2's version label: that is drift
-    // from what the configuration renders for v1, and status says so.
-    assert!(
-        status.contains("drift:        yes: Secret") && status.contains("gpt-deploy drift --env"),
-        "{status}"
-    );
+    // The cluster is what the configuration renders for v1 with v1's Secret version: the
+    // Secret carries no image tag, and v1's migration Job (run once, pruned since) is no
+    // drift.
+    assert!(status.contains("drift:        no\n"), "{status}");
 
     let out = without_secrets(&env, "status", &["--output", "json"]).await;
     out.success();
@@ -184,13 +201,14 @@ async fn deploys_are_recorded_and_rollback_restores_an_earlier_revision() {
     assert_eq!(status["revision"]["number"], 3);
     assert_eq!(status["revision"]["rollback_of"], 1);
     assert_eq!(status["replicas"]["ready"], 1);
-    assert_eq!(status["drift"], true);
+    assert_eq!(status["drift"], false);
 
     // Without --to: the succeeded revision before the running one (2, v2).
     let out = without_secrets(&env, "rollback", &["--timeout", "120s"]).await;
     out.success();
     assert!(out.stderr.contains("back to revision 2"), "{}", out.stderr);
     assert!(live_image(&env).await.ends_with(":v2"));
+    assert_eq!(env.secret_version().await, v2_secret);
     let revisions = history_json(&env).await;
     assert_eq!(revisions.len(), 4);
     assert_eq!(revisions[3]["rollback_of"], 2);

@@ -1,5 +1,6 @@
 //! `gpt-deploy migrate` against a real PostgreSQL server: the schema, running
-//! twice (also at the same time), edited migrations, bad input, redaction.
+//! twice (also at the same time; the second says "already up to date"), edited migrations,
+//! bad input, redaction.
 
 use crate::support;
 
@@ -134,6 +135,38 @@ async fn migrate_twice_at_the_same_time_and_again() {
     assert_eq!(applied(db.pool()).await, embedded());
     let o = migrate_cmd(Some(&db.url)).output().await.unwrap();
     assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
+    assert_eq!(applied(db.pool()).await, embedded());
+}
+
+#[tokio::test]
+async fn a_second_migrate_says_already_up_to_date_and_nothing_else() {
+    let db = support::pg::database().await;
+    let o = migrate_cmd(Some(&db.url)).output().await.unwrap();
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}\n{err}");
+    let n = embedded().len();
+    let versions: Vec<String> = embedded().iter().map(|(v, _)| v.to_string()).collect();
+    assert!(
+        out.contains(&format!(
+            ": applied {n} migration{} (version {}); schema at version",
+            if n == 1 { "" } else { "s" },
+            versions.join(", ")
+        )),
+        "{out}"
+    );
+    let o = migrate_cmd(Some(&db.url)).output().await.unwrap();
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}\n{err}");
+    assert!(
+        out.contains(": already up to date (schema at version"),
+        "{out}"
+    );
+    assert!(!out.contains("applied"), "{out}");
+    // PostgreSQL's notice about the existing migrations table is not passed on.
+    for stream in [&out, &err] {
+        assert!(!stream.contains("_sqlx_migrations"), "{stream}");
+        assert!(!stream.contains("already exists, skipping"), "{stream}");
+    }
     assert_eq!(applied(db.pool()).await, embedded());
 }
 
@@ -394,7 +427,7 @@ async fn an_older_binary_migrates_against_a_schema_a_newer_release_expanded() {
     assert_eq!(o.status.code(), Some(0), "{out}\n{err}");
     assert!(
         out.contains(&format!(
-            "the database has 1 migration(s) this binary does not know (version {newer})"
+            "the database has 1 migration this binary does not know (version {newer}): a newer release applied it"
         )),
         "{out}"
     );

@@ -239,10 +239,17 @@ fn each_kind_of_commit_shows_exactly_its_changes() {
         expected.push(change(
             env,
             "changed",
-            "Secret/gpt-secrets",
+            "Secret/gpt-secrets-<version>",
             &["clerk-webhook-secret"],
         ));
-        expected.push(change(env, "changed", "Deployment/gpt-service", &[]));
+        // A new Secret version: everything that reads it changes with it.
+        for reader in [
+            "Job/gpt-migrate-<version>",
+            "Deployment/gpt-service",
+            "CronJob/gpt-token-cleanup",
+        ] {
+            expected.push(change(env, "changed", reader, &[]));
+        }
     }
     assert_eq!(changes(&json), expected);
     let secret_diff = json["environments"][0]["objects"][0]["diff"]
@@ -263,7 +270,8 @@ fn each_kind_of_commit_shows_exactly_its_changes() {
     // Across all four commits the changes add up; `--env` narrows them.
     let (out, json) = json_preview(&repo, &base, &nothing);
     out.expect_code(1);
-    assert_eq!(changes(&json).len(), 6, "{json:#}");
+    // Per environment: the Secret version, and the Job, Deployment and CronJob reading it.
+    assert_eq!(changes(&json).len(), 12, "{json:#}");
     let out = repo
         .preview(&["--base", &base, "--env", "staging", "--format", "json"])
         .run();
@@ -288,9 +296,9 @@ fn every_format_says_the_same_without_secret_values() {
 
     let plain = run("plain");
     assert!(!plain.contains('\u{1b}'), "{plain}");
-    assert!(plain.contains("staging: 2 changed\n"), "{plain}");
+    assert!(plain.contains("staging: 4 changed\n"), "{plain}");
     assert!(
-        plain.contains("  ~ Secret/gpt-secrets (value changed: clerk-webhook-secret)\n"),
+        plain.contains("  ~ Secret/gpt-secrets-<version> (value changed: clerk-webhook-secret)\n"),
         "{plain}"
     );
     assert!(plain.contains("  ~ Deployment/gpt-service\n"), "{plain}");
@@ -318,18 +326,18 @@ fn every_format_says_the_same_without_secret_values() {
         "{markdown}"
     );
     assert!(
-        markdown.contains("| `staging` | 0 | 0 | 2 | 4 |\n"),
+        markdown.contains("| `staging` | 0 | 0 | 4 | 2 |\n"),
         "{markdown}"
     );
     assert!(
-        markdown.contains("| `production` | 0 | 0 | 2 | 4 |\n"),
+        markdown.contains("| `production` | 0 | 0 | 4 | 2 |\n"),
         "{markdown}"
     );
-    assert_eq!(markdown.matches("<details>").count(), 6, "{markdown}");
-    assert_eq!(markdown.matches("</details>").count(), 6, "{markdown}");
+    assert_eq!(markdown.matches("<details>").count(), 12, "{markdown}");
+    assert_eq!(markdown.matches("</details>").count(), 12, "{markdown}");
     assert!(
         markdown.contains(
-            "<details><summary>changed <code>Secret/gpt-secrets</code> (value changed: clerk-webhook-secret)</summary>"
+            "<details><summary>changed <code>Secret/gpt-secrets-&lt;version&gt;</code> (value changed: clerk-webhook-secret)</summary>"
         ),
         "{markdown}"
     );
@@ -343,8 +351,8 @@ fn every_format_says_the_same_without_secret_values() {
     );
 
     let json: Value = serde_json::from_str(&run("json")).unwrap();
-    assert_eq!(json["environments"][2]["changed"], 2);
-    assert_eq!(json["environments"][2]["unchanged"], 4);
+    assert_eq!(json["environments"][2]["changed"], 4);
+    assert_eq!(json["environments"][2]["unchanged"], 2);
 }
 
 #[test]
@@ -386,7 +394,12 @@ fn added_and_removed_objects_and_environments() {
         &[]
     )));
     assert!(all.contains(&change("qa", "added", "Deployment/gpt-service", &[])));
-    assert!(all.contains(&change("development", "removed", "Secret/gpt-secrets", &[])));
+    assert!(all.contains(&change(
+        "development",
+        "removed",
+        "Secret/gpt-secrets-<version>",
+        &[]
+    )));
     assert!(
         !all.iter().any(|c| c.0 == "qa" && c.1 != "added"),
         "{all:?}"

@@ -90,7 +90,11 @@ fn renders_production_from_the_embedded_config_in_an_empty_directory() {
     assert_eq!(cron["spec"]["concurrencyPolicy"], "Forbid");
     assert_eq!(find("PodDisruptionBudget")["spec"]["minAvailable"], 1);
     let secret = find("Secret");
-    assert_eq!(secret["metadata"]["name"], "gpt-secrets");
+    let name = secret["metadata"]["name"].as_str().unwrap();
+    assert!(
+        gpt_deploy::render::is_version("gpt-secrets", name),
+        "a versioned Secret: {name}"
+    );
     let value = secret["data"]["clerk-webhook-secret"]
         .as_str()
         .expect("a data value");

@@ -9,8 +9,8 @@ use crate::support;
 
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::batch::v1::{CronJob, Job};
-use k8s_openapi::api::core::v1::Pod;
-use kube::api::{Api, ListParams, Patch, PatchParams};
+use k8s_openapi::api::core::v1::{Pod, Secret};
+use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use serde_json::json;
 use support::deploy_env::{DeployEnv, run};
 
@@ -251,6 +251,215 @@ async fn a_failing_migration_stops_the_deploy_with_its_log_tail() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_during_the_migration_wait_exits_130_before_the_deployment() {
+    let env = DeployEnv::new().await;
+    // The migration pods are never scheduled: the deploy waits on the Job.
+    env.config.edit(
+        "templates/migrate-job.yaml.j2",
+        "      restartPolicy: Never\n",
+        "      restartPolicy: Never\n      nodeSelector:\n        gpt-deploy.test/no-such-node: \"true\"\n",
+    );
+    let running = env
+        .cmd("deploy", &["--image", "v1", "--timeout", "300s"])
+        .spawn();
+    let mut tries = 0;
+    while migrate_jobs(&env).await.is_empty() {
+        tries += 1;
+        assert!(tries < 600, "the deploy never applied the migration Job");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    running.signal("TERM");
+    let out = tokio::task::spawn_blocking(move || running.wait())
+        .await
+        .unwrap();
+    support::deploy_env::assert_no_secrets(&out);
+    out.expect_code(130);
+    assert!(
+        out.stderr
+            .contains("cancelled by SIGTERM while waiting for the migration Job"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("recorded revision 1: cancelled"),
+        "{}",
+        out.stderr
+    );
+    let deployments: Api<Deployment> = Api::namespaced(env.ns.client(), &env.ns.name);
+    assert!(
+        deployments.get_opt(APP).await.unwrap().is_none(),
+        "the Deployment is never applied"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_unversioned_secret_is_retired_only_after_a_successful_rollout() {
+    let env = DeployEnv::new().await;
+    run(env.cmd("deploy", &["--image", "v1", "--timeout", "120s"]))
+        .await
+        .success();
+    // The Secret of the older layout, as `kubectl create secret` left it.
+    let secrets: Api<Secret> = Api::namespaced(env.ns.client(), &env.ns.name);
+    let old: Secret = serde_json::from_value(json!({"metadata": {"name": "gpt-secrets"},
+        "data": {"database-url": "cG9zdGdyZXM6Ly9vbGQ="}}))
+    .unwrap();
+    secrets.create(&PostParams::default(), &old).await.unwrap();
+
+    // A failed rollout (rolled back) retires nothing: the old pods may still need it.
+    env.make_pods_never_ready();
+    let out = run(env.cmd("deploy", &["--image", "v2", "--timeout", "15s"])).await;
+    out.expect_code(4);
+    assert!(out.stderr.contains("rolled back to"), "{}", out.stderr);
+    assert!(!out.stdout.contains("retired"), "{}", out.stdout);
+    assert!(secrets.get_opt("gpt-secrets").await.unwrap().is_some());
+
+    // Once a rollout succeeds, it goes (after the CronJob, which waits for the rollout).
+    env.config.edit(
+        "templates/deployment.yaml.j2",
+        &format!(
+            "        {}: \"true\"\n",
+            support::cluster::NEVER_READY_LABEL
+        ),
+        "",
+    );
+    let out = run(env.cmd("deploy", &["--image", "v2", "--timeout", "120s"])).await;
+    out.success();
+    let retired = out
+        .stdout
+        .find("secret/gpt-secrets retired")
+        .unwrap_or_else(|| {
+            panic!("not retired:\n{}", out.stdout);
+        });
+    let cron = out
+        .stdout
+        .find("cronjob.batch/gpt-token-cleanup configured")
+        .unwrap();
+    assert!(cron < retired, "{}", out.stdout);
+    assert!(secrets.get_opt("gpt-secrets").await.unwrap().is_none());
+    // The versions stay.
+    assert!(
+        secrets
+            .get_opt(&env.secret_version().await)
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_during_the_automatic_rollback_exits_130() {
+    let env = DeployEnv::new().await;
+    // Neither release's pods ever become ready, so the rollback's wait goes on too.
+    env.make_pods_never_ready();
+    run(env.cmd("deploy", &["--image", "v1", "--no-wait"]))
+        .await
+        .success();
+    let running = env
+        .cmd("deploy", &["--image", "v2", "--timeout", "15s"])
+        .spawn();
+    let deployments: Api<Deployment> = Api::namespaced(env.ns.client(), &env.ns.name);
+    let image = || async { image_of(&deployments.get(APP).await.unwrap()) };
+    // v2 is applied, fails to roll out within 15 s, then v1's template is applied again.
+    for tag in [":v2", ":v1"] {
+        let mut tries = 0;
+        while !image().await.ends_with(tag) {
+            tries += 1;
+            assert!(tries < 600, "the Deployment never ran {tag}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    running.signal("TERM");
+    let out = tokio::task::spawn_blocking(move || running.wait())
+        .await
+        .unwrap();
+    support::deploy_env::assert_no_secrets(&out);
+    out.expect_code(130);
+    assert!(
+        out.stderr.contains(&format!(
+            "cancelled by SIGTERM while waiting for the rollback of Deployment {}/{APP} to gptservice.azurecr.io/gpt-service:v1",
+            env.ns.name
+        )),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("recorded revision 2: cancelled"),
+        "{}",
+        out.stderr
+    );
+}
+
+/// The names of the Secret's versions in the namespace.
+async fn secret_versions(env: &DeployEnv) -> Vec<String> {
+    let secrets: Api<Secret> = Api::namespaced(env.ns.client(), &env.ns.name);
+    let mut names: Vec<String> = secrets
+        .list(&ListParams::default().labels("app.kubernetes.io/component=secrets"))
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter_map(|s| s.metadata.name)
+        .filter(|n| gpt_deploy::render::is_version("gpt-secrets", n))
+        .collect();
+    names.sort();
+    names
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_changed_value_is_a_new_secret_version_and_five_are_kept() {
+    let env = DeployEnv::new().await;
+    let mut made = Vec::new();
+    // Six releases, each with another signing secret (sentinels, never in any output).
+    for n in 0..6 {
+        let clerk = format!("whsec_sentinelClerkKeep{n}aA");
+        let out = run(env
+            .cmd("deploy", &["--image", "v1", "--timeout", "120s"])
+            .env("CLERK_WEBHOOK_SECRET", &clerk))
+        .await;
+        out.success();
+        assert!(!out.stdout.contains(&clerk) && !out.stderr.contains(&clerk));
+        let version = env.secret_version().await;
+        assert!(
+            out.stdout.contains(&format!("secret/{version} created")),
+            "{}",
+            out.stdout
+        );
+        assert!(!made.contains(&version), "a new version each time");
+        if let Some(previous) = made.last() {
+            // The previous release's version stays: its pods read it until replaced.
+            assert!(
+                secret_versions(&env).await.contains(previous),
+                "{previous} is kept"
+            );
+        }
+        made.push(version);
+    }
+    // The newest five, the one in use among them; only the first went, with the prune.
+    let mut newest: Vec<String> = made[1..].to_vec();
+    newest.sort();
+    assert_eq!(secret_versions(&env).await, newest);
+    let secrets: Api<Secret> = Api::namespaced(env.ns.client(), &env.ns.name);
+    assert!(secrets.get_opt(&made[0]).await.unwrap().is_none());
+
+    // Deploying the same values again makes no version and prunes none.
+    let out = run(env
+        .cmd("deploy", &["--image", "v1", "--timeout", "120s"])
+        .env("CLERK_WEBHOOK_SECRET", "whsec_sentinelClerkKeep5aA"))
+    .await;
+    out.success();
+    assert!(
+        out.stdout
+            .contains(&format!("secret/{} unchanged", made[5])),
+        "{}",
+        out.stdout
+    );
+    assert!(!out.stdout.contains("pruned"), "{}", out.stdout);
+    assert_eq!(secret_versions(&env).await, newest);
+}
+
 /// A development environment with two replicas (a rollout then has old pods to keep).
 async fn two_replicas() -> DeployEnv {
     let env = DeployEnv::new().await;
@@ -271,9 +480,13 @@ async fn available(env: &DeployEnv) -> (Option<i32>, Option<i32>) {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failed_rollout_rolls_back_to_the_previous_release() {
     let env = two_replicas().await;
-    run(env.cmd("deploy", &["--image", "v1", "--timeout", "120s"]))
-        .await
-        .success();
+    // v1 twice: the history's revision numbers (3 for v2) then differ from the Deployment
+    // controller's (2 for v2), and the message must give the history's.
+    for _ in 0..2 {
+        run(env.cmd("deploy", &["--image", "v1", "--timeout", "120s"]))
+            .await
+            .success();
+    }
     run(env
         .cmd("deploy", &["--image", "v2", "--timeout", "120s"])
         .env("CLERK_WEBHOOK_SECRET", CLERK_V2))
@@ -283,6 +496,7 @@ async fn a_failed_rollout_rolls_back_to_the_previous_release() {
     let cronjobs: Api<CronJob> = Api::namespaced(env.ns.client(), &env.ns.name);
     let v2_template = deployments.get(APP).await.unwrap().spec.unwrap().template;
     let cron_v2 = cronjobs.get(CRON).await.unwrap();
+    let v2_secret = env.secret_version().await;
 
     // v3's pods never become ready, and it brings another secret value.
     env.make_pods_never_ready();
@@ -298,11 +512,19 @@ async fn a_failed_rollout_rolls_back_to_the_previous_release() {
     );
     assert!(
         out.stderr
-            .contains("rolled back to gptservice.azurecr.io/gpt-service:v2 (revision 2)"),
+            .contains("rolled back to gptservice.azurecr.io/gpt-service:v2 (revision 3)"),
         "{}",
         out.stderr
     );
     let deployment = deployments.get(APP).await.unwrap();
+    // The pods read v2's Secret version again, which holds v2's value; v3's version was
+    // made and stays (nothing is pruned after a failed rollout).
+    assert_eq!(env.secret_version().await, v2_secret);
+    let secrets: Api<Secret> = Api::namespaced(env.ns.client(), &env.ns.name);
+    let data = secrets.get(&v2_secret).await.unwrap().data.unwrap();
+    assert_eq!(data["clerk-webhook-secret"].0, CLERK_V2.as_bytes());
+    let versions = secret_versions(&env).await;
+    assert_eq!(versions.len(), 3, "v1's, v2's and v3's: {versions:?}");
     assert!(image_of(&deployment).ends_with(":v2"));
     assert_eq!(available(&env).await, (Some(2), Some(2)));
     assert_eq!(

@@ -154,7 +154,10 @@ fn production_from_an_empty_directory_has_what_the_issue_asks_for() {
         deployment["spec"]["template"]["spec"]["containers"][0]["ports"][0]["name"],
         "http"
     );
-    assert_eq!(secret["metadata"]["name"], "gpt-secrets");
+    assert_eq!(
+        mask_job_hash(secret["metadata"]["name"].as_str().unwrap()),
+        "gpt-secrets-HASH"
+    );
     assert_eq!(secret["data"]["clerk-webhook-secret"], "<redacted>");
     assert!(secret.get("stringData").is_none());
     assert_eq!(pdb["spec"]["minAvailable"], 1);
@@ -271,30 +274,45 @@ fn errors_do_not_reveal_secret_values() {
 }
 
 #[test]
-fn a_changed_secret_changes_the_pod_template_hash() {
-    let hash = |clerk: &str| {
+fn a_changed_secret_value_is_a_new_secret_version() {
+    let names = |clerk: &str| {
         let out = gpt_deploy(["render", "--env", "staging", "--output", "json"])
             .env("CLERK_WEBHOOK_SECRET", clerk)
             .env("DATABASE_URL", DATABASE)
             .run();
         out.success();
+        assert_eq!(leaks(&out.stdout), Vec::<String>::new());
         let list: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
-        let deployment = list["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|o| o["kind"] == "Deployment")
-            .unwrap()
-            .clone();
-        deployment["spec"]["template"]["metadata"]["annotations"]["gpt-deploy/secret-hash"]
+        let items = list["items"].as_array().unwrap().clone();
+        let find = |kind: &str| items.iter().find(|o| o["kind"] == kind).unwrap().clone();
+        let secret = find("Secret")["metadata"]["name"]
             .as_str()
             .unwrap()
-            .to_owned()
+            .to_owned();
+        let deployment = find("Deployment");
+        assert!(
+            deployment["spec"]["template"]["metadata"]["annotations"].is_null(),
+            "no pod-template hash annotation: {deployment}"
+        );
+        // Every reference reads this version: the Deployment, the CronJob, the migration Job.
+        let text = serde_json::to_string(&items).unwrap();
+        assert_eq!(
+            text.matches("\"secretKeyRef\"").count(),
+            text.matches(&format!("\"name\":\"{secret}\"")).count() - 1,
+            "{text}"
+        );
+        let job = find("Job")["metadata"]["name"].as_str().unwrap().to_owned();
+        (secret, job)
     };
-    let a = hash("whsec_one");
-    assert_eq!(a.len(), 64);
-    assert_eq!(a, hash("whsec_one"));
-    assert_ne!(a, hash("whsec_two"));
+    let (a, job_a) = names("whsec_b25l");
+    assert_eq!(mask_job_hash(&a), "gpt-secrets-HASH");
+    assert_eq!((a.clone(), job_a.clone()), names("whsec_b25l"));
+    let (b, job_b) = names("whsec_dHdv");
+    assert_ne!(a, b, "a changed value is a new Secret");
+    assert_ne!(
+        job_a, job_b,
+        "the migration Job's name follows the Secret's"
+    );
 }
 
 #[test]
@@ -344,7 +362,7 @@ fn out_dir_gets_one_file_per_object_in_apply_order() {
     assert_eq!(
         names.iter().map(|n| mask_job_hash(n)).collect::<Vec<_>>(),
         [
-            "01-secret-gpt-secrets.yaml",
+            "01-secret-gpt-secrets-HASH.yaml",
             "02-poddisruptionbudget-gpt-service.yaml",
             "03-service-gpt-service.yaml",
             "04-job-gpt-migrate-HASH.yaml",
@@ -395,9 +413,9 @@ fn validate_passes_on_the_shipped_configuration() {
     out.success();
     assert_eq!(
         mask_job_hash(&out.stdout),
-        "ok     development: Secret/gpt-secrets, PodDisruptionBudget/gpt-service, Service/gpt-service, Job/gpt-migrate-HASH, Deployment/gpt-service, CronJob/gpt-token-cleanup\n\
-         ok     production: Secret/gpt-secrets, PodDisruptionBudget/gpt-service, Service/gpt-service, Job/gpt-migrate-HASH, Deployment/gpt-service, CronJob/gpt-token-cleanup\n\
-         ok     staging: Secret/gpt-secrets, PodDisruptionBudget/gpt-service, Service/gpt-service, Job/gpt-migrate-HASH, Deployment/gpt-service, CronJob/gpt-token-cleanup\n"
+        "ok     development: Secret/gpt-secrets-HASH, PodDisruptionBudget/gpt-service, Service/gpt-service, Job/gpt-migrate-HASH, Deployment/gpt-service, CronJob/gpt-token-cleanup\n\
+         ok     production: Secret/gpt-secrets-HASH, PodDisruptionBudget/gpt-service, Service/gpt-service, Job/gpt-migrate-HASH, Deployment/gpt-service, CronJob/gpt-token-cleanup\n\
+         ok     staging: Secret/gpt-secrets-HASH, PodDisruptionBudget/gpt-service, Service/gpt-service, Job/gpt-migrate-HASH, Deployment/gpt-service, CronJob/gpt-token-cleanup\n"
     );
     assert_eq!(out.stderr, BUILT_IN);
 }
@@ -421,11 +439,18 @@ fn under_github_actions_a_missing_secret_is_a_warning_annotation() {
 
 /// Replaces the 8 hex digits of `gpt-migrate-<hash>` (they depend on the image and the
 /// embedded migrations) with `HASH`.
+/// `gpt-migrate-` and `gpt-secrets-` names with their 8-digit hash shown as `HASH`.
 fn mask_job_hash(text: &str) -> String {
     let mut out = String::new();
     let mut rest = text;
-    while let Some(at) = rest.find("gpt-migrate-") {
-        let (head, tail) = rest.split_at(at + "gpt-migrate-".len());
+    let next = |rest: &str| {
+        ["gpt-migrate-", "gpt-secrets-"]
+            .iter()
+            .filter_map(|p| rest.find(p).map(|at| at + p.len()))
+            .min()
+    };
+    while let Some(at) = next(rest) {
+        let (head, tail) = rest.split_at(at);
         out.push_str(head);
         let hash: String = tail.chars().take_while(char::is_ascii_hexdigit).collect();
         assert_eq!(hash.len(), 8, "{text}");

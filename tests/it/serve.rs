@@ -1,5 +1,5 @@
 //! `gpt-deploy serve` without a database: verification, status codes, start-up
-//! rules, probes, metrics and log hygiene, all against the real binary and real
+//! rules (listen addresses, errors naming `LISTEN_ADDR`), probes, metrics and log hygiene, all against the real binary and real
 //! svix signatures.
 
 use crate::support;
@@ -399,6 +399,94 @@ async fn database_down_gives_503_and_not_ready() {
         metrics
             .contains(r#"gpt_http_requests_total{route="unmatched",method="GET",status="404"} 1"#)
     );
+}
+
+/// `gpt-deploy serve` with only these variables (no `--listen`): the child, and its address
+/// once it logs `listening` (None when it exited instead), with everything it wrote.
+fn serve_from_env(vars: &[(&str, &str)]) -> (std::process::Child, Option<String>, Vec<String>) {
+    use std::io::BufRead as _;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_gpt-deploy"))
+        .arg("serve")
+        .env_clear()
+        .env("LOG_FORMAT", "json")
+        .env("CLERK_WEBHOOK_SECRET", SECRET)
+        .env("DATABASE_URL", NO_DATABASE)
+        .envs(vars.iter().copied())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn gpt-deploy serve");
+    let mut lines = Vec::new();
+    for line in std::io::BufReader::new(child.stderr.take().unwrap()).lines() {
+        let line = line.unwrap();
+        let listening = serde_json::from_str::<serde_json::Value>(&line)
+            .ok()
+            .filter(|v| v["message"] == "listening")
+            .and_then(|v| v["addr"].as_str().map(str::to_owned));
+        lines.push(line);
+        if listening.is_some() {
+            return (child, listening, lines);
+        }
+    }
+    child.wait().unwrap();
+    (child, None, lines)
+}
+
+#[tokio::test]
+async fn listen_takes_a_port_alone_or_localhost_and_errors_name_listen_addr() {
+    for (given, host) in [(":0", "0.0.0.0"), ("localhost:0", "127.0.0.1")] {
+        let (mut child, addr, lines) = serve_from_env(&[("LISTEN_ADDR", given)]);
+        let addr = addr.unwrap_or_else(|| panic!("LISTEN_ADDR={given} refused:\n{lines:?}"));
+        let (ip, port) = addr.rsplit_once(':').unwrap();
+        assert_eq!(ip, host, "LISTEN_ADDR={given}");
+        let answer = reqwest::get(format!("http://127.0.0.1:{port}/healthz"))
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 200, "LISTEN_ADDR={given}");
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+    // A bad value is reported under the variable it came from, not the flag.
+    let (mut child, addr, lines) = serve_from_env(&[("LISTEN_ADDR", "localhost")]);
+    assert_eq!(addr, None);
+    assert_eq!(child.wait().unwrap().code(), Some(2));
+    let text = lines.join("\n");
+    assert!(
+        text.contains("invalid value 'localhost' in the environment variable LISTEN_ADDR"),
+        "{text}"
+    );
+    assert!(!text.contains("<LISTEN>"), "{text}");
+    // So is an address in use; given as a flag, the flag is named.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let at = taken.local_addr().unwrap().to_string();
+    let (mut child, addr, lines) = serve_from_env(&[("LISTEN_ADDR", &at)]);
+    assert_eq!(addr, None);
+    assert_eq!(child.wait().unwrap().code(), Some(2));
+    assert!(
+        lines
+            .join("\n")
+            .contains(&format!("cannot listen on {at} (LISTEN_ADDR)")),
+        "{lines:?}"
+    );
+    let refused = start_fails_with_listen(&at);
+    assert!(
+        refused.contains(&format!("cannot listen on {at} (--listen)")),
+        "{refused}"
+    );
+}
+
+/// `serve --listen ADDR` that must refuse to start: its stderr.
+fn start_fails_with_listen(addr: &str) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gpt-deploy"))
+        .args(["serve", "--listen", addr])
+        .env_clear()
+        .env("LOG_FORMAT", "json")
+        .env("CLERK_WEBHOOK_SECRET", SECRET)
+        .env("DATABASE_URL", NO_DATABASE)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 #[test]

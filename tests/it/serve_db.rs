@@ -1,5 +1,6 @@
 //! `gpt-deploy serve` against a real PostgreSQL server: `user.deleted`
-//! processing, idempotency across redeliveries and replicas, database outages,
+//! processing, idempotency across redeliveries and replicas, database outages (and the
+//! readiness changes they log),
 //! locked rows (lock and statement timeouts, readiness on its own connection) and
 //! graceful shutdown with a delivery in flight.
 
@@ -329,6 +330,87 @@ async fn database_down_then_up_gives_503_then_success() {
     assert_eq!(events(pool, "msg_retry").await.len(), 1);
     server.stop();
     proxy.abort();
+}
+
+/// The `message` of every JSON log line of `server` that starts with `prefix`.
+fn messages(server: &Server, prefix: &str) -> Vec<serde_json::Value> {
+    server
+        .logs()
+        .iter()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["message"].as_str().is_some_and(|m| m.starts_with(prefix)))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_changes_are_logged_once_each_with_their_cause() {
+    use sqlx::Connection as _;
+    let db = support::pg::migrated_database().await;
+    let mut admin_url = url::Url::parse(&db.url).unwrap();
+    admin_url.set_path("/postgres");
+    let mut admin = sqlx::PgConnection::connect(admin_url.as_str())
+        .await
+        .unwrap();
+    let server = Server::start(&[("CLERK_WEBHOOK_SECRET", SECRET), ("DATABASE_URL", &db.url)]);
+    assert_eq!(server.wait_ready().await.0, 200);
+    assert_eq!(server.get("/readyz").await.0, 200);
+    assert_eq!(messages(&server, "ready (/readyz answers 200)").len(), 1);
+
+    // The database stops accepting connections and drops the ones it had.
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "alter database \"{}\" allow_connections false",
+        db.name
+    )))
+    .execute(&mut admin)
+    .await
+    .unwrap();
+    sqlx::query("select pg_terminate_backend(pid) from pg_stat_activity where datname = $1")
+        .bind(&db.name)
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    for _ in 0..4 {
+        assert_eq!(server.get("/readyz").await.0, 503);
+    }
+    // The cause is logged by a background connection attempt: wait for it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while messages(&server, "not ready").is_empty() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let unready = messages(&server, "not ready");
+    assert_eq!(
+        unready.len(),
+        1,
+        "one line for four failed probes: {unready:?}"
+    );
+    assert_eq!(unready[0]["level"], "WARN", "{unready:?}");
+    assert_eq!(
+        unready[0]["message"],
+        "not ready (/readyz answers 503): database unreachable"
+    );
+    assert!(
+        unready[0]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("is not currently accepting connections")),
+        "the cause is PostgreSQL's: {unready:?}"
+    );
+
+    // It comes back: one line says so.
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "alter database \"{}\" allow_connections true",
+        db.name
+    )))
+    .execute(&mut admin)
+    .await
+    .unwrap();
+    assert_eq!(server.wait_ready().await.0, 200);
+    assert_eq!(server.get("/readyz").await.0, 200);
+    let again = messages(&server, "ready again");
+    assert_eq!(again.len(), 1, "{:?}", server.logs());
+    assert_eq!(again[0]["level"], "INFO");
+    assert_eq!(messages(&server, "not ready").len(), 1);
+    admin.close().await.unwrap();
+    server.stop();
 }
 
 #[tokio::test]

@@ -101,7 +101,7 @@ fn validate_env_checks_one_environment() {
     out.success();
     assert_eq!(
         hashes_masked(&out.stdout),
-        "ok     production: Secret/gpt-secrets, PodDisruptionBudget/gpt-service, Service/gpt-service, Job/gpt-migrate-<hash>, Deployment/gpt-service, CronJob/gpt-token-cleanup\n"
+        "ok     production: Secret/gpt-secrets-<hash>, PodDisruptionBudget/gpt-service, Service/gpt-service, Job/gpt-migrate-<hash>, Deployment/gpt-service, CronJob/gpt-token-cleanup\n"
     );
     let out = gpt_deploy(["validate", "--config", dir.arg(), "-e", "staging"]).run();
     out.expect_code(2);
@@ -142,7 +142,7 @@ fn two_environments_with_one_context_and_namespace_are_refused() {
     out.expect_code(2);
     assert_eq!(
         hashes_masked(&out.stdout),
-        "ok     development: Secret/gpt-secrets, PodDisruptionBudget/gpt-service, Service/gpt-service, Job/gpt-migrate-<hash>, Deployment/gpt-service, CronJob/gpt-token-cleanup\nFAILED production\nFAILED staging\n"
+        "ok     development: Secret/gpt-secrets-<hash>, PodDisruptionBudget/gpt-service, Service/gpt-service, Job/gpt-migrate-<hash>, Deployment/gpt-service, CronJob/gpt-token-cleanup\nFAILED production\nFAILED staging\n"
     );
     for (env, other) in [("production", "staging"), ("staging", "production")] {
         let expected = format!(

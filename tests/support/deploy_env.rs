@@ -60,14 +60,34 @@ impl DeployEnv {
 
     /// Adds the label that makes kwok keep the Deployment's pods NotReady.
     pub fn make_pods_never_ready(&self) {
+        let pod_labels = "        {{ h.labels(\"web\") | indent(8) }}\n";
         self.config.edit(
             "templates/deployment.yaml.j2",
-            "      annotations:\n        # Changes whenever",
+            pod_labels,
             &format!(
-                "        {}: \"true\"\n      annotations:\n        # Changes whenever",
+                "{pod_labels}        {}: \"true\"\n",
                 cluster::NEVER_READY_LABEL
             ),
         );
+    }
+
+    /// The Secret version (`gpt-secrets-<hash>`) the live Deployment's pod template reads.
+    pub async fn secret_version(&self) -> String {
+        use k8s_openapi::api::apps::v1::Deployment;
+        let deployments: kube::Api<Deployment> =
+            kube::Api::namespaced(self.ns.client(), &self.ns.name);
+        let deployment = deployments
+            .get("gpt-service")
+            .await
+            .expect("read the Deployment");
+        let template = serde_json::to_value(&deployment.spec.unwrap().template).unwrap();
+        let reference = template["spec"]["containers"][0]["env"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find_map(|e| e["valueFrom"].get("secretKeyRef").cloned())
+            .unwrap_or_else(|| panic!("the pod template reads no Secret: {template}"));
+        reference["name"].as_str().unwrap().to_owned()
     }
 
     /// `gpt-deploy <command> --config … --env development --kubeconfig … --context … --namespace …`
