@@ -11,7 +11,7 @@ use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use serde_json::json;
-use support::deploy_env::{DeployEnv, SENTINEL_CLERK, run};
+use support::deploy_env::{DeployEnv, run};
 
 const APP: &str = "gpt-service";
 const PARENT: &str = "gpt-service-applyset";
@@ -89,7 +89,10 @@ async fn fresh_apply_creates_the_set_and_waits_for_the_rollout() {
 
     let secret = secrets.get(&version).await.unwrap();
     let data = secret.data.unwrap();
-    assert_eq!(data["clerk-webhook-secret"].0, SENTINEL_CLERK.as_bytes());
+    assert_eq!(
+        data["clerk-webhook-secret"].0,
+        support::sentinel::CLERK.as_bytes()
+    );
     assert_eq!(labels(&secret.metadata)[PART_OF], id);
 }
 
@@ -185,7 +188,10 @@ async fn changed_secret_rolls_the_pods() {
     assert!(!out.stdout.contains(&old), "{}", out.stdout);
     let secrets: Api<Secret> = Api::namespaced(env.ns.client(), &env.ns.name);
     let kept = secrets.get(&old).await.unwrap().data.unwrap();
-    assert_eq!(kept["clerk-webhook-secret"].0, SENTINEL_CLERK.as_bytes());
+    assert_eq!(
+        kept["clerk-webhook-secret"].0,
+        support::sentinel::CLERK.as_bytes()
+    );
     let current = secrets.get(&new).await.unwrap().data.unwrap();
     assert_eq!(current["clerk-webhook-secret"].0, rotated.as_bytes());
     assert!(
@@ -485,8 +491,7 @@ async fn unreachable_api_server_is_a_clear_error() {
         "--context",
         "gone",
     ])
-    .env("CLERK_WEBHOOK_SECRET", SENTINEL_CLERK)
-    .env("DATABASE_URL", support::deploy_env::SENTINEL_DB))
+    .envs(support::sentinel::env()))
     .await;
     out.expect_code(3);
     assert!(
@@ -596,8 +601,7 @@ async fn forbidden_is_reported_with_the_permission_hint() {
         "--namespace",
         &env.ns.name,
     ])
-    .env("CLERK_WEBHOOK_SECRET", SENTINEL_CLERK)
-    .env("DATABASE_URL", support::deploy_env::SENTINEL_DB))
+    .envs(support::sentinel::env()))
     .await;
     out.expect_code(3);
     assert!(out.stderr.contains("HTTP 403 Forbidden"), "{}", out.stderr);

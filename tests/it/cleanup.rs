@@ -4,14 +4,13 @@
 
 use crate::support;
 
-use std::process::Output;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use gpt_deploy::runtime::cleanup::SESSION_SETTINGS;
 use sqlx::PgPool;
+use support::bin::{Bin, Output, Running, gpt_deploy};
 use support::pg::TestDb;
-use tokio::process::{Child, Command};
 
 /// The reference instant most tests evaluate the retention at (`--as-of`).
 fn as_of() -> DateTime<Utc> {
@@ -26,45 +25,26 @@ fn secs(s: i64) -> chrono::Duration {
 
 const DAYS_30: i64 = 30 * 86_400;
 
-fn command(url: Option<&str>, args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_gpt-deploy"));
-    cmd.arg("cleanup").args(args);
-    for var in [
-        "DATABASE_URL",
-        "CLEANUP_RETENTION",
-        "CLEANUP_BATCH_SIZE",
-        "CLEANUP_LIMIT",
-        "CLEANUP_STATEMENT_TIMEOUT",
-        "CLEANUP_RETRY_FOR",
-    ] {
-        cmd.env_remove(var);
+fn command(url: Option<&str>, args: &[&str]) -> Bin {
+    let cmd = gpt_deploy(["cleanup"].iter().chain(args))
+        .env("LOG_FORMAT", "json")
+        .env("RUST_LOG", "info");
+    match url {
+        Some(url) => cmd.env("DATABASE_URL", url),
+        None => cmd,
     }
-    if let Some(url) = url {
-        cmd.env("DATABASE_URL", url);
-    }
-    cmd.env("LOG_FORMAT", "json")
-        .env("RUST_LOG", "info")
-        .kill_on_drop(true);
-    cmd
 }
 
 async fn cleanup(url: Option<&str>, args: &[&str]) -> Output {
-    command(url, args).output().await.expect("run gpt-deploy")
+    command(url, args).output().await
 }
 
-fn spawn(url: &str, args: &[&str]) -> Child {
-    command(Some(url), args)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn gpt-deploy")
+fn spawn(url: &str, args: &[&str]) -> Running {
+    command(Some(url), args).spawn()
 }
 
 fn text(o: &Output) -> (String, String) {
-    (
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
+    (o.stdout.clone(), o.stderr.clone())
 }
 
 fn assert_ok(o: &Output) -> String {
@@ -305,8 +285,7 @@ async fn deletes_in_several_batches_per_table_on_both_walks() {
         let output = command(Some(&db.url), &[AS_OF, "--batch-size", "4", "--walk", walk])
             .env("RUST_LOG", "gpt_deploy=debug")
             .output()
-            .await
-            .unwrap();
+            .await;
         let out = assert_ok(&output);
         // The structured log has one event per batch and one summary per table.
         let events: Vec<serde_json::Value> = text(&output)
@@ -571,7 +550,7 @@ async fn a_second_concurrent_run_names_the_first_and_exits_5() {
     assert_eq!(count(p, "gpt_sessions").await, sessions_before);
 
     open_gate(&db).await;
-    let first = first.wait_with_output().await.unwrap();
+    let first = first.finish().await;
     let out = assert_ok(&first);
     assert!(
         line(&out, "gpt_sessions").contains("deleted 30 rows"),
@@ -653,8 +632,7 @@ async fn locked_rows_are_skipped_counted_and_left_to_the_next_run() {
         let o = command(Some(&db.url), &[AS_OF, "--batch-size", "5", "--walk", walk])
             .env("RUST_LOG", "gpt_deploy=debug")
             .output()
-            .await
-            .unwrap();
+            .await;
         let out = assert_ok(&o);
         for table in ["gpt_sessions", "gpt_refresh_tokens"] {
             let l = line(&out, table);
@@ -726,8 +704,8 @@ async fn a_run_killed_between_batches_leaves_a_consistent_database_and_the_next_
     assert_eq!(count(p, "gpt_refresh_tokens").await, 3);
     assert_eq!(count(p, "gpt_sessions").await, 23);
 
-    run.start_kill().unwrap(); // SIGKILL: no chance to clean up
-    let status = run.wait().await.unwrap();
+    run.kill(); // SIGKILL: no chance to clean up
+    let status = run.finish().await.status;
     assert!(!status.success());
     open_gate(&db).await;
     wait_no_cleanup_session(&db).await;
@@ -762,7 +740,7 @@ async fn a_dropped_connection_between_batches_is_retried() {
     // The run reconnects, takes the lock again and waits at the same row.
     wait_at_gate(&db, Some(pid)).await;
     open_gate(&db).await;
-    let output = run.wait_with_output().await.unwrap();
+    let output = run.finish().await;
     let out = assert_ok(&output);
     let (_, err) = text(&output);
     assert!(err.contains("transient database error; retrying"), "{err}");
@@ -835,8 +813,7 @@ async fn a_heap_batch_cancelled_on_the_server_is_run_by_the_client_then_the_run_
     )
     .env("RUST_LOG", "gpt_deploy=debug")
     .output()
-    .await
-    .unwrap();
+    .await;
     open_gate(&db).await;
     let (out, err) = text(&o);
     assert_eq!(o.status.code(), Some(3), "{out}\n{err}");
@@ -882,8 +859,7 @@ async fn without_temporary_objects_the_client_runs_every_heap_batch() {
     let o = command(Some(&url), &[AS_OF, "--batch-size", "7", "--walk", "heap"])
         .env("RUST_LOG", "gpt_deploy=debug")
         .output()
-        .await
-        .unwrap();
+        .await;
     let out = assert_ok(&o);
     let err = text(&o).1;
     assert!(
@@ -1244,8 +1220,7 @@ async fn bad_input_is_refused_with_a_clear_message() {
     let o = command(Some("postgres://u@h/db"), &[])
         .env("CLEANUP_BATCH_SIZE", "-1")
         .output()
-        .await
-        .unwrap();
+        .await;
     assert!(text(&o).1.contains("CLEANUP_BATCH_SIZE"), "{}", text(&o).1);
 }
 
@@ -1314,8 +1289,7 @@ async fn the_database_password_never_appears_in_output() {
         let o = command(Some(&url), args)
             .env("RUST_LOG", "trace")
             .output()
-            .await
-            .unwrap();
+            .await;
         let (out, err) = text(&o);
         assert_eq!(o.status.code(), Some(0), "{err}");
         assert!(

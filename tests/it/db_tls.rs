@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use sqlx::Connection;
+use support::bin::{Output, gpt_deploy};
 
 /// A certificate authority and, when `server` is set, a server certificate it signed
 /// for `localhost` and 127.0.0.1, all PEM files in `dir`.
@@ -111,17 +112,13 @@ fn make_pki(dir: &Path) -> Pki {
     }
 }
 
-fn migrate(url: &str, ca: &Path) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_gpt-deploy"))
-        .arg("migrate")
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
+fn migrate(url: &str, ca: &Path) -> Output {
+    gpt_deploy(["migrate"])
         .env("GPT_ENV", "production")
         .env("DATABASE_URL", url)
-        .env("DATABASE_CA_FILE", ca)
+        .env("DATABASE_CA_FILE", ca.to_str().expect("a UTF-8 path"))
         .env("LOG_FORMAT", "json")
-        .output()
-        .expect("run gpt-deploy migrate")
+        .run()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -137,10 +134,7 @@ async fn verify_full_connects_with_the_ca_file_and_refuses_another_ca() {
 
     // migrate: production settings, the server checked against the test CA.
     let out = migrate(&url, &pki.ca);
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    );
+    let (stdout, stderr) = (out.stdout.clone(), out.stderr.clone());
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
     assert!(!format!("{stdout}{stderr}").contains(&password));
     let mut conn = sqlx::PgConnection::connect(admin.as_str()).await.unwrap();
@@ -180,8 +174,8 @@ async fn verify_full_connects_with_the_ca_file_and_refuses_another_ca() {
 
     // Another CA: refused, with a message that says what to check.
     let out = migrate(&url, &wrong_ca);
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    let all = format!("{}{stderr}", String::from_utf8_lossy(&out.stdout));
+    let stderr = out.stderr.clone();
+    let all = format!("{}{stderr}", out.stdout);
     assert_ne!(out.status.code(), Some(0), "{all}");
     assert!(
         all.contains("certificate is not signed by a CA this process trusts"),

@@ -183,8 +183,7 @@ async fn kubeconfig_is_found_through_the_environment_like_kubectl() {
         &env.ns.name,
     ])
     .env("KUBECONFIG", env.ns.kubeconfig.to_str().unwrap())
-    .env("CLERK_WEBHOOK_SECRET", support::deploy_env::SENTINEL_CLERK)
-    .env("DATABASE_URL", support::deploy_env::SENTINEL_DB))
+    .envs(support::sentinel::env()))
     .await;
     out.expect_code(1);
     assert!(out.stdout.contains("+kind: Deployment"), "{}", out.stdout);
@@ -199,8 +198,7 @@ async fn kubeconfig_is_found_through_the_environment_like_kubectl() {
         &env.ns.name,
     ])
     .env("KUBECONFIG", env.ns.kubeconfig.to_str().unwrap())
-    .env("CLERK_WEBHOOK_SECRET", support::deploy_env::SENTINEL_CLERK)
-    .env("DATABASE_URL", support::deploy_env::SENTINEL_DB))
+    .envs(support::sentinel::env()))
     .await;
     out.expect_code(2);
     assert!(

@@ -9,7 +9,8 @@ use kube::Api;
 use kube::api::ListParams;
 use support::bin::{Bin, gpt_deploy};
 use support::config_dir::ConfigDir;
-use support::deploy_env::{DeployEnv, ENV, SENTINEL_CLERK, SENTINEL_DB, run};
+use support::deploy_env::{DeployEnv, ENV, run};
+use support::sentinel;
 
 /// The cluster flags of `env` as arguments, for runs that need another shape of command line.
 fn cluster_args(env: &DeployEnv, command: &str, extra: &[&str]) -> Vec<String> {
@@ -31,10 +32,7 @@ fn cluster_args(env: &DeployEnv, command: &str, extra: &[&str]) -> Vec<String> {
 }
 
 fn with_secrets(bin: Bin) -> Bin {
-    bin.env("CLERK_WEBHOOK_SECRET", SENTINEL_CLERK)
-        .env("DATABASE_URL", SENTINEL_DB)
-        .env_remove("KUBECONFIG")
-        .env_remove("NO_COLOR")
+    bin.envs(sentinel::env())
 }
 
 async fn deployments(env: &DeployEnv) -> usize {

@@ -4,30 +4,21 @@
 
 use crate::support;
 
-use std::process::Output;
-
 use sqlx::Row;
-use tokio::process::Command;
+use support::bin::{Bin, Output, gpt_deploy};
 
-fn migrate_cmd(url: Option<&str>) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_gpt-deploy"));
-    cmd.arg("migrate")
-        .env_remove("DATABASE_URL")
-        .env_remove("MIGRATE_RETRY_FOR")
+fn migrate_cmd(url: Option<&str>) -> Bin {
+    let cmd = gpt_deploy(["migrate"])
         .env("LOG_FORMAT", "json")
-        .env("RUST_LOG", "info")
-        .kill_on_drop(true);
-    if let Some(url) = url {
-        cmd.env("DATABASE_URL", url);
+        .env("RUST_LOG", "info");
+    match url {
+        Some(url) => cmd.env("DATABASE_URL", url),
+        None => cmd,
     }
-    cmd
 }
 
 fn text(o: &Output) -> (String, String) {
-    (
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
+    (o.stdout.clone(), o.stderr.clone())
 }
 
 async fn applied(pool: &sqlx::PgPool) -> Vec<(i64, bool)> {
@@ -127,13 +118,13 @@ async fn migrate_twice_at_the_same_time_and_again() {
         migrate_cmd(Some(&db.url)).output(),
         migrate_cmd(Some(&db.url)).output()
     );
-    for o in [a.unwrap(), b.unwrap()] {
+    for o in [a, b] {
         let (out, err) = text(&o);
         assert_eq!(o.status.code(), Some(0), "{out}\n{err}");
         assert!(out.contains("schema at version"), "{out}");
     }
     assert_eq!(applied(db.pool()).await, embedded());
-    let o = migrate_cmd(Some(&db.url)).output().await.unwrap();
+    let o = migrate_cmd(Some(&db.url)).output().await;
     assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
     assert_eq!(applied(db.pool()).await, embedded());
 }
@@ -141,7 +132,7 @@ async fn migrate_twice_at_the_same_time_and_again() {
 #[tokio::test]
 async fn a_second_migrate_says_already_up_to_date_and_nothing_else() {
     let db = support::pg::database().await;
-    let o = migrate_cmd(Some(&db.url)).output().await.unwrap();
+    let o = migrate_cmd(Some(&db.url)).output().await;
     let (out, err) = text(&o);
     assert_eq!(o.status.code(), Some(0), "{out}\n{err}");
     let n = embedded().len();
@@ -154,7 +145,7 @@ async fn a_second_migrate_says_already_up_to_date_and_nothing_else() {
         )),
         "{out}"
     );
-    let o = migrate_cmd(Some(&db.url)).output().await.unwrap();
+    let o = migrate_cmd(Some(&db.url)).output().await;
     let (out, err) = text(&o);
     assert_eq!(o.status.code(), Some(0), "{out}\n{err}");
     assert!(
@@ -177,7 +168,7 @@ async fn an_edited_migration_is_refused() {
         .execute(db.pool())
         .await
         .unwrap();
-    let o = migrate_cmd(Some(&db.url)).output().await.unwrap();
+    let o = migrate_cmd(Some(&db.url)).output().await;
     let (_, err) = text(&o);
     assert_eq!(o.status.code(), Some(3), "{err}");
     assert!(err.contains("applying the embedded migrations"), "{err}");
@@ -189,7 +180,7 @@ async fn an_edited_migration_is_refused() {
 
 #[tokio::test]
 async fn missing_or_malformed_database_url() {
-    let o = migrate_cmd(None).output().await.unwrap();
+    let o = migrate_cmd(None).output().await;
     assert_eq!(o.status.code(), Some(2));
     assert!(
         text(&o).1.contains("DATABASE_URL is not set"),
@@ -198,8 +189,7 @@ async fn missing_or_malformed_database_url() {
     );
     let o = migrate_cmd(Some("http://u:pw-sentinel-3@db/x"))
         .output()
-        .await
-        .unwrap();
+        .await;
     let (out, err) = text(&o);
     assert_eq!(o.status.code(), Some(2));
     assert!(
@@ -210,8 +200,7 @@ async fn missing_or_malformed_database_url() {
     let o = migrate_cmd(Some("postgres://u@db/x"))
         .env("MIGRATE_RETRY_FOR", "soon")
         .output()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(o.status.code(), Some(2));
     assert!(
         text(&o)
@@ -230,8 +219,7 @@ async fn the_password_never_appears_and_refused_connections_are_retried() {
     let o = migrate_cmd(Some(&url))
         .env("RUST_LOG", "trace")
         .output()
-        .await
-        .unwrap();
+        .await;
     let (out, err) = text(&o);
     assert_eq!(o.status.code(), Some(0), "{err}");
     assert!(out.contains(":****@"), "{out}");
@@ -248,8 +236,7 @@ async fn the_password_never_appears_and_refused_connections_are_retried() {
     )))
     .env("MIGRATE_RETRY_FOR", "1s")
     .output()
-    .await
-    .unwrap();
+    .await;
     let (out, err) = text(&o);
     assert_eq!(o.status.code(), Some(3), "{err}");
     assert!(
@@ -279,8 +266,7 @@ async fn a_password_in_the_query_never_appears_in_migrate_serve_or_cleanup_outpu
     let o = migrate_cmd(Some(&url))
         .env("RUST_LOG", "trace")
         .output()
-        .await
-        .unwrap();
+        .await;
     let (out, err) = text(&o);
     assert_eq!(o.status.code(), Some(0), "{err}");
     assert!(out.contains("password=****"), "{out}");
@@ -301,14 +287,12 @@ async fn a_password_in_the_query_never_appears_in_migrate_serve_or_cleanup_outpu
     assert!(logs.contains("password=****"), "{logs}");
     assert!(!logs.contains("Sentinel"), "{logs}");
 
-    let o = Command::new(env!("CARGO_BIN_EXE_gpt-deploy"))
-        .args(["cleanup", "--dry-run"])
+    let o = gpt_deploy(["cleanup", "--dry-run"])
         .env("DATABASE_URL", &url)
         .env("LOG_FORMAT", "json")
         .env("RUST_LOG", "debug")
         .output()
-        .await
-        .unwrap();
+        .await;
     let (out, err) = text(&o);
     assert_eq!(o.status.code(), Some(0), "{out}\n{err}");
     assert!(
@@ -334,7 +318,7 @@ async fn misspelt_and_unsupported_parameters_are_refused_without_their_values() 
             "the parameter `passfile` is not supported",
         ),
     ] {
-        let o = migrate_cmd(Some(url)).output().await.unwrap();
+        let o = migrate_cmd(Some(url)).output().await;
         let (out, err) = text(&o);
         assert_eq!(o.status.code(), Some(2), "{url}: {err}");
         assert!(err.contains(needle), "{url}: {err}");
@@ -358,11 +342,7 @@ async fn production_refuses_a_database_connection_that_does_not_verify_the_serve
     ] {
         let url = format!("postgres://app:Sentinel-tls@127.0.0.1:1/db{mode}");
         for env in ["production", "staging"] {
-            let o = migrate_cmd(Some(&url))
-                .env("GPT_ENV", env)
-                .output()
-                .await
-                .unwrap();
+            let o = migrate_cmd(Some(&url)).env("GPT_ENV", env).output().await;
             let (out, err) = text(&o);
             assert_eq!(o.status.code(), Some(2), "{err}");
             assert!(
@@ -406,7 +386,7 @@ async fn production_refuses_a_database_connection_that_does_not_verify_the_serve
 #[tokio::test]
 async fn an_older_binary_migrates_against_a_schema_a_newer_release_expanded() {
     let db = support::pg::database().await;
-    let o = migrate_cmd(Some(&db.url)).output().await.unwrap();
+    let o = migrate_cmd(Some(&db.url)).output().await;
     assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
     // A newer release applied one more (expanding) migration this binary does not embed.
     let newer = embedded().last().unwrap().0 + 1;
@@ -422,7 +402,7 @@ async fn an_older_binary_migrates_against_a_schema_a_newer_release_expanded() {
     .execute(db.pool())
     .await
     .unwrap();
-    let o = migrate_cmd(Some(&db.url)).output().await.unwrap();
+    let o = migrate_cmd(Some(&db.url)).output().await;
     let (out, err) = text(&o);
     assert_eq!(o.status.code(), Some(0), "{out}\n{err}");
     assert!(
@@ -444,8 +424,7 @@ async fn an_unknown_log_format_is_an_error() {
     let o = migrate_cmd(Some("postgres://app:Sentinel-fmt@127.0.0.1:1/db"))
         .env("LOG_FORMAT", "xml")
         .output()
-        .await
-        .unwrap();
+        .await;
     let (out, err) = text(&o);
     assert_eq!(o.status.code(), Some(2), "{out}\n{err}");
     assert!(

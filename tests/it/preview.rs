@@ -14,9 +14,8 @@ use serde_json::Value;
 use support::bin::{Bin, Output, gpt_deploy};
 use support::config_dir::ConfigDir;
 use support::github::{GitHubStandIn, TOKEN};
+use support::sentinel;
 
-const CLERK: &str = "whsec_sentinel-preview-clerk-61d0";
-const DATABASE: &str = "postgres://app:sentinel-preview-db-83c2@db/app";
 const REPO: &str = "acme/gpt-service";
 const MARKER: &str = "<!-- gpt-deploy:preview -->";
 
@@ -69,34 +68,22 @@ impl Repo {
         gpt_deploy(["preview"].iter().chain(args))
             .cwd(self.path())
             // Preview needs no secret: values in the environment must not reach the output.
-            .env("CLERK_WEBHOOK_SECRET", CLERK)
-            .env("DATABASE_URL", DATABASE)
-            .env_remove("GITHUB_TOKEN")
-            .env_remove("GH_TOKEN")
-            .env_remove("GITHUB_API_URL")
-            .env_remove("GITHUB_REPOSITORY")
-            .env_remove("GITHUB_EVENT_PATH")
-            .env_remove("GITHUB_STEP_SUMMARY")
-            .env_remove("NO_COLOR")
+            .envs(sentinel::env())
     }
 }
 
-/// Panics if a secret value, the stand-in preview renders instead, or their base64 appears.
+/// Panics if a sentinel secret value, the stand-in preview renders instead, or its base64
+/// appears.
 #[track_caller]
 fn assert_no_values(out: &Output) {
+    sentinel::assert_absent(out);
     let all = format!("{}\n{}", out.stdout, out.stderr);
-    for value in [
-        CLERK,
-        DATABASE,
-        "sentinel-preview",
-        "gpt-deploy preview: the value of CLERK_WEBHOOK_SECRET",
-    ] {
-        assert!(!all.contains(value), "{value:?} leaked:\n{all}");
-        assert!(
-            !all.contains(&STANDARD.encode(value)),
-            "base64 of {value:?} leaked:\n{all}"
-        );
-    }
+    let stand_in = "gpt-deploy preview: the value of CLERK_WEBHOOK_SECRET";
+    assert!(!all.contains(stand_in), "{stand_in:?} leaked:\n{all}");
+    assert!(
+        !all.contains(&STANDARD.encode(stand_in)),
+        "base64 of {stand_in:?} leaked:\n{all}"
+    );
 }
 
 /// `(environment, change, Kind/name, secret keys changed)` for every object in the JSON.

@@ -81,18 +81,10 @@ fn cmd(
     support::bin::gpt_deploy(args)
         .env("CLERK_WEBHOOK_SECRET", &secrets.clerk)
         .env("DATABASE_URL", &secrets.database_url)
-        .env_remove("GITHUB_TOKEN")
-        .env_remove("GITHUB_API_URL")
-        .env_remove("GITHUB_REPOSITORY")
-        .env_remove("GH_TOKEN")
-        .env_remove("KUBECONFIG")
-        .env_remove("GITHUB_STEP_SUMMARY")
 }
 
 async fn run(bin: Bin, secrets: &Secrets) -> Output {
-    let out = tokio::task::spawn_blocking(move || bin.run())
-        .await
-        .expect("the runner thread panicked");
+    let out = bin.output().await;
     for value in [&secrets.clerk, &secrets.password] {
         assert!(
             !out.stdout.contains(value.as_str()) && !out.stderr.contains(value.as_str()),

@@ -9,7 +9,7 @@
 use crate::support;
 
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -139,19 +139,13 @@ async fn serves_health_and_stops_on_sigterm() {
         .expect("free port")
         .port();
     let listen = format!("127.0.0.1:{port}");
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let mut child = Command::new(release_binary())
-        .arg("serve")
-        .current_dir(dir.path())
-        .env_clear()
+    let mut child = support::bin::gpt_deploy(["serve"])
+        .program(release_binary())
         .env("CLERK_WEBHOOK_SECRET", SENTINEL)
         .env("DATABASE_URL", &db.url)
         .env("LISTEN_ADDR", &listen)
         .env("LOG_FORMAT", "json")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start serve");
+        .spawn();
 
     let client = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -171,12 +165,10 @@ async fn serves_health_and_stops_on_sigterm() {
         .map(|r| r.status().as_u16());
 
     // The same signal the kubelet sends when a pod is stopped.
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
+    child.signal("TERM");
     let deadline = Instant::now() + Duration::from_secs(20);
     let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for serve") {
+        if let Some(status) = child.try_wait() {
             break status;
         }
         assert!(
@@ -185,12 +177,8 @@ async fn serves_health_and_stops_on_sigterm() {
         );
         std::thread::sleep(Duration::from_millis(50));
     };
-    let out = child.wait_with_output().expect("collect output");
-    let logs = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = child.wait();
+    let logs = format!("{}{}", out.stdout, out.stderr);
     assert!(ready, "serve never became ready:\n{logs}");
     assert_eq!(health.ok(), Some(200), "healthz:\n{logs}");
     assert!(

@@ -87,31 +87,20 @@ fn an_uploaded_secret_opens_with_pynacl_and_the_environment_key() {
     let gh = GitHubStandIn::start();
     gh.add_environment("acme/gpt-service", "production");
     let clerk = format!("whsec_{}", STANDARD.encode(uuid::Uuid::new_v4().as_bytes()));
-    let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_gpt-deploy"))
-        .args([
-            "secrets",
-            "sync",
-            "--env",
-            "production",
-            "--only",
-            "CLERK_WEBHOOK_SECRET",
-        ])
-        .current_dir(dir.path())
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("GITHUB_API_URL", gh.url())
-        .env("GITHUB_TOKEN", TOKEN)
-        .env("GITHUB_REPOSITORY", "acme/gpt-service")
-        .env("CLERK_WEBHOOK_SECRET", &clerk)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    support::bin::gpt_deploy([
+        "secrets",
+        "sync",
+        "--env",
+        "production",
+        "--only",
+        "CLERK_WEBHOOK_SECRET",
+    ])
+    .env("GITHUB_API_URL", gh.url())
+    .env("GITHUB_TOKEN", TOKEN)
+    .env("GITHUB_REPOSITORY", "acme/gpt-service")
+    .env("CLERK_WEBHOOK_SECRET", &clerk)
+    .run()
+    .success();
     let upload = gh.uploads().pop().expect("one upload");
     let secret = STANDARD.encode(gh.secret_key());
     let opened = pynacl(&["open", &secret], upload.encrypted_value.as_bytes());

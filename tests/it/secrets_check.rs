@@ -8,9 +8,8 @@ use base64::engine::general_purpose::STANDARD;
 use http::Method;
 use support::config_dir::ConfigDir;
 use support::github::{Access, Fault, GitHubStandIn, TOKEN, TokenKind};
-use support::secrets_cli::{
-    CHECK, ENV, REPO, Sentinels, config_args, no_writes, ready, run, sync_args,
-};
+use support::secrets_cli::{CHECK, ENV, REPO, config_args, no_writes, ready, run, sync_args};
+use support::sentinel;
 
 #[tokio::test]
 async fn check_follows_pagination_and_reports_missing_required() {
@@ -56,8 +55,7 @@ async fn check_follows_pagination_and_reports_missing_required() {
 #[tokio::test]
 async fn bad_token_is_401_and_never_printed() {
     let gh = ready();
-    let s = Sentinels::new();
-    let mut vars = s.env();
+    let mut vars = sentinel::env();
     vars.push(("GITHUB_TOKEN", "ghp_sentinel_wrong_token_77".into()));
     for args in [sync_args(&[]), CHECK.to_vec()] {
         let out = run(&gh, &args, &vars, None).await;
@@ -71,7 +69,7 @@ async fn bad_token_is_401_and_never_printed() {
             !out.stderr.contains("ghp_sentinel_wrong_token_77"),
             "{out:?}"
         );
-        s.assert_absent(&out);
+        sentinel::assert_absent(&out);
     }
     no_writes(&gh);
 }
@@ -114,9 +112,8 @@ async fn missing_token_or_bad_repository_is_a_usage_error() {
 #[tokio::test]
 async fn forbidden_names_the_missing_permission() {
     let gh = ready();
-    let s = Sentinels::new();
     gh.set_access(Access::ReadOnly, TokenKind::App);
-    let app = run(&gh, &sync_args(&[]), &s.env(), None).await;
+    let app = run(&gh, &sync_args(&[]), &sentinel::env(), None).await;
     assert_eq!(app.code, 3, "{app:?}");
     assert!(app.stderr.contains("HTTP 403 Forbidden"), "{app:?}");
     assert!(
@@ -126,7 +123,7 @@ async fn forbidden_names_the_missing_permission() {
     );
 
     gh.set_access(Access::ReadOnly, TokenKind::Classic);
-    let classic = run(&gh, &sync_args(&[]), &s.env(), None).await;
+    let classic = run(&gh, &sync_args(&[]), &sentinel::env(), None).await;
     assert_eq!(classic.code, 3, "{classic:?}");
     assert!(
         classic
@@ -140,19 +137,24 @@ async fn forbidden_names_the_missing_permission() {
     let gh2 = GitHubStandIn::start();
     gh2.add_repo(REPO);
     gh2.set_access(Access::ReadOnly, TokenKind::App);
-    let env = run(&gh2, &sync_args(&["--create-environment"]), &s.env(), None).await;
+    let env = run(
+        &gh2,
+        &sync_args(&["--create-environment"]),
+        &sentinel::env(),
+        None,
+    )
+    .await;
     assert_eq!(env.code, 3, "{env:?}");
     assert!(env.stderr.contains("(`administration: write`)"), "{env:?}");
     for run in [&app, &classic, &env] {
-        s.assert_absent(run);
+        sentinel::assert_absent(run);
     }
 }
 
 #[tokio::test]
 async fn not_found_says_whether_repository_or_environment() {
     let gh = ready();
-    let s = Sentinels::new();
-    let mut vars = s.env();
+    let mut vars = sentinel::env();
     vars.push(("GITHUB_REPOSITORY", "acme/nope".into()));
     for args in [sync_args(&[]), CHECK.to_vec()] {
         let out = run(&gh, &args, &vars, None).await;
@@ -178,24 +180,22 @@ async fn not_found_says_whether_repository_or_environment() {
 #[tokio::test]
 async fn unprocessable_entity_is_reported_with_githubs_message() {
     let gh = ready();
-    let s = Sentinels::new();
     gh.inject(Fault::new(
         Method::PUT,
         "/secrets/CLERK_WEBHOOK_SECRET",
         422,
         "Bad request - key_id is stale",
     ));
-    let out = run(&gh, &sync_args(&[]), &s.env(), None).await;
+    let out = run(&gh, &sync_args(&[]), &sentinel::env(), None).await;
     assert_eq!(out.code, 3, "{out:?}");
     assert!(out.stderr.contains("PUT /repos/acme/gpt-service/environments/production/secrets/CLERK_WEBHOOK_SECRET returned HTTP 422 Unprocessable Entity: Bad request - key_id is stale"), "{out:?}");
     assert!(gh.uploads().is_empty());
-    s.assert_absent(&out);
+    sentinel::assert_absent(&out);
 }
 
 #[tokio::test]
 async fn rate_limits_are_waited_out_within_bounds() {
     let gh = ready();
-    let s = Sentinels::new();
     gh.inject(
         Fault::new(Method::GET, "/secrets/public-key", 429, "slow down").header("retry-after", "1"),
     );
@@ -210,7 +210,7 @@ async fn rate_limits_are_waited_out_within_bounds() {
         .header("x-ratelimit-remaining", "0")
         .header("x-ratelimit-reset", &reset),
     );
-    let out = run(&gh, &sync_args(&[]), &s.env(), None).await;
+    let out = run(&gh, &sync_args(&[]), &sentinel::env(), None).await;
     assert_eq!(out.code, 0, "{out:?}");
     assert_eq!(gh.count(&Method::GET, "/secrets/public-key"), 2);
     assert_eq!(gh.count(&Method::PUT, "/secrets/DATABASE_URL"), 2);
@@ -222,18 +222,17 @@ async fn rate_limits_are_waited_out_within_bounds() {
         Fault::new(Method::GET, "/secrets/public-key", 429, "slow down")
             .header("retry-after", "3600"),
     );
-    let out = run(&gh, &sync_args(&[]), &s.env(), None).await;
+    let out = run(&gh, &sync_args(&[]), &sentinel::env(), None).await;
     assert_eq!(out.code, 3, "{out:?}");
     assert!(out.stderr.contains("rate limited by GitHub (HTTP 429); GitHub asks to wait 60 min, longer than the 60 s this command waits"), "{out:?}");
     assert_eq!(gh.count(&Method::GET, "/secrets/public-key"), 1);
     no_writes(&gh);
-    s.assert_absent(&out);
+    sentinel::assert_absent(&out);
 }
 
 #[tokio::test]
 async fn server_errors_are_retried_a_bounded_number_of_times() {
     let gh = ready();
-    let s = Sentinels::new();
     gh.inject(
         Fault::new(
             Method::PUT,
@@ -243,7 +242,7 @@ async fn server_errors_are_retried_a_bounded_number_of_times() {
         )
         .times(2),
     );
-    let out = run(&gh, &sync_args(&[]), &s.env(), None).await;
+    let out = run(&gh, &sync_args(&[]), &sentinel::env(), None).await;
     assert_eq!(out.code, 0, "{out:?}");
     assert_eq!(gh.count(&Method::PUT, "/secrets/CLERK_WEBHOOK_SECRET"), 3);
 
@@ -256,7 +255,7 @@ async fn server_errors_are_retried_a_bounded_number_of_times() {
         "{out:?}"
     );
     assert_eq!(gh.count(&Method::GET, "/secrets"), 4);
-    s.assert_absent(&out);
+    sentinel::assert_absent(&out);
 }
 
 #[tokio::test]

@@ -10,15 +10,13 @@ use crate::support;
 use http::Method;
 use support::config_dir::ConfigDir;
 use support::github::{Fault, GitHubStandIn};
-use support::secrets_cli::{
-    CHECK, ENV, REPO, Sentinels, config_args, no_writes, ready, run, sync_args,
-};
+use support::secrets_cli::{CHECK, ENV, REPO, config_args, no_writes, ready, run, sync_args};
+use support::sentinel;
 
 #[tokio::test]
 async fn sync_uploads_sealed_values_then_reports_updates() {
     let gh = ready();
-    let s = Sentinels::new();
-    let first = run(&gh, &sync_args(&[]), &s.env(), None).await;
+    let first = run(&gh, &sync_args(&[]), &sentinel::env(), None).await;
     assert_eq!(first.code, 0, "{first:?}");
     assert!(
         first.stdout.contains("created CLERK_WEBHOOK_SECRET"),
@@ -28,14 +26,14 @@ async fn sync_uploads_sealed_values_then_reports_updates() {
     let uploads = gh.uploads();
     assert_eq!(uploads.len(), 2);
     for (name, value) in [
-        ("CLERK_WEBHOOK_SECRET", &s.clerk),
-        ("DATABASE_URL", &s.database),
+        ("CLERK_WEBHOOK_SECRET", sentinel::CLERK),
+        ("DATABASE_URL", sentinel::DATABASE),
     ] {
         let u = uploads.iter().find(|u| u.name == name).unwrap();
         assert_eq!((u.repo.as_str(), u.environment.as_str()), (REPO, ENV));
         assert_eq!(&u.plaintext, value, "{name} decrypts to what was sent");
     }
-    s.assert_absent(&first);
+    sentinel::assert_absent(&first);
     // The happy path needs only the public key and one PUT per secret.
     let sent: Vec<String> = gh
         .requests()
@@ -53,7 +51,7 @@ async fn sync_uploads_sealed_values_then_reports_updates() {
 
     let dir = tempfile::tempdir().unwrap();
     let summary = dir.path().join("summary.md");
-    let mut vars = s.env();
+    let mut vars = sentinel::env();
     vars.push(("GITHUB_STEP_SUMMARY", summary.display().to_string()));
     let second = run(&gh, &sync_args(&[]), &vars, None).await;
     assert_eq!(
@@ -70,15 +68,14 @@ async fn sync_uploads_sealed_values_then_reports_updates() {
     // Sealed boxes are randomised: the same value never gives the same ciphertext twice.
     let uploads = gh.uploads();
     assert_ne!(uploads[0].encrypted_value, uploads[2].encrypted_value);
-    s.assert_absent(&second);
+    sentinel::assert_absent(&second);
 }
 
 #[tokio::test]
 async fn dry_run_sends_no_put_and_says_what_would_change() {
     let gh = ready();
     gh.add_secret(REPO, ENV, "CLERK_WEBHOOK_SECRET");
-    let s = Sentinels::new();
-    let out = run(&gh, &sync_args(&["--dry-run"]), &s.env(), None).await;
+    let out = run(&gh, &sync_args(&["--dry-run"]), &sentinel::env(), None).await;
     assert_eq!(out.code, 0, "{out:?}");
     assert!(
         out.stdout.contains("would update CLERK_WEBHOOK_SECRET"),
@@ -87,16 +84,15 @@ async fn dry_run_sends_no_put_and_says_what_would_change() {
     assert!(out.stdout.contains("would create DATABASE_URL"), "{out:?}");
     assert!(out.stdout.contains("nothing was changed"), "{out:?}");
     no_writes(&gh);
-    s.assert_absent(&out);
+    sentinel::assert_absent(&out);
 }
 
 #[tokio::test]
 async fn missing_environment_is_created_only_when_asked() {
     let gh = GitHubStandIn::start();
     gh.add_repo(REPO);
-    let s = Sentinels::new();
 
-    let refused = run(&gh, &sync_args(&[]), &s.env(), None).await;
+    let refused = run(&gh, &sync_args(&[]), &sentinel::env(), None).await;
     assert_eq!(refused.code, 3, "{refused:?}");
     assert!(
         refused.stderr.contains(
@@ -113,7 +109,7 @@ async fn missing_environment_is_created_only_when_asked() {
     let dry = run(
         &gh,
         &sync_args(&["--create-environment", "--dry-run"]),
-        &s.env(),
+        &sentinel::env(),
         None,
     )
     .await;
@@ -126,7 +122,13 @@ async fn missing_environment_is_created_only_when_asked() {
     assert!(dry.stdout.contains("would create DATABASE_URL"), "{dry:?}");
     no_writes(&gh);
 
-    let made = run(&gh, &sync_args(&["--create-environment"]), &s.env(), None).await;
+    let made = run(
+        &gh,
+        &sync_args(&["--create-environment"]),
+        &sentinel::env(),
+        None,
+    )
+    .await;
     assert_eq!(made.code, 0, "{made:?}");
     assert!(
         made.stdout.contains("created the environment `production`"),
@@ -139,14 +141,13 @@ async fn missing_environment_is_created_only_when_asked() {
         ["CLERK_WEBHOOK_SECRET", "DATABASE_URL"]
     );
     for run in [&refused, &dry, &made] {
-        s.assert_absent(run);
+        sentinel::assert_absent(run);
     }
 }
 
 #[tokio::test]
 async fn bad_values_stop_everything_before_any_request() {
     let gh = ready();
-    let s = Sentinels::new();
     let not_svix = format!("sentinel-db-{}", "x".repeat(8));
     let out = run(
         &gh,
@@ -192,18 +193,17 @@ async fn bad_values_stop_everything_before_any_request() {
         "{out:?}"
     );
     assert!(gh.requests().is_empty());
-    s.assert_absent(&out);
+    sentinel::assert_absent(&out);
 }
 
 #[tokio::test]
 async fn only_with_stdin_and_from_file() {
     let gh = ready();
-    let s = Sentinels::new();
     let piped = run(
         &gh,
         &sync_args(&["--only", "CLERK_WEBHOOK_SECRET"]),
         &[],
-        Some(&format!("{}\n", s.clerk)),
+        Some(&format!("{}\n", sentinel::CLERK)),
     )
     .await;
     assert_eq!(piped.code, 0, "{piped:?}");
@@ -214,11 +214,11 @@ async fn only_with_stdin_and_from_file() {
         "{piped:?}"
     );
     assert_eq!(gh.uploads().len(), 1, "only the named secret is touched");
-    assert_eq!(gh.uploads()[0].plaintext, s.clerk);
+    assert_eq!(gh.uploads()[0].plaintext, sentinel::CLERK);
 
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("db-url");
-    std::fs::write(&file, format!("{}\n", s.database)).unwrap();
+    std::fs::write(&file, format!("{}\n", sentinel::DATABASE)).unwrap();
     let arg = format!("DATABASE_URL={}", file.display());
     let args = [
         "secrets",
@@ -236,7 +236,7 @@ async fn only_with_stdin_and_from_file() {
         from_file.stdout.contains("created DATABASE_URL (from file"),
         "{from_file:?}"
     );
-    assert_eq!(gh.uploads()[1].plaintext, s.database);
+    assert_eq!(gh.uploads()[1].plaintext, sentinel::DATABASE);
 
     let unknown = run(&gh, &sync_args(&["--only", "NOT_DECLARED"]), &[], None).await;
     assert_eq!(unknown.code, 2, "{unknown:?}");
@@ -247,7 +247,7 @@ async fn only_with_stdin_and_from_file() {
         "{unknown:?}"
     );
     for run in [&piped, &from_file, &unknown] {
-        s.assert_absent(run);
+        sentinel::assert_absent(run);
     }
 }
 
@@ -311,9 +311,8 @@ async fn configuration_decides_repository_environment_and_optional_secrets() {
     );
     let gh = GitHubStandIn::start();
     gh.add_environment("gpt-service/gpt-service", "prod-east");
-    let s = Sentinels::new();
     // An empty GITHUB_REPOSITORY counts as unset: the repository comes from deploy.toml.
-    let mut vars = s.env();
+    let mut vars = sentinel::env();
     vars.push(("GITHUB_REPOSITORY", String::new()));
 
     let synced = run(&gh, &config_args(&cfg, "sync", &[]), &vars, None).await;
@@ -358,15 +357,14 @@ async fn configuration_decides_repository_environment_and_optional_secrets() {
         "{named:?}"
     );
     for run in [&synced, &checked, &named] {
-        s.assert_absent(run);
+        sentinel::assert_absent(run);
     }
 }
 
 #[tokio::test]
 async fn nothing_secret_is_printed_even_with_trace_logging() {
     let gh = ready();
-    let s = Sentinels::new();
-    let mut vars = s.env();
+    let mut vars = sentinel::env();
     vars.push(("RUST_LOG", "trace".into()));
     let ok = run(&gh, &sync_args(&[]), &vars, None).await;
     assert_eq!(ok.code, 0, "{ok:?}");
@@ -374,9 +372,9 @@ async fn nothing_secret_is_printed_even_with_trace_logging() {
         ok.stderr.contains("TRACE") || ok.stderr.contains("DEBUG"),
         "trace logging is on: {ok:?}"
     );
-    s.assert_absent(&ok);
+    sentinel::assert_absent(&ok);
     let dry = run(&gh, &sync_args(&["--dry-run"]), &vars, None).await;
-    s.assert_absent(&dry);
+    sentinel::assert_absent(&dry);
     gh.inject(Fault::new(
         Method::PUT,
         "/secrets/DATABASE_URL",
@@ -385,15 +383,15 @@ async fn nothing_secret_is_printed_even_with_trace_logging() {
     ));
     let failed = run(&gh, &sync_args(&[]), &vars, None).await;
     assert_eq!(failed.code, 3, "{failed:?}");
-    s.assert_absent(&failed);
+    sentinel::assert_absent(&failed);
     for (name, value) in [
-        ("CLERK_WEBHOOK_SECRET", &s.clerk),
-        ("DATABASE_URL", &s.database),
+        ("CLERK_WEBHOOK_SECRET", sentinel::CLERK),
+        ("DATABASE_URL", sentinel::DATABASE),
     ] {
         assert!(
             gh.uploads()
                 .iter()
-                .any(|u| u.name == name && &u.plaintext == value)
+                .any(|u| u.name == name && u.plaintext == value)
         );
     }
 }
@@ -405,8 +403,7 @@ async fn enterprise_api_base_with_a_path_prefix() {
     for i in 0..35 {
         gh.add_secret(REPO, ENV, &format!("A_{i:02}"));
     }
-    let s = Sentinels::new();
-    let out = run(&gh, &sync_args(&[]), &s.env(), None).await;
+    let out = run(&gh, &sync_args(&[]), &sentinel::env(), None).await;
     assert_eq!(out.code, 0, "{out:?}");
     let out = run(&gh, CHECK, &[], None).await;
     assert_eq!(out.code, 0, "{out:?}");

@@ -7,6 +7,7 @@ use crate::support;
 use gpt_deploy::runtime::webhook::{Rejection, Verifier};
 use gpt_deploy::secret::SecretString;
 use http::HeaderMap;
+use support::bin::{Running, gpt_deploy};
 use support::serve::{NO_DATABASE, OTHER_SECRET, SECRET, Server, now, sign, start_fails};
 
 const VECTOR_1: (&str, &str, i64, &[u8], &str) = (
@@ -403,21 +404,17 @@ async fn database_down_gives_503_and_not_ready() {
 
 /// `gpt-deploy serve` with only these variables (no `--listen`): the child, and its address
 /// once it logs `listening` (None when it exited instead), with everything it wrote.
-fn serve_from_env(vars: &[(&str, &str)]) -> (std::process::Child, Option<String>, Vec<String>) {
+fn serve_from_env(vars: &[(&str, &str)]) -> (Running, Option<String>, Vec<String>) {
     use std::io::BufRead as _;
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_gpt-deploy"))
-        .arg("serve")
-        .env_clear()
+    let mut child = gpt_deploy(["serve"])
         .env("LOG_FORMAT", "json")
         .env("CLERK_WEBHOOK_SECRET", SECRET)
         .env("DATABASE_URL", NO_DATABASE)
         .envs(vars.iter().copied())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn gpt-deploy serve");
+        .discard_stdout()
+        .spawn();
     let mut lines = Vec::new();
-    for line in std::io::BufReader::new(child.stderr.take().unwrap()).lines() {
+    for line in std::io::BufReader::new(child.take_stderr()).lines() {
         let line = line.unwrap();
         let listening = serde_json::from_str::<serde_json::Value>(&line)
             .ok()
@@ -428,7 +425,9 @@ fn serve_from_env(vars: &[(&str, &str)]) -> (std::process::Child, Option<String>
             return (child, listening, lines);
         }
     }
-    child.wait().unwrap();
+    while child.try_wait().is_none() {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
     (child, None, lines)
 }
 
@@ -443,13 +442,12 @@ async fn listen_takes_a_port_alone_or_localhost_and_errors_name_listen_addr() {
             .await
             .unwrap();
         assert_eq!(answer.status(), 200, "LISTEN_ADDR={given}");
-        child.kill().unwrap();
-        child.wait().unwrap();
+        child.kill();
     }
     // A bad value is reported under the variable it came from, not the flag.
-    let (mut child, addr, lines) = serve_from_env(&[("LISTEN_ADDR", "localhost")]);
+    let (child, addr, lines) = serve_from_env(&[("LISTEN_ADDR", "localhost")]);
     assert_eq!(addr, None);
-    assert_eq!(child.wait().unwrap().code(), Some(2));
+    assert_eq!(child.wait().code, 2);
     let text = lines.join("\n");
     assert!(
         text.contains("invalid value 'localhost' in the environment variable LISTEN_ADDR"),
@@ -459,9 +457,9 @@ async fn listen_takes_a_port_alone_or_localhost_and_errors_name_listen_addr() {
     // So is an address in use; given as a flag, the flag is named.
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let at = taken.local_addr().unwrap().to_string();
-    let (mut child, addr, lines) = serve_from_env(&[("LISTEN_ADDR", &at)]);
+    let (child, addr, lines) = serve_from_env(&[("LISTEN_ADDR", &at)]);
     assert_eq!(addr, None);
-    assert_eq!(child.wait().unwrap().code(), Some(2));
+    assert_eq!(child.wait().code, 2);
     assert!(
         lines
             .join("\n")
@@ -477,16 +475,13 @@ async fn listen_takes_a_port_alone_or_localhost_and_errors_name_listen_addr() {
 
 /// `serve --listen ADDR` that must refuse to start: its stderr.
 fn start_fails_with_listen(addr: &str) -> String {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gpt-deploy"))
-        .args(["serve", "--listen", addr])
-        .env_clear()
+    let out = gpt_deploy(["serve", "--listen", addr])
         .env("LOG_FORMAT", "json")
         .env("CLERK_WEBHOOK_SECRET", SECRET)
         .env("DATABASE_URL", NO_DATABASE)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    String::from_utf8_lossy(&out.stderr).into_owned()
+        .run();
+    assert_eq!(out.code, 2, "{out:?}");
+    out.stderr
 }
 
 #[test]

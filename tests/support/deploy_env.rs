@@ -1,6 +1,6 @@
 //! A deployable environment for cluster tests: a copy of the project's configuration in a
-//! temporary directory (editable per test), a fresh namespace, sentinel secret values, and
-//! a runner for `gpt-deploy <command>` pointed at all of them.
+//! temporary directory (editable per test), a fresh namespace, the sentinel secret values of
+//! [`super::sentinel`], and a runner for `gpt-deploy <command>` pointed at all of them.
 
 use std::path::{Path, PathBuf};
 
@@ -9,12 +9,11 @@ use kube::config::Kubeconfig;
 use super::bin::{self, Bin, Output};
 use super::cluster::{self, TestNamespace};
 use super::config_dir::ConfigDir;
+use super::sentinel;
 
-/// Value of CLERK_WEBHOOK_SECRET in every test; must never appear in any output. A valid
-/// signing secret (`whsec_` + base64), as apply and deploy check the values before writing.
-pub const SENTINEL_CLERK: &str = "whsec_sentinelClerk5b1e7dA";
-/// Value of DATABASE_URL in every test; must never appear in any output.
-pub const SENTINEL_DB: &str = "postgres://app:sentinel-db-pw-9c4a@db:5432/gpt";
+pub use super::sentinel::{
+    CLERK as SENTINEL_CLERK, DATABASE as SENTINEL_DB, assert_absent as assert_no_secrets,
+};
 /// The environment the tests deploy (one replica keeps rollouts quick).
 pub const ENV: &str = "development";
 
@@ -91,7 +90,7 @@ impl DeployEnv {
     }
 
     /// `gpt-deploy <command> --config … --env development --kubeconfig … --context … --namespace …`
-    /// with the sentinel secrets set and no GitHub token.
+    /// with the sentinel secrets set (and, as every run, no other variable but `PATH`).
     pub fn cmd(&self, command: &str, extra: &[&str]) -> Bin {
         self.cmd_with(command, extra, &self.ns.name, true)
     }
@@ -112,50 +111,18 @@ impl DeployEnv {
             namespace.into(),
         ];
         args.extend(extra.iter().map(|s| s.to_string()));
-        let mut bin = bin::gpt_deploy(args);
+        let bin = bin::gpt_deploy(args);
         if secrets {
-            bin = bin
-                .env("CLERK_WEBHOOK_SECRET", SENTINEL_CLERK)
-                .env("DATABASE_URL", SENTINEL_DB);
+            bin.envs(sentinel::env())
+        } else {
+            bin
         }
-        bin.env_remove("GITHUB_TOKEN")
-            .env_remove("GITHUB_API_URL")
-            .env_remove("GITHUB_REPOSITORY")
-            .env_remove("GH_TOKEN")
-            .env_remove("KUBECONFIG")
-            .env_remove("GITHUB_STEP_SUMMARY")
     }
 }
 
-/// Runs the binary off the async runtime's worker.
+/// Runs the binary off the async runtime's worker and checks that no sentinel leaked.
 pub async fn run(bin: Bin) -> Output {
-    let output = tokio::task::spawn_blocking(move || bin.run())
-        .await
-        .expect("the runner thread panicked");
-    assert_no_secrets(&output);
+    let output = bin.output().await;
+    sentinel::assert_absent(&output);
     output
-}
-
-/// Panics if a sentinel value (or its base64 form) appears in the output.
-#[track_caller]
-pub fn assert_no_secrets(output: &Output) {
-    use base64::Engine as _;
-    for value in [
-        SENTINEL_CLERK,
-        SENTINEL_DB,
-        "sentinelClerk",
-        "sentinel-db-pw",
-    ] {
-        let b64 = base64::engine::general_purpose::STANDARD.encode(value);
-        for (stream, text) in [("stdout", &output.stdout), ("stderr", &output.stderr)] {
-            assert!(
-                !text.contains(value),
-                "secret {value:?} leaked on {stream}:\n{text}"
-            );
-            assert!(
-                !text.contains(&b64),
-                "base64 of a secret leaked on {stream}:\n{text}"
-            );
-        }
-    }
 }

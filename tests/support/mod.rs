@@ -9,4 +9,5 @@ pub mod github;
 pub mod pg;
 pub mod realnode;
 pub mod secrets_cli;
+pub mod sentinel;
 pub mod serve;

@@ -6,19 +6,20 @@
 //! let logs = server.stop(); // SIGTERM, wait, every stderr line
 //! ```
 //!
-//! The child's environment is cleared (only `PATH` is kept), so nothing from the
-//! developer's shell leaks in; logs are JSON (`LOG_FORMAT=json`) and captured
-//! line by line. The server listens on `127.0.0.1:0`; its real address is read
+//! The child runs under the environment policy of [`super::bin`] (only `PATH` and what is
+//! given); logs are JSON (`LOG_FORMAT=json`) and captured line by line. The server listens on `127.0.0.1:0`; its real address is read
 //! from its `listening` log line. A server still running when dropped is killed.
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::ExitStatus;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use svix::webhooks::Webhook;
+
+use super::bin::{Bin, Running, gpt_deploy};
 
 /// The svix test secret of the fixed vectors.
 pub const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
@@ -44,7 +45,7 @@ pub fn sign(secret: &str, id: &str, ts: i64, body: &[u8]) -> String {
 
 /// A running `gpt-deploy serve`.
 pub struct Server {
-    child: Child,
+    child: Running,
     /// Where it listens.
     pub addr: SocketAddr,
     logs: Arc<Mutex<Vec<String>>>,
@@ -59,36 +60,27 @@ pub struct Exit {
     pub stderr: String,
 }
 
-fn command(env: &[(&str, &str)], args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_gpt-deploy"));
-    cmd.arg("serve")
-        .args(["--listen", "127.0.0.1:0"])
-        .args(args)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
+fn command(env: &[(&str, &str)], args: &[&str]) -> Bin {
+    gpt_deploy(["serve", "--listen", "127.0.0.1:0"].iter().chain(args))
         .env("LOG_FORMAT", "json")
         .env("RUST_LOG", "info")
         .envs(env.iter().copied())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    cmd
+        .discard_stdout()
 }
 
 /// Runs `serve` expecting it to exit by itself (a refused start-up).
 pub fn start_fails(env: &[(&str, &str)]) -> Exit {
-    let mut child = command(env, &[]).spawn().expect("spawn gpt-deploy");
+    let mut child = command(env, &[]).spawn();
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            let out = child.wait_with_output().unwrap();
+        if let Some(status) = child.try_wait() {
             return Exit {
                 status,
-                stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+                stderr: child.wait().stderr,
             };
         }
         if Instant::now() > deadline {
-            let _ = child.kill();
+            child.kill();
             panic!("gpt-deploy serve was expected to refuse to start but is still running");
         }
         std::thread::sleep(Duration::from_millis(20));
@@ -103,8 +95,8 @@ impl Server {
 
     /// Like [`Server::start`] with extra command-line arguments.
     pub fn start_with(env: &[(&str, &str)], args: &[&str]) -> Server {
-        let mut child = command(env, args).spawn().expect("spawn gpt-deploy");
-        let stderr = child.stderr.take().unwrap();
+        let mut child = command(env, args).spawn();
+        let stderr = child.take_stderr();
         let logs = Arc::new(Mutex::new(Vec::new()));
         let (tx, rx) = mpsc::channel();
         let sink = logs.clone();
@@ -123,8 +115,7 @@ impl Server {
         let addr = match rx.recv_timeout(Duration::from_secs(30)) {
             Ok(addr) => addr,
             Err(_) => {
-                let _ = child.kill();
-                let _ = child.wait();
+                drop(child);
                 panic!(
                     "gpt-deploy serve did not start listening; its log:\n{}",
                     logs.lock().unwrap().join("\n")
@@ -149,7 +140,7 @@ impl Server {
 
     /// The process id.
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.child.pid()
     }
 
     /// The shared HTTP client (for requests that need their own headers or run concurrently).
@@ -218,19 +209,14 @@ impl Server {
 
     /// Sends SIGTERM.
     pub fn sigterm(&self) {
-        let ok = Command::new("kill")
-            .args(["-TERM", &self.pid().to_string()])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "kill -TERM failed");
+        self.child.signal("TERM");
     }
 
     /// Waits for the process to exit (at most `limit`).
     pub fn wait_exit(&mut self, limit: Duration) -> ExitStatus {
         let deadline = Instant::now() + limit;
         loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
+            if let Some(status) = self.child.try_wait() {
                 // Let the reader thread drain the last lines.
                 std::thread::sleep(Duration::from_millis(100));
                 return status;
@@ -248,7 +234,7 @@ impl Server {
     pub fn wait_exit_or_running(&mut self, limit: Duration) -> Option<ExitStatus> {
         let deadline = Instant::now() + limit;
         loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
+            if let Some(status) = self.child.try_wait() {
                 return Some(status);
             }
             if Instant::now() >= deadline {
@@ -264,14 +250,5 @@ impl Server {
         let status = self.wait_exit(Duration::from_secs(30));
         assert!(status.success(), "serve exited with {status}");
         self.logs()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if self.child.try_wait().ok().flatten().is_none() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
     }
 }
