@@ -33,6 +33,19 @@ fn main() {
                 .map_or(0, |d| d.as_secs())
         });
     println!("cargo:rustc-env=GPT_DEPLOY_BUILD_DATE={}", date(seconds));
+
+    // Start-up cost: a position-independent executable of this size carries ~36,000
+    // relative relocations that the loader applies at every start, writing (and so
+    // copying) 0.6 MB of pages. Linked position-dependent there are none: measured
+    // ~160 fewer page faults and ~30% less CPU for `--version`. The executable's own
+    // addresses are then fixed (shared libraries, heap and stack stay randomised);
+    // GPT_DEPLOY_PIE=1 at build time keeps the PIE link.
+    println!("cargo:rerun-if-env-changed=GPT_DEPLOY_PIE");
+    let linux = std::env::var("CARGO_CFG_TARGET_OS").is_ok_and(|os| os == "linux");
+    let pie = std::env::var("GPT_DEPLOY_PIE").is_ok_and(|v| v == "1");
+    if linux && !pie {
+        println!("cargo:rustc-link-arg-bins=-no-pie");
+    }
 }
 
 fn git(args: &[&str]) -> Option<String> {

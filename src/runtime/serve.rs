@@ -14,7 +14,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -29,7 +29,9 @@ use tokio::sync::Semaphore;
 
 use super::db::{self, DatabaseUrl, Outcome};
 use super::metrics::{self, Metrics};
-use super::webhook::{self, ClerkEvent, Header, MAX_BODY_BYTES, Verifier};
+use super::webhook::{
+    self, Ack, ClerkEvent, DeliveryError, Header, MAX_BODY_BYTES, Verifier, reply,
+};
 use crate::cli::ServeLimits;
 use crate::secret::SecretString;
 
@@ -45,12 +47,6 @@ const READY_STATEMENT_TIMEOUT: Duration = Duration::from_millis(500);
 /// Largest read buffer of one connection: request heads are small and bodies are read in
 /// pieces of this size, so an idle or slow connection holds at most this much.
 const READ_BUFFER_BYTES: usize = 16 * 1024;
-
-/// `Retry-After` (seconds) of a delivery shed because the server is at a limit.
-const RETRY_AFTER_BUSY: HeaderValue = HeaderValue::from_static("1");
-
-/// `Retry-After` (seconds) of a delivery that found the database locked, slow or away.
-const RETRY_AFTER_DATABASE: HeaderValue = HeaderValue::from_static("5");
 
 /// How long closing the pool may take at exit.
 pub(super) const POOL_CLOSE_TIMEOUT: Duration = Duration::from_secs(3);
@@ -438,40 +434,6 @@ pub fn shutdown_signal() -> Result<impl Future<Output = ()> + Send + 'static> {
     })
 }
 
-/// A short JSON answer: `{"status": ...}` for success, `{"error": ...}` otherwise.
-fn reply(status: StatusCode, text: &str) -> Response {
-    let key: &[u8] = if status.is_success() {
-        b"{\"status\":"
-    } else {
-        b"{\"error\":"
-    };
-    // Written straight into the body (no JSON map built per request); a string always
-    // serialises.
-    let mut body = Vec::with_capacity(key.len() + text.len() + 3);
-    body.extend_from_slice(key);
-    let _ = serde_json::to_writer(&mut body, text);
-    body.push(b'}');
-    (
-        status,
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        )],
-        body,
-    )
-        .into_response()
-}
-
-/// 503 with `Retry-After`, counted by why the delivery was shed.
-fn shed(state: &AppState, reason: &'static str, text: &str, retry_after: HeaderValue) -> Response {
-    state.metrics().shed(reason);
-    let mut response = reply(StatusCode::SERVICE_UNAVAILABLE, text);
-    response
-        .headers_mut()
-        .insert(header::RETRY_AFTER, retry_after);
-    response
-}
-
 fn unix_now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -480,19 +442,23 @@ fn unix_now() -> i64 {
 
 /// The webhook: admission (concurrency, body memory), the body under a deadline, then
 /// [`handle`] under a deadline. Every limit answers at once; nothing queues without bound.
+/// Every refusal is a [`DeliveryError`], counted and answered here.
 async fn receive(State(state): State<AppState>, request: Request) -> Response {
+    match admit(&state, request).await {
+        Ok(ack) => ack.into_response(),
+        Err(e) => {
+            e.count(state.metrics());
+            e.into_response()
+        }
+    }
+}
+
+async fn admit(state: &AppState, request: Request) -> Result<Ack, DeliveryError> {
     let inner = &state.inner;
     let Ok(_slot) = inner.in_flight.try_acquire() else {
-        tracing::warn!(
-            limit = inner.limits.max_concurrent_requests,
-            "webhook delivery shed: too many deliveries in flight"
-        );
-        return shed(
-            &state,
-            "concurrency",
-            "too many deliveries in flight",
-            RETRY_AFTER_BUSY,
-        );
+        return Err(DeliveryError::Busy {
+            limit: inner.limits.max_concurrent_requests,
+        });
     };
     let (parts, body) = request.into_parts();
     let declared = parts
@@ -501,11 +467,7 @@ async fn receive(State(state): State<AppState>, request: Request) -> Response {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
-        tracing::warn!(
-            limit = MAX_BODY_BYTES,
-            "webhook delivery rejected: body too large"
-        );
-        return reply(StatusCode::PAYLOAD_TOO_LARGE, "body larger than 1 MiB");
+        return Err(DeliveryError::TooLarge);
     }
     // Reserve the body's memory before reading a byte of it; without a length, the most a
     // body may be.
@@ -517,77 +479,45 @@ async fn receive(State(state): State<AppState>, request: Request) -> Response {
         .body_memory
         .try_acquire_many(u32::try_from(reserve).unwrap_or(u32::MAX))
     else {
-        tracing::warn!(
-            limit_kib = inner.limits.body_memory_kib,
-            "webhook delivery shed: request body memory is exhausted"
-        );
-        return shed(
-            &state,
-            "body_memory",
-            "too many request bodies in flight",
-            RETRY_AFTER_BUSY,
-        );
+        return Err(DeliveryError::BodyMemory {
+            limit_kib: inner.limits.body_memory_kib,
+        });
     };
     let read = Limited::new(body, MAX_BODY_BYTES).collect();
     let body = match tokio::time::timeout(inner.limits.body_read_timeout, read).await {
         Ok(Ok(collected)) => collected.to_bytes(),
         Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => {
-            tracing::warn!(
-                limit = MAX_BODY_BYTES,
-                "webhook delivery rejected: body too large"
-            );
-            return reply(StatusCode::PAYLOAD_TOO_LARGE, "body larger than 1 MiB");
+            return Err(DeliveryError::TooLarge);
         }
-        Ok(Err(_)) => {
-            tracing::warn!("webhook body could not be read");
-            return reply(StatusCode::BAD_REQUEST, "body could not be read");
-        }
+        Ok(Err(_)) => return Err(DeliveryError::Unreadable),
         Err(_) => {
-            state.metrics().shed("body_timeout");
-            tracing::warn!(timeout = ?inner.limits.body_read_timeout, "webhook delivery rejected: body not received in time");
-            let mut response = reply(StatusCode::REQUEST_TIMEOUT, "body not received in time");
-            response
-                .headers_mut()
-                .insert(header::CONNECTION, HeaderValue::from_static("close"));
-            return response;
+            return Err(DeliveryError::BodyTimeout {
+                timeout: inner.limits.body_read_timeout,
+            });
         }
     };
     let started = Instant::now();
     let handled = tokio::time::timeout(
         inner.limits.handler_timeout,
-        handle(&state, &parts.headers, &body),
+        handle(state, &parts.headers, &body),
     )
     .await;
     state.metrics().processing(started.elapsed());
-    match handled {
-        Ok(response) => response,
-        Err(_) => {
-            tracing::error!(timeout = ?inner.limits.handler_timeout, "webhook delivery not handled in time; nothing committed, Clerk will retry");
-            shed(
-                &state,
-                "handler_timeout",
-                "delivery not handled in time",
-                RETRY_AFTER_DATABASE,
-            )
-        }
-    }
+    handled.unwrap_or(Err(DeliveryError::HandlerTimeout {
+        timeout: inner.limits.handler_timeout,
+    }))
 }
 
 /// Verify, then parse, then act: the order that keeps unverified bytes away from the parser.
-async fn handle(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Response {
+async fn handle(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Ack, DeliveryError> {
     let metrics = state.metrics();
     let message_id = match &state.inner.verification {
-        Verification::Verify(verifier) => match verifier.verify(headers, body, unix_now()) {
-            Ok(verified) => verified.message_id,
-            Err(rejection) => {
-                metrics.signature_failure(rejection.reason());
-                tracing::warn!(
-                    reason = rejection.message(),
-                    "webhook delivery rejected; nothing written"
-                );
-                return reply(StatusCode::UNAUTHORIZED, rejection.message());
-            }
-        },
+        Verification::Verify(verifier) => {
+            verifier
+                .verify(headers, body, unix_now())
+                .map_err(DeliveryError::Rejected)?
+                .message_id
+        }
         Verification::Disabled => {
             tracing::warn!(
                 "signature verification is disabled (GPT_ENV=development without \
@@ -603,17 +533,13 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Response 
     };
     let event = match webhook::parse_event(body) {
         Ok(event) => event,
-        Err(e) => {
-            metrics.event("malformed", "rejected");
-            tracing::warn!(message_id = %message_id, error = %e, "delivery body is not a Clerk event");
-            return reply(StatusCode::BAD_REQUEST, &e.to_string());
-        }
+        Err(error) => return Err(DeliveryError::Malformed { message_id, error }),
     };
     let user_id = match &event {
         ClerkEvent::Other { kind } => {
             metrics.event(kind, "ignored");
             tracing::info!(message_id = %message_id, event_type = %kind, "event type needs no action; acknowledged");
-            return reply(StatusCode::OK, "ignored");
+            return Ok(Ack::Ignored);
         }
         ClerkEvent::UserDeleted { user_id } => Some(user_id.as_str()),
         ClerkEvent::UserDeletedWithoutId => None,
@@ -629,29 +555,23 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Response 
                 sessions = deleted.sessions,
                 "user.deleted processed"
             );
-            reply(StatusCode::OK, "processed")
+            Ok(Ack::Processed)
         }
         Ok(Outcome::Ignored) => {
             metrics.event(event.kind(), "ignored");
             tracing::warn!(message_id = %message_id, "user.deleted without data.id; recorded as ignored");
-            reply(StatusCode::OK, "ignored")
+            Ok(Ack::Ignored)
         }
         Ok(Outcome::Duplicate) => {
             metrics.event(event.kind(), "duplicate");
             tracing::info!(message_id = %message_id, "svix message already recorded; nothing changed");
-            reply(StatusCode::OK, "duplicate")
+            Ok(Ack::Duplicate)
         }
-        Err(e) => {
-            metrics.event(event.kind(), "unavailable");
-            let cause = state.inner.database.cause(&e);
-            let (reason, text) = match cause.sqlstate() {
-                Some("55P03") => ("database_lock", "the user's rows are locked; retry later"),
-                Some("57014") => ("database_timeout", "database statement timed out"),
-                _ => ("database", "database unavailable"),
-            };
-            tracing::error!(message_id = %message_id, error = %cause, sqlstate = cause.sqlstate(), "delivery not processed, nothing committed; Clerk will retry");
-            shed(state, reason, text, RETRY_AFTER_DATABASE)
-        }
+        Err(e) => Err(DeliveryError::Database {
+            message_id,
+            kind: event.kind().to_owned(),
+            cause: state.inner.database.cause(&e),
+        }),
     }
 }
 

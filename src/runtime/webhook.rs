@@ -7,9 +7,14 @@
 //! (`CLERK_WEBHOOK_SECRET_PREVIOUS`), rejection reasons for responses and
 //! metrics, and the typed Clerk events the server acts on.
 
-use http::HeaderMap;
+use std::time::Duration;
+
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use svix::webhooks::{Webhook, WebhookError};
 
+use super::db::DbCause;
+use super::metrics::Metrics;
 use crate::secret::SecretString;
 
 /// Largest accepted request body (1 MiB); larger bodies get 413.
@@ -397,6 +402,208 @@ impl<'de> serde::de::Visitor<'de> for AnyValue {
             }
         }
         Ok(Found { id })
+    }
+}
+
+/// `Retry-After` (seconds) of a delivery shed because the server is at a limit.
+const RETRY_AFTER_BUSY: HeaderValue = HeaderValue::from_static("1");
+
+/// `Retry-After` (seconds) of a delivery that found the database locked, slow or away.
+const RETRY_AFTER_DATABASE: HeaderValue = HeaderValue::from_static("5");
+
+/// A short JSON answer: `{"status": ...}` for success, `{"error": ...}` otherwise.
+pub(crate) fn reply(status: StatusCode, text: &str) -> Response {
+    let key: &[u8] = if status.is_success() {
+        b"{\"status\":"
+    } else {
+        b"{\"error\":"
+    };
+    // Written straight into the body (no JSON map built per request); a string always
+    // serialises.
+    let mut body = Vec::with_capacity(key.len() + text.len() + 3);
+    body.extend_from_slice(key);
+    let _ = serde_json::to_writer(&mut body, text);
+    body.push(b'}');
+    (
+        status,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response()
+}
+
+/// How a delivery that was handled is acknowledged (200).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ack {
+    /// `user.deleted` acted on.
+    Processed,
+    /// An event that needs no action (or `user.deleted` without a user id).
+    Ignored,
+    /// A redelivery of a message already recorded.
+    Duplicate,
+}
+
+impl IntoResponse for Ack {
+    fn into_response(self) -> Response {
+        reply(
+            StatusCode::OK,
+            match self {
+                Ack::Processed => "processed",
+                Ack::Ignored => "ignored",
+                Ack::Duplicate => "duplicate",
+            },
+        )
+    }
+}
+
+/// Why a delivery was not acknowledged. Each variant knows its status code, its
+/// short JSON body, its log line and its metric: [`DeliveryError::count`] and the
+/// [`IntoResponse`] impl are the only places a refused delivery is answered.
+#[derive(Debug)]
+pub enum DeliveryError {
+    /// 503: too many deliveries in flight (`limit` of them).
+    Busy {
+        /// The concurrency limit.
+        limit: u32,
+    },
+    /// 503: the memory reserved for request bodies is exhausted.
+    BodyMemory {
+        /// The limit in KiB.
+        limit_kib: u32,
+    },
+    /// 413: the body is (or declares to be) larger than [`MAX_BODY_BYTES`].
+    TooLarge,
+    /// 400: the body could not be read.
+    Unreadable,
+    /// 408 and `Connection: close`: the body did not arrive within `timeout`.
+    BodyTimeout {
+        /// The body read deadline.
+        timeout: Duration,
+    },
+    /// 503: handling took longer than `timeout`; nothing was committed.
+    HandlerTimeout {
+        /// The handler deadline.
+        timeout: Duration,
+    },
+    /// 401: the signature check failed; nothing was parsed or written.
+    Rejected(Rejection),
+    /// 400: a verified body that is not a Clerk event.
+    Malformed {
+        /// The svix message id.
+        message_id: String,
+        /// What is wrong with the body.
+        error: MalformedEvent,
+    },
+    /// 503: the database refused or failed the delivery's transaction; nothing committed.
+    Database {
+        /// The svix message id.
+        message_id: String,
+        /// The event type, for the metric.
+        kind: String,
+        /// The driver error, password scrubbed.
+        cause: DbCause,
+    },
+}
+
+impl DeliveryError {
+    /// Counts the refusal in `metrics`.
+    pub fn count(&self, metrics: &Metrics) {
+        match self {
+            DeliveryError::Busy { .. } => metrics.shed("concurrency"),
+            DeliveryError::BodyMemory { .. } => metrics.shed("body_memory"),
+            DeliveryError::BodyTimeout { .. } => metrics.shed("body_timeout"),
+            DeliveryError::HandlerTimeout { .. } => metrics.shed("handler_timeout"),
+            DeliveryError::TooLarge | DeliveryError::Unreadable => {}
+            DeliveryError::Rejected(rejection) => metrics.signature_failure(rejection.reason()),
+            DeliveryError::Malformed { .. } => metrics.event("malformed", "rejected"),
+            DeliveryError::Database { kind, cause, .. } => {
+                metrics.event(kind, "unavailable");
+                metrics.shed(database_refusal(cause).0);
+            }
+        }
+    }
+}
+
+/// The metric reason and the answer of a database failure.
+fn database_refusal(cause: &DbCause) -> (&'static str, &'static str) {
+    match cause.sqlstate() {
+        Some("55P03") => ("database_lock", "the user's rows are locked; retry later"),
+        Some("57014") => ("database_timeout", "database statement timed out"),
+        _ => ("database", "database unavailable"),
+    }
+}
+
+/// 503 with `Retry-After`.
+fn shed(text: &str, retry_after: HeaderValue) -> Response {
+    let mut response = reply(StatusCode::SERVICE_UNAVAILABLE, text);
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, retry_after);
+    response
+}
+
+impl IntoResponse for DeliveryError {
+    /// Logs the refusal and answers it.
+    fn into_response(self) -> Response {
+        match self {
+            DeliveryError::Busy { limit } => {
+                tracing::warn!(
+                    limit,
+                    "webhook delivery shed: too many deliveries in flight"
+                );
+                shed("too many deliveries in flight", RETRY_AFTER_BUSY)
+            }
+            DeliveryError::BodyMemory { limit_kib } => {
+                tracing::warn!(
+                    limit_kib,
+                    "webhook delivery shed: request body memory is exhausted"
+                );
+                shed("too many request bodies in flight", RETRY_AFTER_BUSY)
+            }
+            DeliveryError::TooLarge => {
+                tracing::warn!(
+                    limit = MAX_BODY_BYTES,
+                    "webhook delivery rejected: body too large"
+                );
+                reply(StatusCode::PAYLOAD_TOO_LARGE, "body larger than 1 MiB")
+            }
+            DeliveryError::Unreadable => {
+                tracing::warn!("webhook body could not be read");
+                reply(StatusCode::BAD_REQUEST, "body could not be read")
+            }
+            DeliveryError::BodyTimeout { timeout } => {
+                tracing::warn!(timeout = ?timeout, "webhook delivery rejected: body not received in time");
+                let mut response = reply(StatusCode::REQUEST_TIMEOUT, "body not received in time");
+                response
+                    .headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+                response
+            }
+            DeliveryError::HandlerTimeout { timeout } => {
+                tracing::error!(timeout = ?timeout, "webhook delivery not handled in time; nothing committed, Clerk will retry");
+                shed("delivery not handled in time", RETRY_AFTER_DATABASE)
+            }
+            DeliveryError::Rejected(rejection) => {
+                tracing::warn!(
+                    reason = rejection.message(),
+                    "webhook delivery rejected; nothing written"
+                );
+                reply(StatusCode::UNAUTHORIZED, rejection.message())
+            }
+            DeliveryError::Malformed { message_id, error } => {
+                tracing::warn!(message_id = %message_id, error = %error, "delivery body is not a Clerk event");
+                reply(StatusCode::BAD_REQUEST, &error.to_string())
+            }
+            DeliveryError::Database {
+                message_id, cause, ..
+            } => {
+                tracing::error!(message_id = %message_id, error = %cause, sqlstate = cause.sqlstate(), "delivery not processed, nothing committed; Clerk will retry");
+                shed(database_refusal(&cause).1, RETRY_AFTER_DATABASE)
+            }
+        }
     }
 }
 
