@@ -157,16 +157,7 @@ fn stdin_allowed(only: &[String]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn declared(names: &[&str]) -> Vec<Declared> {
-        names
-            .iter()
-            .map(|n| Declared {
-                name: (*n).to_owned(),
-                required: true,
-            })
-            .collect()
-    }
+    use crate::github::test_declared as declared;
 
     #[test]
     fn only_selects_declared_secrets_in_order() {

@@ -189,19 +189,22 @@ pub(crate) fn test_headers(pairs: &[(&'static str, &str)]) -> http::HeaderMap {
     map
 }
 
+/// Required declared secrets with these names, for the unit tests of this module's files.
+#[cfg(test)]
+pub(crate) fn test_declared(names: &[&str]) -> Vec<Declared> {
+    names
+        .iter()
+        .map(|n| Declared {
+            name: (*n).to_owned(),
+            required: true,
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
+    use super::test_declared as declared;
     use super::*;
-
-    fn declared(names: &[&str]) -> Vec<Declared> {
-        names
-            .iter()
-            .map(|n| Declared {
-                name: (*n).to_owned(),
-                required: true,
-            })
-            .collect()
-    }
 
     #[test]
     fn repository_precedence() {
