@@ -93,14 +93,13 @@ impl Set {
     }
 }
 
-/// A rendered object made ready to send: server-owned fields removed, `part-of` label set.
+/// Object `id` made ready to send: server-owned fields removed, `part-of` label set.
 ///
 /// # Errors
 /// The object already carries a different ApplySet label.
-pub fn prepare(object: &Value, set_id: &str) -> Result<Value> {
+pub fn prepare(id: &ObjectId, object: &Value, set_id: &str) -> Result<Value> {
     let mut value = object.clone();
     resources::strip_server_fields(&mut value);
-    let id = ObjectId::of(&value)?;
     let labels = value["metadata"]
         .as_object_mut()
         .map(|m| {
@@ -241,17 +240,17 @@ pub async fn write_parent(
         })
 }
 
-/// Applies one prepared object.
+/// Applies one prepared object, `id`.
 ///
 /// # Errors
 /// The server rejected it (conflict, validation, permissions) or could not be reached.
 pub async fn apply_one(
     cluster: &Cluster,
+    id: &ObjectId,
     resource: &ApiResource,
     object: &Value,
     options: Options,
 ) -> Result<Value> {
-    let id = ObjectId::of(object)?;
     let api = resources::namespaced(&cluster.client, &id.namespace, resource);
     // Strict: a field the server does not know is an error, never silently dropped.
     let mut params = PatchParams::apply(FIELD_MANAGER).validation_strict();
@@ -343,7 +342,14 @@ pub async fn apply_checked(
             note = Some(format!("adopted from {}", from.join(", ")));
         }
     }
-    let live = apply_one(cluster, &prepared.resource, &prepared.body, options).await?;
+    let live = apply_one(
+        cluster,
+        &prepared.id,
+        &prepared.resource,
+        &prepared.body,
+        options,
+    )
+    .await?;
     let action = match (&checked.live, checked.replace) {
         (Some(_), true) => Action::Changed,
         (before, _) => classify(before.as_ref(), &live),
@@ -409,7 +415,8 @@ mod tests {
     #[test]
     fn prepare_strips_server_fields_and_labels_the_member() {
         let set = Set::new("gpt-service", "ns");
-        let v = prepare(&deployment(), &set.id).unwrap();
+        let d = deployment();
+        let v = prepare(&ObjectId::of(&d).unwrap(), &d, &set.id).unwrap();
         assert_eq!(v["metadata"]["labels"][PART_OF_LABEL], set.id.as_str());
         assert_eq!(v["metadata"]["labels"]["app"], "web");
         assert!(v["metadata"]["resourceVersion"].is_null());
@@ -421,7 +428,7 @@ mod tests {
     fn prepare_adds_labels_when_there_are_none() {
         let v = json!({"apiVersion": "v1", "kind": "Secret",
             "metadata": {"name": "s", "namespace": "ns"}});
-        let out = prepare(&v, "applyset-x-v1").unwrap();
+        let out = prepare(&ObjectId::of(&v).unwrap(), &v, "applyset-x-v1").unwrap();
         assert_eq!(out["metadata"]["labels"][PART_OF_LABEL], "applyset-x-v1");
     }
 
@@ -429,7 +436,9 @@ mod tests {
     fn prepare_refuses_a_foreign_set_label() {
         let mut v = deployment();
         v["metadata"]["labels"][PART_OF_LABEL] = json!("applyset-other-v1");
-        let err = prepare(&v, "applyset-mine-v1").unwrap_err().to_string();
+        let err = prepare(&ObjectId::of(&v).unwrap(), &v, "applyset-mine-v1")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("another ApplySet"), "{err}");
     }
 

@@ -142,10 +142,7 @@ pub async fn run(args: &CleanupNowArgs) -> Result<u8> {
             env: plan.environment.clone(),
         });
     };
-    let name = rendered["metadata"]["name"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
+    let name = rendered.name.clone();
     let namespace = plan.namespace.clone();
     let target = client::Target {
         kubeconfig: args.kubeconfig.as_deref(),

@@ -208,212 +208,344 @@ const REPLACE_WAIT: Duration = Duration::from_secs(600);
 /// rollout failed.
 pub(crate) async fn execute(ctx: &Context, steps: Steps, done: &mut Done) -> Result<()> {
     let plan = &ctx.plan;
-    let cluster = &ctx.cluster;
-    let dry = steps.options.dry_run;
-    let suffix = if dry { " (server dry run)" } else { "" };
-    if steps.options.prune {
-        super::prune::refuse_empty(&plan.objects)?;
-    }
-    retire::refuse_rendered(&plan.config.app.retire, &plan.objects)?;
-    // A rollback restores; objects of an older layout are deleted by deploys only.
-    let retired = match steps.origin {
-        history::Origin::Rollback { .. } => Vec::new(),
-        _ => retire::entries(&plan.config.app, &plan.objects),
-    };
-    let exists =
-        preflight::check_namespace(cluster, &plan.namespace, steps.create_namespace).await?;
-    if !exists {
-        preflight::create_namespace(cluster, &plan.namespace, dry).await?;
-        report::line(&format!("namespace/{} created{suffix}", plan.namespace));
-        if dry {
-            // Nothing can be validated inside a namespace that a dry run did not create.
-            eprintln!(
-                "namespace {:?} does not exist, so the objects cannot be dry-run on the server; they would all be created",
-                plan.namespace
-            );
-            for object in &plan.objects {
-                let id = ObjectId::of(object)?;
-                say(&id, Action::Created, None, suffix);
-            }
-            return Ok(());
-        }
-    }
-    let set = Set::new(&plan.app_name, &plan.namespace);
-    let prepared = preflight::prepare_all(cluster, &set.id, &plan.objects).await?;
-    let before = apply::read_set(cluster, &set).await?;
-    let checked = if exists {
-        preflight::check_all(cluster, &prepared, steps.check).await?
-    } else {
-        vec![Checked::default(); prepared.len()]
-    };
-    preflight::refuse_problems(&checked)?;
-
-    if dry {
-        for (p, c) in prepared.iter().zip(&checked) {
-            let action = match (&c.merged, c.replace) {
-                (_, true) => Action::Changed,
-                (Some(merged), false) => apply::classify(c.live.as_ref(), merged),
-                (None, false) => Action::Created,
-            };
-            let note = if c.replace {
-                Some("would be replaced: its selector changes".to_string())
-            } else if c.adopt_from.is_empty() {
-                None
-            } else {
-                Some(format!("would be adopted from {}", c.adopt_from.join(", ")))
-            };
-            say(&p.id, action, note.as_deref(), suffix);
-        }
-        if steps.options.prune {
-            let ids = prepared.iter().map(|p| p.id.clone()).collect();
-            let recent = super::versions::recent(cluster, &plan.app_name, &plan.namespace).await?;
-            let (delete, _) = super::prune::candidates(&before.members, &ids, &recent);
-            for id in delete {
-                super::prune::delete(cluster, &id, true).await?;
-                say(&id, Action::Pruned, None, suffix);
-            }
-        }
-        for (id, _) in retire::live(cluster, &retired, &plan.namespace).await? {
-            say(
-                &id,
-                Action::Retired,
-                Some("after a successful rollout"),
-                suffix,
-            );
-        }
+    let retired = check_layout(plan, steps)?;
+    let Some(exists) = ensure_namespace(ctx, steps).await? else {
         return Ok(());
+    };
+    let set = Set::new(&plan.app_name, &plan.namespace);
+    let pre = preflight(ctx, &set, exists, steps).await?;
+    if steps.options.dry_run {
+        return report_dry_run(ctx, &pre, &retired, steps).await;
     }
 
     // Everything checkable is checked: the release is on record before the first write.
-    done.revision = Some(history::Recorder::begin(cluster, plan, steps.origin).await?);
-    let superset = apply::open_set(cluster, &set, &before, &prepared, false).await?;
-    let deployment_rank = crate::render::kind_rank("Deployment");
-    let rank = |p: &Prepared| crate::render::kind_rank(&p.id.kind);
-    let waits = steps.wait.is_some() || checked.iter().any(|c| c.replace);
-    let record = |applied: apply::Applied, done: &mut Done| {
-        say(&applied.id, applied.action, applied.note.as_deref(), "");
-        done.outcome.applied.push(applied);
-    };
-
-    // Config objects: everything the migration Job and the Deployment read.
-    let job_rank = crate::render::kind_rank("Job");
-    let mut deferred = Vec::new();
-    for (p, c) in prepared.iter().zip(&checked) {
-        if rank(p) >= job_rank {
-            continue;
-        }
-        if waits && switches_selector(p, c) {
-            deferred.push((p, c));
-            continue;
-        }
-        let applied = apply::apply_checked(cluster, p, c, steps.options).await?;
-        record(applied, done);
+    done.revision = Some(history::Recorder::begin(&ctx.cluster, plan, steps.origin).await?);
+    let superset = apply::open_set(&ctx.cluster, &set, &pre.before, &pre.prepared, false).await?;
+    let waits = steps.wait.is_some() || pre.checked.iter().any(|c| c.replace);
+    let deferred = apply_config(ctx, &pre, waits, steps, done).await?;
+    run_migrations(ctx, &pre, steps, done).await?;
+    let deployment = apply_deployment(ctx, &pre, steps, done).await?;
+    if waits && let Some(target) = &deployment.target {
+        wait_or_roll_back(ctx, target, deployment.previous, steps, done).await?;
     }
-    // Migrations, before anything runs the new image.
-    for (p, c) in prepared.iter().zip(&checked) {
-        if rank(p) == job_rank
-            && let Some(applied) =
-                migration::run(cluster, p, c, steps.options, migration::TIMEOUT).await?
-        {
-            done.outcome.applied.push(applied);
-        }
-    }
-    // The Deployment, replaced when its selector changes.
-    let mut replacements = Vec::new();
-    let mut target = None;
-    // What a failed rollout goes back to: the Deployment as it was (not one being replaced,
-    // whose old pods keep serving on their own).
-    let mut previous = None;
-    for (p, c) in prepared.iter().zip(&checked) {
-        if rank(p) != deployment_rank {
-            continue;
-        }
-        if c.replace
-            && let Some(live) = &c.live
-        {
-            replacements.push(replace::orphan_delete(cluster, live).await?);
-        } else if previous.is_none() {
-            previous = c
-                .live
-                .as_ref()
-                .and_then(revert::Previous::of)
-                .map(|v| (p, v));
-        }
-        let applied = apply::apply_checked(cluster, p, c, steps.options).await?;
-        target = target.or_else(|| rollout::Target::from_applied(&applied.live));
-        record(applied, done);
-    }
-    if waits && let Some(target) = &target {
-        let timeout = steps.wait.unwrap_or(REPLACE_WAIT);
-        if let Err(failure) = wait_rollout(ctx, target, timeout, done).await {
-            return Err(match (&failure, previous) {
-                (Error::Rollout { .. }, Some((deployment, previous))) if steps.rollback => {
-                    let store = history::Store::new(&plan.app_name, &plan.namespace);
-                    let current = done.revision.as_ref().map(history::Recorder::number);
-                    let previous = previous.revision_of(cluster, &store, current).await;
-                    let outcome =
-                        revert::run(cluster, deployment, &previous, failure, timeout).await;
-                    match (&outcome, &mut done.rollout) {
-                        (Error::Cancelled { .. }, rollout) => {
-                            *rollout = Some(RolloutResult::Cancelled(outcome.to_string()));
-                        }
-                        (Error::RolledBack { .. }, Some(RolloutResult::Failed(reason))) => {
-                            reason.push_str(&format!("; rolled back to {}", previous.describe()));
-                        }
-                        (_, Some(RolloutResult::Failed(reason))) => {
-                            reason.push_str(&format!(
-                                "; the rollback to {} failed as well",
-                                previous.describe()
-                            ));
-                        }
-                        _ => {}
-                    }
-                    outcome
-                }
-                _ => failure,
-            });
-        }
-    }
-    // What may run only once the new pods serve: the CronJob, a Service switching selector.
-    for (p, c) in prepared.iter().zip(&checked) {
-        if rank(p) > deployment_rank {
-            let applied = apply::apply_checked(cluster, p, c, steps.options).await?;
-            record(applied, done);
-        }
-    }
-    for (p, c) in deferred {
-        let applied = apply::apply_checked(cluster, p, c, steps.options).await?;
-        record(applied, done);
-    }
-    for replacement in &replacements {
-        replace::delete_orphans(cluster, replacement).await?;
+    apply_after_rollout(ctx, &pre, deferred, steps, done).await?;
+    for replacement in &deployment.replacements {
+        replace::delete_orphans(&ctx.cluster, replacement).await?;
     }
     if steps.options.prune {
         apply::prune_set(
-            cluster,
+            &ctx.cluster,
             &set,
-            &before,
-            &prepared,
+            &pre.before,
+            &pre.prepared,
             &superset,
             &mut done.outcome,
             |id, action, note| say(id, action, note, ""),
         )
         .await?;
     }
-    if !retired.is_empty() {
-        if done.rollout == Some(RolloutResult::Complete) {
-            for id in retire::run(cluster, &retired, &plan.namespace, false).await? {
-                say(&id, Action::Retired, None, "");
-                done.outcome.retired.push(id);
-            }
-        } else if !retire::live(cluster, &retired, &plan.namespace)
-            .await?
-            .is_empty()
-        {
-            report::warning(
-                "the objects of the older layout (the unversioned Secret, [[app.retire]]) are deleted only after a rollout that was waited for; rerun with the wait",
-            );
+    retire_old_layout(ctx, &retired, done).await
+}
+
+/// What the preflight found: every object prepared and dry-run, and the set before the run.
+struct Preflighted {
+    prepared: Vec<Prepared>,
+    checked: Vec<Checked>,
+    before: apply::Before,
+}
+
+impl Preflighted {
+    /// The objects whose kind ranks as `keep` says, with what the preflight found.
+    fn ranked(&self, keep: impl Fn(usize) -> bool) -> impl Iterator<Item = (&Prepared, &Checked)> {
+        self.prepared
+            .iter()
+            .zip(&self.checked)
+            .filter(move |(p, _)| keep(crate::render::kind_rank(&p.id.kind)))
+    }
+}
+
+/// Checks the plan against the configuration (no request): an empty render is never
+/// pruned, a retire entry must not name a rendered object. Returns what this run retires
+/// (a rollback restores, so objects of an older layout are deleted by deploys only).
+fn check_layout(plan: &Plan, steps: Steps) -> Result<Vec<crate::config::Retired>> {
+    if steps.options.prune {
+        super::prune::refuse_empty(&plan.objects)?;
+    }
+    retire::refuse_rendered(&plan.config.app.retire, &plan.objects)?;
+    Ok(match steps.origin {
+        history::Origin::Rollback { .. } => Vec::new(),
+        _ => retire::entries(&plan.config.app, &plan.objects),
+    })
+}
+
+/// The namespace step: whether it existed (creating it when allowed), or `None` when a dry
+/// run stops here because nothing can be validated inside a namespace it did not create.
+async fn ensure_namespace(ctx: &Context, steps: Steps) -> Result<Option<bool>> {
+    let plan = &ctx.plan;
+    let dry = steps.options.dry_run;
+    let suffix = if dry { " (server dry run)" } else { "" };
+    let exists =
+        preflight::check_namespace(&ctx.cluster, &plan.namespace, steps.create_namespace).await?;
+    if exists {
+        return Ok(Some(true));
+    }
+    preflight::create_namespace(&ctx.cluster, &plan.namespace, dry).await?;
+    report::line(&format!("namespace/{} created{suffix}", plan.namespace));
+    if !dry {
+        return Ok(Some(false));
+    }
+    eprintln!(
+        "namespace {:?} does not exist, so the objects cannot be dry-run on the server; they would all be created",
+        plan.namespace
+    );
+    for object in &plan.objects {
+        say(
+            &ObjectId::of_rendered(object),
+            Action::Created,
+            None,
+            suffix,
+        );
+    }
+    Ok(None)
+}
+
+/// Prepares every object, reads the set as it is and dry-runs everything; stops on any
+/// problem before the first write.
+async fn preflight(ctx: &Context, set: &Set, exists: bool, steps: Steps) -> Result<Preflighted> {
+    let cluster = &ctx.cluster;
+    let prepared = preflight::prepare_all(cluster, &set.id, &ctx.plan.objects).await?;
+    let before = apply::read_set(cluster, set).await?;
+    let checked = if exists {
+        preflight::check_all(cluster, &prepared, steps.check).await?
+    } else {
+        vec![Checked::default(); prepared.len()]
+    };
+    preflight::refuse_problems(&checked)?;
+    Ok(Preflighted {
+        prepared,
+        checked,
+        before,
+    })
+}
+
+/// `--dry-run`: says what would happen to every object, what would be pruned (the server
+/// dry-runs the deletions) and retired.
+async fn report_dry_run(
+    ctx: &Context,
+    pre: &Preflighted,
+    retired: &[crate::config::Retired],
+    steps: Steps,
+) -> Result<()> {
+    let (cluster, plan) = (&ctx.cluster, &ctx.plan);
+    let suffix = " (server dry run)";
+    for (p, c) in pre.prepared.iter().zip(&pre.checked) {
+        let action = match (&c.merged, c.replace) {
+            (_, true) => Action::Changed,
+            (Some(merged), false) => apply::classify(c.live.as_ref(), merged),
+            (None, false) => Action::Created,
+        };
+        let note = if c.replace {
+            Some("would be replaced: its selector changes".to_string())
+        } else if c.adopt_from.is_empty() {
+            None
+        } else {
+            Some(format!("would be adopted from {}", c.adopt_from.join(", ")))
+        };
+        say(&p.id, action, note.as_deref(), suffix);
+    }
+    if steps.options.prune {
+        let ids = pre.prepared.iter().map(|p| p.id.clone()).collect();
+        let recent = super::versions::recent(cluster, &plan.app_name, &plan.namespace).await?;
+        let (delete, _) = super::prune::candidates(&pre.before.members, &ids, &recent);
+        for id in delete {
+            super::prune::delete(cluster, &id, true).await?;
+            say(&id, Action::Pruned, None, suffix);
         }
+    }
+    for (id, _) in retire::live(cluster, retired, &plan.namespace).await? {
+        say(
+            &id,
+            Action::Retired,
+            Some("after a successful rollout"),
+            suffix,
+        );
+    }
+    Ok(())
+}
+
+/// Says what happened to an applied object and keeps it for the summary.
+fn record(applied: apply::Applied, done: &mut Done) {
+    say(&applied.id, applied.action, applied.note.as_deref(), "");
+    done.outcome.applied.push(applied);
+}
+
+/// Config objects: everything the migration Job and the Deployment read. Returns the
+/// Services that switch selector, which wait for the new pods when the run waits.
+async fn apply_config<'a>(
+    ctx: &Context,
+    pre: &'a Preflighted,
+    waits: bool,
+    steps: Steps,
+    done: &mut Done,
+) -> Result<Vec<(&'a Prepared, &'a Checked)>> {
+    let job_rank = crate::render::kind_rank("Job");
+    let mut deferred = Vec::new();
+    for (p, c) in pre.ranked(|rank| rank < job_rank) {
+        if waits && switches_selector(p, c) {
+            deferred.push((p, c));
+            continue;
+        }
+        let applied = apply::apply_checked(&ctx.cluster, p, c, steps.options).await?;
+        record(applied, done);
+    }
+    Ok(deferred)
+}
+
+/// Migrations, before anything runs the new image.
+async fn run_migrations(
+    ctx: &Context,
+    pre: &Preflighted,
+    steps: Steps,
+    done: &mut Done,
+) -> Result<()> {
+    let job_rank = crate::render::kind_rank("Job");
+    for (p, c) in pre.ranked(|rank| rank == job_rank) {
+        if let Some(applied) =
+            migration::run(&ctx.cluster, p, c, steps.options, migration::TIMEOUT).await?
+        {
+            done.outcome.applied.push(applied);
+        }
+    }
+    Ok(())
+}
+
+/// What applying the Deployment left for the later phases.
+struct DeploymentPhase<'a> {
+    /// Deployments being replaced (selector change), whose orphans go after the wait.
+    replacements: Vec<replace::Replacement>,
+    /// The rollout to wait for.
+    target: Option<rollout::Target>,
+    /// What a failed rollout goes back to: the Deployment as it was (not one being
+    /// replaced, whose old pods keep serving on their own).
+    previous: Option<(&'a Prepared, revert::Previous)>,
+}
+
+/// The Deployment, replaced when its selector changes.
+async fn apply_deployment<'a>(
+    ctx: &Context,
+    pre: &'a Preflighted,
+    steps: Steps,
+    done: &mut Done,
+) -> Result<DeploymentPhase<'a>> {
+    let deployment_rank = crate::render::kind_rank("Deployment");
+    let mut phase = DeploymentPhase {
+        replacements: Vec::new(),
+        target: None,
+        previous: None,
+    };
+    for (p, c) in pre.ranked(|rank| rank == deployment_rank) {
+        if c.replace
+            && let Some(live) = &c.live
+        {
+            phase
+                .replacements
+                .push(replace::orphan_delete(&ctx.cluster, live).await?);
+        } else if phase.previous.is_none() {
+            phase.previous = c
+                .live
+                .as_ref()
+                .and_then(revert::Previous::of)
+                .map(|v| (p, v));
+        }
+        let applied = apply::apply_checked(&ctx.cluster, p, c, steps.options).await?;
+        phase.target = phase
+            .target
+            .or_else(|| rollout::Target::from_applied(&applied.live));
+        record(applied, done);
+    }
+    Ok(phase)
+}
+
+/// Waits for the rollout; a failed one is rolled back to `previous` when the run asks for it.
+async fn wait_or_roll_back(
+    ctx: &Context,
+    target: &rollout::Target,
+    previous: Option<(&Prepared, revert::Previous)>,
+    steps: Steps,
+    done: &mut Done,
+) -> Result<()> {
+    let cluster = &ctx.cluster;
+    let plan = &ctx.plan;
+    let timeout = steps.wait.unwrap_or(REPLACE_WAIT);
+    let Err(failure) = wait_rollout(ctx, target, timeout, done).await else {
+        return Ok(());
+    };
+    Err(match (&failure, previous) {
+        (Error::Rollout { .. }, Some((deployment, previous))) if steps.rollback => {
+            let store = history::Store::new(&plan.app_name, &plan.namespace);
+            let current = done.revision.as_ref().map(history::Recorder::number);
+            let previous = previous.revision_of(cluster, &store, current).await;
+            let outcome = revert::run(cluster, deployment, &previous, failure, timeout).await;
+            match (&outcome, &mut done.rollout) {
+                (Error::Cancelled { .. }, rollout) => {
+                    *rollout = Some(RolloutResult::Cancelled(outcome.to_string()));
+                }
+                (Error::RolledBack { .. }, Some(RolloutResult::Failed(reason))) => {
+                    reason.push_str(&format!("; rolled back to {}", previous.describe()));
+                }
+                (_, Some(RolloutResult::Failed(reason))) => {
+                    reason.push_str(&format!(
+                        "; the rollback to {} failed as well",
+                        previous.describe()
+                    ));
+                }
+                _ => {}
+            }
+            outcome
+        }
+        _ => failure,
+    })
+}
+
+/// What may run only once the new pods serve: the CronJob, a Service switching selector.
+async fn apply_after_rollout(
+    ctx: &Context,
+    pre: &Preflighted,
+    deferred: Vec<(&Prepared, &Checked)>,
+    steps: Steps,
+    done: &mut Done,
+) -> Result<()> {
+    let deployment_rank = crate::render::kind_rank("Deployment");
+    for (p, c) in pre.ranked(|rank| rank > deployment_rank).chain(deferred) {
+        let applied = apply::apply_checked(&ctx.cluster, p, c, steps.options).await?;
+        record(applied, done);
+    }
+    Ok(())
+}
+
+/// Deletes the objects of an older layout once the rollout is complete; warns when they
+/// are still there and the run did not wait.
+async fn retire_old_layout(
+    ctx: &Context,
+    retired: &[crate::config::Retired],
+    done: &mut Done,
+) -> Result<()> {
+    if retired.is_empty() {
+        return Ok(());
+    }
+    let namespace = &ctx.plan.namespace;
+    if done.rollout == Some(RolloutResult::Complete) {
+        for id in retire::run(&ctx.cluster, retired, namespace, false).await? {
+            say(&id, Action::Retired, None, "");
+            done.outcome.retired.push(id);
+        }
+    } else if !retire::live(&ctx.cluster, retired, namespace)
+        .await?
+        .is_empty()
+    {
+        report::warning(
+            "the objects of the older layout (the unversioned Secret, [[app.retire]]) are deleted only after a rollout that was waited for; rerun with the wait",
+        );
     }
     Ok(())
 }

@@ -29,7 +29,7 @@ use super::resources::ObjectId;
 use super::{Error, Result, history, prune};
 use crate::cli::{ClusterArgs, DiffArgs, DriftArgs};
 use crate::github;
-use crate::render::{PLACEHOLDER, SecretValues, is_version, version_name};
+use crate::render::{Object, PLACEHOLDER, SecretValues, is_version, version_name};
 use crate::report::markdown::{Fitter, details, html_escape};
 use crate::secret::{KeyedHash, Redactor, SecretString};
 use k8s_openapi::api::core::v1::Secret;
@@ -244,9 +244,9 @@ fn fill_values(
 
 /// Drops the placeholder of a value that is neither in the environment nor in the cluster
 /// from the rendered Secrets (the server would refuse it as base64).
-fn drop_placeholders(objects: &mut [Value]) {
-    for object in objects.iter_mut().filter(|o| o["kind"] == "Secret") {
-        if let Some(data) = object["data"].as_object_mut() {
+fn drop_placeholders(objects: &mut [Object]) {
+    for object in objects.iter_mut().filter(|o| o.kind == "Secret") {
+        if let Some(data) = object.value["data"].as_object_mut() {
             data.retain(|_, v| v.as_str() != Some(PLACEHOLDER));
         }
     }
@@ -265,7 +265,7 @@ pub(crate) async fn live_secret(
     let Some(live) = preflight::read_live(&ctx.cluster, deployment).await? else {
         return Ok(None);
     };
-    let Some(name) = history::referenced_secrets(&[live])
+    let Some(name) = history::referenced_secrets([&live])
         .into_iter()
         .find(|n| n == base || is_version(base, n))
     else {
@@ -343,7 +343,7 @@ pub async fn compare(
                 env: plan.environment.clone(),
                 source: Box::new(e),
             })?;
-        let mut objects: Vec<Value> = rendered.objects.into_iter().map(|o| o.value).collect();
+        let mut objects = rendered.objects;
         drop_placeholders(&mut objects);
         prepared = preflight::prepare_all(cluster, &set.id, &objects).await?;
         let name = prepared
@@ -400,7 +400,7 @@ pub async fn compare(
                     force_conflicts: true,
                     prune: false,
                 };
-                let merged = apply::apply_one(cluster, &p.resource, &p.body, forced).await?;
+                let merged = apply::apply_one(cluster, &p.id, &p.resource, &p.body, forced).await?;
                 let note = client::format_conflicts(&object, &conflicts);
                 (Drift::Conflict, Some(note), merged)
             }
@@ -777,9 +777,11 @@ mod tests {
         let (filled, keys) = fill_values(&declared(), &SecretValues::empty(), None, &hasher);
         assert!(keys.iter().all(|(_, c)| *c == KeyCheck::Absent));
         assert_eq!(filled, SecretValues::empty());
-        let mut objects = vec![json!({"kind": "Secret", "data": {"a": PLACEHOLDER, "b": "Yg=="}})];
+        let secret = json!({"apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "s", "namespace": "ns"}, "data": {"a": PLACEHOLDER, "b": "Yg=="}});
+        let mut objects = vec![plan::object_from_value(secret, "test").unwrap()];
         drop_placeholders(&mut objects);
-        assert_eq!(objects[0]["data"], json!({"b": "Yg=="}));
+        assert_eq!(objects[0].value["data"], json!({"b": "Yg=="}));
     }
 
     #[test]

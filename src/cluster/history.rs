@@ -31,6 +31,7 @@ use serde_json::Value;
 use super::client::{self, Cluster};
 use super::plan::Plan;
 use super::{Error, Result, applyset};
+use crate::render::Object;
 use crate::secret::Redactor;
 
 /// How many revisions are kept.
@@ -431,7 +432,7 @@ pub fn deployment_image(deployment: &Value, app: &str) -> Option<String> {
 
 /// The names of the Secrets these objects reference (env, envFrom, volumes), sorted.
 #[must_use]
-pub fn referenced_secrets(objects: &[Value]) -> Vec<String> {
+pub fn referenced_secrets<'a>(objects: impl IntoIterator<Item = &'a Value>) -> Vec<String> {
     fn walk(value: &Value, out: &mut Vec<String>) {
         match value {
             Value::Object(map) => {
@@ -464,11 +465,11 @@ pub fn referenced_secrets(objects: &[Value]) -> Vec<String> {
 /// The objects of a plan worth recording: everything but Secrets (their data is never
 /// recorded) and Jobs (one-off migrations are not part of what a rollback restores).
 #[must_use]
-pub fn recordable(objects: &[Value]) -> Vec<Value> {
+pub fn recordable(objects: &[Object]) -> Vec<Value> {
     objects
         .iter()
-        .filter(|o| !matches!(o["kind"].as_str(), Some("Secret" | "Job")))
-        .cloned()
+        .filter(|o| !matches!(o.kind.as_str(), "Secret" | "Job"))
+        .map(|o| o.value.clone())
         .collect()
 }
 
@@ -517,7 +518,7 @@ impl Recorder {
         }
         let image = plan
             .find("Deployment")
-            .and_then(|d| deployment_image(d, &plan.app_name))
+            .and_then(|d| deployment_image(&d.value, &plan.app_name))
             .unwrap_or_else(|| plan.image_tag.clone());
         let mut revision = Revision {
             number: 0,
@@ -528,7 +529,7 @@ impl Recorder {
             started: Utc::now(),
             finished: None,
             result: ReleaseResult::InProgress,
-            secrets: referenced_secrets(&plan.objects),
+            secrets: referenced_secrets(plan.objects.iter().map(|o| &o.value)),
             rollback_of: match origin {
                 Origin::Rollback { of } => Some(of),
                 _ => None,
@@ -778,11 +779,19 @@ mod tests {
 
     #[test]
     fn secrets_and_jobs_are_never_recorded() {
+        let object = |api_version: &str, kind: &str, extra: Value| {
+            let mut value = json!({"apiVersion": api_version, "kind": kind,
+                "metadata": {"name": "x", "namespace": "ns"}});
+            if let (Some(v), Some(extra)) = (value.as_object_mut(), extra.as_object()) {
+                v.extend(extra.clone());
+            }
+            super::super::plan::object_from_value(value, "test").unwrap()
+        };
         let objects = vec![
-            json!({"kind": "Secret", "data": {"a": "c2VjcmV0"}}),
-            json!({"kind": "Job", "metadata": {"name": "gpt-migrate-1"}}),
-            json!({"kind": "Deployment"}),
-            json!({"kind": "CronJob"}),
+            object("v1", "Secret", json!({"data": {"a": "c2VjcmV0"}})),
+            object("batch/v1", "Job", json!({})),
+            object("apps/v1", "Deployment", json!({})),
+            object("batch/v1", "CronJob", json!({})),
         ];
         let recorded = recordable(&objects);
         let kept: Vec<&str> = recorded

@@ -57,10 +57,7 @@ pub async fn running(cluster: &Cluster, plan: &Plan) -> Result<Option<Running>> 
 
 /// The image of the live Deployment's application container, if the Deployment exists.
 async fn live_image(cluster: &Cluster, plan: &Plan) -> Result<Option<String>> {
-    let Some(name) = plan
-        .find("Deployment")
-        .and_then(|d| d["metadata"]["name"].as_str())
-    else {
+    let Some(name) = plan.find("Deployment").map(|d| d.name.as_str()) else {
         return Ok(None);
     };
     let api: Api<Deployment> = Api::namespaced(cluster.client.clone(), &plan.namespace);
@@ -101,7 +98,7 @@ pub fn keep(running: &Running, plan: &Plan) -> Keep {
     let running = running.image.as_str();
     let rendered = plan
         .find("Deployment")
-        .and_then(|d| history::deployment_image(d, &plan.app_name));
+        .and_then(|d| history::deployment_image(&d.value, &plan.app_name));
     if rendered.as_deref() == Some(running) {
         return Keep::Same;
     }

@@ -3,10 +3,11 @@
 
 use serde_json::Value;
 
+use super::resources::ObjectId;
 use super::{Error, Result};
 use crate::cli::ClusterArgs;
 use crate::config;
-use crate::render::{self, LoadOptions, Loaded};
+use crate::render::{self, LoadOptions, Loaded, Object};
 use crate::secret::{Redactor, SecretString};
 
 /// The rendered environment, ready to apply.
@@ -28,8 +29,9 @@ pub struct Plan {
     pub required_secrets: Vec<String>,
     /// Env var names of required secrets missing from the process environment.
     pub missing_secrets: Vec<String>,
-    /// Objects in dependency order, with real secret data.
-    pub objects: Vec<Value>,
+    /// Objects in dependency order, with real secret data: render checked their kind, name
+    /// and namespace, so nothing downstream reads them from the JSON again.
+    pub objects: Vec<Object>,
     /// Hides the secret values in anything printed.
     pub redactor: Redactor,
     /// The loaded configuration (namespace override applied).
@@ -93,7 +95,7 @@ fn load_with(args: &ClusterArgs, with_secrets: bool) -> Result<Plan> {
             .map(|d| d.env.clone())
             .collect(),
         missing_secrets: rendered.missing_secrets,
-        objects: rendered.objects.into_iter().map(|o| o.value).collect(),
+        objects: rendered.objects,
         redactor: Redactor::new(values.iter()),
         config,
     })
@@ -116,9 +118,25 @@ impl Plan {
 
     /// The rendered object of this kind, if any.
     #[must_use]
-    pub fn find(&self, kind: &str) -> Option<&Value> {
-        self.objects
-            .iter()
-            .find(|o| o["kind"].as_str() == Some(kind))
+    pub fn find(&self, kind: &str) -> Option<&Object> {
+        self.objects.iter().find(|o| o.kind == kind)
     }
+}
+
+/// An object recorded in the release history (or written by hand) as a typed object, the
+/// way render would have produced it; `source` says where it came from in messages.
+///
+/// # Errors
+/// [`Error::BadObject`] when `apiVersion`, `kind`, `metadata.name` or `metadata.namespace`
+/// is missing: recorded objects come from the cluster, not from render's checks.
+pub fn object_from_value(value: Value, source: &str) -> Result<Object> {
+    let id = ObjectId::of(&value)?;
+    Ok(Object {
+        api_version: id.api_version,
+        kind: id.kind,
+        name: id.name,
+        namespace: id.namespace,
+        template: source.to_owned(),
+        value,
+    })
 }

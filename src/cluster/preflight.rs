@@ -14,6 +14,7 @@ use super::client::{self, Cluster};
 use super::plan::Plan;
 use super::resources::{self, ObjectId};
 use super::{Error, FIELD_MANAGER, Result, adopt, apply};
+use crate::render::Object;
 
 /// Whether the namespace exists. This is also the reachability check: it is the first
 /// request of every command.
@@ -139,17 +140,17 @@ pub struct Prepared {
 /// Prepares every rendered object and resolves its REST mapping (one lookup per kind).
 ///
 /// # Errors
-/// A bad object or a kind the cluster does not serve.
+/// An object labelled for another ApplySet, or a kind the cluster does not serve.
 pub async fn prepare_all(
     cluster: &Cluster,
     set_id: &str,
-    objects: &[Value],
+    objects: &[Object],
 ) -> Result<Vec<Prepared>> {
     let mut mappings: HashMap<(String, String), ApiResource> = HashMap::new();
     let mut out = Vec::with_capacity(objects.len());
     for object in objects {
-        let body = apply::prepare(object, set_id)?;
-        let id = ObjectId::of(&body)?;
+        let id = ObjectId::of_rendered(object);
+        let body = apply::prepare(&id, &object.value, set_id)?;
         let key = (id.api_version.clone(), id.kind.clone());
         let resource = match mappings.get(&key) {
             Some(r) => r.clone(),
@@ -320,7 +321,15 @@ async fn dry_run(
         force_conflicts: force,
         prune: false,
     };
-    match apply::apply_one(cluster, &prepared.resource, &prepared.body, options).await {
+    match apply::apply_one(
+        cluster,
+        &prepared.id,
+        &prepared.resource,
+        &prepared.body,
+        options,
+    )
+    .await
+    {
         Ok(merged) => Ok(Ok(merged)),
         Err(Error::Conflict { object, conflicts }) => {
             Ok(Err(Problem::Conflict { object, conflicts }))

@@ -164,7 +164,7 @@ pub fn explain_kept(kept: &[(ObjectId, Keep)]) -> Vec<String> {
 ///
 /// # Errors
 /// Always, when `objects` is empty.
-pub fn refuse_empty(objects: &[Value]) -> Result<()> {
+pub fn refuse_empty(objects: &[crate::render::Object]) -> Result<()> {
     if objects.is_empty() {
         Err(Error::EmptyRender)
     } else {
@@ -242,6 +242,9 @@ mod tests {
     #[test]
     fn empty_render_is_refused() {
         assert!(matches!(refuse_empty(&[]), Err(Error::EmptyRender)));
-        assert!(refuse_empty(&[json!({})]).is_ok());
+        let secret = json!({"apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "s", "namespace": "ns"}});
+        let objects = [crate::cluster::plan::object_from_value(secret, "test").unwrap()];
+        assert!(refuse_empty(&objects).is_ok());
     }
 }

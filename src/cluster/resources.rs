@@ -80,6 +80,17 @@ impl ObjectId {
         Ok(id)
     }
 
+    /// The identity of a rendered object (render checked every field).
+    #[must_use]
+    pub fn of_rendered(object: &crate::render::Object) -> Self {
+        Self {
+            api_version: object.api_version.clone(),
+            kind: object.kind.clone(),
+            namespace: object.namespace.clone(),
+            name: object.name.clone(),
+        }
+    }
+
     /// The group-kind, as the ApplySet annotation records it.
     #[must_use]
     pub fn group_kind(&self) -> GroupKind {

@@ -10,6 +10,7 @@ use super::client::{self, Cluster};
 use super::resources::{self, ObjectId};
 use super::{Error, Result};
 use crate::config::Retired;
+use crate::render::Object;
 
 /// The identity of a retired object in `namespace`.
 ///
@@ -31,14 +32,14 @@ pub fn id_of(entry: &Retired, namespace: &str) -> Result<ObjectId> {
 /// What `deploy` retires: the `[[app.retire]]` entries, plus the unversioned Secret
 /// `app.secret_name` when the rendered `objects` hold a version of it and not itself.
 #[must_use]
-pub fn entries(app: &crate::config::App, objects: &[Value]) -> Vec<Retired> {
+pub fn entries(app: &crate::config::App, objects: &[Object]) -> Vec<Retired> {
     let mut entries = app.retire.clone();
     let base = app.secret_name.as_str();
     let secret_names = || {
         objects
             .iter()
-            .filter(|o| o["kind"] == "Secret")
-            .filter_map(|o| o["metadata"]["name"].as_str())
+            .filter(|o| o.kind == "Secret")
+            .map(|o| o.name.as_str())
     };
     let versioned = secret_names().any(|n| crate::render::is_version(base, n));
     let unversioned = secret_names().any(|n| n == base);
@@ -56,12 +57,11 @@ pub fn entries(app: &crate::config::App, objects: &[Value]) -> Vec<Retired> {
 ///
 /// # Errors
 /// [`Error::BadObject`] naming the entry.
-pub fn refuse_rendered(entries: &[Retired], rendered: &[Value]) -> Result<()> {
+pub fn refuse_rendered(entries: &[Retired], rendered: &[Object]) -> Result<()> {
     for entry in entries {
-        let clash = rendered.iter().any(|o| {
-            o["kind"].as_str() == Some(entry.kind.as_str())
-                && o["metadata"]["name"].as_str() == Some(entry.name.as_str())
-        });
+        let clash = rendered
+            .iter()
+            .any(|o| o.kind == entry.kind && o.name == entry.name);
         if clash {
             return Err(Error::BadObject {
                 object: format!("{} {}", entry.kind, entry.name),
@@ -122,13 +122,19 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn object(api_version: &str, kind: &str, name: &str) -> Object {
+        let value = json!({"apiVersion": api_version, "kind": kind,
+            "metadata": {"name": name, "namespace": "ns"}});
+        super::super::plan::object_from_value(value, "test").unwrap()
+    }
+
     #[test]
     fn retiring_a_rendered_object_is_refused() {
         let entries = vec![Retired {
             kind: "CronJob".into(),
             name: "gpt-token-cleanup".into(),
         }];
-        let rendered = vec![json!({"kind": "CronJob", "metadata": {"name": "gpt-token-cleanup"}})];
+        let rendered = vec![object("batch/v1", "CronJob", "gpt-token-cleanup")];
         let err = refuse_rendered(&entries, &rendered)
             .unwrap_err()
             .to_string();
@@ -136,7 +142,7 @@ mod tests {
         assert!(
             refuse_rendered(
                 &entries,
-                &[json!({"kind": "Deployment", "metadata": {"name": "gpt-token-cleanup"}})]
+                &[object("apps/v1", "Deployment", "gpt-token-cleanup")]
             )
             .is_ok()
         );
@@ -147,8 +153,8 @@ mod tests {
     #[test]
     fn the_unversioned_secret_is_retired_once_a_version_is_rendered() {
         let config = crate::config::load(None, "development").unwrap();
-        let secret = |name: &str| json!({"kind": "Secret", "metadata": {"name": name}});
-        let names = |objects: &[Value]| -> Vec<String> {
+        let secret = |name: &str| object("v1", "Secret", name);
+        let names = |objects: &[Object]| -> Vec<String> {
             entries(&config.app, objects)
                 .into_iter()
                 .map(|e| format!("{}/{}", e.kind, e.name))

@@ -132,7 +132,14 @@ async fn restore(
         force_conflicts: true,
         prune: false,
     };
-    let live = apply::apply_one(cluster, &deployment.resource, &previous.body(), options).await?;
+    let live = apply::apply_one(
+        cluster,
+        &deployment.id,
+        &deployment.resource,
+        &previous.body(),
+        options,
+    )
+    .await?;
     let target = rollout::Target::from_applied(&live).ok_or_else(|| Error::BadObject {
         object: deployment.id.to_string(),
         problem: "the restored Deployment has no usable selector".into(),

@@ -16,7 +16,7 @@ use super::apply::Options;
 use super::client;
 use super::deploy::{self, Context, Done, Steps};
 use super::history::{self, Origin, ReleaseResult, Releases, Revision};
-use super::plan::Plan;
+use super::plan::{self, Plan};
 use super::preflight::CheckOptions;
 use super::summary::{Action, RolloutResult, Summary};
 use super::{Error, Result, cancel};
@@ -168,7 +168,11 @@ pub async fn run(args: &RollbackArgs) -> Result<u8> {
             github_environment: config.env.github_environment.clone(),
             required_secrets: Vec::new(),
             missing_secrets: Vec::new(),
-            objects: target.objects.clone(),
+            objects: target
+                .objects
+                .iter()
+                .map(|o| plan::object_from_value(o.clone(), &format!("revision {}", target.number)))
+                .collect::<Result<_>>()?,
             redactor: crate::secret::Redactor::default(),
             config,
         };
