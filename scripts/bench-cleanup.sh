@@ -30,6 +30,11 @@
 #                   the script checks the free space first and says what it needs)
 #        BENCH_PROFILE=dev scripts/bench-cleanup.sh   (default: release build)
 #        GPT_DEPLOY_BIN=path/to/gpt-deploy scripts/bench-cleanup.sh   (no build)
+#        WAITS=1 scripts/bench-cleanup.sh
+#                  (samples the cleanup backend's wait event every 10 ms during the
+#                   batched run and prints where its time went and every stretch of
+#                   30 ms or more spent in one wait, beside the checkpoints and
+#                   autovacuum runs the server logged then; the sampler costs CPU)
 # Needs: PostgreSQL server programs (tests/support/ensure-postgres.sh), psql, jq.
 # The server runs with PostgreSQL's defaults (fsync on) in a temporary
 # directory and is removed on exit; as root it runs as the `postgres` user.
@@ -90,7 +95,7 @@ trap cleanup_server EXIT
 port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null || echo 55432)"
 "${run_as[@]}" "$pg_bin/initdb" -D "$dir/data" -U postgres --auth=trust -E UTF8 --locale=C >/dev/null
 "${run_as[@]}" "$pg_bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w \
-    -o "-p $port -h 127.0.0.1 -k $dir -c shared_buffers=256MB -c max_wal_size=4GB -c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all" start >/dev/null
+    -o "-p $port -h 127.0.0.1 -k $dir -c shared_buffers=256MB -c max_wal_size=4GB -c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all -c log_checkpoints=on -c log_autovacuum_min_duration=0 -c log_timezone=UTC" start >/dev/null
 base="postgres://postgres@127.0.0.1:$port"
 psql_() { local db="$1"; shift; "$pg_bin/psql" -X -q -v ON_ERROR_STOP=1 "$base/$db" "$@"; }
 server_version="$(psql_ postgres -At -c 'show server_version')"
@@ -143,27 +148,98 @@ copy() {
 }
 
 # Results of the last measurement, per table.
-declare -A deleted batches trips walk wall_b srv_b wall_s srv_s first middle last p99 slowest over100 rows_s
+declare -A deleted batches trips walk wall_b srv_b wall_s srv_s first middle last p99 p999 slowest over100 rows_s
 whole_ms=0
 
+# Server log lines (checkpoints, autovacuum) stamped between $1 and $2 (UTC, as the log writes them).
+server_events() {
+    awk -v from="$1" -v to="$2" '{ ts = $1 " " $2 } ts >= from && ts <= to && /checkpoint (starting|complete)|automatic (vacuum|analyze)/' "$dir/server.log"
+}
+
+# Summarises the wait-event samples of the batched run (WAITS=1): share of samples per
+# wait (CPU = no wait), then every stretch of >= 30 ms in one wait.
+waits_report() {
+    awk -F'|' '
+        { key = ($2 == "" ? "CPU (no wait)" : $2 ":" $3); n[key]++; total++
+          if (key == cur) { len++ } else { flush(); cur = key; start = $1; len = 1 } }
+        function flush() { if (cur != "" && cur != "CPU (no wait)" && len >= 3) printf "   stretch: %s  %s for %d samples (>= %d ms)\n", start, cur, len, len * 10 }
+        END { flush(); for (k in n) printf "   samples: %-40s %6d (%.1f%%)\n", k, n[k], 100 * n[k] / total }' "$1"
+}
+
+# Every batch over 100 ms, lined up with what the server was doing then: the
+# checkpoint in progress (log_checkpoints), autovacuum runs that overlapped
+# (their end and elapsed time from log_autovacuum_min_duration=0) and, with
+# WAITS=1, the cleanup backend's sampled wait events in the half second before.
+# A batch's time is its server run's log line (the client logs a run's batches
+# when the run returns, at most HEAP_RUN_BUDGET plus one batch after they ran).
+slow_batches() {
+    jq -r 'select(.message == "batch" and .elapsed_us > 100000) | "\(.timestamp) \(.table) \(.elapsed_us)"' "$dir/log" >"$dir/slow"
+    [ -s "$dir/slow" ] || return 0
+    { sed 's/^/S /' "$dir/slow"; awk '{ print "E " $0 }' "$dir/server.log"; [ ! -s "$dir/waits" ] || sed 's/^/W /' "$dir/waits"; } | awk '
+        # Seconds since an arbitrary origin, from "YYYY-MM-DD?HH:MM:SS.fff".
+        function secs(d, t,   a, b) { split(d, a, "-"); split(t, b, ":"); return ((a[1] * 12 + a[2]) * 31 + a[3]) * 86400 + b[1] * 3600 + b[2] * 60 + b[3] }
+        $1 == "S" { ts = $2; sub(/Z$/, "", ts); split(ts, p, "T"); n++; at[n] = secs(p[1], p[2]); label[n] = substr(p[2], 1, 12); tab[n] = $3; us[n] = $4; next }
+        $1 == "W" { split(substr($0, 3), f, "|"); split(f[1], p, " "); w++; wat[w] = secs(p[1], p[2]); wev[w] = (f[2] == "" ? "CPU" : f[2] ":" f[3]); next }
+        $1 == "E" && $2 ~ /^[0-9-]+$/ { now = secs($2, $3) }
+        $1 == "E" && /checkpoint starting/ { c++; cs[c] = now; ce[c] = 1e18; why[c] = $0; sub(/.*checkpoint starting: /, "", why[c]) }
+        $1 == "E" && /checkpoint complete/ { ce[c] = now; cdet[c] = $0; sub(/.*checkpoint complete: /, "", cdet[c]) }
+        $1 == "E" && /automatic vacuum of table/ { v++; ve[v] = now; vt[v] = $0; sub(/.*table "/, "", vt[v]); sub(/".*/, "", vt[v]) }
+        /system usage: .*elapsed: / && v > 0 && !(v in vs) { e = $0; sub(/.*elapsed: /, "", e); sub(/ s.*/, "", e); vs[v] = ve[v] - e }
+        END {
+            for (i = 1; i <= n; i++) {
+                line = sprintf("   slow batch: %s %s %.1f ms", label[i], tab[i], us[i] / 1000)
+                what = ""
+                for (j = 1; j <= c; j++) if (cs[j] <= at[i] && at[i] - us[i] / 1e6 - 0.2 <= ce[j]) what = what sprintf("; during checkpoint (%s, %s)", why[j], (ce[j] < 1e18 ? cdet[j] : "not complete"))
+                for (j = 1; j <= v; j++) if ((j in vs) && vs[j] <= at[i] && at[i] - us[i] / 1e6 - 0.2 <= ve[j]) what = what "; autovacuum of " vt[j] " running"
+                if (what == "") what = "; no checkpoint or autovacuum logged then"
+                print line what
+                if (w > 0) {
+                    delete cnt; seen = ""
+                    for (j = 1; j <= w; j++) if (wat[j] <= at[i] && wat[j] >= at[i] - 0.5) { if (!(wev[j] in cnt)) seen = seen " " wev[j]; cnt[wev[j]]++ }
+                    out = ""; k = split(seen, names, " ")
+                    for (j = 1; j <= k; j++) out = out sprintf(" %s x%d", names[j], cnt[names[j]])
+                    print "      waits sampled in the 0.5 s before (10 ms apart):" (out == "" ? " none" : out)
+                }
+            }
+        }' >&2
+}
+
 batched() {
-    local db="$1" t start_ns
+    local db="$1" t start_ns from to sampler=""
     copy "$db"
     psql_ "$db" -At -c "select pg_stat_statements_reset()" >/dev/null
+    : >"$dir/waits"
+    if [ "${WAITS:-0}" = 1 ]; then
+        printf '%s\n' "select to_char(clock_timestamp() at time zone 'UTC', 'YYYY-MM-DD HH24:MI:SS.MS'), coalesce(wait_event_type, ''), coalesce(wait_event, '') from pg_stat_activity where datname = '$db' and application_name = 'gpt-deploy cleanup' and state = 'active'" '\watch 0.01' >"$dir/sampler.sql"
+        "$pg_bin/psql" -X -q -At -F'|' -f "$dir/sampler.sql" "$base/postgres" >"$dir/waits.raw" 2>/dev/null &
+        sampler=$!
+    fi
+    from="$(date -u '+%Y-%m-%d %H:%M:%S.%3N')"
     start_ns=$(date +%s%N)
     DATABASE_URL="$base/$db" LOG_FORMAT=json RUST_LOG=gpt_deploy=debug \
         "$bin" cleanup --batch-size "$BATCH_SIZE" --walk "$WALK" >"$dir/stdout" 2>"$dir/log"
     whole_ms=$(( ($(date +%s%N) - start_ns) / 1000000 ))
+    to="$(date -u '+%Y-%m-%d %H:%M:%S.%3N')"
+    if [ -n "$sampler" ]; then
+        kill "$sampler" 2>/dev/null || true
+        wait "$sampler" 2>/dev/null || true
+        grep '|' "$dir/waits.raw" >"$dir/waits" || true
+    fi
     sed 's/^/   /' "$dir/stdout" >&2
+    echo "   batched run $from .. $to UTC: $(server_events "$from" "$to" | grep -c 'checkpoint starting' || true) checkpoint(s), $(server_events "$from" "$to" | grep -c 'automatic vacuum' || true) autovacuum run(s) logged" >&2
+    server_events "$from" "$to" | sed 's/^/   server: /' >&2
+    [ ! -s "$dir/waits" ] || waits_report "$dir/waits" >&2
+    slow_batches
     for t in "${tables[@]}"; do
         jq -r --arg t "$t" 'select(.message == "batch" and .table == $t) | .elapsed_us' "$dir/log" >"$dir/$t.us"
         batches[$t]=$(wc -l <"$dir/$t.us")
         read -r first[$t] middle[$t] last[$t] slowest[$t] < <(awk '
             { v[NR] = $1; if ($1 > max) max = $1 }
             END { if (NR == 0) { print "- - - -"; exit } printf "%.1f %.1f %.1f %.1f\n", v[1]/1000, v[int((NR+1)/2)]/1000, v[NR]/1000, max/1000 }' "$dir/$t.us")
-        read -r p99[$t] over100[$t] < <(sort -n "$dir/$t.us" | awk '
+        read -r p99[$t] p999[$t] over100[$t] < <(sort -n "$dir/$t.us" | awk '
+            function at(q,  i) { i = int(NR * q + 0.999999); if (i < 1) i = 1; return v[i] / 1000 }
             { v[NR] = $1; if ($1 > 100000) over++ }
-            END { i = int(NR * 0.99); if (i < 1) i = 1; printf "%.1f %d\n", v[i]/1000, over }')
+            END { if (NR == 0) { print "- - 0"; exit } printf "%.1f %.1f %d\n", at(0.99), at(0.999), over + 0 }')
         deleted[$t]=$(jq -r --arg t "$t" 'select(.message == "table cleaned" and .table == $t) | .rows' "$dir/log")
         walk[$t]=$(jq -r --arg t "$t" 'select(.message == "table cleaned" and .table == $t) | .walk' "$dir/log" | cut -d' ' -f1)
         wall_b[$t]=$(jq -r --arg t "$t" 'select(.message == "table cleaned" and .table == $t) | .elapsed_ms' "$dir/log")
@@ -202,7 +278,7 @@ SQL
 
 # One side-by-side measurement of the loaded source; prints the tables.
 measure() {
-    local label="$1" t sb=0 ss=0 wb=0 ws=0 rows=0 max=0 la_before la_mid la_after
+    local label="$1" t sb=0 ss=0 wb=0 ws=0 rows=0 max=0 overs=0 la_before la_mid la_after
     la_before="$(loadavg)"
     batched run_batched
     la_mid="$(loadavg)"
@@ -210,29 +286,30 @@ measure() {
     la_after="$(loadavg)"
     echo
     echo "== $label   (load average: before $la_before; after batched $la_mid; after single $la_after)"
-    printf '%-24s %-5s %9s %7s %6s | %-27s | %-27s | %6s %6s %6s %6s %6s %5s\n' \
+    printf '%-24s %-5s %9s %7s %6s | %-27s | %-27s | %6s %6s %6s %6s %6s %6s %5s\n' \
         "" "" "" "" "" "wall s: batched single ratio" "server s: batched single ratio" \
-        "batch:" "" "" "" "" ""
-    printf '%-24s %-5s %9s %7s %6s | %8s %8s %9s | %8s %8s %9s | %6s %6s %6s %6s %6s %5s\n' \
+        "batch ms:" "" "" "" "" "" ""
+    printf '%-24s %-5s %9s %7s %6s | %8s %8s %9s | %8s %8s %9s | %6s %6s %6s %6s %6s %6s %5s\n' \
         table walk rows batches trips batched single ratio batched single ratio \
-        "first" "mid" "last" "p99" "max" ">100"
+        "first" "mid" "last" "p99" "p99.9" "max" ">100"
     for t in "${tables[@]}"; do
         [ "${deleted[$t]}" = "${rows_s[$t]}" ] || echo "!! $t: batched deleted ${deleted[$t]} rows, single ${rows_s[$t]}" >&2
-        printf '%-24s %-5s %9s %7s %6s | %8s %8s %9s | %8s %8s %9s | %6s %6s %6s %6s %6s %5s\n' \
+        printf '%-24s %-5s %9s %7s %6s | %8s %8s %9s | %8s %8s %9s | %6s %6s %6s %6s %6s %6s %5s\n' \
             "$t" "${walk[$t]}" "${deleted[$t]}" "${batches[$t]}" "${trips[$t]}" \
             "$(ms_to_s "${wall_b[$t]}")" "$(ms_to_s "${wall_s[$t]}")" "$(ratio "${wall_b[$t]}" "${wall_s[$t]}")" \
             "$(ms_to_s "${srv_b[$t]}")" "$(ms_to_s "${srv_s[$t]}")" "$(ratio "${srv_b[$t]}" "${srv_s[$t]}")" \
-            "${first[$t]}" "${middle[$t]}" "${last[$t]}" "${p99[$t]}" "${slowest[$t]}" "${over100[$t]}"
+            "${first[$t]}" "${middle[$t]}" "${last[$t]}" "${p99[$t]}" "${p999[$t]}" "${slowest[$t]}" "${over100[$t]}"
         wb=$(awk -v a="$wb" -v b="${wall_b[$t]}" 'BEGIN { print a + b }')
         ws=$(awk -v a="$ws" -v b="${wall_s[$t]}" 'BEGIN { print a + b }')
         sb=$(awk -v a="$sb" -v b="${srv_b[$t]}" 'BEGIN { print a + b }')
         ss=$(awk -v a="$ss" -v b="${srv_s[$t]}" 'BEGIN { print a + b }')
         rows=$(( rows + deleted[$t] ))
         max=$(awk -v a="$max" -v b="${slowest[$t]}" 'BEGIN { print (b > a) ? b : a }')
+        overs=$(( overs + over100[$t] ))
     done
-    printf '%-24s %-5s %9s %7s %6s | %8s %8s %9s | %8s %8s %9s | %34s\n' \
+    printf '%-24s %-5s %9s %7s %6s | %8s %8s %9s | %8s %8s %9s | %s\n' \
         "all tables" "" "$rows" "" "" "$(ms_to_s "$wb")" "$(ms_to_s "$ws")" "$(ratio "$wb" "$ws")" \
-        "$(ms_to_s "$sb")" "$(ms_to_s "$ss")" "$(ratio "$sb" "$ss")" "slowest batch $max ms"
+        "$(ms_to_s "$sb")" "$(ms_to_s "$ss")" "$(ratio "$sb" "$ss")" "slowest batch $max ms, $overs over 100 ms"
     echo "whole command ${whole_ms} ms ($(awk -v r="$rows" -v m="$whole_ms" 'BEGIN { printf "%.0f", r/(m/1000) }') rows/s);" \
         "batched $(awk -v r="$rows" -v m="$wb" 'BEGIN { printf "%.0f", r/(m/1000) }') rows/s wall," \
         "single statements $(awk -v r="$rows" -v m="$ws" 'BEGIN { printf "%.0f", r/(m/1000) }') rows/s wall"
