@@ -1,12 +1,15 @@
 //! A deployable environment for cluster tests: a copy of the project's configuration in a
 //! temporary directory (editable per test), a fresh namespace, the sentinel secret values of
-//! [`super::sentinel`], and a runner for `gpt-deploy <command>` pointed at all of them.
+//! [`super::sentinel`], and a runner for `gpt-deploy <command>` pointed at all of them, with
+//! the invocations most tests share (`deploy --image X --timeout 120s`, a command with no
+//! secret set, the pinned `kubectl`, SIGTERM to a running command).
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use kube::config::Kubeconfig;
 
-use super::bin::{self, Bin, Output};
+use super::bin::{self, Bin, Output, Running};
 use super::cluster::{self, TestNamespace};
 use super::config_dir::ConfigDir;
 use super::sentinel;
@@ -14,8 +17,13 @@ use super::sentinel;
 pub use super::sentinel::{
     CLERK as SENTINEL_CLERK, DATABASE as SENTINEL_DB, assert_absent as assert_no_secrets,
 };
+
 /// The environment the tests deploy (one replica keeps rollouts quick).
 pub const ENV: &str = "development";
+
+/// The `--timeout` of a deploy expected to roll out: generous, so a loaded machine does not
+/// turn a slow rollout into a failure (tests of a failing rollout pass a short one).
+pub const ROLLOUT_TIMEOUT: &str = "120s";
 
 /// A test's environment: configuration copy + namespace.
 pub struct DeployEnv {
@@ -72,13 +80,7 @@ impl DeployEnv {
 
     /// The Secret version (`gpt-secrets-<hash>`) the live Deployment's pod template reads.
     pub async fn secret_version(&self) -> String {
-        use k8s_openapi::api::apps::v1::Deployment;
-        let deployments: kube::Api<Deployment> =
-            kube::Api::namespaced(self.ns.client(), &self.ns.name);
-        let deployment = deployments
-            .get("gpt-service")
-            .await
-            .expect("read the Deployment");
+        let deployment = self.deployment().await;
         let template = serde_json::to_value(&deployment.spec.unwrap().template).unwrap();
         let reference = template["spec"]["containers"][0]["env"]
             .as_array()
@@ -118,6 +120,80 @@ impl DeployEnv {
             bin
         }
     }
+}
+
+impl DeployEnv {
+    /// `gpt-deploy deploy --image <image> --timeout <timeout>` with the sentinel secrets set.
+    pub fn deploy_cmd(&self, image: &str, timeout: &str) -> Bin {
+        self.cmd("deploy", &["--image", image, "--timeout", timeout])
+    }
+
+    /// Runs `deploy --image <image> --timeout 120s` ([`ROLLOUT_TIMEOUT`]), checks that no
+    /// sentinel leaked, and returns its output (the caller checks the exit code).
+    pub async fn deploy(&self, image: &str) -> Output {
+        run(self.deploy_cmd(image, ROLLOUT_TIMEOUT)).await
+    }
+
+    /// `gpt-deploy <command> …` in the test's namespace with no secret value set.
+    pub fn cmd_without_secrets(&self, command: &str, extra: &[&str]) -> Bin {
+        self.cmd_with(command, extra, &self.ns.name, false)
+    }
+
+    /// Runs [`DeployEnv::cmd_without_secrets`] and checks that no sentinel leaked.
+    pub async fn run_without_secrets(&self, command: &str, extra: &[&str]) -> Output {
+        run(self.cmd_without_secrets(command, extra)).await
+    }
+
+    /// Runs the pinned `kubectl` (tests/cluster/kubectl) against the test's namespace and
+    /// fails the test, with kubectl's output, unless it succeeds.
+    #[track_caller]
+    pub fn kubectl(&self, args: &[&str]) {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cluster/kubectl");
+        let out = Command::new(script)
+            .arg("--kubeconfig")
+            .arg(&self.ns.kubeconfig)
+            .arg("--namespace")
+            .arg(&self.ns.name)
+            .args(args)
+            .output()
+            .expect("run the pinned kubectl");
+        assert!(
+            out.status.success(),
+            "kubectl {args:?} failed:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// The image of the live Deployment's first container.
+    pub async fn live_image(&self) -> String {
+        let deployment = self.deployment().await;
+        deployment.spec.unwrap().template.spec.unwrap().containers[0]
+            .image
+            .clone()
+            .unwrap()
+    }
+}
+
+impl DeployEnv {
+    /// The live Deployment `gpt-service` (the test fails if there is none).
+    async fn deployment(&self) -> k8s_openapi::api::apps::v1::Deployment {
+        kube::Api::namespaced(self.ns.client(), &self.ns.name)
+            .get("gpt-service")
+            .await
+            .expect("the Deployment is live")
+    }
+}
+
+/// Sends SIGTERM to a running command, waits for it off the async runtime's worker and checks
+/// that no sentinel leaked.
+pub async fn terminate(running: Running) -> Output {
+    running.signal("TERM");
+    let out = tokio::task::spawn_blocking(move || running.wait())
+        .await
+        .expect("wait for the terminated command");
+    sentinel::assert_absent(&out);
+    out
 }
 
 /// Runs the binary off the async runtime's worker and checks that no sentinel leaked.

@@ -7,6 +7,7 @@ pub mod config_dir;
 pub mod deploy_env;
 pub mod github;
 pub mod pg;
+pub mod poll;
 pub mod realnode;
 pub mod secrets_cli;
 pub mod sentinel;
