@@ -12,7 +12,8 @@ use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::{Pod, Secret};
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use serde_json::json;
-use support::deploy_env::{DeployEnv, run};
+use support::deploy_env::{DeployEnv, ROLLOUT_TIMEOUT, run, terminate};
+use support::poll;
 
 const APP: &str = "gpt-service";
 const CRON: &str = "gpt-token-cleanup";
@@ -61,11 +62,9 @@ fn cron_image(c: &CronJob) -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_migration_job_completes_before_the_deployment_changes() {
     let env = DeployEnv::new().await;
-    run(env.cmd("deploy", &["--image", "v1", "--timeout", "120s"]))
-        .await
-        .success();
+    env.deploy("v1").await.success();
     let out = run(env
-        .cmd("deploy", &["--image", "v2", "--timeout", "120s"])
+        .deploy_cmd("v2", ROLLOUT_TIMEOUT)
         .env("CLERK_WEBHOOK_SECRET", CLERK_V2))
     .await;
     out.success();
@@ -155,7 +154,7 @@ async fn the_migration_job_completes_before_the_deployment_changes() {
 
     // Deploying the same image and values again runs no migration and makes no version.
     let out = run(env
-        .cmd("deploy", &["--image", "v2", "--timeout", "120s"])
+        .deploy_cmd("v2", ROLLOUT_TIMEOUT)
         .env("CLERK_WEBHOOK_SECRET", CLERK_V2))
     .await;
     out.success();
@@ -170,9 +169,7 @@ async fn the_migration_job_completes_before_the_deployment_changes() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failing_migration_stops_the_deploy_with_its_log_tail() {
     let env = DeployEnv::new().await;
-    run(env.cmd("deploy", &["--image", "v1", "--timeout", "120s"]))
-        .await
-        .success();
+    env.deploy("v1").await.success();
     let deployments: Api<Deployment> = Api::namespaced(env.ns.client(), &env.ns.name);
     let cronjobs: Api<CronJob> = Api::namespaced(env.ns.client(), &env.ns.name);
     let before = deployments.get(APP).await.unwrap();
@@ -185,9 +182,7 @@ async fn a_failing_migration_stops_the_deploy_with_its_log_tail() {
         "      restartPolicy: Never\n",
         "      restartPolicy: Never\n      nodeSelector:\n        gpt-deploy.test/no-such-node: \"true\"\n",
     );
-    let deploying = tokio::spawn(run(
-        env.cmd("deploy", &["--image", "v2", "--timeout", "120s"])
-    ));
+    let deploying = tokio::spawn(run(env.deploy_cmd("v2", ROLLOUT_TIMEOUT)));
     let pods: Api<Pod> = Api::namespaced(env.ns.client(), &env.ns.name);
     let failing = async {
         loop {
@@ -260,21 +255,13 @@ async fn sigterm_during_the_migration_wait_exits_130_before_the_deployment() {
         "      restartPolicy: Never\n",
         "      restartPolicy: Never\n      nodeSelector:\n        gpt-deploy.test/no-such-node: \"true\"\n",
     );
-    let running = env
-        .cmd("deploy", &["--image", "v1", "--timeout", "300s"])
-        .spawn();
-    let mut tries = 0;
-    while migrate_jobs(&env).await.is_empty() {
-        tries += 1;
-        assert!(tries < 600, "the deploy never applied the migration Job");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let running = env.deploy_cmd("v1", "300s").spawn();
+    poll::until("the deploy never applied the migration Job", || async {
+        !migrate_jobs(&env).await.is_empty()
+    })
+    .await;
     tokio::time::sleep(Duration::from_secs(1)).await;
-    running.signal("TERM");
-    let out = tokio::task::spawn_blocking(move || running.wait())
-        .await
-        .unwrap();
-    support::deploy_env::assert_no_secrets(&out);
+    let out = terminate(running).await;
     out.expect_code(130);
     assert!(
         out.stderr
@@ -297,9 +284,7 @@ async fn sigterm_during_the_migration_wait_exits_130_before_the_deployment() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_unversioned_secret_is_retired_only_after_a_successful_rollout() {
     let env = DeployEnv::new().await;
-    run(env.cmd("deploy", &["--image", "v1", "--timeout", "120s"]))
-        .await
-        .success();
+    env.deploy("v1").await.success();
     // The Secret of the older layout, as `kubectl create secret` left it.
     let secrets: Api<Secret> = Api::namespaced(env.ns.client(), &env.ns.name);
     let old: Secret = serde_json::from_value(json!({"metadata": {"name": "gpt-secrets"},
@@ -309,7 +294,7 @@ async fn the_unversioned_secret_is_retired_only_after_a_successful_rollout() {
 
     // A failed rollout (rolled back) retires nothing: the old pods may still need it.
     env.make_pods_never_ready();
-    let out = run(env.cmd("deploy", &["--image", "v2", "--timeout", "15s"])).await;
+    let out = run(env.deploy_cmd("v2", "15s")).await;
     out.expect_code(4);
     assert!(out.stderr.contains("rolled back to"), "{}", out.stderr);
     assert!(!out.stdout.contains("retired"), "{}", out.stdout);
@@ -324,7 +309,7 @@ async fn the_unversioned_secret_is_retired_only_after_a_successful_rollout() {
         ),
         "",
     );
-    let out = run(env.cmd("deploy", &["--image", "v2", "--timeout", "120s"])).await;
+    let out = env.deploy("v2").await;
     out.success();
     let retired = out
         .stdout
@@ -356,26 +341,18 @@ async fn sigterm_during_the_automatic_rollback_exits_130() {
     run(env.cmd("deploy", &["--image", "v1", "--no-wait"]))
         .await
         .success();
-    let running = env
-        .cmd("deploy", &["--image", "v2", "--timeout", "15s"])
-        .spawn();
+    let running = env.deploy_cmd("v2", "15s").spawn();
     let deployments: Api<Deployment> = Api::namespaced(env.ns.client(), &env.ns.name);
     let image = || async { image_of(&deployments.get(APP).await.unwrap()) };
     // v2 is applied, fails to roll out within 15 s, then v1's template is applied again.
     for tag in [":v2", ":v1"] {
-        let mut tries = 0;
-        while !image().await.ends_with(tag) {
-            tries += 1;
-            assert!(tries < 600, "the Deployment never ran {tag}");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        poll::until(&format!("the Deployment never ran {tag}"), || async {
+            image().await.ends_with(tag)
+        })
+        .await;
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
-    running.signal("TERM");
-    let out = tokio::task::spawn_blocking(move || running.wait())
-        .await
-        .unwrap();
-    support::deploy_env::assert_no_secrets(&out);
+    let out = terminate(running).await;
     out.expect_code(130);
     assert!(
         out.stderr.contains(&format!(
@@ -416,7 +393,7 @@ async fn a_changed_value_is_a_new_secret_version_and_five_are_kept() {
     for n in 0..6 {
         let clerk = format!("whsec_sentinelClerkKeep{n}aA");
         let out = run(env
-            .cmd("deploy", &["--image", "v1", "--timeout", "120s"])
+            .deploy_cmd("v1", ROLLOUT_TIMEOUT)
             .env("CLERK_WEBHOOK_SECRET", &clerk))
         .await;
         out.success();
@@ -446,7 +423,7 @@ async fn a_changed_value_is_a_new_secret_version_and_five_are_kept() {
 
     // Deploying the same values again makes no version and prunes none.
     let out = run(env
-        .cmd("deploy", &["--image", "v1", "--timeout", "120s"])
+        .deploy_cmd("v1", ROLLOUT_TIMEOUT)
         .env("CLERK_WEBHOOK_SECRET", "whsec_sentinelClerkKeep5aA"))
     .await;
     out.success();
@@ -483,12 +460,10 @@ async fn a_failed_rollout_rolls_back_to_the_previous_release() {
     // v1 twice: the history's revision numbers (3 for v2) then differ from the Deployment
     // controller's (2 for v2), and the message must give the history's.
     for _ in 0..2 {
-        run(env.cmd("deploy", &["--image", "v1", "--timeout", "120s"]))
-            .await
-            .success();
+        env.deploy("v1").await.success();
     }
     run(env
-        .cmd("deploy", &["--image", "v2", "--timeout", "120s"])
+        .deploy_cmd("v2", ROLLOUT_TIMEOUT)
         .env("CLERK_WEBHOOK_SECRET", CLERK_V2))
     .await
     .success();
@@ -501,7 +476,7 @@ async fn a_failed_rollout_rolls_back_to_the_previous_release() {
     // v3's pods never become ready, and it brings another secret value.
     env.make_pods_never_ready();
     let out = run(env
-        .cmd("deploy", &["--image", "v3", "--timeout", "20s"])
+        .deploy_cmd("v3", "20s")
         .env("CLERK_WEBHOOK_SECRET", CLERK_V3))
     .await;
     out.expect_code(4);
@@ -576,16 +551,14 @@ async fn a_failed_rollout_rolls_back_to_the_previous_release() {
 #[tokio::test(flavor = "multi_thread")]
 async fn unschedulable_pods_fail_the_rollout_before_the_timeout() {
     let env = two_replicas().await;
-    run(env.cmd("deploy", &["--image", "v1", "--timeout", "120s"]))
-        .await
-        .success();
+    env.deploy("v1").await.success();
     // v2's pods ask for a node that does not exist: the scheduler marks them Unschedulable.
     env.config.edit(
         "templates/deployment.yaml.j2",
         "      automountServiceAccountToken: false\n",
         "      automountServiceAccountToken: false\n      nodeSelector:\n        gpt-deploy.test/no-such-node: \"true\"\n",
     );
-    let out = run(env.cmd("deploy", &["--image", "v2", "--timeout", "300s"])).await;
+    let out = run(env.deploy_cmd("v2", "300s")).await;
     out.expect_code(4);
     assert!(
         out.stderr.contains("no node can run it (Unschedulable for"),
@@ -609,9 +582,7 @@ async fn unschedulable_pods_fail_the_rollout_before_the_timeout() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_container_that_cannot_be_configured_fails_the_rollout_at_once() {
     let env = DeployEnv::new().await;
-    run(env.cmd("deploy", &["--image", "v1", "--timeout", "120s"]))
-        .await
-        .success();
+    env.deploy("v1").await.success();
     // v2's pods are never scheduled, so kwok leaves them alone; below they get the status
     // the kubelet reports for a container whose Secret key is missing.
     env.config.edit(
@@ -619,9 +590,7 @@ async fn a_container_that_cannot_be_configured_fails_the_rollout_at_once() {
         "      automountServiceAccountToken: false\n",
         "      automountServiceAccountToken: false\n      nodeSelector:\n        gpt-deploy.test/no-such-node: \"true\"\n",
     );
-    let deploying = tokio::spawn(run(
-        env.cmd("deploy", &["--image", "v2", "--timeout", "300s"])
-    ));
+    let deploying = tokio::spawn(run(env.deploy_cmd("v2", "300s")));
     let pods: Api<Pod> = Api::namespaced(env.ns.client(), &env.ns.name);
     let failing = async {
         while !deploying.is_finished() {
