@@ -10,15 +10,12 @@ use kube::api::{Api, DeleteParams};
 use serde_json::Value;
 
 use crate::support;
-use support::bin::Output;
-use support::deploy_env::{DeployEnv, SENTINEL_CLERK, SENTINEL_DB, assert_no_secrets, run};
+use support::deploy_env::{
+    DeployEnv, ROLLOUT_TIMEOUT, SENTINEL_CLERK, SENTINEL_DB, run, terminate,
+};
+use support::poll;
 
 const HISTORY: &str = "gpt-service-history";
-
-/// `gpt-deploy <command>` with no secret value in the environment.
-async fn without_secrets(env: &DeployEnv, command: &str, extra: &[&str]) -> Output {
-    run(env.cmd_with(command, extra, &env.ns.name, false)).await
-}
 
 async fn deploy(env: &DeployEnv, image: &str, sha: &str, actor: &str) {
     deploy_with(env, image, sha, actor, SENTINEL_CLERK).await;
@@ -27,7 +24,7 @@ async fn deploy(env: &DeployEnv, image: &str, sha: &str, actor: &str) {
 /// [`deploy`] with another webhook signing secret (a sentinel too).
 async fn deploy_with(env: &DeployEnv, image: &str, sha: &str, actor: &str, clerk: &str) {
     run(env
-        .cmd("deploy", &["--image", image, "--timeout", "120s"])
+        .deploy_cmd(image, ROLLOUT_TIMEOUT)
         .env("CLERK_WEBHOOK_SECRET", clerk)
         .env("GITHUB_SHA", sha)
         .env("GITHUB_ACTOR", actor))
@@ -39,18 +36,11 @@ async fn deploy_with(env: &DeployEnv, image: &str, sha: &str, actor: &str, clerk
 const CLERK_V2: &str = "whsec_sentinelClerkHistV2c";
 
 async fn history_json(env: &DeployEnv) -> Vec<Value> {
-    let out = without_secrets(env, "history", &["--output", "json"]).await;
+    let out = env
+        .run_without_secrets("history", &["--output", "json"])
+        .await;
     out.success();
     serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}:\n{}", out.stdout))
-}
-
-async fn live_image(env: &DeployEnv) -> String {
-    let deployments: Api<Deployment> = Api::namespaced(env.ns.client(), &env.ns.name);
-    let d = deployments.get("gpt-service").await.unwrap();
-    d.spec.unwrap().template.spec.unwrap().containers[0]
-        .image
-        .clone()
-        .unwrap()
 }
 
 /// Neither a sentinel value nor its base64 form is in the history ConfigMap.
@@ -72,7 +62,7 @@ async fn assert_history_holds_no_secret(env: &DeployEnv) {
 #[tokio::test(flavor = "multi_thread")]
 async fn deploys_are_recorded_and_rollback_restores_an_earlier_revision() {
     let env = DeployEnv::new().await;
-    let out = without_secrets(&env, "history", &[]).await;
+    let out = env.run_without_secrets("history", &[]).await;
     out.success();
     assert!(out.stdout.contains("no release recorded"), "{}", out.stdout);
 
@@ -95,7 +85,7 @@ async fn deploys_are_recorded_and_rollback_restores_an_earlier_revision() {
     let v2_secret = env.secret_version().await;
     assert_ne!(v1_secret, v2_secret, "a new value is a new Secret version");
 
-    let out = without_secrets(&env, "history", &[]).await;
+    let out = env.run_without_secrets("history", &[]).await;
     out.success();
     let lines: Vec<&str> = out.stdout.lines().collect();
     assert_eq!(
@@ -147,18 +137,13 @@ async fn deploys_are_recorded_and_rollback_restores_an_earlier_revision() {
         "no Secret is recorded: {objects:?}"
     );
     assert_history_holds_no_secret(&env).await;
-    let out = without_secrets(&env, "status", &[]).await;
+    let out = env.run_without_secrets("status", &[]).await;
     out.success();
     assert!(out.stdout.contains("drift:        no\n"), "{}", out.stdout);
 
     // Back to v1 without any secret value, through the same wait as deploy.
     let out = run(env
-        .cmd_with(
-            "rollback",
-            &["--to", "1", "--timeout", "120s"],
-            &env.ns.name,
-            false,
-        )
+        .cmd_without_secrets("rollback", &["--to", "1", "--timeout", "120s"])
         .env("GITHUB_ACTOR", "carol"))
     .await;
     out.success();
@@ -168,14 +153,14 @@ async fn deploys_are_recorded_and_rollback_restores_an_earlier_revision() {
         "{}",
         out.stdout
     );
-    assert!(live_image(&env).await.ends_with(":v1"));
+    assert!(env.live_image().await.ends_with(":v1"));
     assert_eq!(
         env.secret_version().await,
         v1_secret,
         "v1's Secret version again"
     );
 
-    let out = without_secrets(&env, "status", &[]).await;
+    let out = env.run_without_secrets("status", &[]).await;
     out.success();
     let status = &out.stdout;
     assert!(
@@ -195,7 +180,9 @@ async fn deploys_are_recorded_and_rollback_restores_an_earlier_revision() {
     // drift.
     assert!(status.contains("drift:        no\n"), "{status}");
 
-    let out = without_secrets(&env, "status", &["--output", "json"]).await;
+    let out = env
+        .run_without_secrets("status", &["--output", "json"])
+        .await;
     out.success();
     let status: Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(status["revision"]["number"], 3);
@@ -204,10 +191,12 @@ async fn deploys_are_recorded_and_rollback_restores_an_earlier_revision() {
     assert_eq!(status["drift"], false);
 
     // Without --to: the succeeded revision before the running one (2, v2).
-    let out = without_secrets(&env, "rollback", &["--timeout", "120s"]).await;
+    let out = env
+        .run_without_secrets("rollback", &["--timeout", "120s"])
+        .await;
     out.success();
     assert!(out.stderr.contains("back to revision 2"), "{}", out.stderr);
-    assert!(live_image(&env).await.ends_with(":v2"));
+    assert!(env.live_image().await.ends_with(":v2"));
     assert_eq!(env.secret_version().await, v2_secret);
     let revisions = history_json(&env).await;
     assert_eq!(revisions.len(), 4);
@@ -222,18 +211,18 @@ async fn deploys_are_recorded_and_rollback_restores_an_earlier_revision() {
         .delete(&secret, &DeleteParams::default())
         .await
         .unwrap();
-    let out = without_secrets(&env, "rollback", &["--to", "1"]).await;
+    let out = env.run_without_secrets("rollback", &["--to", "1"]).await;
     out.expect_code(3);
     assert!(out.stderr.contains(&secret), "{}", out.stderr);
     assert!(out.stderr.contains("nothing was changed"), "{}", out.stderr);
-    assert!(live_image(&env).await.ends_with(":v2"));
+    assert!(env.live_image().await.ends_with(":v2"));
     assert_eq!(history_json(&env).await.len(), 4, "no revision recorded");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn rollback_says_what_it_cannot_do() {
     let env = DeployEnv::new().await;
-    let out = without_secrets(&env, "rollback", &[]).await;
+    let out = env.run_without_secrets("rollback", &[]).await;
     out.expect_code(2);
     assert!(
         out.stderr.contains("nothing to roll back to"),
@@ -247,7 +236,7 @@ async fn rollback_says_what_it_cannot_do() {
         "alice",
     )
     .await;
-    let out = without_secrets(&env, "rollback", &["--to", "9"]).await;
+    let out = env.run_without_secrets("rollback", &["--to", "9"]).await;
     out.expect_code(2);
     assert!(
         out.stderr
@@ -264,24 +253,18 @@ async fn sigterm_during_the_wait_exits_130_and_records_the_revision_as_cancelled
     let dir = tempfile::tempdir().unwrap();
     let summary = dir.path().join("summary.md");
     let running = env
-        .cmd("deploy", &["--image", "v7", "--timeout", "300s"])
+        .deploy_cmd("v7", "300s")
         .env("GITHUB_ACTIONS", "true")
         .env("GITHUB_STEP_SUMMARY", summary.to_str().unwrap())
         .spawn();
     // The Deployment is applied just before the wait starts.
     let deployments: Api<Deployment> = Api::namespaced(env.ns.client(), &env.ns.name);
-    let mut tries = 0;
-    while deployments.get_opt("gpt-service").await.unwrap().is_none() {
-        tries += 1;
-        assert!(tries < 600, "the deploy never applied the Deployment");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    poll::until("the deploy never applied the Deployment", || async {
+        deployments.get_opt("gpt-service").await.unwrap().is_some()
+    })
+    .await;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    running.signal("TERM");
-    let out = tokio::task::spawn_blocking(move || running.wait())
-        .await
-        .unwrap();
-    assert_no_secrets(&out);
+    let out = terminate(running).await;
     out.expect_code(130);
     assert!(
         out.stderr
@@ -310,7 +293,7 @@ async fn sigterm_during_the_wait_exits_130_and_records_the_revision_as_cancelled
             .contains("SIGTERM"),
         "{revisions:?}"
     );
-    let out = without_secrets(&env, "status", &[]).await;
+    let out = env.run_without_secrets("status", &[]).await;
     out.success();
     assert!(
         out.stdout.contains("revision:     none recorded"),
@@ -336,14 +319,14 @@ async fn an_automatic_rollback_is_recorded_with_the_revision_that_runs_again() {
     )
     .await;
     env.make_pods_never_ready();
-    let out = run(env.cmd("deploy", &["--image", "v2", "--timeout", "15s"])).await;
+    let out = run(env.deploy_cmd("v2", "15s")).await;
     out.expect_code(4);
     assert!(out.stderr.contains("rolled back to"), "{}", out.stderr);
     let revisions = history_json(&env).await;
     assert_eq!(revisions.len(), 2);
     assert_eq!(revisions[1]["result"], "rolled-back");
     assert_eq!(revisions[1]["rolled_back_to"], 1);
-    let out = without_secrets(&env, "status", &[]).await;
+    let out = env.run_without_secrets("status", &[]).await;
     out.success();
     assert!(
         out.stdout.contains("revision:     1, succeeded"),

@@ -14,9 +14,7 @@ use super::cluster::{self, TestNamespace};
 use super::config_dir::ConfigDir;
 use super::sentinel;
 
-pub use super::sentinel::{
-    CLERK as SENTINEL_CLERK, DATABASE as SENTINEL_DB, assert_absent as assert_no_secrets,
-};
+pub use super::sentinel::{CLERK as SENTINEL_CLERK, DATABASE as SENTINEL_DB};
 
 /// The environment the tests deploy (one replica keeps rollouts quick).
 pub const ENV: &str = "development";
