@@ -3,9 +3,6 @@
 //! deployed image, `kubectl`-made changes and their revert, members no longer rendered, and
 //! the one "Drift in <env>" issue on the GitHub stand-in across runs.
 
-use std::path::Path;
-use std::process::Command;
-
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
@@ -16,37 +13,13 @@ use support::github::{GitHubStandIn, TOKEN};
 
 const REPO: &str = "acme/gpt-service";
 
-#[track_caller]
-fn kubectl(env: &DeployEnv, args: &[&str]) {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cluster/kubectl");
-    let out = Command::new(script)
-        .arg("--kubeconfig")
-        .arg(&env.ns.kubeconfig)
-        .arg("--namespace")
-        .arg(&env.ns.name)
-        .args(args)
-        .output()
-        .expect("run the pinned kubectl");
-    assert!(
-        out.status.success(),
-        "kubectl {args:?} failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// `gpt-deploy <command> …` in the test's namespace with no secret value set.
-fn without_secrets(env: &DeployEnv, command: &str, extra: &[&str]) -> Bin {
-    env.cmd_with(command, extra, &env.ns.name, false)
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn diff_without_secret_values_checks_what_it_can() {
     let env = DeployEnv::new().await;
     run(env.cmd("apply", &[])).await.success();
 
     // A plain diff needs every value; without them it is a usage error.
-    let out = run(without_secrets(&env, "diff", &[])).await;
+    let out = run(env.cmd_without_secrets("diff", &[])).await;
     out.expect_code(2);
     assert!(
         out.stderr.contains("CLERK_WEBHOOK_SECRET, DATABASE_URL"),
@@ -55,7 +28,7 @@ async fn diff_without_secret_values_checks_what_it_can() {
     );
 
     let version = env.secret_version().await;
-    let out = run(without_secrets(&env, "diff", &["--without-secret-values"])).await;
+    let out = run(env.cmd_without_secrets("diff", &["--without-secret-values"])).await;
     out.expect_code(0);
     assert!(
         out.stdout.contains(&format!(
@@ -72,7 +45,8 @@ async fn diff_without_secret_values_checks_what_it_can() {
     );
 
     // The known value of one key: unchanged; another value: changed, and the pods would roll.
-    let out = run(without_secrets(&env, "diff", &["--without-secret-values"])
+    let out = run(env
+        .cmd_without_secrets("diff", &["--without-secret-values"])
         .env("DATABASE_URL", SENTINEL_DB))
     .await;
     out.expect_code(0);
@@ -83,9 +57,10 @@ async fn diff_without_secret_values_checks_what_it_can() {
         out.stdout
     );
     let other = "postgres://app:sentinel-db-pw-other-77@db:5432/gpt";
-    let out =
-        run(without_secrets(&env, "diff", &["--without-secret-values"]).env("DATABASE_URL", other))
-            .await;
+    let out = run(env
+        .cmd_without_secrets("diff", &["--without-secret-values"])
+        .env("DATABASE_URL", other))
+    .await;
     out.expect_code(1);
     assert!(
         out.stdout.contains("content changed (database-url)"),
@@ -113,12 +88,9 @@ async fn diff_without_secret_values_checks_what_it_can() {
     }
 
     // An image change is a difference; the Secret's data is untouched by it.
-    let out = run(without_secrets(
-        &env,
-        "diff",
-        &["--without-secret-values", "--image", "v9.9.9"],
-    ))
-    .await;
+    let out =
+        run(env.cmd_without_secrets("diff", &["--without-secret-values", "--image", "v9.9.9"]))
+            .await;
     out.expect_code(1);
     assert!(
         out.stdout
@@ -156,7 +128,7 @@ async fn drift_opens_updates_and_closes_one_issue() {
 
     // In sync, with the deployed image read from the cluster: no issue.
     let out = run(with_github(
-        without_secrets(&env, "drift", &["--issue"]),
+        env.cmd_without_secrets("drift", &["--issue"]),
         &gh,
     ))
     .await;
@@ -168,7 +140,7 @@ async fn drift_opens_updates_and_closes_one_issue() {
     );
     assert!(gh.issues(REPO).is_empty());
     // Another image than the deployed one is drift.
-    let out = run(without_secrets(&env, "drift", &["--image", "main"])).await;
+    let out = run(env.cmd_without_secrets("drift", &["--image", "main"])).await;
     out.expect_code(1);
     assert!(
         out.stdout
@@ -179,18 +151,15 @@ async fn drift_opens_updates_and_closes_one_issue() {
 
     // Someone edits the Deployment by hand: the conflict and the diff are reported, one issue
     // opens.
-    kubectl(
-        &env,
-        &[
-            "patch",
-            "deployment/gpt-service",
-            "--type=merge",
-            "-p",
-            r#"{"spec":{"replicas":3}}"#,
-        ],
-    );
+    env.kubectl(&[
+        "patch",
+        "deployment/gpt-service",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"replicas":3}}"#,
+    ]);
     let out = run(with_github(
-        without_secrets(&env, "drift", &["--issue"]),
+        env.cmd_without_secrets("drift", &["--issue"]),
         &gh,
     ))
     .await;
@@ -219,18 +188,15 @@ async fn drift_opens_updates_and_closes_one_issue() {
     // Someone also edits the Secret: the pods no longer match it; the same issue is updated.
     let version = env.secret_version().await;
     let edited = STANDARD.encode("postgres://edited-by-hand@db/gpt");
-    kubectl(
-        &env,
-        &[
-            "patch",
-            &format!("secret/{version}"),
-            "--type=merge",
-            "-p",
-            &format!("{{\"data\":{{\"database-url\":\"{edited}\"}}}}"),
-        ],
-    );
+    env.kubectl(&[
+        "patch",
+        &format!("secret/{version}"),
+        "--type=merge",
+        "-p",
+        &format!("{{\"data\":{{\"database-url\":\"{edited}\"}}}}"),
+    ]);
     let out = run(with_github(
-        without_secrets(&env, "drift", &["--issue"]),
+        env.cmd_without_secrets("drift", &["--issue"]),
         &gh,
     ))
     .await;
@@ -253,31 +219,25 @@ async fn drift_opens_updates_and_closes_one_issue() {
     assert!(!open[0].body.contains(&edited));
 
     // Both reverted: back in sync, the issue is closed with a comment.
-    kubectl(
-        &env,
-        &[
-            "patch",
-            "deployment/gpt-service",
-            "--type=merge",
-            "-p",
-            r#"{"spec":{"replicas":1}}"#,
-        ],
-    );
-    kubectl(
-        &env,
-        &[
-            "patch",
-            &format!("secret/{version}"),
-            "--type=merge",
-            "-p",
-            &format!(
-                "{{\"data\":{{\"database-url\":\"{}\"}}}}",
-                STANDARD.encode(SENTINEL_DB)
-            ),
-        ],
-    );
+    env.kubectl(&[
+        "patch",
+        "deployment/gpt-service",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"replicas":1}}"#,
+    ]);
+    env.kubectl(&[
+        "patch",
+        &format!("secret/{version}"),
+        "--type=merge",
+        "-p",
+        &format!(
+            "{{\"data\":{{\"database-url\":\"{}\"}}}}",
+            STANDARD.encode(SENTINEL_DB)
+        ),
+    ]);
     let out = run(with_github(
-        without_secrets(&env, "drift", &["--issue"]),
+        env.cmd_without_secrets("drift", &["--issue"]),
         &gh,
     ))
     .await;
@@ -299,7 +259,7 @@ async fn drift_opens_updates_and_closes_one_issue() {
 
     // A member of the set that is no longer rendered is drift too.
     env.remove("templates/poddisruptionbudget.yaml.j2");
-    let out = run(without_secrets(&env, "drift", &[])).await;
+    let out = run(env.cmd_without_secrets("drift", &[])).await;
     out.expect_code(1);
     assert!(
         out.stdout
@@ -326,7 +286,7 @@ async fn live_diff_comment_is_one_comment_per_environment() {
         &pr_arg,
     ];
     for _ in 0..2 {
-        let out = run(with_github(without_secrets(&env, "diff", &args), &gh)).await;
+        let out = run(with_github(env.cmd_without_secrets("diff", &args), &gh)).await;
         out.expect_code(1);
     }
     let comments = gh.comments(REPO, pr);
@@ -345,8 +305,7 @@ async fn live_diff_comment_is_one_comment_per_environment() {
     );
     // Back in sync: the comment says so instead of going stale.
     let out = run(with_github(
-        without_secrets(
-            &env,
+        env.cmd_without_secrets(
             "diff",
             &["--without-secret-values", "--comment", "--pr", &pr_arg],
         ),
