@@ -6,7 +6,6 @@ use crate::support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -29,40 +28,19 @@ const KUBECTL_MANAGERS: &[&str] = &[
     "before-first-apply",
 ];
 
-fn kubectl(env: &DeployEnv, args: &[&str]) {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cluster/kubectl");
-    let out = Command::new(script)
-        .arg("--kubeconfig")
-        .arg(&env.ns.kubeconfig)
-        .arg("--namespace")
-        .arg(&env.ns.name)
-        .args(args)
-        .output()
-        .expect("run the pinned kubectl");
-    assert!(
-        out.status.success(),
-        "kubectl {args:?} failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// Puts the old layout into the namespace as deploy-aks.yml did and waits for 2/2 ready.
 async fn old_layout(env: &DeployEnv) {
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/deploy-aks");
-    kubectl(env, &["apply", "-f", fixtures.to_str().unwrap()]);
-    kubectl(
-        env,
-        &[
-            "create",
-            "secret",
-            "generic",
-            "gpt-secrets",
-            "--from-literal=clerk-webhook-secret=old-clerk-value",
-            "--from-literal=database-url=postgres://old-database",
-            "--from-literal=legacy-extra=old-only",
-        ],
-    );
+    env.kubectl(&["apply", "-f", fixtures.to_str().unwrap()]);
+    env.kubectl(&[
+        "create",
+        "secret",
+        "generic",
+        "gpt-secrets",
+        "--from-literal=clerk-webhook-secret=old-clerk-value",
+        "--from-literal=database-url=postgres://old-database",
+        "--from-literal=legacy-extra=old-only",
+    ]);
     let deployments: Api<Deployment> = Api::namespaced(env.ns.client(), &env.ns.name);
     wait_for(Duration::from_secs(120), || async {
         let d = deployments.get(APP).await.unwrap();
@@ -236,7 +214,7 @@ async fn first_deploy_takes_over_the_kubectl_layout_without_a_gap() {
     let before = resource_versions(&env).await;
 
     // Without the flag: refused in the preflight, nothing written.
-    let out = run(env.cmd("deploy", &["--image", "v2.0.0", "--timeout", "120s"])).await;
+    let out = env.deploy("v2.0.0").await;
     out.expect_code(3);
     assert!(
         out.stderr.contains(
@@ -481,7 +459,7 @@ async fn first_deploy_takes_over_the_kubectl_layout_without_a_gap() {
 
     // A second deploy changes nothing.
     let generation = deployment.metadata.generation;
-    let out = run(env.cmd("deploy", &["--image", "v2.0.0", "--timeout", "120s"])).await;
+    let out = env.deploy("v2.0.0").await;
     out.success();
     assert!(!out.stdout.contains("configured"), "{}", out.stdout);
     assert_eq!(
