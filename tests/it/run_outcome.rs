@@ -11,18 +11,6 @@ use support::deploy_env::{DeployEnv, ENV, run};
 
 const REPOSITORY: &str = "gptservice.azurecr.io/gpt-service";
 
-async fn live_image(env: &DeployEnv) -> String {
-    let api: Api<Deployment> = Api::namespaced(env.ns.client(), &env.ns.name);
-    let d = api
-        .get("gpt-service")
-        .await
-        .expect("the Deployment is live");
-    d.spec.unwrap().template.spec.unwrap().containers[0]
-        .image
-        .clone()
-        .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn the_header_says_where_before_anything_is_written() {
     let env = DeployEnv::new().await;
@@ -47,10 +35,8 @@ async fn the_header_says_where_before_anything_is_written() {
 #[tokio::test(flavor = "multi_thread")]
 async fn apply_without_image_keeps_the_running_one() {
     let env = DeployEnv::new().await;
-    run(env.cmd("deploy", &["--image", "v1.2.4", "--timeout", "120s"]))
-        .await
-        .success();
-    assert_eq!(live_image(&env).await, format!("{REPOSITORY}:v1.2.4"));
+    env.deploy("v1.2.4").await.success();
+    assert_eq!(env.live_image().await, format!("{REPOSITORY}:v1.2.4"));
     // A plain apply (say, to change replicas) does not roll the image back to `main`.
     let out = run(env.cmd("apply", &[])).await;
     out.success();
@@ -65,22 +51,20 @@ async fn apply_without_image_keeps_the_running_one() {
         "{}",
         out.stdout
     );
-    assert_eq!(live_image(&env).await, format!("{REPOSITORY}:v1.2.4"));
+    assert_eq!(env.live_image().await, format!("{REPOSITORY}:v1.2.4"));
     // diff agrees with apply: nothing to change.
     run(env.cmd("diff", &[])).await.expect_code(0);
     // --image still changes it.
     let out = run(env.cmd("apply", &["--image", "v1.2.5"])).await;
     out.success();
     assert!(!out.stderr.contains("kept"), "{}", out.stderr);
-    assert_eq!(live_image(&env).await, format!("{REPOSITORY}:v1.2.5"));
+    assert_eq!(env.live_image().await, format!("{REPOSITORY}:v1.2.5"));
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_recorded_image_is_kept_when_the_deployment_was_changed_by_hand() {
     let env = DeployEnv::new().await;
-    run(env.cmd("deploy", &["--image", "v1.2.4", "--timeout", "120s"]))
-        .await
-        .success();
+    env.deploy("v1.2.4").await.success();
     // Someone sets another image by hand, outside any release.
     let api: Api<Deployment> = Api::namespaced(env.ns.client(), &env.ns.name);
     let patch = serde_json::json!({"spec": {"template": {"spec": {"containers": [
@@ -93,10 +77,10 @@ async fn the_recorded_image_is_kept_when_the_deployment_was_changed_by_hand() {
     )
     .await
     .expect("patch the image by hand");
-    assert_eq!(live_image(&env).await, format!("{REPOSITORY}:by-hand"));
+    assert_eq!(env.live_image().await, format!("{REPOSITORY}:by-hand"));
 
     // drift renders the recorded image, so the hand-made change shows.
-    let out = run(env.cmd_with("drift", &[], &env.ns.name, false)).await;
+    let out = run(env.cmd_without_secrets("drift", &[])).await;
     out.expect_code(1);
     assert!(
         out.stdout
@@ -121,17 +105,15 @@ async fn the_recorded_image_is_kept_when_the_deployment_was_changed_by_hand() {
         "{}",
         out.stderr
     );
-    assert_eq!(live_image(&env).await, format!("{REPOSITORY}:v1.2.4"));
+    assert_eq!(env.live_image().await, format!("{REPOSITORY}:v1.2.4"));
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failed_deploy_says_failed_what_was_done_and_what_next() {
     let env = DeployEnv::new().await;
-    run(env.cmd("deploy", &["--image", "v1", "--timeout", "120s"]))
-        .await
-        .success();
+    env.deploy("v1").await.success();
     env.make_pods_never_ready();
-    let out = run(env.cmd("deploy", &["--image", "v2", "--timeout", "10s"])).await;
+    let out = run(env.deploy_cmd("v2", "10s")).await;
     out.expect_code(4);
     let summary = out
         .stderr
@@ -239,7 +221,7 @@ async fn output_json_and_yaml_are_documents_of_the_result() {
     );
 
     // A failure is a document too, and exits as before.
-    let out = run(env.cmd_with("apply", &["-o", "json"], &env.ns.name, false)).await;
+    let out = run(env.cmd_without_secrets("apply", &["-o", "json"])).await;
     out.expect_code(2);
     let doc: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(doc["result"], "failed");
