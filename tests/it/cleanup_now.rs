@@ -39,14 +39,7 @@ async fn cleanup_now_needs_no_secrets_and_two_runs_in_one_second_both_start() {
     let env = DeployEnv::new().await;
     run(env.cmd("apply", &[])).await.success();
     // No CLERK_WEBHOOK_SECRET, no DATABASE_URL: the Job copies the live CronJob.
-    let start = || {
-        run(env.cmd_with(
-            "cleanup-now",
-            &["--wait", "--timeout", "120s"],
-            &env.ns.name,
-            false,
-        ))
-    };
+    let start = || run(env.cmd_without_secrets("cleanup-now", &["--wait", "--timeout", "120s"]));
     let (first, second) = tokio::join!(start(), start());
     for out in [&first, &second] {
         out.success();
@@ -66,7 +59,7 @@ async fn cleanup_now_needs_no_secrets_and_two_runs_in_one_second_both_start() {
     assert_eq!(listed.len(), 2);
 
     // --image is gone (the Job runs what is deployed); the hint names --env.
-    let out = run(env.cmd_with("cleanup-now", &["--image", "v9"], &env.ns.name, false)).await;
+    let out = run(env.cmd_without_secrets("cleanup-now", &["--image", "v9"])).await;
     out.expect_code(2);
     let out = run(env.cmd_with("cleanup-now", &[], "gpt-deploy-no-such-ns", false)).await;
     out.expect_code(3);
@@ -97,12 +90,9 @@ async fn cleanup_now_wait_reports_another_cleanup_running_and_is_not_retried() {
         .await
         .unwrap();
 
-    let waiting = tokio::spawn(run(env.cmd_with(
-        "cleanup-now",
-        &["--wait", "--logs", "--timeout", "120s"],
-        &env.ns.name,
-        false,
-    )));
+    let waiting = tokio::spawn(run(
+        env.cmd_without_secrets("cleanup-now", &["--wait", "--logs", "--timeout", "120s"])
+    ));
     let pods: Api<Pod> = Api::namespaced(env.ns.client(), &env.ns.name);
     let jobs: Api<Job> = Api::namespaced(env.ns.client(), &env.ns.name);
     let (job_name, pod) = loop {
