@@ -4,7 +4,8 @@
 //! reasons) or from verified Clerk event types, so an attacker cannot grow the
 //! series count by sending junk.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -38,6 +39,9 @@ struct EventLabels {
     outcome: &'static str,
 }
 
+/// The counters of `gpt_webhook_events_total` by event type, then by outcome.
+type EventCounters = HashMap<Box<str>, Vec<(&'static str, Counter)>>;
+
 /// Every metric of the server, cheap to clone (one shared registry).
 #[derive(Clone)]
 pub struct Metrics {
@@ -50,6 +54,9 @@ struct Inner {
     signature_failures: Family<ReasonLabels, Counter>,
     processing: Histogram,
     events: Family<EventLabels, Counter>,
+    /// The counters of `events` already resolved, by event type and then outcome, so that
+    /// counting an event type seen before neither allocates its label nor hashes the label set.
+    event_counters: RwLock<EventCounters>,
     shed: Family<ReasonLabels, Counter>,
     connections_refused: Counter,
 }
@@ -125,6 +132,7 @@ impl Metrics {
                 signature_failures,
                 processing,
                 events,
+                event_counters: RwLock::default(),
                 shed,
                 connections_refused,
             }),
@@ -162,13 +170,42 @@ impl Metrics {
             Some((cut, _)) => &kind[..cut],
             None => kind,
         };
-        self.inner
+        let known = self.inner.event_counters.read().ok().and_then(|counters| {
+            counters.get(kind).and_then(|outcomes| {
+                outcomes
+                    .iter()
+                    .find(|(o, _)| *o == outcome)
+                    .map(|(_, counter)| counter.inc())
+            })
+        });
+        if known.is_none() {
+            self.first_event(kind, outcome);
+        }
+    }
+
+    /// Resolves (creating it if needed) and counts the series of an event type and outcome
+    /// not counted through the cache before.
+    #[cold]
+    fn first_event(&self, kind: &str, outcome: &'static str) {
+        let counter = self
+            .inner
             .events
             .get_or_create(&EventLabels {
                 r#type: kind.to_owned(),
                 outcome,
             })
-            .inc();
+            .clone();
+        counter.inc();
+        // A poisoned cache is still a valid map: a panic cannot leave it half-updated.
+        let mut counters = self
+            .inner
+            .event_counters
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        let outcomes = counters.entry(kind.into()).or_default();
+        if !outcomes.iter().any(|(o, _)| *o == outcome) {
+            outcomes.push((outcome, counter));
+        }
     }
 
     /// Counts one delivery refused because a limit was reached.
@@ -217,6 +254,29 @@ mod tests {
             text.contains(r#"gpt_webhook_events_total{type="user.deleted",outcome="processed"} 1"#)
         );
         assert!(text.ends_with("# EOF\n"));
+    }
+
+    #[test]
+    fn repeated_events_add_up_in_one_series_per_type_and_outcome() {
+        let m = Metrics::new();
+        for _ in 0..3 {
+            m.event("session.created", "ignored");
+        }
+        m.event("session.created", "rejected");
+        m.event("user.deleted", "ignored");
+        m.event("user.deleted", "processed");
+        m.event("user.deleted", "processed");
+        let text = m.render();
+        for (series, count) in [
+            (r#"type="session.created",outcome="ignored""#, 3),
+            (r#"type="session.created",outcome="rejected""#, 1),
+            (r#"type="user.deleted",outcome="ignored""#, 1),
+            (r#"type="user.deleted",outcome="processed""#, 2),
+        ] {
+            let line = format!("gpt_webhook_events_total{{{series}}} {count}\n");
+            assert!(text.contains(&line), "{line} in {text}");
+        }
+        assert_eq!(text.matches("gpt_webhook_events_total{").count(), 4);
     }
 
     #[test]
