@@ -194,6 +194,20 @@ pub async fn terminate(running: Running) -> Output {
     out
 }
 
+/// Sends SIGTERM to a deploy that waits on something and checks what it must say: exit code
+/// 130, `cancelled by SIGTERM while waiting for <waiting_for>` and `recorded revision
+/// <revision>: cancelled` on stderr, no sentinel anywhere. Returns the output for the test's
+/// own checks.
+pub async fn cancel(running: Running, waiting_for: &str, revision: u32) -> Output {
+    let out = terminate(running).await;
+    out.expect_code(130);
+    let said = format!("cancelled by SIGTERM while waiting for {waiting_for}");
+    assert!(out.stderr.contains(&said), "{}", out.stderr);
+    let recorded = format!("recorded revision {revision}: cancelled");
+    assert!(out.stderr.contains(&recorded), "{}", out.stderr);
+    out
+}
+
 /// Runs the binary off the async runtime's worker and checks that no sentinel leaked.
 pub async fn run(bin: Bin) -> Output {
     let output = bin.output().await;
