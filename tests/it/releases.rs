@@ -12,7 +12,7 @@ use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::{Pod, Secret};
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use serde_json::json;
-use support::deploy_env::{DeployEnv, ROLLOUT_TIMEOUT, run, terminate};
+use support::deploy_env::{DeployEnv, ROLLOUT_TIMEOUT, cancel, run};
 use support::poll;
 
 const APP: &str = "gpt-service";
@@ -261,19 +261,7 @@ async fn sigterm_during_the_migration_wait_exits_130_before_the_deployment() {
     })
     .await;
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let out = terminate(running).await;
-    out.expect_code(130);
-    assert!(
-        out.stderr
-            .contains("cancelled by SIGTERM while waiting for the migration Job"),
-        "{}",
-        out.stderr
-    );
-    assert!(
-        out.stderr.contains("recorded revision 1: cancelled"),
-        "{}",
-        out.stderr
-    );
+    cancel(running, "the migration Job", 1).await;
     let deployments: Api<Deployment> = Api::namespaced(env.ns.client(), &env.ns.name);
     assert!(
         deployments.get_opt(APP).await.unwrap().is_none(),
@@ -352,21 +340,11 @@ async fn sigterm_during_the_automatic_rollback_exits_130() {
         .await;
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let out = terminate(running).await;
-    out.expect_code(130);
-    assert!(
-        out.stderr.contains(&format!(
-            "cancelled by SIGTERM while waiting for the rollback of Deployment {}/{APP} to gptservice.azurecr.io/gpt-service:v1",
-            env.ns.name
-        )),
-        "{}",
-        out.stderr
+    let rollback = format!(
+        "the rollback of Deployment {}/{APP} to gptservice.azurecr.io/gpt-service:v1",
+        env.ns.name
     );
-    assert!(
-        out.stderr.contains("recorded revision 2: cancelled"),
-        "{}",
-        out.stderr
-    );
+    cancel(running, &rollback, 2).await;
 }
 
 /// The names of the Secret's versions in the namespace.
