@@ -11,6 +11,14 @@ use support::deploy_env::{DeployEnv, ENV, run};
 
 const REPOSITORY: &str = "gptservice.azurecr.io/gpt-service";
 
+/// An `apply` without `--image` that succeeded and kept the release's image `tag`.
+#[track_caller]
+fn assert_kept(out: &support::bin::Output, tag: &str) {
+    out.success();
+    let kept = format!("image {tag} (kept; pass --image to change it)");
+    assert!(out.stderr.contains(&kept), "{}", out.stderr);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_header_says_where_before_anything_is_written() {
     let env = DeployEnv::new().await;
@@ -39,13 +47,7 @@ async fn apply_without_image_keeps_the_running_one() {
     assert_eq!(env.live_image().await, format!("{REPOSITORY}:v1.2.4"));
     // A plain apply (say, to change replicas) does not roll the image back to `main`.
     let out = run(env.cmd("apply", &[])).await;
-    out.success();
-    assert!(
-        out.stderr
-            .contains("image v1.2.4 (kept; pass --image to change it)"),
-        "{}",
-        out.stderr
-    );
+    assert_kept(&out, "v1.2.4");
     assert!(
         out.stdout.contains("deployment.apps/gpt-service unchanged"),
         "{}",
@@ -91,13 +93,7 @@ async fn the_recorded_image_is_kept_when_the_deployment_was_changed_by_hand() {
     // apply keeps the release's image, not the hand-made one, and says both (the hand-made
     // change is another field manager's, hence --force-conflicts).
     let out = run(env.cmd("apply", &["--force-conflicts"])).await;
-    out.success();
-    assert!(
-        out.stderr
-            .contains("image v1.2.4 (kept; pass --image to change it)"),
-        "{}",
-        out.stderr
-    );
+    assert_kept(&out, "v1.2.4");
     assert!(
         out.stderr.contains(&format!(
             "the live Deployment runs {REPOSITORY}:by-hand, not {REPOSITORY}:v1.2.4, the image of the newest release (revision 1)"
