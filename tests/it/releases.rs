@@ -12,6 +12,7 @@ use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::{Pod, Secret};
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use serde_json::json;
+use support::bin::Output;
 use support::deploy_env::{DeployEnv, ROLLOUT_TIMEOUT, cancel, run};
 use support::poll;
 
@@ -183,41 +184,17 @@ async fn a_failing_migration_stops_the_deploy_with_its_log_tail() {
         "      restartPolicy: Never\n      nodeSelector:\n        gpt-deploy.test/no-such-node: \"true\"\n",
     );
     let deploying = tokio::spawn(run(env.deploy_cmd("v2", ROLLOUT_TIMEOUT)));
-    let pods: Api<Pod> = Api::namespaced(env.ns.client(), &env.ns.name);
-    let failing = async {
-        loop {
-            let list = pods
-                .list(&ListParams::default().labels("app.kubernetes.io/component=migrate"))
-                .await
-                .unwrap();
-            for pod in list.items {
-                let phase = pod.status.as_ref().and_then(|s| s.phase.clone());
-                if phase.as_deref() == Some("Failed") {
-                    continue;
-                }
-                let name = pod.metadata.name.clone().unwrap();
-                let _ = pods
-                    .patch_status(
-                        &name,
-                        &PatchParams::default(),
-                        &Patch::Merge(json!({"status": {"phase": "Failed", "containerStatuses": [{
-                            "name": "migrate", "image": "x", "imageID": "", "ready": false,
-                            "restartCount": 0, "state": {"terminated": {"exitCode": 3,
-                            "reason": "Error",
-                            "message": "error: cannot connect to the database at postgres://app:***@db:5432/gpt (tried 12 time(s))\n"}}}]}})),
-                    )
-                    .await;
-            }
-            if deploying.is_finished() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(300)).await;
-        }
+    let failed = |pod: &Pod| {
+        let phase = pod.status.as_ref().and_then(|s| s.phase.clone());
+        (phase.as_deref() != Some("Failed")).then(|| {
+            json!({"phase": "Failed", "containerStatuses": [{
+                "name": "migrate", "image": "x", "imageID": "", "ready": false,
+                "restartCount": 0, "state": {"terminated": {"exitCode": 3,
+                "reason": "Error",
+                "message": "error: cannot connect to the database at postgres://app:***@db:5432/gpt (tried 12 time(s))\n"}}}]})
+        })
     };
-    tokio::time::timeout(Duration::from_secs(180), failing)
-        .await
-        .expect("the deploy ends");
-    let out = deploying.await.unwrap();
+    let out = act_as_kubelet(&env, deploying, "migrate", Duration::from_secs(180), failed).await;
     out.expect_code(4);
     assert!(
         out.stderr.contains("migration Job gpt-migrate-"),
@@ -345,6 +322,43 @@ async fn sigterm_during_the_automatic_rollback_exits_130() {
         env.ns.name
     );
     cancel(running, &rollback, 2).await;
+}
+
+/// Stands in for the kubelet of pods no node runs while `deploying` runs: every 300 ms each
+/// pod of `component` for which `status` gives a status gets it (a merge patch of the pod's
+/// status). Fails the test unless the deploy ends within `limit`; returns its output.
+async fn act_as_kubelet(
+    env: &DeployEnv,
+    deploying: tokio::task::JoinHandle<Output>,
+    component: &str,
+    limit: Duration,
+    status: impl Fn(&Pod) -> Option<serde_json::Value>,
+) -> Output {
+    let pods: Api<Pod> = Api::namespaced(env.ns.client(), &env.ns.name);
+    let selector = format!("app.kubernetes.io/component={component}");
+    let reporting = async {
+        while !deploying.is_finished() {
+            let list = pods
+                .list(&ListParams::default().labels(&selector))
+                .await
+                .unwrap();
+            for pod in list.items {
+                let Some(status) = status(&pod) else {
+                    continue;
+                };
+                let name = pod.metadata.name.clone().unwrap();
+                let patch = Patch::Merge(json!({ "status": status }));
+                let _ = pods
+                    .patch_status(&name, &PatchParams::default(), &patch)
+                    .await;
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    };
+    tokio::time::timeout(limit, reporting)
+        .await
+        .expect("the deploy ends");
+    deploying.await.unwrap()
 }
 
 /// The names of the Secret's versions in the namespace.
@@ -569,38 +583,24 @@ async fn a_container_that_cannot_be_configured_fails_the_rollout_at_once() {
         "      automountServiceAccountToken: false\n      nodeSelector:\n        gpt-deploy.test/no-such-node: \"true\"\n",
     );
     let deploying = tokio::spawn(run(env.deploy_cmd("v2", "300s")));
-    let pods: Api<Pod> = Api::namespaced(env.ns.client(), &env.ns.name);
-    let failing = async {
-        while !deploying.is_finished() {
-            let list = pods
-                .list(&ListParams::default().labels("app.kubernetes.io/component=web"))
-                .await
-                .unwrap();
-            for pod in list.items {
-                let spec = pod.spec.as_ref().unwrap();
-                if spec.node_selector.is_none() {
-                    continue;
-                }
-                let name = pod.metadata.name.clone().unwrap();
-                let _ = pods
-                    .patch_status(
-                        &name,
-                        &PatchParams::default(),
-                        &Patch::Merge(json!({"status": {"containerStatuses": [{
-                            "name": APP, "image": spec.containers[0].image, "imageID": "",
-                            "ready": false, "restartCount": 0, "state": {"waiting": {
-                            "reason": "CreateContainerConfigError",
-                            "message": "couldn't find key database-url in Secret gpt-secrets-0000aaaa"}}}]}})),
-                    )
-                    .await;
-            }
-            tokio::time::sleep(Duration::from_millis(300)).await;
-        }
+    let unconfigurable = |pod: &Pod| {
+        let spec = pod.spec.as_ref().unwrap();
+        spec.node_selector.as_ref().map(|_| {
+            json!({"containerStatuses": [{
+                "name": APP, "image": spec.containers[0].image, "imageID": "",
+                "ready": false, "restartCount": 0, "state": {"waiting": {
+                "reason": "CreateContainerConfigError",
+                "message": "couldn't find key database-url in Secret gpt-secrets-0000aaaa"}}}]})
+        })
     };
-    tokio::time::timeout(Duration::from_secs(240), failing)
-        .await
-        .expect("the deploy ends");
-    let out = deploying.await.unwrap();
+    let out = act_as_kubelet(
+        &env,
+        deploying,
+        "web",
+        Duration::from_secs(240),
+        unconfigurable,
+    )
+    .await;
     out.expect_code(4);
     assert!(
         out.stderr
