@@ -41,6 +41,16 @@ async fn history_json(env: &DeployEnv) -> Vec<Value> {
     serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}:\n{}", out.stdout))
 }
 
+/// `status` (no secret set) succeeds and says which revision runs and which is the latest.
+async fn assert_status(env: &DeployEnv, revision: &str, latest: &str) {
+    let out = env.run_without_secrets("status", &[]).await;
+    out.success();
+    let running = format!("revision:     {revision}");
+    assert!(out.stdout.contains(&running), "{}", out.stdout);
+    let newest = format!("latest:       {latest}");
+    assert!(out.stdout.contains(&newest), "{}", out.stdout);
+}
+
 /// Neither a sentinel value nor its base64 form is in the history ConfigMap.
 async fn assert_history_holds_no_secret(env: &DeployEnv) {
     use base64::Engine as _;
@@ -286,18 +296,7 @@ async fn sigterm_during_the_wait_exits_130_and_records_the_revision_as_cancelled
             .contains("SIGTERM"),
         "{revisions:?}"
     );
-    let out = env.run_without_secrets("status", &[]).await;
-    out.success();
-    assert!(
-        out.stdout.contains("revision:     none recorded"),
-        "{}",
-        out.stdout
-    );
-    assert!(
-        out.stdout.contains("latest:       1, cancelled"),
-        "{}",
-        out.stdout
-    );
+    assert_status(&env, "none recorded", "1, cancelled").await;
     assert_history_holds_no_secret(&env).await;
 }
 
@@ -319,16 +318,5 @@ async fn an_automatic_rollback_is_recorded_with_the_revision_that_runs_again() {
     assert_eq!(revisions.len(), 2);
     assert_eq!(revisions[1]["result"], "rolled-back");
     assert_eq!(revisions[1]["rolled_back_to"], 1);
-    let out = env.run_without_secrets("status", &[]).await;
-    out.success();
-    assert!(
-        out.stdout.contains("revision:     1, succeeded"),
-        "{}",
-        out.stdout
-    );
-    assert!(
-        out.stdout.contains("latest:       2, rolled back"),
-        "{}",
-        out.stdout
-    );
+    assert_status(&env, "1, succeeded", "2, rolled back").await;
 }
