@@ -54,6 +54,16 @@ impl Output {
     pub fn success(&self) -> &Self {
         self.expect_code(0)
     }
+
+    /// Panics with both streams unless standard error contains `text`.
+    #[track_caller]
+    pub fn expect_stderr(&self, text: &str) -> &Self {
+        assert!(
+            self.stderr.contains(text),
+            "expected {text:?} on stderr, got {self:?}"
+        );
+        self
+    }
 }
 
 /// Both streams in full, for assertion messages.
