@@ -254,45 +254,31 @@ async fn only_with_stdin_and_from_file() {
 #[tokio::test]
 async fn from_file_must_name_a_selected_secret() {
     let gh = ready();
-    let args = sync_args(&[
-        "--only",
-        "CLERK_WEBHOOK_SECRET",
-        "--from-file",
-        "database_url=/dev/null",
-    ]);
-    let out = run(&gh, &args, &[], None).await;
-    assert_eq!(out.code, 2, "{out:?}");
-    assert!(
-        out.stderr
-            .contains("`--from-file DATABASE_URL=...` names a secret that --only leaves out"),
-        "{out:?}"
-    );
-    let out = run(
-        &gh,
-        &sync_args(&["--from-file", "NOPE=/dev/null"]),
-        &[],
-        None,
-    )
-    .await;
-    assert_eq!(out.code, 2, "{out:?}");
-    assert!(
-        out.stderr
-            .contains("`--from-file NOPE` names a secret that deploy.toml does not declare"),
-        "{out:?}"
-    );
-    let out = run(
-        &gh,
-        &sync_args(&["--from-file", "no-equals-sign"]),
-        &[],
-        None,
-    )
-    .await;
-    assert_eq!(out.code, 2, "{out:?}");
-    assert!(
-        out.stderr
-            .contains("`--from-file no-equals-sign` is not of the form NAME=PATH"),
-        "{out:?}"
-    );
+    let cases = [
+        (
+            sync_args(&[
+                "--only",
+                "CLERK_WEBHOOK_SECRET",
+                "--from-file",
+                "database_url=/dev/null",
+            ]),
+            "`--from-file DATABASE_URL=...` names a secret that --only leaves out",
+        ),
+        (
+            sync_args(&["--from-file", "NOPE=/dev/null"]),
+            "`--from-file NOPE` names a secret that deploy.toml does not declare",
+        ),
+        (
+            sync_args(&["--from-file", "no-equals-sign"]),
+            "`--from-file no-equals-sign` is not of the form NAME=PATH",
+        ),
+    ];
+    for (args, said) in cases {
+        run(&gh, &args, &[], None)
+            .await
+            .expect_code(2)
+            .expect_stderr(said);
+    }
     assert!(gh.requests().is_empty());
 }
 
