@@ -366,22 +366,28 @@ pub async fn apply_checked(
 }
 
 /// Deletes the members of the set that are no longer rendered, then records the exact
-/// group-kinds on the parent.
+/// group-kinds on the parent. `recent` is the release history's Secret recency (see
+/// [`super::versions::recency`]) when the run already holds it, else it is read.
 ///
 /// # Errors
 /// A delete or the parent write failed.
+#[allow(clippy::too_many_arguments)]
 pub async fn prune_set(
     cluster: &Cluster,
     set: &Set,
     before: &Before,
     rendered: &[Prepared],
     superset: &BTreeSet<GroupKind>,
+    recent: Option<Vec<String>>,
     outcome: &mut Outcome,
     mut report: impl FnMut(&ObjectId, Action, Option<&str>),
 ) -> Result<()> {
     let ids: HashSet<ObjectId> = rendered.iter().map(|p| p.id.clone()).collect();
     // Which Secret versions are the newest follows the release history.
-    let recent = super::versions::recent(cluster, &set.app, &set.namespace).await?;
+    let recent = match recent {
+        Some(recent) => recent,
+        None => super::versions::recent(cluster, &set.app, &set.namespace).await?,
+    };
     let (delete, kept) = prune::candidates(&before.members, &ids, &recent);
     for line in prune::explain_kept(&kept) {
         crate::report::warning(&line);

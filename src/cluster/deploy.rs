@@ -209,11 +209,21 @@ const REPLACE_WAIT: Duration = Duration::from_secs(600);
 pub(crate) async fn execute(ctx: &Context, steps: Steps, done: &mut Done) -> Result<()> {
     let plan = &ctx.plan;
     let retired = check_layout(plan, steps)?;
-    let Some(exists) = ensure_namespace(ctx, steps).await? else {
+    let set = Set::new(&plan.app_name, &plan.namespace);
+    // The namespace read (the connectivity check) and the preflight's reads and dry runs go
+    // out together; the namespace answer decides first, as if they had run one after the
+    // other. In a namespace that is missing, the preflight is run again once it exists.
+    let (exists, speculative) = tokio::join!(
+        preflight::check_namespace(&ctx.cluster, &plan.namespace, steps.create_namespace),
+        preflight(ctx, &set, true, steps),
+    );
+    let pre = if exists? {
+        speculative?
+    } else if create_namespace(ctx, steps).await? {
+        preflight(ctx, &set, false, steps).await?
+    } else {
         return Ok(());
     };
-    let set = Set::new(&plan.app_name, &plan.namespace);
-    let pre = preflight(ctx, &set, exists, steps).await?;
     if steps.options.dry_run {
         return report_dry_run(ctx, &pre, &retired, steps).await;
     }
@@ -224,21 +234,31 @@ pub(crate) async fn execute(ctx: &Context, steps: Steps, done: &mut Done) -> Res
     let waits = steps.wait.is_some() || pre.checked.iter().any(|c| c.replace);
     let deferred = apply_config(ctx, &pre, waits, steps, done).await?;
     run_migrations(ctx, &pre, steps, done).await?;
-    let deployment = apply_deployment(ctx, &pre, steps, done).await?;
+    let deployment = apply_deployment(ctx, &pre, waits, steps, done).await?;
     if waits && let Some(target) = &deployment.target {
-        wait_or_roll_back(ctx, target, deployment.previous, steps, done).await?;
+        let watch = deployment.watch.unwrap_or_else(|| {
+            rollout::Watch::start(&ctx.cluster, target, steps.wait.unwrap_or(REPLACE_WAIT))
+        });
+        wait_or_roll_back(ctx, target, watch, deployment.previous, steps, done).await?;
     }
     apply_after_rollout(ctx, &pre, deferred, steps, done).await?;
     for replacement in &deployment.replacements {
         replace::delete_orphans(&ctx.cluster, replacement).await?;
     }
     if steps.options.prune {
+        // The history as this run recorded it at the start: no read after the rollout.
+        let recent = done
+            .revision
+            .as_ref()
+            .and_then(history::Recorder::recorded)
+            .map(|revisions| super::versions::recency(&revisions));
         apply::prune_set(
             &ctx.cluster,
             &set,
             &pre.before,
             &pre.prepared,
             &superset,
+            recent,
             &mut done.outcome,
             |id, action, note| say(id, action, note, ""),
         )
@@ -278,21 +298,16 @@ fn check_layout(plan: &Plan, steps: Steps) -> Result<Vec<crate::config::Retired>
     })
 }
 
-/// The namespace step: whether it existed (creating it when allowed), or `None` when a dry
-/// run stops here because nothing can be validated inside a namespace it did not create.
-async fn ensure_namespace(ctx: &Context, steps: Steps) -> Result<Option<bool>> {
+/// Creates the missing namespace (`--create-namespace`); `false` when a dry run stops here
+/// because nothing can be validated inside a namespace it did not create.
+async fn create_namespace(ctx: &Context, steps: Steps) -> Result<bool> {
     let plan = &ctx.plan;
     let dry = steps.options.dry_run;
     let suffix = if dry { " (server dry run)" } else { "" };
-    let exists =
-        preflight::check_namespace(&ctx.cluster, &plan.namespace, steps.create_namespace).await?;
-    if exists {
-        return Ok(Some(true));
-    }
     preflight::create_namespace(&ctx.cluster, &plan.namespace, dry).await?;
     report::line(&format!("namespace/{} created{suffix}", plan.namespace));
     if !dry {
-        return Ok(Some(false));
+        return Ok(true);
     }
     eprintln!(
         "namespace {:?} does not exist, so the objects cannot be dry-run on the server; they would all be created",
@@ -306,7 +321,7 @@ async fn ensure_namespace(ctx: &Context, steps: Steps) -> Result<Option<bool>> {
             suffix,
         );
     }
-    Ok(None)
+    Ok(false)
 }
 
 /// Prepares every object, reads the set as it is and dry-runs everything; stops on any
@@ -314,12 +329,14 @@ async fn ensure_namespace(ctx: &Context, steps: Steps) -> Result<Option<bool>> {
 async fn preflight(ctx: &Context, set: &Set, exists: bool, steps: Steps) -> Result<Preflighted> {
     let cluster = &ctx.cluster;
     let prepared = preflight::prepare_all(cluster, &set.id, &ctx.plan.objects).await?;
-    let before = apply::read_set(cluster, set).await?;
-    let checked = if exists {
-        preflight::check_all(cluster, &prepared, steps.check).await?
-    } else {
-        vec![Checked::default(); prepared.len()]
+    let check = async {
+        if exists {
+            preflight::check_all(cluster, &prepared, steps.check).await
+        } else {
+            Ok(vec![Checked::default(); prepared.len()])
+        }
     };
+    let (before, checked) = tokio::try_join!(apply::read_set(cluster, set), check)?;
     preflight::refuse_problems(&checked)?;
     Ok(Preflighted {
         prepared,
@@ -425,15 +442,19 @@ struct DeploymentPhase<'a> {
     replacements: Vec<replace::Replacement>,
     /// The rollout to wait for.
     target: Option<rollout::Target>,
+    /// The watch on it, started before the write when the run waits.
+    watch: Option<rollout::Watch>,
     /// What a failed rollout goes back to: the Deployment as it was (not one being
     /// replaced, whose old pods keep serving on their own).
     previous: Option<(&'a Prepared, revert::Previous)>,
 }
 
-/// The Deployment, replaced when its selector changes.
+/// The Deployment, replaced when its selector changes. When the run waits, the watch on
+/// the rollout starts before the write (see [`rollout::Watch`]).
 async fn apply_deployment<'a>(
     ctx: &Context,
     pre: &'a Preflighted,
+    waits: bool,
     steps: Steps,
     done: &mut Done,
 ) -> Result<DeploymentPhase<'a>> {
@@ -441,9 +462,17 @@ async fn apply_deployment<'a>(
     let mut phase = DeploymentPhase {
         replacements: Vec::new(),
         target: None,
+        watch: None,
         previous: None,
     };
     for (p, c) in pre.ranked(|rank| rank == deployment_rank) {
+        if waits
+            && phase.watch.is_none()
+            && let Some(rendered) = rollout::Target::from_applied(&p.body)
+        {
+            let timeout = steps.wait.unwrap_or(REPLACE_WAIT);
+            phase.watch = Some(rollout::Watch::start(&ctx.cluster, &rendered, timeout));
+        }
         if c.replace
             && let Some(live) = &c.live
         {
@@ -470,6 +499,7 @@ async fn apply_deployment<'a>(
 async fn wait_or_roll_back(
     ctx: &Context,
     target: &rollout::Target,
+    watch: rollout::Watch,
     previous: Option<(&Prepared, revert::Previous)>,
     steps: Steps,
     done: &mut Done,
@@ -477,7 +507,7 @@ async fn wait_or_roll_back(
     let cluster = &ctx.cluster;
     let plan = &ctx.plan;
     let timeout = steps.wait.unwrap_or(REPLACE_WAIT);
-    let Err(failure) = wait_rollout(ctx, target, timeout, done).await else {
+    let Err(failure) = wait_rollout(ctx, target, watch, done).await else {
         return Ok(());
     };
     Err(match (&failure, previous) {
@@ -554,13 +584,13 @@ async fn retire_old_layout(
 async fn wait_rollout(
     ctx: &Context,
     target: &rollout::Target,
-    timeout: Duration,
+    watch: rollout::Watch,
     done: &mut Done,
 ) -> Result<()> {
     let progress = Progress::new();
     // A signal stops the wait (a watch, not a write) and nothing after it.
     let waited = tokio::select! {
-        waited = rollout::wait(&ctx.cluster, target, timeout, &progress) => waited,
+        waited = rollout::wait_with(&ctx.cluster, target, watch, &progress) => waited,
         signal = cancel::cancelled() => Err(cancel::error(signal, format!(
             "while waiting for the rollout of Deployment {}/{}", target.namespace, target.name
         ))),

@@ -174,6 +174,14 @@ pub fn image_tag(image: &str) -> &str {
     }
 }
 
+/// The history ConfigMap as this run last wrote it (the server's answer) and its owner:
+/// the next write of the same run starts from them instead of reading both again.
+#[derive(Debug, Clone)]
+struct Written {
+    config_map: ConfigMap,
+    owner: Option<OwnerReference>,
+}
+
 /// Where an application's history lives.
 #[derive(Debug, Clone)]
 pub struct Store {
@@ -253,8 +261,10 @@ impl Store {
     async fn update<T>(
         &self,
         cluster: &Cluster,
+        known: Option<Written>,
         mut change: impl FnMut(&mut Vec<Revision>) -> Result<T>,
-    ) -> Result<T> {
+    ) -> Result<(T, Written)> {
+        let mut known = known;
         let api = self.api(cluster);
         let fail = |e: kube::Error| {
             client::api_error(
@@ -265,16 +275,33 @@ impl Store {
             )
         };
         for _ in 0..WRITE_ATTEMPTS {
-            let live = client::retry(|| api.get_opt(&self.name))
-                .await
-                .map_err(fail)?;
+            // What this run wrote last saves a read; if someone wrote since, the write
+            // below is refused (409) and the next attempt reads.
+            // Otherwise the history and its owner (the ApplySet parent) are read together.
+            let (live, owner) = match known.take() {
+                Some(Written {
+                    config_map,
+                    owner: Some(owner),
+                }) => (Some(config_map), Some(owner)),
+                Some(Written {
+                    config_map,
+                    owner: None,
+                }) => (Some(config_map), self.owner(cluster).await?),
+                None => futures::try_join!(
+                    async {
+                        client::retry(|| api.get_opt(&self.name))
+                            .await
+                            .map_err(fail)
+                    },
+                    self.owner(cluster)
+                )?,
+            };
             let mut revisions = match &live {
                 Some(cm) => self.parse(cm)?,
                 None => Vec::new(),
             };
             let answer = change(&mut revisions)?;
             bound(&mut revisions);
-            let owner = self.owner(cluster).await?;
             let mut cm = live.clone().unwrap_or_default();
             cm.metadata = ObjectMeta {
                 name: Some(self.name.clone()),
@@ -285,7 +312,7 @@ impl Store {
                     .and_then(|l| l.metadata.resource_version.clone()),
                 labels: Some(labels()),
                 annotations: live.as_ref().and_then(|l| l.metadata.annotations.clone()),
-                owner_references: owner.map(|o| vec![o]),
+                owner_references: owner.clone().map(|o| vec![o]),
                 ..ObjectMeta::default()
             };
             cm.data = Some(encode(&revisions)?);
@@ -299,7 +326,7 @@ impl Store {
                 client::retry(|| api.create(&params, &cm)).await
             };
             match written {
-                Ok(_) => return Ok(answer),
+                Ok(config_map) => return Ok((answer, Written { config_map, owner })),
                 // Someone else wrote first (409 Conflict or AlreadyExists): read again.
                 Err(e) if client::status_code(&e) == Some(409) => {
                     tracing::debug!(error = %e, "release history changed meanwhile; retrying");
@@ -486,6 +513,7 @@ pub struct Recorder {
     store: Store,
     revision: Revision,
     redactor: Redactor,
+    written: Option<Written>,
 }
 
 impl std::fmt::Debug for Recorder {
@@ -538,8 +566,8 @@ impl Recorder {
             message: None,
             objects,
         };
-        let (number, commit) = store
-            .update(cluster, |revisions| {
+        let ((number, commit), written) = store
+            .update(cluster, None, |revisions| {
                 let mut new = revision.clone();
                 new.number = revisions.last().map_or(1, |r| r.number + 1);
                 if let Origin::Rollback { of } = origin {
@@ -560,7 +588,15 @@ impl Recorder {
             store,
             revision,
             redactor: plan.redactor.clone(),
+            written: Some(written),
         })
+    }
+
+    /// The history as this run wrote it when it began (no request), if it can be read.
+    #[must_use]
+    pub fn recorded(&self) -> Option<Vec<Revision>> {
+        let written = self.written.as_ref()?;
+        self.store.parse(&written.config_map).ok()
     }
 
     /// The revision's number.
@@ -593,7 +629,7 @@ impl Recorder {
             .map(|m| self.redactor.redact(m.trim()));
         let finished = self.revision.clone();
         self.store
-            .update(&self.cluster, |revisions| {
+            .update(&self.cluster, self.written.take(), |revisions| {
                 match revisions.iter_mut().find(|r| r.number == finished.number) {
                     Some(r) => *r = finished.clone(),
                     // Bounded out meanwhile by 20 newer runs: record it again.

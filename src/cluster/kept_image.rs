@@ -33,11 +33,10 @@ pub struct Running {
 /// # Errors
 /// The history or the Deployment cannot be read.
 pub async fn running(cluster: &Cluster, plan: &Plan) -> Result<Option<Running>> {
-    let live = live_image(cluster, plan).await?;
     let store = Store::new(&plan.app_name, &plan.namespace);
-    let recorded = store
-        .read(cluster)
-        .await?
+    // Two independent reads: one round trip, not two.
+    let (live, recorded) = futures::try_join!(live_image(cluster, plan), store.read(cluster))?;
+    let recorded = recorded
         .into_iter()
         .rev()
         .find(|r| matches!(r.result, ReleaseResult::Succeeded | ReleaseResult::Applied));

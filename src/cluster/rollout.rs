@@ -312,6 +312,53 @@ fn updates(
     stream::select(deployment_events.boxed(), pod_events.boxed()).boxed()
 }
 
+/// A running watch on a Deployment and its pods. Started before the Deployment is
+/// written, it is open (its first list done) by the time the write returns, so no round
+/// trip follows the write and the change that completes the rollout arrives as soon as the
+/// server sends it. Dropping it stops the watch.
+pub struct Watch {
+    events: tokio::sync::mpsc::UnboundedReceiver<std::result::Result<Update, End>>,
+    task: tokio::task::JoinHandle<()>,
+    timeout: Duration,
+}
+
+impl Watch {
+    /// Starts watching `target`'s Deployment (by name) and pods (by selector); `timeout`
+    /// counts from now. The generation of `target` is not used.
+    #[must_use]
+    pub fn start(cluster: &Cluster, target: &Target, timeout: Duration) -> Self {
+        let (for_stream, watched) = (cluster.clone(), target.clone());
+        let mut events = Events::new(timeout, move |streaming| {
+            updates(&for_stream, &watched, streaming)
+        });
+        let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
+        let task = tokio::spawn(async move {
+            loop {
+                let next = events.next().await;
+                let last = next.is_err();
+                if sender.send(next).is_err() || last {
+                    break;
+                }
+            }
+        });
+        Self {
+            events: receiver,
+            task,
+            timeout,
+        }
+    }
+
+    async fn next(&mut self) -> std::result::Result<Update, End> {
+        self.events.recv().await.unwrap_or(Err(End::Closed))
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
 /// Watches the Deployment (and its pods, to fail fast) until the rollout is done, fails
 /// or `timeout` passes.
 ///
@@ -324,10 +371,27 @@ pub async fn wait(
     timeout: Duration,
     progress: &Progress,
 ) -> Result<()> {
-    let (for_stream, watched) = (cluster.clone(), target.clone());
-    let mut events = Events::new(timeout, move |streaming| {
-        updates(&for_stream, &watched, streaming)
-    });
+    wait_with(
+        cluster,
+        target,
+        Watch::start(cluster, target, timeout),
+        progress,
+    )
+    .await
+}
+
+/// [`wait`] on a watch started earlier (see [`Watch`]) for the same Deployment; the
+/// rollout is judged against `target`'s generation.
+///
+/// # Errors
+/// As [`wait`].
+pub async fn wait_with(
+    cluster: &Cluster,
+    target: &Target,
+    mut events: Watch,
+    progress: &Progress,
+) -> Result<()> {
+    let timeout = events.timeout;
     let mut latest: Option<Deployment> = None;
     let mut pods: BTreeMap<String, Pod> = BTreeMap::new();
     let mut revisions: HashMap<String, Option<String>> = HashMap::new();
