@@ -5,13 +5,20 @@
 #   kubectl apply --server-side -f <rendered> + kubectl rollout status   (two processes)
 #
 # for a first deploy into an empty namespace and for an image change, ROUNDS times
-# each. Reports wall time and the number of HTTP requests each side sends to the API
-# server. Requests are counted by a small TLS proxy in front of the API server (both
-# tools talk to it through an otherwise identical kubeconfig), so the count is what
-# reaches the server, independent of either tool's own logging.
+# each. Reports wall time, CPU time (user + system of every process the step ran), the
+# number of HTTP requests each side sends to the API server, and the time from the
+# Deployment's last status change to the exit of the last process. Requests are counted
+# by a small TLS proxy in front of the API server (both tools talk to it through an
+# otherwise identical kubeconfig), so the count is what reaches the server, independent of
+# either tool's own logging. The status changes are seen by a separate watch on the
+# Deployment that talks to the API server directly (not through the proxy) and stamps
+# each event as it arrives; "exit" is stamped by this script when the step's last process
+# has exited. The load average is printed with the results.
 #
 # Usage: scripts/bench-apply.sh [ROUNDS]        (default 3)
 # Env:   GPT_DEPLOY_BIN   use this binary instead of building target/release/gpt-deploy
+#        BENCH_BASELINE_BIN=PATH   also measure this (older) gpt-deploy binary in every round,
+#                         in a namespace of its own, for a before/after within one run
 #        BENCH_KEEP=1     leave the cluster running afterwards (prints its state dir)
 set -euo pipefail
 
@@ -58,9 +65,12 @@ cat >"$work/proxy.py" <<'PY'
 # Counting HTTPS reverse proxy: logs one line per request, streams responses (watches).
 import http.client, http.server, ssl, sys, threading
 
+import time
 listen_port, api_port, pki, log_path = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
 lock = threading.Lock()
 log = open(log_path, "a", buffering=1)
+# start, response headers, end (seconds since the epoch) per request, for the timelines.
+timed = open(log_path + ".timed", "a", buffering=1)
 HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "host", "proxy-connection"}
 
 def upstream():
@@ -76,6 +86,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         pass
 
     def relay(self):
+        started = time.time()
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else None
         with lock:
@@ -87,6 +98,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     self.up = upstream()
                 self.up.request(self.command, self.path, body=body, headers=headers)
                 resp = self.up.getresponse()
+                answered = time.time()
                 break
             except (http.client.HTTPException, OSError):
                 self.up = None
@@ -118,6 +130,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 self.wfile.flush()
             self.wfile.write(b"0\r\n\r\n")
         self.wfile.flush()
+        with lock:
+            timed.write(f"{started:.6f} {answered:.6f} {time.time():.6f} {self.command} {self.path[:160]}\n")
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = relay
 
@@ -160,22 +174,68 @@ render() { # render NAMESPACE TAG > yaml, with the namespace of the kubectl side
     "$gpt_deploy" render --config "$config" --env development --image "$2" --show-secrets
 }
 
-now() { date +%s.%N; }
 count() { wc -l <"$requests_log"; }
 declare -a rows=()
+step_no=0
 
-# measure LABEL COMMAND...: wall time and requests of one step (several commands allowed via bash -c)
+cat >"$work/watch.py" <<'PY'
+# Watches one Deployment directly on the API server; stamps every event as it arrives:
+# "<epoch seconds> <type> <1 if .status changed> <resourceVersion>".
+import http.client, json, ssl, sys, time
+api_port, pki, ns, name, out = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5]
+ctx = ssl.create_default_context(cafile=f"{pki}/ca.crt")
+ctx.load_cert_chain(f"{pki}/admin.crt", f"{pki}/admin.key")
+conn = http.client.HTTPSConnection("127.0.0.1", api_port, context=ctx)
+conn.request("GET", f"/apis/apps/v1/namespaces/{ns}/deployments?watch=1&fieldSelector=metadata.name%3D{name}")
+resp = conn.getresponse()
+log = open(out, "w", buffering=1)
+log.write(f"{time.time():.6f} READY 0 -\n")
+last = None
+while line := resp.readline():
+    now = time.time()
+    event = json.loads(line)
+    status = json.dumps(event["object"].get("status"), sort_keys=True)
+    log.write(f"{now:.6f} {event['type']} {int(status != last)} {event['object']['metadata'].get('resourceVersion')}\n")
+    last = status
+PY
+
+# CPU seconds (user + system) of this shell's reaped children; `times` is a builtin, so
+# reading it forks nothing.
+children_cpu() {
+    times >"$work/times"
+    awk 'NR == 2 { split($0, t, /[ms]/); printf "%.3f", t[1] * 60 + t[2] + t[3] * 60 + t[4] }' "$work/times"
+}
+
+# measure LABEL NAMESPACE COMMAND...: wall time, CPU, requests and exit − last status change
+# of one step (several processes allowed).
 measure() {
-    local label=$1 before start end after
-    shift
+    local label=$1 ns=$2 before start end after watch_log watch_pid cpu0 cpu1 gap
+    shift 2
+    step_no=$((step_no + 1))
+    watch_log=$work/watch-$step_no.log
+    python3 "$work/watch.py" "$api_port" "$state/pki" "$ns" gpt-service "$watch_log" 2>"$work/watch.err" &
+    watch_pid=$!
+    for _ in $(seq 250); do [[ -s $watch_log ]] && break; sleep 0.02; done
+    [[ -s $watch_log ]] || die "the Deployment watch for $ns did not start: $(cat "$work/watch.err")"
     before=$(count)
-    start=$(now)
+    cpu0=$(children_cpu)
+    start=$EPOCHREALTIME
     "$@" >"$work/last.out" 2>&1 || { cat "$work/last.out" >&2; die "$label failed"; }
-    end=$(now)
-    sleep 0.2 # let the proxy log the last lines
+    end=$EPOCHREALTIME
+    cpu1=$(children_cpu)
+    sleep 0.3 # let the proxy log the last lines, and see any status change after the exit
+    kill "$watch_pid" 2>/dev/null || true
+    wait "$watch_pid" 2>/dev/null || true
     after=$(count)
     sed -n "$((before + 1)),${after}p" "$requests_log" >"$work/last-requests-${label//[^a-z]/_}.log"
-    rows+=("$label|$(awk -v s="$start" -v e="$end" 'BEGIN { printf "%.2f", e - s }')|$((after - before))")
+    awk -v s="$start" '$1 >= s' "$requests_log.timed" >"$work/last-timeline-${label//[^a-z]/_}.log"
+    cp "$watch_log" "$work/last-watch-${label//[^a-z]/_}.log"
+    echo "$start" >"$work/last-start-${label//[^a-z]/_}"
+    # ms from the last status change seen before the exit to the exit; "+N" counts status
+    # changes seen after the exit (the rollout was not complete when it exited).
+    gap=$(awk -v e="$end" '$2 != "READY" && $3 == 1 { if ($1 <= e) last = $1; else late++ }
+        END { if (last == "") printf "-"; else printf "%.0f", (e - last) * 1000; if (late) printf "+%d", late }' "$watch_log")
+    rows+=("$label|$(awk -v s="$start" -v e="$end" 'BEGIN { printf "%.3f", e - s }')|$((after - before))|$(awk -v a="$cpu0" -v b="$cpu1" 'BEGIN { printf "%.3f", b - a }')|$gap")
 }
 
 kubectl_pair() { # kubectl_pair NAMESPACE MANIFEST [CACHE_DIR]
@@ -186,18 +246,22 @@ kubectl_pair() { # kubectl_pair NAMESPACE MANIFEST [CACHE_DIR]
             rollout status deployment/gpt-service -n "$1" --timeout=5m
 }
 
-gpt_apply() { # gpt_apply NAMESPACE TAG
-    "$gpt_deploy" apply --config "$config" --env development --kubeconfig "$work/kubeconfig" \
+gpt_apply() { # gpt_apply NAMESPACE TAG [BINARY]
+    "${3:-$gpt_deploy}" apply --config "$config" --env development --kubeconfig "$work/kubeconfig" \
         --context "$context" --namespace "$1" --image "$2" --wait --timeout 5m
 }
 
+load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 for round in $(seq "$rounds"); do
     ns_g=bench-gpt-deploy-$round
     ns_k=bench-kubectl-$round
     ns_c=bench-kubectl-cold-$round
-    for ns in "$ns_g" "$ns_k" "$ns_c"; do "${admin[@]}" create namespace "$ns" >/dev/null; done
+    ns_b=bench-baseline-$round
+    namespaces=("$ns_g" "$ns_k" "$ns_c")
+    [[ -n ${BENCH_BASELINE_BIN:-} ]] && namespaces+=("$ns_b")
+    for ns in "${namespaces[@]}"; do "${admin[@]}" create namespace "$ns" >/dev/null; done
     # Pods need the namespace's default ServiceAccount, which the controller-manager adds.
-    for ns in "$ns_g" "$ns_k" "$ns_c"; do
+    for ns in "${namespaces[@]}"; do
         for _ in $(seq 300); do
             "${admin[@]}" get serviceaccount default -n "$ns" >/dev/null 2>&1 && break
             sleep 0.2
@@ -208,36 +272,69 @@ for round in $(seq "$rounds"); do
     render "$ns_c" v1.0.0 >"$work/first-cold.yaml"
     render "$ns_c" v1.0.1 >"$work/second-cold.yaml"
     log "round $round: first deploy"
-    measure "first deploy|gpt-deploy apply --wait" gpt_apply "$ns_g" v1.0.0
-    measure "first deploy|kubectl apply --server-side + rollout status" kubectl_pair "$ns_k" "$work/first.yaml"
-    measure "first deploy|same kubectl pair, cold discovery cache (fresh CI runner)" \
+    measure "first deploy|gpt-deploy apply --wait" "$ns_g" gpt_apply "$ns_g" v1.0.0
+    if [[ -n ${BENCH_BASELINE_BIN:-} ]]; then
+        measure "first deploy|baseline gpt-deploy apply --wait" "$ns_b" gpt_apply "$ns_b" v1.0.0 "$BENCH_BASELINE_BIN"
+    fi
+    measure "first deploy|kubectl apply --server-side + rollout status" "$ns_k" kubectl_pair "$ns_k" "$work/first.yaml"
+    measure "first deploy|same kubectl pair, cold discovery cache (fresh CI runner)" "$ns_c" \
         kubectl_pair "$ns_c" "$work/first-cold.yaml" "$work/cold-cache-$round-1"
     log "round $round: image change"
-    measure "image change|gpt-deploy apply --wait" gpt_apply "$ns_g" v1.0.1
-    measure "image change|kubectl apply --server-side + rollout status" kubectl_pair "$ns_k" "$work/second.yaml"
-    measure "image change|same kubectl pair, cold discovery cache (fresh CI runner)" \
+    measure "image change|gpt-deploy apply --wait" "$ns_g" gpt_apply "$ns_g" v1.0.1
+    if [[ -n ${BENCH_BASELINE_BIN:-} ]]; then
+        measure "image change|baseline gpt-deploy apply --wait" "$ns_b" gpt_apply "$ns_b" v1.0.1 "$BENCH_BASELINE_BIN"
+    fi
+    measure "image change|kubectl apply --server-side + rollout status" "$ns_k" kubectl_pair "$ns_k" "$work/second.yaml"
+    measure "image change|same kubectl pair, cold discovery cache (fresh CI runner)" "$ns_c" \
         kubectl_pair "$ns_c" "$work/second-cold.yaml" "$work/cold-cache-$round-2"
 done
 
 # --- report ---------------------------------------------------------------------
 printf '\n%s\n' "control plane: kubernetes $k8s_version (kube-apiserver, controller-manager, scheduler, kwok), $rounds round(s)"
-printf '%s\n' "gpt-deploy: $gpt_deploy; kubectl: $kubectl_bin (discovery cache warm)"
-printf '\n| scenario | command | wall time, median (s) | HTTP requests, median | all runs (s / requests) |\n|---|---|---:|---:|---|\n'
+printf '%s\n' "gpt-deploy: $gpt_deploy; kubectl: $kubectl_bin"
+[[ -n ${BENCH_BASELINE_BIN:-} ]] && printf '%s\n' "baseline gpt-deploy: $BENCH_BASELINE_BIN"
+printf '%s\n' "load average at the start: $load_start; at the end: $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) cores"
+printf '\n| scenario | command | wall, median (s) | CPU user+sys, median (s) | HTTP requests, median | exit − last status change, median (ms) | all runs (wall s / CPU s / requests / gap ms) |\n|---|---|---:|---:|---:|---:|---|\n'
 printf '%s\n' "${rows[@]}" | python3 -c '
 import sys, statistics, collections
 runs = collections.OrderedDict()
 for line in sys.stdin:
-    scenario, command, secs, reqs = line.rstrip("\n").split("|")
-    runs.setdefault((scenario, command), []).append((float(secs), int(reqs)))
+    scenario, command, wall, reqs, cpu, gap = line.rstrip("\n").split("|")
+    runs.setdefault((scenario, command), []).append((float(wall), int(reqs), float(cpu), gap))
+medians = {}
 for (scenario, command), values in runs.items():
-    secs = statistics.median(v[0] for v in values)
+    wall = statistics.median(v[0] for v in values)
+    cpu = statistics.median(v[2] for v in values)
     reqs = statistics.median(v[1] for v in values)
-    detail = ", ".join(f"{s:.2f}/{r}" for s, r in values)
-    print(f"| {scenario} | `{command}` | {secs:.2f} | {reqs:g} | {detail} |")
+    gaps = [int(v[3].split("+")[0]) for v in values if v[3][:1].isdigit()]
+    gap = f"{statistics.median(gaps):.0f}" if gaps else "-"
+    medians[(scenario, command)] = (wall, cpu)
+    detail = ", ".join(f"{w:.2f}/{c:.3f}/{r}/{g}" for w, r, c, g in values)
+    print(f"| {scenario} | `{command}` | {wall:.2f} | {cpu:.3f} | {reqs:g} | {gap} | {detail} |")
+print()
+for scenario in dict.fromkeys(s for s, _ in runs):
+    ours = medians.get((scenario, "gpt-deploy apply --wait"))
+    pair = medians.get((scenario, "kubectl apply --server-side + rollout status"))
+    if ours and pair:
+        print(f"{scenario}: gpt-deploy / kubectl pair (warm cache): wall {ours[0] / pair[0]:.2f}x, CPU {ours[1] / pair[1]:.2f}x")
 '
+printf '\n(a gap "N+M": M status changes came after the exit, i.e. the step exited before the rollout was complete)\n'
+
 printf '\nRequests of the last round (method, path, user agent):\n'
 for f in "$work"/last-requests-*.log; do
     name=$(basename "$f" .log)
     printf '\n%s\n' "${name#last-requests-}"
     sort "$f" | uniq -c | sort -rn | sed 's/^/  /'
 done
+
+# Where the time of the last image change went: every request (ms from the start of the
+# step: sent, answered, done) and every status change the separate watch saw.
+name=image_change_gpt_deploy_apply___wait
+if [[ -f $work/last-start-$name ]]; then
+    printf '\nTimeline of the last image change by gpt-deploy (ms from the start; request: sent / answered / done):\n'
+    start=$(cat "$work/last-start-$name")
+    {
+        awk -v s="$start" '{ printf "%8.1f  %-6s %s  (answered %.1f, done %.1f)\n", ($1 - s) * 1000, $4, $5, ($2 - s) * 1000, ($3 - s) * 1000 }' "$work/last-timeline-$name.log"
+        awk -v s="$start" '$2 != "READY" && $3 == 1 && $1 >= s { printf "%8.1f  status change of the Deployment (resourceVersion %s)\n", ($1 - s) * 1000, $4 }' "$work/last-watch-$name.log"
+    } | sort -n | sed 's/^/  /'
+fi
