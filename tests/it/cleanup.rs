@@ -1006,6 +1006,63 @@ async fn the_walk_follows_the_layout() {
     }
 }
 
+/// The heap walk sizes a whole-range delete from the density of eligible rows
+/// it has seen; where a stretch without eligible rows is followed by a dense
+/// one, the delete that meets the dense stretch holds more than a batch and is
+/// rolled back. That attempt must stay a few batches wide, not swallow the whole
+/// dense stretch in one transaction. PostgreSQL counts the rows of rolled-back
+/// deletes in `n_tup_del` too, so the excess over the rows deleted is what the
+/// attempts touched and undid.
+#[tokio::test]
+async fn a_dense_stretch_after_an_empty_one_is_not_deleted_whole_and_undone() {
+    let db = support::pg::migrated_database().await;
+    let p = db.pool();
+    let cutoff = as_of() - secs(DAYS_30);
+    // 30,000 young rows on the first pages, then 30,000 eligible ones.
+    for (tag, offset) in [("young", 86_400), ("old", -86_400)] {
+        sqlx::query(
+            "insert into gpt_sessions (clerk_user_id, expires_at)
+             select $1 || i, $2 from generate_series(1, 30000) i",
+        )
+        .bind(tag)
+        .bind(cutoff + secs(offset))
+        .execute(p)
+        .await
+        .unwrap();
+    }
+    sqlx::query("vacuum analyze gpt_sessions")
+        .execute(p)
+        .await
+        .unwrap();
+    let batch = 500;
+    let out = assert_ok(
+        &cleanup(
+            Some(&db.url),
+            &[AS_OF, "--batch-size", &batch.to_string(), "--walk", "heap"],
+        )
+        .await,
+    );
+    assert!(
+        line(&out, "gpt_sessions").contains("deleted 30000 rows"),
+        "{out}"
+    );
+    assert_eq!(count(p, "gpt_sessions").await, 30_000);
+    // A backend's statistics are flushed before it leaves pg_stat_activity.
+    wait_no_cleanup_session(&db).await;
+    let touched: i64 = sqlx::query_scalar(
+        "select n_tup_del from pg_stat_user_tables where relname = 'gpt_sessions'",
+    )
+    .fetch_one(p)
+    .await
+    .unwrap();
+    assert!(touched >= 30_000, "statistics not flushed: {touched}");
+    let undone = touched - 30_000;
+    assert!(
+        undone <= gpt_deploy::runtime::cleanup::walk::RANGE_SLOTS * batch,
+        "rolled-back whole-range deletes touched {undone} rows (batch size {batch})"
+    );
+}
+
 #[tokio::test]
 async fn each_batch_is_an_index_scan_or_a_tid_range_scan() {
     use gpt_deploy::runtime::cleanup::walk::{Form, heap_statement, index_statement};

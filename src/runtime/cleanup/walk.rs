@@ -228,17 +228,30 @@ pub const HEAP_RUN_CALL: &str = "call pg_temp.gpt_cleanup_heap_run(\
 /// holds more eligible rows than the batch size.
 pub const RANGE_FILL: f64 = 0.9;
 
+/// A whole-range batch spans at most this many batch sizes' worth of row
+/// slots (a heap page holds at most `(block_size - 24) / 28` rows, 291 with
+/// 8 kB pages; at least one page): if the eligible rows turn out denser than
+/// the walk expected, the delete that finds out touches at most about this
+/// many times the batch size before it is rolled back. Sparser stretches get
+/// the row-limited batch, which stops at the batch size whatever the range.
+pub const RANGE_SLOTS: i64 = 8;
+
 /// `create or replace` of [`HEAP_RUN`], a PL/pgSQL procedure that walks the
 /// heap like the client does, committing after every batch, until the walk
 /// ends, `--limit` is reached, a time budget is spent, or a batch fails.
 ///
 /// Each batch is at most the batch size of rows in its own transaction. While
 /// the eligible rows per page allow it, a batch is one `delete` of a whole TID
-/// range sized to hold under the batch size ([`RANGE_FILL`]); if the range holds
-/// more, the delete is rolled back (a subtransaction) and the range is worked
-/// with the batch statement of the client ([`heap_statement`], first rows in
-/// `ctid` order, at most the batch size) until it is exhausted. Both forms
-/// check the table's full rule on the row version they delete. The procedure
+/// range sized to hold under the batch size ([`RANGE_FILL`]) and never wider
+/// than [`RANGE_SLOTS`] batch sizes of row slots; if the range holds more, the
+/// delete is rolled back (a subtransaction) and the range is worked with the
+/// batch statement of the client ([`heap_statement`], first rows in `ctid`
+/// order, at most the batch size) until it is exhausted. Where the rows are
+/// too sparse for a whole range within that width, every batch takes the
+/// client's form. Both forms check the table's full rule on the row version
+/// they delete. A batch's time runs from the previous commit (or the start of
+/// the call) to its own commit, so a rolled-back whole-range attempt counts
+/// towards the batch that follows it, in the same transaction. The procedure
 /// names only the tables of [`super::TABLES`]; any other name is an error.
 #[must_use]
 pub fn heap_run_procedure() -> String {
@@ -273,7 +286,11 @@ pub fn heap_run_procedure() -> String {
 language plpgsql as $run$
 declare
     _started timestamptz := clock_timestamp();
-    _t0 timestamptz;
+    -- The current transaction's start: the call, then each commit.
+    _t0 timestamptz := _started;
+    -- Rows a page can hold at most (MaxHeapTuplesPerPage).
+    _slots integer := (current_setting('block_size')::integer - 24) / 28;
+    _whole_pages integer;
     _after_tid tid := _after::tid;
     _range_end tid;
     _page integer;
@@ -295,14 +312,15 @@ begin
             _stop := 'budget'; exit;
         end if;
         -- In floating point until clamped: a density of 0 means a huge range.
-        _whole := not _dense and {RANGE_FILL} * _n >= _density;
+        _whole_pages := greatest(least({RANGE_SLOTS} * _n / _slots, {MAX_PAGES_PER_BATCH}), 1);
+        _whole := not _dense and {RANGE_FILL} * _n >= _density
+            and {RANGE_FILL} * _n / greatest(_density, 1e-9) < _whole_pages + 1;
         if _whole then
-            _pages := least(floor({RANGE_FILL} * _n / greatest(_density, 1e-9)), {MAX_PAGES_PER_BATCH});
+            _pages := least(floor({RANGE_FILL} * _n / greatest(_density, 1e-9)), _whole_pages);
         else
             _pages := greatest(least(ceil(_n / greatest(_density, 1e-9)), {MAX_PAGES_PER_BATCH}), 1);
         end if;
         _range_end := format('(%s,0)', least(_page + _pages, _end_page))::tid;
-        _t0 := clock_timestamp();
         _over := false;
         _failed := null;
         _last := null;
@@ -332,6 +350,7 @@ begin
         _rows := _rows || _d;
         _picked := _picked || _p;
         _micros := _micros || (extract(epoch from clock_timestamp() - _t0) * 1000000)::bigint;
+        _t0 := clock_timestamp();
         _deleted := _deleted + _d;
         _skipped := _skipped + (_p - _d);
         if not _whole and _last is not null and _p >= _n then
