@@ -30,6 +30,9 @@
 #                   the script checks the free space first and says what it needs)
 #        BENCH_PROFILE=dev scripts/bench-cleanup.sh   (default: release build)
 #        GPT_DEPLOY_BIN=path/to/gpt-deploy scripts/bench-cleanup.sh   (no build)
+#        PG_OPTS="-c max_wal_size=128MB" scripts/bench-cleanup.sh
+#                  (more server settings: with a small max_wal_size, checkpoints fall
+#                   inside a 1,000,000-row run as they do inside a 10,000,000-row one)
 #        WAITS=1 scripts/bench-cleanup.sh
 #                  (samples the cleanup backend's wait event every 10 ms during the
 #                   batched run and prints where its time went and every stretch of
@@ -95,7 +98,7 @@ trap cleanup_server EXIT
 port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null || echo 55432)"
 "${run_as[@]}" "$pg_bin/initdb" -D "$dir/data" -U postgres --auth=trust -E UTF8 --locale=C >/dev/null
 "${run_as[@]}" "$pg_bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w \
-    -o "-p $port -h 127.0.0.1 -k $dir -c shared_buffers=256MB -c max_wal_size=4GB -c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all -c log_checkpoints=on -c log_autovacuum_min_duration=0 -c log_timezone=UTC" start >/dev/null
+    -o "-p $port -h 127.0.0.1 -k $dir -c shared_buffers=256MB -c max_wal_size=4GB -c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all -c log_checkpoints=on -c log_autovacuum_min_duration=0 -c log_timezone=UTC ${PG_OPTS:-}" start >/dev/null
 base="postgres://postgres@127.0.0.1:$port"
 psql_() { local db="$1"; shift; "$pg_bin/psql" -X -q -v ON_ERROR_STOP=1 "$base/$db" "$@"; }
 server_version="$(psql_ postgres -At -c 'show server_version')"
@@ -205,7 +208,7 @@ slow_batches() {
 }
 
 batched() {
-    local db="$1" t start_ns from to sampler=""
+    local db="$1" t start_ns from to wal_from sampler=""
     copy "$db"
     psql_ "$db" -At -c "select pg_stat_statements_reset()" >/dev/null
     : >"$dir/waits"
@@ -214,6 +217,7 @@ batched() {
         "$pg_bin/psql" -X -q -At -F'|' -f "$dir/sampler.sql" "$base/postgres" >"$dir/waits.raw" 2>/dev/null &
         sampler=$!
     fi
+    wal_from="$(psql_ postgres -At -c 'select pg_current_wal_lsn()')"
     from="$(date -u '+%Y-%m-%d %H:%M:%S.%3N')"
     start_ns=$(date +%s%N)
     DATABASE_URL="$base/$db" LOG_FORMAT=json RUST_LOG=gpt_deploy=debug \
@@ -226,7 +230,7 @@ batched() {
         grep '|' "$dir/waits.raw" >"$dir/waits" || true
     fi
     sed 's/^/   /' "$dir/stdout" >&2
-    echo "   batched run $from .. $to UTC: $(server_events "$from" "$to" | grep -c 'checkpoint starting' || true) checkpoint(s), $(server_events "$from" "$to" | grep -c 'automatic vacuum' || true) autovacuum run(s) logged" >&2
+    echo "   batched run $from .. $to UTC: $(psql_ postgres -At -c "select pg_size_pretty(pg_current_wal_lsn() - '$wal_from')") of WAL, $(server_events "$from" "$to" | grep -c 'checkpoint starting' || true) checkpoint(s), $(server_events "$from" "$to" | grep -c 'automatic vacuum' || true) autovacuum run(s) logged" >&2
     server_events "$from" "$to" | sed 's/^/   server: /' >&2
     [ ! -s "$dir/waits" ] || waits_report "$dir/waits" >&2
     slow_batches
