@@ -64,21 +64,32 @@ pub fn stderr(capacity: usize) -> io::Result<(NonBlocking, Guard)> {
     ))
 }
 
-/// Writes lines as they come, one `write` per burst: everything already queued goes out
-/// together, and the buffer is flushed whenever the queue runs empty. An empty line is the
-/// guard asking for a flush; it is answered on `done`.
+/// How long the writing thread gathers lines before it writes them, while lines keep coming.
+const BATCH_INTERVAL: Duration = Duration::from_millis(10);
+
+/// Writes lines in batches: the first line after a quiet spell wakes the thread, which then
+/// sleeps [`BATCH_INTERVAL`] at a time and writes out everything queued meanwhile with one
+/// `write`, until an interval brings nothing. Under load the thread is asleep, not parked on
+/// the queue, so a request that queues a line never has to wake it (no futex call, no
+/// context switch per line). An empty line is the guard asking for a flush; it is answered
+/// on `done` once everything before it is written.
 fn drain(lines: &Receiver<Vec<u8>>, out: &mut impl Write, done: &Sender<()>) {
     let mut buffer = io::BufWriter::with_capacity(64 * 1024, out);
-    while let Ok(line) = lines.recv() {
-        let mut flush_asked = line.is_empty();
-        let _ = buffer.write_all(&line);
-        while let Ok(line) = lines.try_recv() {
-            flush_asked |= line.is_empty();
-            let _ = buffer.write_all(&line);
-        }
-        let _ = buffer.flush();
-        if flush_asked {
-            let _ = done.send(());
+    while let Ok(first) = lines.recv() {
+        let mut line = Some(first);
+        while let Some(first) = line.take() {
+            let mut flush_asked = first.is_empty();
+            let _ = buffer.write_all(&first);
+            while let Ok(next) = lines.try_recv() {
+                flush_asked |= next.is_empty();
+                let _ = buffer.write_all(&next);
+            }
+            let _ = buffer.flush();
+            if flush_asked {
+                let _ = done.send(());
+            }
+            std::thread::sleep(BATCH_INTERVAL);
+            line = lines.try_recv().ok();
         }
     }
 }
@@ -149,6 +160,40 @@ mod tests {
         drain(&lines, &mut out, &done);
         assert_eq!(String::from_utf8(out).unwrap(), "one\ntwo\nthree\n");
         assert!(flushed.try_recv().is_ok());
+    }
+
+    /// A writer whose bytes the test can read while the draining thread holds it.
+    #[derive(Clone, Default)]
+    struct Shared(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl Write for Shared {
+        fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn lines_after_a_quiet_spell_are_written_too() {
+        let (queue, lines) = mpsc::sync_channel(8);
+        let (done, flushed) = mpsc::channel();
+        let out = Shared::default();
+        let mut thread_out = out.clone();
+        let thread = std::thread::spawn(move || drain(&lines, &mut thread_out, &done));
+        let writer = NonBlocking { queue };
+        for (burst, expected) in [("a\n", "a\n"), ("b\n", "a\nb\n")] {
+            writer.make_writer().write_all(burst.as_bytes()).unwrap();
+            writer.queue.send(Vec::new()).unwrap();
+            flushed.recv_timeout(Duration::from_secs(10)).unwrap();
+            assert_eq!(*out.0.lock().unwrap(), expected.as_bytes());
+            // Longer than a batch interval: the thread goes back to waiting on the queue.
+            std::thread::sleep(BATCH_INTERVAL * 3);
+        }
+        drop(writer);
+        thread.join().unwrap();
     }
 
     #[test]
