@@ -142,11 +142,11 @@ impl Command {
 
 /// Where the configuration comes from.
 #[derive(Debug, Clone, Args)]
-pub struct ConfigArgs {
+pub(crate) struct ConfigArgs {
     /// Directory holding deploy.toml, environments/ and templates/
     /// [default: ./deploy.toml if present, else the copy built into the binary]
     #[arg(long, env = "GPT_DEPLOY_CONFIG", value_name = "DIR")]
-    pub config: Option<PathBuf>,
+    pub(crate) config: Option<PathBuf>,
 }
 
 /// Output format of `render`.
@@ -163,106 +163,106 @@ pub enum OutputFormat {
 #[derive(Debug, Clone, Args)]
 pub struct RenderArgs {
     #[command(flatten)]
-    pub config: ConfigArgs,
+    pub(crate) config: ConfigArgs,
     /// Environment to render (development, staging, production).
     #[arg(long, short, env = "GPT_DEPLOY_ENV", add = ArgValueCompleter::new(crate::usage::complete_environment))]
-    pub env: String,
+    pub(crate) env: String,
     /// Write one file per object into DIR instead of printing the stream.
     #[arg(long, value_name = "DIR")]
-    pub out: Option<PathBuf>,
+    pub(crate) out: Option<PathBuf>,
     /// Output format.
     #[arg(long, short, value_enum, default_value_t = OutputFormat::Yaml)]
-    pub output: OutputFormat,
+    pub(crate) output: OutputFormat,
     /// Print secret values instead of the redaction placeholder.
     #[arg(long)]
-    pub show_secrets: bool,
+    pub(crate) show_secrets: bool,
     /// Image instead of the environment file's image_tag: a tag (v1.2.4), a digest
     /// (@sha256:…), or REPO:TAG / REPO@sha256:… with deploy.toml's image_repository.
     #[arg(long, value_name = "IMAGE")]
-    pub image: Option<String>,
+    pub(crate) image: Option<String>,
     /// Namespace of every object [default: the environment file's namespace].
     #[arg(long, short = 'n')]
-    pub namespace: Option<String>,
+    pub(crate) namespace: Option<String>,
 }
 
 /// Arguments of `validate`.
 #[derive(Debug, Clone, Args)]
 pub struct ValidateArgs {
     #[command(flatten)]
-    pub config: ConfigArgs,
+    pub(crate) config: ConfigArgs,
     /// Check only this environment (and that no other environment shares its context and
     /// namespace) [default: every environment].
     #[arg(long, short, add = ArgValueCompleter::new(crate::usage::complete_environment))]
-    pub env: Option<String>,
+    pub(crate) env: Option<String>,
 }
 
 /// How to reach the cluster, and which environment.
 #[derive(Debug, Clone, Args)]
 pub struct ClusterArgs {
     #[command(flatten)]
-    pub config: ConfigArgs,
+    pub(crate) config: ConfigArgs,
     /// Environment to deploy (development, staging, production).
     #[arg(long, short, env = "GPT_DEPLOY_ENV", add = ArgValueCompleter::new(crate::usage::complete_environment))]
-    pub env: String,
+    pub(crate) env: String,
     /// Path to a kubeconfig file [default: $KUBECONFIG, then ~/.kube/config, then in-cluster].
     #[arg(long, value_name = "FILE")]
-    pub kubeconfig: Option<PathBuf>,
+    pub(crate) kubeconfig: Option<PathBuf>,
     /// kubeconfig context [default: the environment file's kube_context].
     #[arg(long, add = ArgValueCompleter::new(crate::usage::complete_context))]
-    pub context: Option<String>,
+    pub(crate) context: Option<String>,
     /// Namespace to deploy into [default: the environment file's namespace].
     #[arg(long, short = 'n')]
-    pub namespace: Option<String>,
+    pub(crate) namespace: Option<String>,
     /// Longest wait for one answer of the API server: 0 for no limit, a number of seconds,
     /// or a duration (30s, 1m). A request that runs out of it is not retried.
     #[arg(long, value_name = "DURATION", default_value = "0", value_parser = crate::cluster::client::parse_request_timeout)]
-    pub request_timeout: std::time::Duration,
+    pub(crate) request_timeout: std::time::Duration,
     /// Image instead of the environment file's image_tag: a tag (v1.2.4), a digest
     /// (@sha256:…), or REPO:TAG / REPO@sha256:… with deploy.toml's image_repository.
     #[arg(long, value_name = "IMAGE")]
-    pub image: Option<String>,
+    pub(crate) image: Option<String>,
 }
 
 /// Arguments of `diff`.
 #[derive(Debug, Clone, Args)]
 pub struct DiffArgs {
     #[command(flatten)]
-    pub cluster: ClusterArgs,
+    pub(crate) cluster: ClusterArgs,
     /// Leave out the members of the set that `deploy` (and `apply --prune`) would delete;
     /// by default they are shown, as `deploy` prunes by default.
     #[arg(long)]
-    pub no_prune: bool,
+    pub(crate) no_prune: bool,
     /// Show the members that would be pruned (the default; kept for older scripts).
     #[arg(long, hide = true, conflicts_with = "no_prune")]
-    pub prune: bool,
+    pub(crate) prune: bool,
     /// Compare without the secret values: the live Secret's values are kept, and each key
     /// whose value is in the environment is reported as changed or unchanged (by hash).
     #[arg(long)]
-    pub without_secret_values: bool,
+    pub(crate) without_secret_values: bool,
     /// Post the diff as a pull-request comment, updating the earlier one (needs GITHUB_TOKEN).
     #[arg(long)]
-    pub comment: bool,
+    pub(crate) comment: bool,
     /// Pull request to comment on [default: the one in $GITHUB_EVENT_PATH].
     #[arg(long, value_name = "N", requires = "comment")]
-    pub pr: Option<u64>,
+    pub(crate) pr: Option<u64>,
 }
 
 /// Arguments of `drift`.
 #[derive(Debug, Clone, Args)]
 pub struct DriftArgs {
     #[command(flatten)]
-    pub cluster: ClusterArgs,
+    pub(crate) cluster: ClusterArgs,
     /// Open, update or close the GitHub issue "Drift in ENV" (needs GITHUB_TOKEN).
     #[arg(long)]
-    pub issue: bool,
+    pub(crate) issue: bool,
     /// Repository of the issue as owner/name [default: $GITHUB_REPOSITORY, then deploy.toml].
     #[arg(long, value_name = "OWNER/NAME", requires = "issue")]
-    pub repo: Option<String>,
+    pub(crate) repo: Option<String>,
 }
 
 /// Output format of `preview`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum PreviewFormat {
+pub(crate) enum PreviewFormat {
     /// Coloured text (the default on a terminal unless NO_COLOR is set).
     Terminal,
     /// Text without colour (the default elsewhere).
@@ -278,13 +278,13 @@ pub enum PreviewFormat {
 pub struct PreviewArgs {
     /// The revision to compare against (branch, tag or commit), e.g. origin/main.
     #[arg(long, value_name = "REF")]
-    pub base: String,
+    pub(crate) base: String,
     /// The revision to preview.
     #[arg(long, value_name = "REF", default_value = "HEAD")]
-    pub head: String,
+    pub(crate) head: String,
     /// Only this environment; repeatable [default: every environment of either revision].
     #[arg(long, short, value_name = "ENV", add = ArgValueCompleter::new(crate::usage::complete_environment))]
-    pub env: Vec<String>,
+    pub(crate) env: Vec<String>,
     /// The directory holding deploy.toml, environments/ and templates/ inside the repository;
     /// both revisions are read from there with git.
     #[arg(
@@ -293,96 +293,96 @@ pub struct PreviewArgs {
         value_name = "DIR",
         default_value = "."
     )]
-    pub config: PathBuf,
+    pub(crate) config: PathBuf,
     /// Output format [default: terminal on a terminal, else plain].
     #[arg(long, value_enum)]
-    pub format: Option<PreviewFormat>,
+    pub(crate) format: Option<PreviewFormat>,
     /// Post the markdown as a pull-request comment, updating the earlier one (needs GITHUB_TOKEN).
     #[arg(long)]
-    pub comment: bool,
+    pub(crate) comment: bool,
     /// Pull request to comment on [default: the one in $GITHUB_EVENT_PATH].
     #[arg(long, value_name = "N", requires = "comment")]
-    pub pr: Option<u64>,
+    pub(crate) pr: Option<u64>,
     /// Repository of the pull request as owner/name [default: $GITHUB_REPOSITORY, then deploy.toml].
     #[arg(long, value_name = "OWNER/NAME", requires = "comment")]
-    pub repo: Option<String>,
+    pub(crate) repo: Option<String>,
 }
 
 /// Arguments of `apply`.
 #[derive(Debug, Clone, Args)]
 pub struct ApplyArgs {
     #[command(flatten)]
-    pub cluster: ClusterArgs,
+    pub(crate) cluster: ClusterArgs,
     /// Server-side dry run (`--dry-run` or `--dry-run=server`): validate everything with the
     /// API server, persist nothing. `--dry-run=none` is a real run.
     #[arg(long, value_name = "MODE", num_args = 0..=1, require_equals = true, default_missing_value = "server", default_value = "none", value_parser = parse_dry_run, action = clap::ArgAction::Set)]
-    pub dry_run: bool,
+    pub(crate) dry_run: bool,
     /// Create the namespace if it does not exist.
     #[arg(long)]
-    pub create_namespace: bool,
+    pub(crate) create_namespace: bool,
     /// Take ownership of fields managed by someone else.
     #[arg(long)]
-    pub force_conflicts: bool,
+    pub(crate) force_conflicts: bool,
     /// Delete objects of this set that are no longer rendered.
     #[arg(long)]
-    pub prune: bool,
+    pub(crate) prune: bool,
     /// Replace a Deployment whose selector changed (delete it orphaning its pods, create
     /// the new one, switch the Service once it is ready, delete the old pods).
     #[arg(long)]
-    pub replace_immutable: bool,
+    pub(crate) replace_immutable: bool,
     /// Wait for the Deployment rollout to finish.
     #[arg(long)]
-    pub wait: bool,
+    pub(crate) wait: bool,
     /// How long to wait for the rollout (e.g. 90s, 5m; 0 for no limit); the default outlasts the
     /// Deployment's progress deadline (5m), so a stalled rollout is reported as such.
     #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
-    pub timeout: std::time::Duration,
+    pub(crate) timeout: std::time::Duration,
     /// Print the result as a document on stdout (per object: created, changed, unchanged,
     /// pruned; the rollout); the per-object lines go to stderr.
     #[arg(long, short, value_enum, value_name = "FORMAT")]
-    pub output: Option<OutputFormat>,
+    pub(crate) output: Option<OutputFormat>,
 }
 
 /// Arguments of `deploy`.
 #[derive(Debug, Clone, Args)]
 pub struct DeployArgs {
     #[command(flatten)]
-    pub cluster: ClusterArgs,
+    pub(crate) cluster: ClusterArgs,
     /// Create the namespace if it does not exist.
     #[arg(long)]
-    pub create_namespace: bool,
+    pub(crate) create_namespace: bool,
     /// Take ownership of fields managed by someone else.
     #[arg(long)]
-    pub force_conflicts: bool,
+    pub(crate) force_conflicts: bool,
     /// Do not wait for the rollout (nor roll back a failed one).
     #[arg(long)]
-    pub no_wait: bool,
+    pub(crate) no_wait: bool,
     /// Server-side dry run of the whole deploy (`--dry-run` or `--dry-run=server`): every
     /// object and every prune is sent with dryRun=All, nothing persists, nothing is waited for.
     #[arg(long, value_name = "MODE", num_args = 0..=1, require_equals = true, default_missing_value = "server", default_value = "none", value_parser = parse_dry_run, action = clap::ArgAction::Set)]
-    pub dry_run: bool,
+    pub(crate) dry_run: bool,
     /// Check first that the GitHub environment holds every required secret (needs
     /// GITHUB_TOKEN or GH_TOKEN); without it, deploy makes no GitHub call.
     #[arg(long)]
-    pub check_github_secrets: bool,
+    pub(crate) check_github_secrets: bool,
     /// Leave a failed rollout as it is instead of restoring the previous Deployment.
     #[arg(long)]
-    pub no_rollback: bool,
+    pub(crate) no_rollback: bool,
     /// Do not prune objects that are no longer rendered.
     #[arg(long)]
-    pub no_prune: bool,
+    pub(crate) no_prune: bool,
     /// Replace a Deployment whose selector changed (delete it orphaning its pods, create
     /// the new one, switch the Service once it is ready, delete the old pods).
     #[arg(long)]
-    pub replace_immutable: bool,
+    pub(crate) replace_immutable: bool,
     /// How long to wait for the rollout (e.g. 90s, 5m; 0 for no limit); the default outlasts the
     /// Deployment's progress deadline (5m), so a stalled rollout is reported as such.
     #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
-    pub timeout: std::time::Duration,
+    pub(crate) timeout: std::time::Duration,
     /// Print the result as a document on stdout (per object: created, changed, unchanged,
     /// pruned; the rollout); the per-object lines go to stderr.
     #[arg(long, short, value_enum, value_name = "FORMAT")]
-    pub output: Option<OutputFormat>,
+    pub(crate) output: Option<OutputFormat>,
 }
 
 /// Which environment's releases, and how to reach its cluster: no image and no secret
@@ -390,29 +390,29 @@ pub struct DeployArgs {
 #[derive(Debug, Clone, Args)]
 pub struct ReleaseArgs {
     #[command(flatten)]
-    pub config: ConfigArgs,
+    pub(crate) config: ConfigArgs,
     /// Environment (development, staging, production).
     #[arg(long, short, env = "GPT_DEPLOY_ENV", add = ArgValueCompleter::new(crate::usage::complete_environment))]
-    pub env: String,
+    pub(crate) env: String,
     /// Path to a kubeconfig file [default: $KUBECONFIG, then ~/.kube/config, then in-cluster].
     #[arg(long, value_name = "FILE")]
-    pub kubeconfig: Option<PathBuf>,
+    pub(crate) kubeconfig: Option<PathBuf>,
     /// kubeconfig context [default: the environment file's kube_context].
     #[arg(long, add = ArgValueCompleter::new(crate::usage::complete_context))]
-    pub context: Option<String>,
+    pub(crate) context: Option<String>,
     /// Namespace [default: the environment file's namespace].
     #[arg(long, short = 'n')]
-    pub namespace: Option<String>,
+    pub(crate) namespace: Option<String>,
     /// Longest wait for one answer of the API server: 0 for no limit, a number of seconds,
     /// or a duration (30s, 1m). A request that runs out of it is not retried.
     #[arg(long, value_name = "DURATION", default_value = "0", value_parser = crate::cluster::client::parse_request_timeout)]
-    pub request_timeout: std::time::Duration,
+    pub(crate) request_timeout: std::time::Duration,
 }
 
 impl ReleaseArgs {
     /// The same target as cluster arguments, with the image left to the configuration.
     #[must_use]
-    pub fn cluster_args(&self, image: Option<String>) -> ClusterArgs {
+    pub(crate) fn cluster_args(&self, image: Option<String>) -> ClusterArgs {
         ClusterArgs {
             config: self.config.clone(),
             env: self.env.clone(),
@@ -427,7 +427,7 @@ impl ReleaseArgs {
 
 /// Output format of `status` and `history`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
-pub enum ReportFormat {
+pub(crate) enum ReportFormat {
     /// Aligned text for people.
     #[default]
     Text,
@@ -439,79 +439,79 @@ pub enum ReportFormat {
 #[derive(Debug, Clone, Args)]
 pub struct StatusArgs {
     #[command(flatten)]
-    pub release: ReleaseArgs,
+    pub(crate) release: ReleaseArgs,
     /// Output format.
     #[arg(long, short, value_enum, default_value_t = ReportFormat::Text)]
-    pub output: ReportFormat,
+    pub(crate) output: ReportFormat,
 }
 
 /// Arguments of `history`.
 #[derive(Debug, Clone, Args)]
 pub struct HistoryArgs {
     #[command(flatten)]
-    pub release: ReleaseArgs,
+    pub(crate) release: ReleaseArgs,
     /// Output format (JSON leaves out the recorded objects, naming them instead).
     #[arg(long, short, value_enum, default_value_t = ReportFormat::Text)]
-    pub output: ReportFormat,
+    pub(crate) output: ReportFormat,
 }
 
 /// Arguments of `rollback`.
 #[derive(Debug, Clone, Args)]
 pub struct RollbackArgs {
     #[command(flatten)]
-    pub release: ReleaseArgs,
+    pub(crate) release: ReleaseArgs,
     /// The revision to restore [default: the succeeded revision before the running one].
     #[arg(long, value_name = "N")]
-    pub to: Option<u64>,
+    pub(crate) to: Option<u64>,
     /// Take ownership of fields managed by someone else.
     #[arg(long)]
-    pub force_conflicts: bool,
+    pub(crate) force_conflicts: bool,
     /// Replace a Deployment whose selector changed (as `deploy --replace-immutable`).
     #[arg(long)]
-    pub replace_immutable: bool,
+    pub(crate) replace_immutable: bool,
     /// How long to wait for the rollout (e.g. 90s, 5m).
     #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
-    pub timeout: std::time::Duration,
+    pub(crate) timeout: std::time::Duration,
     /// Print the result as a document on stdout (per object: created, changed, unchanged,
     /// pruned; the rollout); the per-object lines go to stderr.
     #[arg(long, short, value_enum, value_name = "FORMAT")]
-    pub output: Option<OutputFormat>,
+    pub(crate) output: Option<OutputFormat>,
 }
 
 /// Arguments of `uninstall`.
 #[derive(Debug, Clone, Args)]
 pub struct UninstallArgs {
     #[command(flatten)]
-    pub config: ConfigArgs,
+    pub(crate) config: ConfigArgs,
     /// Environment to uninstall (development, staging, production).
     #[arg(long, short, env = "GPT_DEPLOY_ENV", add = ArgValueCompleter::new(crate::usage::complete_environment))]
-    pub env: String,
+    pub(crate) env: String,
     /// Path to a kubeconfig file [default: $KUBECONFIG, then ~/.kube/config, then in-cluster].
     #[arg(long, value_name = "FILE")]
-    pub kubeconfig: Option<PathBuf>,
+    pub(crate) kubeconfig: Option<PathBuf>,
     /// kubeconfig context [default: the environment file's kube_context].
     #[arg(long, add = ArgValueCompleter::new(crate::usage::complete_context))]
-    pub context: Option<String>,
+    pub(crate) context: Option<String>,
     /// Namespace to uninstall from [default: the environment file's namespace].
     #[arg(long, short = 'n')]
-    pub namespace: Option<String>,
+    pub(crate) namespace: Option<String>,
     /// Longest wait for one answer of the API server: 0 for no limit, a number of seconds,
     /// or a duration (30s, 1m).
     #[arg(long, value_name = "DURATION", default_value = "0", value_parser = crate::cluster::client::parse_request_timeout)]
-    pub request_timeout: std::time::Duration,
+    pub(crate) request_timeout: std::time::Duration,
     /// Really delete: without it (or --dry-run) uninstall lists what would go and stops.
     #[arg(long)]
-    pub yes: bool,
+    pub(crate) yes: bool,
     /// Server-side dry run (`--dry-run` or `--dry-run=server`): the API server checks every
     /// delete, nothing is deleted; needs no --yes.
     #[arg(long, value_name = "MODE", num_args = 0..=1, require_equals = true, default_missing_value = "server", default_value = "none", value_parser = parse_dry_run, action = clap::ArgAction::Set)]
-    pub dry_run: bool,
+    pub(crate) dry_run: bool,
 }
 
 impl UninstallArgs {
     /// The cluster arguments these amount to (no image: nothing is rendered to be applied).
     #[must_use]
-    pub fn cluster(&self) -> ClusterArgs {
+    pub(crate) fn cluster(&self) -> ClusterArgs {
         ClusterArgs {
             config: self.config.clone(),
             env: self.env.clone(),
@@ -569,40 +569,40 @@ fn parse_listen(text: &str) -> Result<std::net::SocketAddr, String> {
 #[derive(Debug, Clone, Args)]
 pub struct CleanupNowArgs {
     #[command(flatten)]
-    pub config: ConfigArgs,
+    pub(crate) config: ConfigArgs,
     /// Environment whose CronJob is run (development, staging, production).
     #[arg(long, short, env = "GPT_DEPLOY_ENV", add = ArgValueCompleter::new(crate::usage::complete_environment))]
-    pub env: String,
+    pub(crate) env: String,
     /// Path to a kubeconfig file [default: $KUBECONFIG, then ~/.kube/config, then in-cluster].
     #[arg(long, value_name = "FILE")]
-    pub kubeconfig: Option<PathBuf>,
+    pub(crate) kubeconfig: Option<PathBuf>,
     /// kubeconfig context [default: the environment file's kube_context].
     #[arg(long, add = ArgValueCompleter::new(crate::usage::complete_context))]
-    pub context: Option<String>,
+    pub(crate) context: Option<String>,
     /// Namespace of the CronJob [default: the environment file's namespace].
     #[arg(long, short = 'n')]
-    pub namespace: Option<String>,
+    pub(crate) namespace: Option<String>,
     /// Longest wait for one answer of the API server: 0 for no limit, a number of seconds,
     /// or a duration (30s, 1m). A request that runs out of it is not retried.
     #[arg(long, value_name = "DURATION", default_value = "0", value_parser = crate::cluster::client::parse_request_timeout)]
-    pub request_timeout: std::time::Duration,
+    pub(crate) request_timeout: std::time::Duration,
     /// Follow the Job until it ends (exit 0 completed, 4 failed or timed out, 5 another
     /// cleanup held the lock so nothing was done).
     #[arg(long)]
-    pub wait: bool,
+    pub(crate) wait: bool,
     /// With --wait: print the last lines of the Job pod's log when it ends.
     #[arg(long, requires = "wait")]
-    pub logs: bool,
+    pub(crate) logs: bool,
     /// How long to wait for the Job (e.g. 90s, 5m).
     #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
-    pub timeout: std::time::Duration,
+    pub(crate) timeout: std::time::Duration,
 }
 
 impl CleanupNowArgs {
     /// The cluster arguments these stand for (the Job runs the live CronJob's image, so
     /// there is no `--image`).
     #[must_use]
-    pub fn cluster(&self) -> ClusterArgs {
+    pub(crate) fn cluster(&self) -> ClusterArgs {
         ClusterArgs {
             config: self.config.clone(),
             env: self.env.clone(),
@@ -630,41 +630,41 @@ pub enum SecretsCommand {
 
 /// GitHub connection arguments shared by the `secrets` subcommands.
 #[derive(Debug, Clone, Args)]
-pub struct GithubArgs {
+pub(crate) struct GithubArgs {
     #[command(flatten)]
-    pub config: ConfigArgs,
+    pub(crate) config: ConfigArgs,
     /// Environment whose GitHub environment is targeted.
     #[arg(long, short, env = "GPT_DEPLOY_ENV", add = ArgValueCompleter::new(crate::usage::complete_environment))]
-    pub env: String,
+    pub(crate) env: String,
     /// Repository as owner/name [default: $GITHUB_REPOSITORY, then deploy.toml].
     #[arg(long, value_name = "OWNER/NAME")]
-    pub repo: Option<String>,
+    pub(crate) repo: Option<String>,
 }
 
 /// Arguments of `secrets sync`.
 #[derive(Debug, Clone, Args)]
 pub struct SecretsSyncArgs {
     #[command(flatten)]
-    pub github: GithubArgs,
+    pub(crate) github: GithubArgs,
     /// Only sync these secrets (by GitHub secret name); repeatable.
     #[arg(long, value_name = "NAME")]
-    pub only: Vec<String>,
+    pub(crate) only: Vec<String>,
     /// Read a secret's value from a file instead of the environment; repeatable.
     #[arg(long, value_name = "NAME=PATH")]
-    pub from_file: Vec<String>,
+    pub(crate) from_file: Vec<String>,
     /// Say what would change without uploading anything.
     #[arg(long)]
-    pub dry_run: bool,
+    pub(crate) dry_run: bool,
     /// Create the GitHub environment if it does not exist.
     #[arg(long)]
-    pub create_environment: bool,
+    pub(crate) create_environment: bool,
 }
 
 /// Arguments of `secrets check`.
 #[derive(Debug, Clone, Args)]
 pub struct SecretsCheckArgs {
     #[command(flatten)]
-    pub github: GithubArgs,
+    pub(crate) github: GithubArgs,
 }
 
 /// Arguments of `serve`.
@@ -673,28 +673,28 @@ pub struct ServeArgs {
     /// Address to listen on: HOST:PORT (`0.0.0.0:8080`, `[::]:8080`, `localhost:8080`), or
     /// `:PORT` for every IPv4 interface.
     #[arg(long, env = "LISTEN_ADDR", default_value = "0.0.0.0:8080", value_parser = parse_listen)]
-    pub listen: std::net::SocketAddr,
+    pub(crate) listen: std::net::SocketAddr,
     /// After SIGTERM, keep serving this long with /readyz failing, so the Service stops
     /// routing here before the listener closes (e.g. 5s).
     #[arg(long, env = "SHUTDOWN_DELAY", default_value = "0s", value_parser = humantime::parse_duration)]
-    pub shutdown_delay: std::time::Duration,
+    pub(crate) shutdown_delay: std::time::Duration,
     /// After the listener closes, how long in-flight requests may take before the process exits
     /// anyway (keep it below the pod's terminationGracePeriodSeconds).
     #[arg(long, env = "SHUTDOWN_TIMEOUT", default_value = "20s", value_parser = humantime::parse_duration)]
-    pub shutdown_timeout: std::time::Duration,
+    pub(crate) shutdown_timeout: std::time::Duration,
     /// How long a delivery waits for a database connection before answering 503.
     #[arg(long, env = "DATABASE_TIMEOUT", default_value = "3s", value_parser = humantime::parse_duration)]
-    pub database_timeout: std::time::Duration,
+    pub(crate) database_timeout: std::time::Duration,
     /// Longest database statement of a delivery (PostgreSQL statement_timeout); past it the
     /// delivery answers 503 and Clerk retries.
     #[arg(long, env = "DATABASE_STATEMENT_TIMEOUT", default_value = "2s", value_parser = humantime::parse_duration)]
-    pub database_statement_timeout: std::time::Duration,
+    pub(crate) database_statement_timeout: std::time::Duration,
     /// Longest wait for a row lock held by someone else (PostgreSQL lock_timeout); past it the
     /// delivery answers 503 and Clerk retries.
     #[arg(long, env = "DATABASE_LOCK_TIMEOUT", default_value = "1s", value_parser = humantime::parse_duration)]
-    pub database_lock_timeout: std::time::Duration,
+    pub(crate) database_lock_timeout: std::time::Duration,
     #[command(flatten)]
-    pub limits: ServeLimits,
+    pub(crate) limits: ServeLimits,
 }
 
 /// Bounds on what one client can make `serve` hold (time, memory, tasks).
@@ -703,23 +703,23 @@ pub struct ServeLimits {
     /// A connection that has not sent a complete request head this long after connecting (or
     /// after its previous response) is closed; also bounds idle keep-alive connections.
     #[arg(long, env = "HEADER_READ_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
-    pub header_read_timeout: std::time::Duration,
+    pub(crate) header_read_timeout: std::time::Duration,
     /// A request body not received in full within this time is answered 408.
     #[arg(long, env = "BODY_READ_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
-    pub body_read_timeout: std::time::Duration,
+    pub(crate) body_read_timeout: std::time::Duration,
     /// A delivery not handled within this time (after its body arrived) is answered 503.
     #[arg(long, env = "HANDLER_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
-    pub handler_timeout: std::time::Duration,
+    pub(crate) handler_timeout: std::time::Duration,
     /// Webhook deliveries handled at once; more are answered 503 with Retry-After.
     #[arg(long, env = "MAX_CONCURRENT_REQUESTS", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=65_536))]
-    pub max_concurrent_requests: u32,
+    pub(crate) max_concurrent_requests: u32,
     /// Memory for request bodies being received, in MiB, reserved by Content-Length (1 MiB
     /// without one); a delivery that does not fit is answered 503 with Retry-After.
     #[arg(long, env = "BODY_MEMORY_MIB", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=4096))]
-    pub body_memory_mib: u32,
+    pub(crate) body_memory_mib: u32,
     /// Open connections at once; more are closed as soon as they are accepted.
     #[arg(long, env = "MAX_CONNECTIONS", default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..=65_536))]
-    pub max_connections: u32,
+    pub(crate) max_connections: u32,
 }
 
 /// Arguments of `cleanup`.
@@ -727,30 +727,30 @@ pub struct ServeLimits {
 pub struct CleanupArgs {
     /// Delete artifacts that expired (or were revoked) longer ago than this (e.g. 30d, 12h).
     #[arg(long, env = "CLEANUP_RETENTION", default_value = "30d")]
-    pub retention: String,
+    pub(crate) retention: String,
     /// Rows deleted per batch (each batch is its own transaction).
     #[arg(long, env = "CLEANUP_BATCH_SIZE", default_value_t = 1000)]
-    pub batch_size: i64,
+    pub(crate) batch_size: i64,
     /// Maximum rows deleted per table in this run.
     #[arg(long, env = "CLEANUP_LIMIT")]
-    pub limit: Option<i64>,
+    pub(crate) limit: Option<i64>,
     /// Count what would be deleted, delete nothing.
     #[arg(long)]
-    pub dry_run: bool,
+    pub(crate) dry_run: bool,
     /// Time limit of each batch statement (PostgreSQL statement_timeout).
     #[arg(long, env = "CLEANUP_STATEMENT_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
-    pub statement_timeout: std::time::Duration,
+    pub(crate) statement_timeout: std::time::Duration,
     /// How long transient database failures (refused or dropped connections,
     /// timeouts) are retried, with backoff, before the run fails.
     #[arg(long, env = "CLEANUP_RETRY_FOR", default_value = "60s", value_parser = humantime::parse_duration)]
-    pub retry_for: std::time::Duration,
+    pub(crate) retry_for: std::time::Duration,
     /// Apply the retention as of this past instant (RFC 3339) instead of now;
     /// for reproducing a run. Instants after the database's clock are refused.
     #[arg(long, value_name = "TIMESTAMP")]
-    pub as_of: Option<String>,
+    pub(crate) as_of: Option<String>,
     /// How each table is walked: `auto` asks the planner's statistics per table.
     #[arg(long, env = "CLEANUP_WALK", value_enum, default_value_t = CleanupWalk::Auto)]
-    pub walk: CleanupWalk,
+    pub(crate) walk: CleanupWalk,
 }
 
 /// How `cleanup` walks a table.

@@ -16,20 +16,20 @@ pub mod usage;
 /// Exit codes shared by every subcommand (see the README's command reference).
 pub mod exit {
     /// Success.
-    pub const OK: u8 = 0;
+    pub(crate) const OK: u8 = 0;
     /// `diff` found differences, or `secrets check` found missing secrets.
-    pub const DIFFERENCES: u8 = 1;
+    pub(crate) const DIFFERENCES: u8 = 1;
     /// Usage or configuration error.
     pub const CONFIG: u8 = 2;
     /// Cluster, database or remote API error.
     pub const API: u8 = 3;
     /// Rollout failed or timed out.
-    pub const ROLLOUT: u8 = 4;
+    pub(crate) const ROLLOUT: u8 = 4;
     /// `cleanup`: another session holds the cleanup lock; nothing was done.
-    pub const LOCKED: u8 = 5;
+    pub(crate) const LOCKED: u8 = 5;
     /// `deploy`, `apply` or `rollback` stopped by SIGINT or SIGTERM (128 + SIGINT's number,
     /// as shells report an interrupted command).
-    pub const CANCELLED: u8 = 130;
+    pub(crate) const CANCELLED: u8 = 130;
 }
 
 /// Installs ring as the process-wide rustls provider.

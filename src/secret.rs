@@ -3,7 +3,7 @@
 use std::fmt;
 
 /// Placeholder printed wherever a secret value would otherwise appear.
-pub const REDACTED: &str = "<redacted>";
+pub(crate) const REDACTED: &str = "<redacted>";
 
 /// A secret value. `Debug` and `Display` print [`REDACTED`]; use
 /// [`SecretString::expose`] at the single place the value is really needed.
@@ -19,13 +19,13 @@ impl SecretString {
 
     /// The value itself. Call sites are the audit list of where secrets flow.
     #[must_use]
-    pub fn expose(&self) -> &str {
+    pub(crate) fn expose(&self) -> &str {
         &self.0
     }
 
     /// Whether the value is empty.
     #[must_use]
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
 }
@@ -57,7 +57,7 @@ pub struct Redactor {
 impl Redactor {
     /// A redactor for these secret values.
     #[must_use]
-    pub fn new<'a>(values: impl IntoIterator<Item = &'a SecretString>) -> Self {
+    pub(crate) fn new<'a>(values: impl IntoIterator<Item = &'a SecretString>) -> Self {
         use base64::Engine as _;
         let mut needles = Vec::new();
         for value in values {
@@ -75,7 +75,7 @@ impl Redactor {
 
     /// The text with every secret value replaced by `<redacted>`.
     #[must_use]
-    pub fn redact(&self, text: &str) -> String {
+    pub(crate) fn redact(&self, text: &str) -> String {
         let mut out = text.to_string();
         for needle in &self.needles {
             if out.contains(needle.expose()) {
@@ -90,13 +90,13 @@ impl Redactor {
 /// at random for each run. Two fingerprints from the same [`KeyedHash`] are equal exactly when
 /// the values are; a fingerprint says nothing to anyone without the key, unlike a plain hash of
 /// a short secret, which can be found by trying candidate values.
-pub struct KeyedHash {
+pub(crate) struct KeyedHash {
     key: [u8; 32],
 }
 
 /// The keyed hash of one value (see [`KeyedHash`]); only good for comparing within one run.
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub struct Fingerprint([u8; 32]);
+pub(crate) struct Fingerprint([u8; 32]);
 
 impl fmt::Debug for Fingerprint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -107,7 +107,7 @@ impl fmt::Debug for Fingerprint {
 impl KeyedHash {
     /// A new random key (never stored, never printed).
     #[must_use]
-    pub fn random() -> Self {
+    pub(crate) fn random() -> Self {
         Self {
             key: rand::random(),
         }
@@ -115,7 +115,7 @@ impl KeyedHash {
 
     /// The fingerprint of `value` under this run's key.
     #[must_use]
-    pub fn fingerprint(&self, value: &[u8]) -> Fingerprint {
+    pub(crate) fn fingerprint(&self, value: &[u8]) -> Fingerprint {
         use hmac::Mac as _;
         let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&self.key)
             .expect("HMAC takes keys of any length");

@@ -374,15 +374,6 @@ const VARIABLES: &[Var] = &[
     },
 ];
 
-/// The names of every environment variable documented in some command's help.
-#[must_use]
-pub fn documented_variables() -> Vec<&'static str> {
-    let mut names: Vec<&str> = VARIABLES.iter().map(|v| v.name).collect();
-    names.sort_unstable();
-    names.dedup();
-    names
-}
-
 /// Parses the process's command line (exits with clap's usage error, exit 2, on a bad one).
 /// A bad value that came from an environment variable is reported under that variable's
 /// name, and where every value came from is recorded for [`origin`].
@@ -431,7 +422,7 @@ static ORIGINS: std::sync::OnceLock<Vec<(String, String, Option<clap::parser::Va
 /// Where the value of `--long` came from, for messages that name it; `--long` itself when
 /// the command line was not parsed by [`parse`] (tests, library use).
 #[must_use]
-pub fn origin(long: &str) -> Origin {
+pub(crate) fn origin(long: &str) -> Origin {
     use clap::parser::ValueSource;
     let flag = format!("--{long}");
     let found = ORIGINS
@@ -543,7 +534,7 @@ fn collect_env_names(cmd: &clap::Command, long: &str, out: &mut Vec<String>) {
 
 /// The full command line: the derive definitions plus grouped help and environment sections.
 #[must_use]
-pub fn command() -> clap::Command {
+pub(crate) fn command() -> clap::Command {
     let cmd = with_environment(Cli::command(), "");
     let groups = grouped_commands(&cmd);
     cmd.help_template(format!(
@@ -682,7 +673,7 @@ pub fn write_completions(
 }
 
 /// The environment variable through which the shell asks for completions.
-pub const COMPLETE_VAR: &str = "GPT_DEPLOY_COMPLETE";
+pub(crate) const COMPLETE_VAR: &str = "GPT_DEPLOY_COMPLETE";
 
 /// Answers a completion request from the shell (when `COMPLETE` is set) and exits; returns
 /// otherwise. Called first thing in `main`, before anything is printed.
@@ -695,7 +686,7 @@ pub fn complete_if_asked() {
 /// Completes `--env`: the environment names of `GPT_DEPLOY_CONFIG`, else `./deploy.toml`'s
 /// directory, else the built-in configuration (what the command itself would read).
 #[must_use]
-pub fn complete_environment(current: &OsStr) -> Vec<CompletionCandidate> {
+pub(crate) fn complete_environment(current: &OsStr) -> Vec<CompletionCandidate> {
     let current = current.to_string_lossy();
     let dir = std::env::var_os("GPT_DEPLOY_CONFIG").map(std::path::PathBuf::from);
     crate::config::environment_names(dir.as_deref())
@@ -709,7 +700,7 @@ pub fn complete_environment(current: &OsStr) -> Vec<CompletionCandidate> {
 /// Completes `--context`: the contexts of `$KUBECONFIG` (every readable file of the list)
 /// or `~/.kube/config`.
 #[must_use]
-pub fn complete_context(current: &OsStr) -> Vec<CompletionCandidate> {
+pub(crate) fn complete_context(current: &OsStr) -> Vec<CompletionCandidate> {
     let current = current.to_string_lossy();
     let files: Vec<std::path::PathBuf> = match std::env::var_os("KUBECONFIG") {
         Some(list) if !list.is_empty() => std::env::split_paths(&list).collect(),

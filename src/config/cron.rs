@@ -66,7 +66,7 @@ const DESCRIPTORS: [&str; 7] = [
 
 /// Why the API server would refuse `schedule`, or `None` if it accepts it.
 #[must_use]
-pub fn problem(schedule: &str) -> Option<String> {
+pub(crate) fn problem(schedule: &str) -> Option<String> {
     check(schedule).err()
 }
 
@@ -205,7 +205,7 @@ fn descriptor(schedule: &str, rest: &str) -> Result<(), String> {
 /// otherwise either may. `None` for `@every`, an invalid schedule, or no match within five
 /// years (`0 0 30 2 *`).
 #[must_use]
-pub fn next_after(
+pub(crate) fn next_after(
     schedule: &str,
     after: chrono::DateTime<chrono::Utc>,
 ) -> Option<chrono::DateTime<chrono::Utc>> {

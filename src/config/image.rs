@@ -5,12 +5,12 @@
 
 /// The image to deploy, split into the parts the templates use.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Image {
+pub(crate) struct Image {
     /// The full reference for `image:` fields, e.g. `registry/app:v1` or `registry/app@sha256:…`.
-    pub reference: String,
+    pub(crate) reference: String,
     /// What the `app.kubernetes.io/version` label shows: the tag, else `sha256-` and the
     /// first 12 hex digits of the digest (a label value cannot hold the whole digest).
-    pub version: String,
+    pub(crate) version: String,
 }
 
 /// Length of a sha256 digest in hex.
@@ -20,7 +20,7 @@ const SHA256_HEX: usize = 64;
 ///
 /// # Errors
 /// What is wrong and which part to drop or fix, phrased to follow `--image `.
-pub fn parse(arg: &str, repository: &str) -> Result<Image, String> {
+pub(crate) fn parse(arg: &str, repository: &str) -> Result<Image, String> {
     let arg = arg.trim();
     if arg.is_empty() {
         return Err("is empty; pass a tag (v1.2.4) or a digest (@sha256:…)".to_owned());
@@ -79,7 +79,7 @@ impl Image {
     /// `latest`), so a node never runs a stale copy of it; `IfNotPresent` for a digest, a
     /// version (`v1.2.4`, `1.2`) or a commit id (7 to 40 hex digits), which name one image.
     #[must_use]
-    pub fn pull_policy(&self) -> &'static str {
+    pub(crate) fn pull_policy(&self) -> &'static str {
         if self.reference.contains('@') || is_immutable_tag(&self.version) {
             "IfNotPresent"
         } else {
@@ -110,7 +110,7 @@ fn is_immutable_tag(tag: &str) -> bool {
 /// (the registry's rule); because it is also the `app.kubernetes.io/version` label, it must
 /// be at most 63 characters and end with a letter or digit as well.
 #[must_use]
-pub fn tag_problem(tag: &str) -> Option<String> {
+pub(crate) fn tag_problem(tag: &str) -> Option<String> {
     let chars_ok = tag
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));

@@ -4,17 +4,16 @@
 //! and column. Configuration comes from `--config DIR`, else `./deploy.toml`, else the copy
 //! compiled into the binary, so `gpt-deploy render --env production` works anywhere.
 
-pub mod cron;
-pub mod image;
+pub(crate) mod cron;
+pub(crate) mod image;
 mod parse;
 mod source;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-pub use source::{
-    DEPLOY_FILE, ENVIRONMENTS_DIR, File, FileSet, Source, TEMPLATES_DIR, Template, line_column,
-};
+pub(crate) use source::{DEPLOY_FILE, ENVIRONMENTS_DIR, TEMPLATES_DIR, Template};
+pub use source::{FileSet, Source};
 
 /// Errors of this module.
 #[derive(Debug, thiserror::Error)]
@@ -73,19 +72,19 @@ pub enum Error {
 }
 
 /// Result with this module's [`Error`].
-pub type Result<T, E = Error> = std::result::Result<T, E>;
+pub(crate) type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// One problem in a configuration file, located by file, line and column.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
     /// The file, as shown to people.
-    pub file: String,
+    pub(crate) file: String,
     /// 1-based line.
-    pub line: usize,
+    pub(crate) line: usize,
     /// 1-based column.
-    pub column: usize,
+    pub(crate) column: usize,
     /// What is wrong and how to fix it.
-    pub message: String,
+    pub(crate) message: String,
 }
 
 impl fmt::Display for Problem {
@@ -121,114 +120,102 @@ pub struct Config {
     /// App-wide settings from `deploy.toml`.
     pub app: App,
     /// The selected environment, with `[defaults]` applied.
-    pub env: Environment,
+    pub(crate) env: Environment,
     /// Where the configuration was loaded from.
-    pub source: Source,
+    pub(crate) source: Source,
     /// Every template file, sorted by name.
-    pub templates: Vec<Template>,
-}
-
-impl Config {
-    /// The full image reference `repository:tag` for this environment, or with `tag` instead.
-    #[must_use]
-    pub fn image(&self, tag: Option<&str>) -> String {
-        format!(
-            "{}:{}",
-            self.app.image_repository,
-            tag.unwrap_or(&self.env.image_tag)
-        )
-    }
+    pub(crate) templates: Vec<Template>,
 }
 
 /// App-wide settings (`[app]` in `deploy.toml`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct App {
     /// Application name, e.g. `gpt-service`: the Deployment's name and `app.kubernetes.io/name`.
-    pub name: String,
+    pub(crate) name: String,
     /// Image repository without tag, e.g. `ghcr.io/owner/gpt-service`.
-    pub image_repository: String,
+    pub(crate) image_repository: String,
     /// GitHub repository holding the environment secrets, `owner/name`.
-    pub github_repository: String,
+    pub(crate) github_repository: String,
     /// Name of the Kubernetes Secret holding every declared secret, e.g. `gpt-secrets`.
-    pub secret_name: String,
+    pub(crate) secret_name: String,
     /// The declared secrets, in file order.
     pub secrets: Vec<DeclaredSecret>,
     /// Objects of an older layout to delete once a rollout has succeeded (`[[app.retire]]`).
-    pub retire: Vec<Retired>,
+    pub(crate) retire: Vec<Retired>,
 }
 
 /// An object of an older layout that `deploy` deletes after a successful rollout.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Retired {
     /// Kind, e.g. `CronJob`.
-    pub kind: String,
+    pub(crate) kind: String,
     /// Name in the environment's namespace.
-    pub name: String,
+    pub(crate) name: String,
 }
 
 /// A secret the application needs (`[[app.secrets]]`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeclaredSecret {
     /// Key in the Kubernetes Secret, e.g. `clerk-webhook-secret`.
-    pub key: String,
+    pub(crate) key: String,
     /// Environment variable and GitHub environment secret name, e.g. `CLERK_WEBHOOK_SECRET`.
     pub env: String,
     /// Whether deploying without it is an error.
-    pub required: bool,
+    pub(crate) required: bool,
 }
 
 /// One environment (`environments/<name>.toml` over `[defaults]`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Environment {
+pub(crate) struct Environment {
     /// Environment name (the file stem), e.g. `production`.
-    pub name: String,
+    pub(crate) name: String,
     /// Kubernetes namespace of every object.
-    pub namespace: String,
+    pub(crate) namespace: String,
     /// Replicas of the Deployment.
-    pub replicas: u32,
+    pub(crate) replicas: u32,
     /// Image tag, unless `--image` overrides it.
-    pub image_tag: String,
+    pub(crate) image_tag: String,
     /// kubeconfig context to use, unless `--context` overrides it.
-    pub kube_context: Option<String>,
+    pub(crate) kube_context: Option<String>,
     /// Name of the GitHub environment holding this environment's secrets.
-    pub github_environment: String,
+    pub(crate) github_environment: String,
     /// Seconds between SIGTERM and SIGKILL for the service's pods.
-    pub termination_grace_period_seconds: u32,
+    pub(crate) termination_grace_period_seconds: u32,
     /// `RUST_LOG` filter for the pods, e.g. `info`.
-    pub log_level: String,
+    pub(crate) log_level: String,
     /// Container resources (service and cleanup job).
-    pub resources: Resources,
+    pub(crate) resources: Resources,
     /// The token-cleanup CronJob.
-    pub cleanup: Cleanup,
+    pub(crate) cleanup: Cleanup,
 }
 
 /// Requests and limits of a container.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Resources {
+pub(crate) struct Resources {
     /// What the scheduler reserves.
-    pub requests: ResourceList,
+    pub(crate) requests: ResourceList,
     /// What the container may use at most.
-    pub limits: ResourceList,
+    pub(crate) limits: ResourceList,
 }
 
 /// CPU and memory as Kubernetes quantities.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ResourceList {
+pub(crate) struct ResourceList {
     /// CPU, e.g. `250m`.
-    pub cpu: String,
+    pub(crate) cpu: String,
     /// Memory, e.g. `256Mi`.
-    pub memory: String,
+    pub(crate) memory: String,
 }
 
 /// Settings of the token-cleanup CronJob.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Cleanup {
+pub(crate) struct Cleanup {
     /// Cron schedule (UTC), e.g. `0 */6 * * *`.
-    pub schedule: String,
+    pub(crate) schedule: String,
     /// How long after expiry artifacts are kept, e.g. `30d` (passed as `CLEANUP_RETENTION`).
-    pub retention: String,
+    pub(crate) retention: String,
     /// Rows deleted per transaction (passed as `CLEANUP_BATCH_SIZE`).
-    pub batch_size: u32,
+    pub(crate) batch_size: u32,
 }
 
 /// Loads the configuration of environment `env`.
@@ -265,23 +252,11 @@ pub fn load_from(source: Source, env: &str) -> Result<Config> {
     })
 }
 
-/// Why `tag` is not a valid image tag, or `None` if it is.
-#[must_use]
-pub fn image_tag_problem(tag: &str) -> Option<String> {
-    image::tag_problem(tag)
-}
-
-/// Why `schedule` is not a CronJob schedule the API server accepts, or `None` if it is.
-#[must_use]
-pub fn schedule_problem(schedule: &str) -> Option<String> {
-    cron::problem(schedule)
-}
-
 /// Names of every environment, sorted.
 ///
 /// # Errors
 /// [`Error::Read`] or [`Error::NoConfigDir`] when the configuration cannot be found.
-pub fn environment_names(config_dir: Option<&Path>) -> Result<Vec<String>> {
+pub(crate) fn environment_names(config_dir: Option<&Path>) -> Result<Vec<String>> {
     Source::resolve(config_dir)?.environment_names()
 }
 

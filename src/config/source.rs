@@ -18,11 +18,11 @@ static EMBEDDED_ENVIRONMENTS: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/enviro
 static EMBEDDED_TEMPLATES: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/templates");
 
 /// The file name of the app-wide configuration.
-pub const DEPLOY_FILE: &str = "deploy.toml";
+pub(crate) const DEPLOY_FILE: &str = "deploy.toml";
 /// The directory of environment overlays.
-pub const ENVIRONMENTS_DIR: &str = "environments";
+pub(crate) const ENVIRONMENTS_DIR: &str = "environments";
 /// The directory of templates.
-pub const TEMPLATES_DIR: &str = "templates";
+pub(crate) const TEMPLATES_DIR: &str = "templates";
 
 /// Where the configuration was loaded from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,9 +41,9 @@ pub enum Source {
 pub struct FileSet {
     /// Put before each relative path in messages, e.g. `main:deploy/` so that a message names
     /// `main:deploy/environments/production.toml`, which `git show` accepts as it is.
-    pub label: String,
+    pub(crate) label: String,
     /// The files' contents by relative path (`/`-separated).
-    pub files: BTreeMap<String, String>,
+    pub(crate) files: BTreeMap<String, String>,
 }
 
 impl FileSet {
@@ -58,26 +58,26 @@ impl FileSet {
 
 /// One configuration or template file, read into memory.
 #[derive(Debug, Clone)]
-pub struct File {
+pub(crate) struct File {
     /// How to name the file in messages (a path, or `(built-in) …`).
-    pub display: String,
+    pub(crate) display: String,
     /// The file's contents.
-    pub text: String,
+    pub(crate) text: String,
 }
 
 /// One template file, by its name inside `templates/`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Template {
+pub(crate) struct Template {
     /// File name inside `templates/`, e.g. `deployment.yaml.j2`.
-    pub name: String,
+    pub(crate) name: String,
     /// The template source.
-    pub text: String,
+    pub(crate) text: String,
 }
 
 impl Template {
     /// Whether this template renders objects (`*.yaml.j2`); others (`_helpers.j2`) are only imported.
     #[must_use]
-    pub fn is_manifest(&self) -> bool {
+    pub(crate) fn is_manifest(&self) -> bool {
         self.name.ends_with(".yaml.j2") && !self.name.starts_with('_')
     }
 }
@@ -103,7 +103,7 @@ impl Source {
     ///
     /// # Errors
     /// [`Error::NoConfigDir`] when DIR has no `deploy.toml`.
-    pub fn resolve(config_dir: Option<&Path>) -> Result<Source> {
+    pub(crate) fn resolve(config_dir: Option<&Path>) -> Result<Source> {
         match config_dir {
             Some(dir) => {
                 if dir.join(DEPLOY_FILE).is_file() {
@@ -121,7 +121,7 @@ impl Source {
 
     /// How a file inside this source is named in messages.
     #[must_use]
-    pub fn display_path(&self, relative: &str) -> String {
+    pub(crate) fn display_path(&self, relative: &str) -> String {
         match self {
             Source::Dir(dir) => dir.join(relative).display().to_string(),
             Source::Embedded => format!("(built-in) {relative}"),
@@ -133,7 +133,7 @@ impl Source {
     ///
     /// # Errors
     /// [`Error::Read`] when the file cannot be read.
-    pub fn deploy_file(&self) -> Result<File> {
+    pub(crate) fn deploy_file(&self) -> Result<File> {
         match self {
             Source::Dir(dir) => read_file(&dir.join(DEPLOY_FILE)),
             Source::Embedded => Ok(File {
@@ -157,7 +157,7 @@ impl Source {
     ///
     /// # Errors
     /// [`Error::Read`] when the directory cannot be listed.
-    pub fn environment_names(&self) -> Result<Vec<String>> {
+    pub(crate) fn environment_names(&self) -> Result<Vec<String>> {
         let mut names: Vec<String> = match self {
             Source::Dir(dir) => {
                 let path = dir.join(ENVIRONMENTS_DIR);
@@ -195,7 +195,7 @@ impl Source {
     ///
     /// # Errors
     /// [`Error::Read`] when the file exists but cannot be read.
-    pub fn environment_file(&self, name: &str) -> Result<Option<File>> {
+    pub(crate) fn environment_file(&self, name: &str) -> Result<Option<File>> {
         // Only plain names: `--env ../../etc/passwd` must not read outside environments/.
         if name.is_empty()
             || !name
@@ -233,7 +233,7 @@ impl Source {
     /// # Errors
     /// [`Error::Read`] when the directory or a file cannot be read, [`Error::NoTemplates`] when
     /// it holds no `*.yaml.j2` file.
-    pub fn templates(&self) -> Result<Vec<Template>> {
+    pub(crate) fn templates(&self) -> Result<Vec<Template>> {
         let mut templates = match self {
             Source::Dir(dir) => {
                 let path = dir.join(TEMPLATES_DIR);
@@ -303,7 +303,7 @@ fn read_file(path: &Path) -> Result<File> {
 
 /// 1-based line and column of a byte offset, counting columns in characters.
 #[must_use]
-pub fn line_column(text: &str, offset: usize) -> (usize, usize) {
+pub(crate) fn line_column(text: &str, offset: usize) -> (usize, usize) {
     let offset = offset.min(text.len());
     let before = &text[..text.floor_char_boundary(offset)];
     let line = before.matches('\n').count() + 1;

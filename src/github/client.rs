@@ -19,11 +19,9 @@ use super::sealing::SealingKey;
 use crate::secret::SecretString;
 
 /// GitHub's recommended media type, sent as `Accept` on every request.
-pub const ACCEPT: &str = "application/vnd.github+json";
-/// The REST API version this client is written against (octocrab sends it on every request).
-pub const API_VERSION: &str = "2022-11-28";
+pub(crate) const ACCEPT: &str = "application/vnd.github+json";
 /// The public GitHub API.
-pub const DEFAULT_API_URL: &str = "https://api.github.com";
+pub(crate) const DEFAULT_API_URL: &str = "https://api.github.com";
 /// Page size of the secrets list: GitHub's documented default, stated explicitly. An
 /// environment holds at most 100 secrets, so a full one takes four requests.
 const PER_PAGE: u32 = 30;
@@ -78,7 +76,7 @@ pub struct Connection {
 ///
 /// # Errors
 /// [`Error::BadToken`] naming what is wrong, never the token.
-pub fn checked_token(token: &SecretString) -> Result<SecretString> {
+pub(crate) fn checked_token(token: &SecretString) -> Result<SecretString> {
     let bad = |problem| Error::BadToken {
         var: "GITHUB_TOKEN (or GH_TOKEN)",
         problem,
@@ -136,7 +134,7 @@ fn shown_url(raw: &str) -> String {
 
 /// What a secret upload did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     /// HTTP 201: the secret did not exist.
     Created,
     /// HTTP 204: an existing secret was replaced.
@@ -220,7 +218,7 @@ impl Client {
 
     /// The repository this client works on.
     #[must_use]
-    pub fn repo(&self) -> &Repo {
+    pub(crate) fn repo(&self) -> &Repo {
         &self.repo
     }
 
@@ -240,7 +238,7 @@ impl Client {
     ///
     /// # Errors
     /// Any status but 200 and 404, after retries.
-    pub async fn repository_exists(&self) -> Result<bool> {
+    pub(crate) async fn repository_exists(&self) -> Result<bool> {
         let path = self.repo_path();
         let reply = self.send(Method::GET, &path, None).await?;
         match reply.status {
@@ -254,7 +252,7 @@ impl Client {
     ///
     /// # Errors
     /// [`Error::RepositoryNotFound`], or any status but 200 and 404.
-    pub async fn environment_exists(&self, environment: &str) -> Result<bool> {
+    pub(crate) async fn environment_exists(&self, environment: &str) -> Result<bool> {
         let path = self.env_path(environment);
         let reply = self.send(Method::GET, &path, None).await?;
         match reply.status {
@@ -272,7 +270,7 @@ impl Client {
     ///
     /// # Errors
     /// 403 names the `administration: write` permission; other statuses as usual.
-    pub async fn create_environment(&self, environment: &str) -> Result<()> {
+    pub(crate) async fn create_environment(&self, environment: &str) -> Result<()> {
         let path = self.env_path(environment);
         let reply = self
             .send(Method::PUT, &path, Some(serde_json::json!({})))
@@ -296,7 +294,7 @@ impl Client {
     /// # Errors
     /// 404 is resolved into [`Error::RepositoryNotFound`] or [`Error::EnvironmentNotFound`];
     /// an unusable key is [`Error::BadPublicKey`].
-    pub async fn public_key(&self, environment: &str) -> Result<SealingKey> {
+    pub(crate) async fn public_key(&self, environment: &str) -> Result<SealingKey> {
         let path = format!("{}/secrets/public-key", self.env_path(environment));
         let reply = self.send(Method::GET, &path, None).await?;
         if reply.status != StatusCode::OK {
@@ -316,7 +314,7 @@ impl Client {
     ///
     /// # Errors
     /// As [`Client::public_key`].
-    pub async fn secret_names(&self, environment: &str) -> Result<Vec<String>> {
+    pub(crate) async fn secret_names(&self, environment: &str) -> Result<Vec<String>> {
         let first = format!(
             "{}/secrets?per_page={PER_PAGE}&page=1",
             self.env_path(environment)
@@ -355,7 +353,7 @@ impl Client {
     /// # Errors
     /// 403 names the `secrets: write` and `environments: write` permissions; 422 carries
     /// GitHub's message.
-    pub async fn put_secret(
+    pub(crate) async fn put_secret(
         &self,
         environment: &str,
         name: &str,

@@ -318,7 +318,7 @@ pub enum Error {
 }
 
 /// Result with this module's [`Error`].
-pub type Result<T, E = Error> = std::result::Result<T, E>;
+pub(crate) type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl crate::Failure for Error {
     fn exit_code(&self) -> u8 {
@@ -429,11 +429,11 @@ struct MessageBody {
 /// A response that was not retried: status, headers and the whole body.
 pub(crate) struct Reply {
     /// The status.
-    pub status: StatusCode,
+    pub(crate) status: StatusCode,
     /// The headers.
-    pub headers: HeaderMap,
+    pub(crate) headers: HeaderMap,
     /// The whole body as text.
-    pub body: String,
+    pub(crate) body: String,
 }
 
 /// Maps a reply with an unexpected status to an error.

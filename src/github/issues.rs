@@ -26,29 +26,29 @@ const MAX_PAGES: u32 = 200;
 
 /// A comment on an issue or pull request.
 #[derive(Debug, Clone, Deserialize)]
-pub struct Comment {
+pub(crate) struct Comment {
     /// The comment id.
-    pub id: u64,
+    pub(crate) id: u64,
     /// The markdown body.
     #[serde(default)]
-    pub body: Option<String>,
+    pub(crate) body: Option<String>,
     /// Where people read it.
     #[serde(default)]
-    pub html_url: String,
+    pub(crate) html_url: String,
 }
 
 /// An issue (pull requests, which the issues list also returns, are left out).
 #[derive(Debug, Clone, Deserialize)]
-pub struct Issue {
+pub(crate) struct Issue {
     /// The issue number.
-    pub number: u64,
+    pub(crate) number: u64,
     /// The title.
-    pub title: String,
+    pub(crate) title: String,
     /// `open` or `closed`.
-    pub state: String,
+    pub(crate) state: String,
     /// Where people read it.
     #[serde(default)]
-    pub html_url: String,
+    pub(crate) html_url: String,
     /// Present only on pull requests.
     #[serde(default)]
     pull_request: Option<serde_json::Value>,
@@ -104,7 +104,7 @@ impl Client {
     ///
     /// # Errors
     /// Any status but 200, after retries (403 names the missing permission).
-    pub async fn issue_comments(&self, number: u64) -> Result<Vec<Comment>> {
+    pub(crate) async fn issue_comments(&self, number: u64) -> Result<Vec<Comment>> {
         let path = format!(
             "{}/issues/{number}/comments?per_page={PER_PAGE}&page=1",
             self.repo_path()
@@ -126,7 +126,7 @@ impl Client {
     ///
     /// # Errors
     /// Any status but 201.
-    pub async fn create_comment(&self, number: u64, body: &str) -> Result<Comment> {
+    pub(crate) async fn create_comment(&self, number: u64, body: &str) -> Result<Comment> {
         let path = format!("{}/issues/{number}/comments", self.repo_path());
         let body = serde_json::json!({ "body": body });
         self.expect(
@@ -143,7 +143,7 @@ impl Client {
     ///
     /// # Errors
     /// Any status but 200.
-    pub async fn update_comment(&self, id: u64, body: &str) -> Result<Comment> {
+    pub(crate) async fn update_comment(&self, id: u64, body: &str) -> Result<Comment> {
         let path = format!("{}/issues/comments/{id}", self.repo_path());
         let body = serde_json::json!({ "body": body });
         self.expect(
@@ -160,7 +160,7 @@ impl Client {
     ///
     /// # Errors
     /// Any status but 204 and 404.
-    pub async fn delete_comment(&self, id: u64) -> Result<()> {
+    pub(crate) async fn delete_comment(&self, id: u64) -> Result<()> {
         let path = format!("{}/issues/comments/{id}", self.repo_path());
         let reply = self.send(Method::DELETE, &path, None).await?;
         match reply.status {
@@ -178,7 +178,7 @@ impl Client {
     ///
     /// # Errors
     /// Any status but 200.
-    pub async fn open_issues(&self) -> Result<Vec<Issue>> {
+    pub(crate) async fn open_issues(&self) -> Result<Vec<Issue>> {
         let path = format!(
             "{}/issues?state=open&sort=created&direction=asc&per_page={PER_PAGE}&page=1",
             self.repo_path()
@@ -194,7 +194,7 @@ impl Client {
     ///
     /// # Errors
     /// Any status but 201 (410 when the repository has issues turned off).
-    pub async fn create_issue(&self, title: &str, body: &str) -> Result<Issue> {
+    pub(crate) async fn create_issue(&self, title: &str, body: &str) -> Result<Issue> {
         let path = format!("{}/issues", self.repo_path());
         let body = serde_json::json!({ "title": title, "body": body });
         self.expect(
@@ -211,7 +211,7 @@ impl Client {
     ///
     /// # Errors
     /// Any status but 200.
-    pub async fn update_issue_body(&self, number: u64, body: &str) -> Result<Issue> {
+    pub(crate) async fn update_issue_body(&self, number: u64, body: &str) -> Result<Issue> {
         let path = format!("{}/issues/{number}", self.repo_path());
         let body = serde_json::json!({ "body": body });
         self.expect(
@@ -228,7 +228,7 @@ impl Client {
     ///
     /// # Errors
     /// Any status but 200.
-    pub async fn close_issue(&self, number: u64) -> Result<Issue> {
+    pub(crate) async fn close_issue(&self, number: u64) -> Result<Issue> {
         let path = format!("{}/issues/{number}", self.repo_path());
         let body = serde_json::json!({ "state": "closed", "state_reason": "completed" });
         self.expect(
@@ -367,37 +367,9 @@ pub async fn sync_issue(
     })
 }
 
-/// Cuts `body` to at most `limit` characters at a line boundary and appends `note` (which
-/// should say where the rest is); bodies that fit are returned unchanged.
-#[must_use]
-pub fn truncate_body(body: &str, limit: usize, note: &str) -> String {
-    if body.chars().count() <= limit {
-        return body.to_owned();
-    }
-    let room = limit.saturating_sub(note.chars().count() + 2);
-    let cut: String = body.chars().take(room).collect();
-    let cut = match cut.rfind('\n') {
-        Some(i) => &cut[..=i],
-        None => cut.as_str(),
-    };
-    format!("{cut}\n{note}")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn bodies_are_cut_at_a_line_within_the_limit() {
-        let body = "line one\nline two\nline three\n";
-        assert_eq!(truncate_body(body, 100, "note"), body);
-        let cut = truncate_body(body, 24, "[cut]");
-        assert!(cut.chars().count() <= 24, "{cut:?}");
-        assert_eq!(cut, "line one\n\n[cut]");
-        let wide = "é".repeat(50);
-        let cut = truncate_body(&wide, 20, "n");
-        assert!(cut.chars().count() <= 20, "{cut:?}");
-    }
 
     #[test]
     fn pull_requests_are_not_issues() {

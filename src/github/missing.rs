@@ -12,20 +12,20 @@ use super::values::Declared;
 
 /// Declared secrets sorted by presence in the GitHub environment.
 #[derive(Debug, Default, PartialEq, Eq)]
-pub struct CheckReport {
+pub(crate) struct CheckReport {
     /// Declared and present.
-    pub present: Vec<String>,
+    pub(crate) present: Vec<String>,
     /// Required and absent: `secrets check` exits 1, and deploy's preflight stops.
-    pub missing_required: Vec<String>,
+    pub(crate) missing_required: Vec<String>,
     /// Optional and absent.
-    pub missing_optional: Vec<String>,
+    pub(crate) missing_optional: Vec<String>,
 }
 
 /// Lists the environment's secret names and compares them with the declared ones.
 ///
 /// # Errors
 /// GitHub API errors (a missing repository or environment is named as such).
-pub async fn check(
+pub(crate) async fn check(
     client: &Client,
     environment: &str,
     declared: &[Declared],
@@ -49,7 +49,7 @@ pub async fn check(
 ///
 /// # Errors
 /// [`Error::Output`] when standard output is closed.
-pub fn print(
+pub(crate) fn print(
     report: &CheckReport,
     repo: &str,
     environment: &str,
@@ -77,7 +77,12 @@ pub fn print(
 
 /// The one-paragraph message for missing required secrets, with the command that fixes it.
 #[must_use]
-pub fn missing_message(missing: &[String], repo: &str, environment: &str, env: &str) -> String {
+pub(crate) fn missing_message(
+    missing: &[String],
+    repo: &str,
+    environment: &str,
+    env: &str,
+) -> String {
     format!(
         "{} required secret(s) missing from GitHub environment `{environment}` in {repo}: {}; \
          set them with `gpt-deploy secrets sync --env {env}`",

@@ -11,21 +11,22 @@
 //! `https://api.github.com`; the token from `GITHUB_TOKEN`, else `GH_TOKEN`; the GitHub
 //! environment name from the environment file's `github_environment`.
 
-pub mod client;
+pub(crate) mod client;
 mod command;
 mod errors;
 pub mod issues;
-pub mod missing;
+pub(crate) mod missing;
 mod retry;
 pub mod sealing;
-pub mod sync;
-pub mod values;
+pub(crate) mod sync;
+pub(crate) mod values;
 
-pub use client::{Client, Connection, Outcome, Repo};
+pub use client::{Client, Connection, Repo};
 pub use command::{cmd_check, cmd_sync};
-pub use errors::{Error, Result};
+pub use errors::Error;
+pub(crate) use errors::Result;
 pub use retry::RetryPolicy;
-pub use values::Declared;
+pub(crate) use values::Declared;
 
 use crate::secret::SecretString;
 
@@ -33,7 +34,7 @@ use crate::secret::SecretString;
 ///
 /// # Errors
 /// [`Error::NoRepository`] or [`Error::BadRepository`].
-pub fn resolve_repo(
+pub(crate) fn resolve_repo(
     flag: Option<&str>,
     from_env: Option<&str>,
     from_config: Option<&str>,
@@ -58,7 +59,7 @@ pub fn resolve_repo(
 
 /// The token from `GITHUB_TOKEN`, else `GH_TOKEN` (empty values count as unset).
 #[must_use]
-pub fn token_from_env() -> Option<SecretString> {
+pub(crate) fn token_from_env() -> Option<SecretString> {
     ["GITHUB_TOKEN", "GH_TOKEN"]
         .iter()
         .filter_map(|name| std::env::var(name).ok())
@@ -68,7 +69,7 @@ pub fn token_from_env() -> Option<SecretString> {
 
 /// The API base from `GITHUB_API_URL`, else the public GitHub API.
 #[must_use]
-pub fn api_url_from_env() -> String {
+pub(crate) fn api_url_from_env() -> String {
     std::env::var("GITHUB_API_URL")
         .ok()
         .filter(|v| !v.trim().is_empty())
@@ -79,7 +80,7 @@ pub fn api_url_from_env() -> String {
 ///
 /// # Errors
 /// [`Error::NoToken`], [`Error::BadApiUrl`], [`Error::Client`].
-pub fn client_from_env(repo: Repo) -> Result<Client> {
+pub(crate) fn client_from_env(repo: Repo) -> Result<Client> {
     let token = token_from_env().ok_or(Error::NoToken)?;
     Client::new(Connection {
         api_url: api_url_from_env(),
@@ -106,9 +107,9 @@ pub struct Target {
     /// The repository (after `--repo` / `GITHUB_REPOSITORY` / deploy.toml).
     pub repo: Repo,
     /// The GitHub environment name from the environment file.
-    pub environment: String,
+    pub(crate) environment: String,
     /// The declared secrets, in declaration order.
-    pub declared: Vec<Declared>,
+    pub(crate) declared: Vec<Declared>,
 }
 
 impl Target {
@@ -143,7 +144,7 @@ impl Target {
     ///
     /// # Errors
     /// [`Error::Config`], and as [`Target::from_config`].
-    pub fn load(args: &crate::cli::GithubArgs) -> Result<Self> {
+    pub(crate) fn load(args: &crate::cli::GithubArgs) -> Result<Self> {
         let config =
             crate::config::load(args.config.config.as_deref(), &args.env).map_err(|source| {
                 Error::Config {
@@ -161,7 +162,7 @@ impl Target {
 /// # Errors
 /// [`Error::NoToken`] without a token; configuration problems (exit 2) and GitHub API errors
 /// (exit 3) as in `secrets check`.
-pub async fn missing_required(
+pub(crate) async fn missing_required(
     config: &crate::config::Config,
     repo: Option<&str>,
 ) -> Result<Vec<String>> {

@@ -12,12 +12,12 @@ use http::{HeaderMap, StatusCode};
 #[derive(Debug, Clone)]
 pub struct RetryPolicy {
     /// Attempts per request, the first one included.
-    pub max_attempts: u32,
+    pub(crate) max_attempts: u32,
     /// First backoff for 5xx and transport errors; doubles per attempt.
-    pub backoff: Duration,
+    pub(crate) backoff: Duration,
     /// The longest single wait accepted from `retry-after` / `x-ratelimit-reset`; a longer
     /// requested wait fails at once with [`Error::RateLimited`] instead of hanging the command.
-    pub max_wait: Duration,
+    pub(crate) max_wait: Duration,
 }
 
 impl Default for RetryPolicy {

@@ -56,7 +56,7 @@ impl SealingKey {
 
     /// The id GitHub wants back next to every value sealed with this key.
     #[must_use]
-    pub fn key_id(&self) -> &str {
+    pub(crate) fn key_id(&self) -> &str {
         &self.key_id
     }
 

@@ -12,22 +12,22 @@ use super::values::{Origin, Value};
 
 /// What sync should do.
 #[derive(Debug)]
-pub struct SyncPlan {
+pub(crate) struct SyncPlan {
     /// The GitHub environment.
-    pub environment: String,
+    pub(crate) environment: String,
     /// Checked values, in declaration order.
-    pub values: Vec<Value>,
+    pub(crate) values: Vec<Value>,
     /// Optional secrets without a value, reported as skipped.
-    pub skipped: Vec<String>,
+    pub(crate) skipped: Vec<String>,
     /// Send no PUT; say what would change.
-    pub dry_run: bool,
+    pub(crate) dry_run: bool,
     /// Create the GitHub environment when it is missing.
-    pub create_environment: bool,
+    pub(crate) create_environment: bool,
 }
 
 /// What happened (or would happen) to one secret.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Change {
+pub(crate) enum Change {
     /// Uploaded; it did not exist.
     Created,
     /// Uploaded; it replaced a value.
@@ -41,7 +41,7 @@ pub enum Change {
 impl Change {
     /// The word printed for this change (`created`, `would update`, ...).
     #[must_use]
-    pub fn verb(self) -> &'static str {
+    pub(crate) fn verb(self) -> &'static str {
         match self {
             Change::Created => "created",
             Change::Updated => "updated",
@@ -53,11 +53,11 @@ impl Change {
 
 /// The result of a sync, one entry per uploaded (or would-be uploaded) secret.
 #[derive(Debug, Default, PartialEq, Eq)]
-pub struct SyncReport {
+pub(crate) struct SyncReport {
     /// Whether the environment was created (or, in a dry run, would be).
-    pub environment_created: bool,
+    pub(crate) environment_created: bool,
     /// Secret name and what happened to it.
-    pub changes: Vec<(String, Change)>,
+    pub(crate) changes: Vec<(String, Change)>,
 }
 
 /// Runs the plan against GitHub, printing one line per step to `out` as it happens (so a
@@ -66,7 +66,11 @@ pub struct SyncReport {
 /// # Errors
 /// GitHub API errors; [`Error::EnvironmentNotFound`] when the environment is missing and
 /// `create_environment` is off.
-pub async fn sync(client: &Client, plan: &SyncPlan, out: &mut dyn Write) -> Result<SyncReport> {
+pub(crate) async fn sync(
+    client: &Client,
+    plan: &SyncPlan,
+    out: &mut dyn Write,
+) -> Result<SyncReport> {
     let env = plan.environment.as_str();
     let mut report = SyncReport::default();
     say(

@@ -11,20 +11,20 @@ use super::errors::{Error, Result};
 use crate::secret::SecretString;
 
 /// GitHub's limit on one secret value.
-pub const MAX_VALUE_BYTES: usize = 48 * 1024;
+pub(crate) const MAX_VALUE_BYTES: usize = 48 * 1024;
 
 /// A secret the configuration declares.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Declared {
+pub(crate) struct Declared {
     /// The GitHub secret name, which is also the environment variable its value is read from.
-    pub name: String,
+    pub(crate) name: String,
     /// Whether `secrets check` (and deploy's preflight) require it.
-    pub required: bool,
+    pub(crate) required: bool,
 }
 
 /// Where one value was read from (for the report; never the value itself).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Origin {
+pub(crate) enum Origin {
     /// The process environment variable of the same name.
     Environment,
     /// A `--from-file` path.
@@ -46,29 +46,29 @@ impl Origin {
 
 /// A value ready to seal.
 #[derive(Debug, Clone)]
-pub struct Value {
+pub(crate) struct Value {
     /// The GitHub secret name.
-    pub name: String,
+    pub(crate) name: String,
     /// The value.
-    pub value: SecretString,
+    pub(crate) value: SecretString,
     /// Where it came from.
-    pub origin: Origin,
+    pub(crate) origin: Origin,
 }
 
 /// The outcome of [`gather`]: values to upload, and optional secrets left alone.
 #[derive(Debug, Default)]
-pub struct Gathered {
+pub(crate) struct Gathered {
     /// Values that passed every check, in declaration order.
-    pub values: Vec<Value>,
+    pub(crate) values: Vec<Value>,
     /// Optional secrets with no value anywhere; they are not touched.
-    pub skipped: Vec<String>,
+    pub(crate) skipped: Vec<String>,
 }
 
 /// Parses the `--from-file NAME=PATH` arguments.
 ///
 /// # Errors
 /// [`Error::BadFromFile`] for an argument without `=` or with an empty side.
-pub fn parse_from_file(args: &[String]) -> Result<BTreeMap<String, PathBuf>> {
+pub(crate) fn parse_from_file(args: &[String]) -> Result<BTreeMap<String, PathBuf>> {
     args.iter()
         .map(|arg| match arg.split_once('=') {
             Some((name, path)) if !name.trim().is_empty() && !path.is_empty() => {
@@ -84,7 +84,7 @@ pub fn parse_from_file(args: &[String]) -> Result<BTreeMap<String, PathBuf>> {
 ///
 /// # Errors
 /// The rule the name breaks.
-pub fn check_name(name: &str) -> Result<(), &'static str> {
+pub(crate) fn check_name(name: &str) -> Result<(), &'static str> {
     if name.is_empty() {
         return Err("a secret name cannot be empty");
     }
@@ -104,7 +104,7 @@ pub fn check_name(name: &str) -> Result<(), &'static str> {
 ///
 /// # Errors
 /// Why the value cannot be uploaded.
-pub fn check_value(name: &str, value: &SecretString) -> Result<(), String> {
+pub(crate) fn check_value(name: &str, value: &SecretString) -> Result<(), String> {
     let text = value.expose();
     if text.is_empty() {
         return Err("the value is empty".to_owned());
@@ -160,7 +160,7 @@ fn strip_newline(mut text: String) -> String {
 ///
 /// # Errors
 /// [`Error::InvalidValues`] listing every problem; [`Error::ReadStdin`].
-pub async fn gather(
+pub(crate) async fn gather(
     selected: &[Declared],
     explicit: bool,
     from_files: &BTreeMap<String, PathBuf>,

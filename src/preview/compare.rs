@@ -18,7 +18,7 @@ use crate::secret::KeyedHash;
 /// What happened to one object between the revisions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Change {
+pub(crate) enum Change {
     /// Rendered only at head.
     Added,
     /// Rendered only at base.
@@ -30,7 +30,7 @@ pub enum Change {
 impl Change {
     /// `added`, `removed`, `changed`.
     #[must_use]
-    pub fn word(self) -> &'static str {
+    pub(crate) fn word(self) -> &'static str {
         match self {
             Change::Added => "added",
             Change::Removed => "removed",
@@ -40,7 +40,7 @@ impl Change {
 
     /// `+`, `-`, `~`.
     #[must_use]
-    pub fn sign(self) -> char {
+    pub(crate) fn sign(self) -> char {
         match self {
             Change::Added => '+',
             Change::Removed => '-',
@@ -51,52 +51,57 @@ impl Change {
 
 /// One object that differs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ObjectChange {
+pub(crate) struct ObjectChange {
     /// What happened.
-    pub change: Change,
+    pub(crate) change: Change,
     /// `apiVersion` (head's, or base's for a removed object).
-    pub api_version: String,
+    pub(crate) api_version: String,
     /// `kind`.
-    pub kind: String,
+    pub(crate) kind: String,
     /// `metadata.name`.
-    pub name: String,
+    pub(crate) name: String,
     /// `metadata.namespace`.
-    pub namespace: String,
+    pub(crate) namespace: String,
     /// Keys of a Secret whose values differ (never the values).
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub secret_values_changed: Vec<String>,
+    pub(crate) secret_values_changed: Vec<String>,
     /// Unified diff of the YAML, secrets masked.
-    pub diff: String,
+    pub(crate) diff: String,
 }
 
 impl ObjectChange {
     /// `Kind/name`.
     #[must_use]
-    pub fn title(&self) -> String {
+    pub(crate) fn title(&self) -> String {
         format!("{}/{}", self.kind, self.name)
     }
 }
 
 /// The differing objects of one environment, in apply order, plus how many are unchanged.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Comparison {
+pub(crate) struct Comparison {
     /// Added, removed and changed objects.
-    pub objects: Vec<ObjectChange>,
+    pub(crate) objects: Vec<ObjectChange>,
     /// Objects rendered identically at both revisions.
-    pub unchanged: usize,
+    pub(crate) unchanged: usize,
 }
 
 impl Comparison {
     /// How many objects had `change`.
     #[must_use]
-    pub fn count(&self, change: Change) -> usize {
+    pub(crate) fn count(&self, change: Change) -> usize {
         self.objects.iter().filter(|o| o.change == change).count()
     }
 }
 
 /// Compares `base` with `head` (objects of one environment); `env` names the diff paths.
 #[must_use]
-pub fn compare(env: &str, base: &[Object], head: &[Object], hasher: &KeyedHash) -> Comparison {
+pub(crate) fn compare(
+    env: &str,
+    base: &[Object],
+    head: &[Object],
+    hasher: &KeyedHash,
+) -> Comparison {
     let base_versions = versions(base);
     let head_versions = versions(head);
     let base = &mask_versions(base, &base_versions, &BTreeSet::new())[..];

@@ -13,7 +13,7 @@ use crate::report::markdown::{Fitter, details as details_html, html_escape};
 
 /// Terminal or plain text: per environment a line of counts, the objects, then their diffs.
 #[must_use]
-pub fn text(preview: &Preview, colour: bool) -> String {
+pub(crate) fn text(preview: &Preview, colour: bool) -> String {
     let mut out = String::new();
     let paint = |s: &str, f: fn(&str) -> String| if colour { f(s) } else { s.to_owned() };
     let _ = writeln!(
@@ -70,20 +70,20 @@ fn note(object: &ObjectChange) -> String {
 
 /// How the markdown is cut to a size.
 #[derive(Debug, Clone, Default)]
-pub struct MarkdownOptions {
+pub(crate) struct MarkdownOptions {
     /// A hidden line put first (the comment's marker).
-    pub marker: Option<String>,
+    pub(crate) marker: Option<String>,
     /// At most this many characters (GitHub's comment limit), diffs left out to fit.
-    pub limit: Option<usize>,
+    pub(crate) limit: Option<usize>,
     /// Where the full text is, said when diffs were left out (e.g. the job summary's URL).
-    pub full_text_at: Option<String>,
+    pub(crate) full_text_at: Option<String>,
 }
 
 /// Markdown: a heading, the summary table, then per changed environment a `<details>` block per
 /// object. With a limit, diffs that do not fit are left out (named, with a pointer to the full
 /// text), so the result always is well-formed markdown within the limit.
 #[must_use]
-pub fn markdown(preview: &Preview, options: &MarkdownOptions) -> String {
+pub(crate) fn markdown(preview: &Preview, options: &MarkdownOptions) -> String {
     let mut head = String::new();
     if let Some(marker) = &options.marker {
         let _ = writeln!(head, "{marker}");
@@ -155,7 +155,7 @@ struct JsonEnvironment<'a> {
 
 /// JSON: revisions, a `changed` flag, and per environment its counts and objects with diffs.
 #[must_use]
-pub fn json(preview: &Preview) -> String {
+pub(crate) fn json(preview: &Preview) -> String {
     let environments = preview
         .environments
         .iter()

@@ -13,7 +13,7 @@ use crate::config::{DEPLOY_FILE, ENVIRONMENTS_DIR, FileSet, Source, TEMPLATES_DI
 
 /// The repository and where the configuration lives inside it.
 #[derive(Debug, Clone)]
-pub struct Repository {
+pub(crate) struct Repository {
     /// The repository's top-level directory.
     top: PathBuf,
     /// The configuration directory relative to `top`, `/`-terminated (empty at the top).
@@ -22,18 +22,18 @@ pub struct Repository {
 
 /// A revision resolved to a commit.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Revision {
+pub(crate) struct Revision {
     /// As given (`main`, `origin/main`, `HEAD`, a SHA).
     #[serde(rename = "ref")]
-    pub name: String,
+    pub(crate) name: String,
     /// The full commit id.
-    pub commit: String,
+    pub(crate) commit: String,
 }
 
 impl Revision {
     /// The first 12 characters of the commit id.
     #[must_use]
-    pub fn short(&self) -> &str {
+    pub(crate) fn short(&self) -> &str {
         &self.commit[..self.commit.len().min(12)]
     }
 }
@@ -43,7 +43,7 @@ impl Repository {
     ///
     /// # Errors
     /// [`Error::GitMissing`], [`Error::NotARepository`].
-    pub fn open(config_dir: &Path) -> Result<Self> {
+    pub(crate) fn open(config_dir: &Path) -> Result<Self> {
         let run = |arg: &str| {
             git(config_dir, &["rev-parse", arg]).map_err(|e| match e {
                 Error::Git { stderr, .. } => Error::NotARepository {
@@ -62,7 +62,7 @@ impl Repository {
     ///
     /// # Errors
     /// [`Error::UnknownRevision`] when it names no commit here.
-    pub fn resolve(&self, name: &str) -> Result<Revision> {
+    pub(crate) fn resolve(&self, name: &str) -> Result<Revision> {
         if name.starts_with('-') || name.is_empty() {
             return Err(Error::UnknownRevision {
                 name: name.to_owned(),
@@ -92,7 +92,7 @@ impl Repository {
     /// # Errors
     /// [`Error::NoConfig`] when the revision has no deploy.toml there, [`Error::NotUtf8`] for a
     /// file that is not text, [`Error::Git`] when git fails.
-    pub fn source(&self, revision: &Revision) -> Result<Source> {
+    pub(crate) fn source(&self, revision: &Revision) -> Result<Source> {
         let p = &self.prefix;
         let wanted = [
             format!("{p}{DEPLOY_FILE}"),

@@ -11,14 +11,14 @@
 mod command;
 mod compare;
 mod format;
-pub mod git;
+pub(crate) mod git;
 
 use std::path::{Path, PathBuf};
 
 pub use command::cmd_preview;
-pub use compare::{Change, Comparison, ObjectChange, compare};
-pub use format::{MarkdownOptions, json, markdown, text};
-pub use git::{Repository, Revision};
+pub(crate) use compare::{Change, Comparison, compare};
+pub(crate) use format::{MarkdownOptions, json, markdown, text};
+pub(crate) use git::{Repository, Revision};
 
 use crate::config::{self, Config, Source};
 use crate::github;
@@ -26,7 +26,7 @@ use crate::render::{self, RenderOptions, SecretValues};
 use crate::secret::KeyedHash;
 
 /// The hidden line that marks the preview comment on a pull request.
-pub const COMMENT_MARKER: &str = "<!-- gpt-deploy:preview -->";
+pub(crate) const COMMENT_MARKER: &str = "<!-- gpt-deploy:preview -->";
 
 /// Errors of this module.
 #[derive(Debug, thiserror::Error)]
@@ -128,7 +128,7 @@ pub enum Error {
 }
 
 /// Result with this module's [`Error`].
-pub type Result<T, E = Error> = std::result::Result<T, E>;
+pub(crate) type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl crate::Failure for Error {
     fn exit_code(&self) -> u8 {
@@ -147,7 +147,7 @@ impl crate::Failure for Error {
 
 /// Whether an environment exists at base, head or both.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Presence {
+pub(crate) enum Presence {
     /// At both revisions.
     Both,
     /// Only at head: every object is added.
@@ -158,25 +158,25 @@ pub enum Presence {
 
 /// One environment's comparison.
 #[derive(Debug, Clone)]
-pub struct EnvPreview {
+pub(crate) struct EnvPreview {
     /// The environment's name.
-    pub name: String,
+    pub(crate) name: String,
     /// Where it exists.
-    pub presence: Presence,
+    pub(crate) presence: Presence,
     /// What differs.
-    pub comparison: Comparison,
+    pub(crate) comparison: Comparison,
 }
 
 impl EnvPreview {
     /// Whether anything differs.
     #[must_use]
-    pub fn changed(&self) -> bool {
+    pub(crate) fn changed(&self) -> bool {
         !self.comparison.objects.is_empty() || self.presence != Presence::Both
     }
 
     /// `changed`, `unchanged`, `added` (new environment) or `removed`.
     #[must_use]
-    pub fn status(&self) -> &'static str {
+    pub(crate) fn status(&self) -> &'static str {
         match self.presence {
             Presence::OnlyHead => "added",
             Presence::OnlyBase => "removed",
@@ -196,7 +196,7 @@ impl EnvPreview {
 
     /// `no changes`, or `1 added, 2 changed`.
     #[must_use]
-    pub fn counts_text(&self) -> String {
+    pub(crate) fn counts_text(&self) -> String {
         let c = &self.comparison;
         let parts: Vec<String> = [Change::Added, Change::Removed, Change::Changed]
             .into_iter()
@@ -220,25 +220,25 @@ impl EnvPreview {
 
 /// The comparison of every selected environment between two revisions.
 #[derive(Debug, Clone)]
-pub struct Preview {
+pub(crate) struct Preview {
     /// The older revision.
-    pub base: Revision,
+    pub(crate) base: Revision,
     /// The newer revision.
-    pub head: Revision,
+    pub(crate) head: Revision,
     /// The environments, sorted by name.
-    pub environments: Vec<EnvPreview>,
+    pub(crate) environments: Vec<EnvPreview>,
 }
 
 impl Preview {
     /// Whether any environment differs.
     #[must_use]
-    pub fn changed(&self) -> bool {
+    pub(crate) fn changed(&self) -> bool {
         self.environments.iter().any(EnvPreview::changed)
     }
 
     /// `2 of 3 environments change` / `no environment changes`.
     #[must_use]
-    pub fn totals_text(&self) -> String {
+    pub(crate) fn totals_text(&self) -> String {
         let changed = self.environments.iter().filter(|e| e.changed()).count();
         match (changed, self.environments.len()) {
             (0, _) => "no environment changes".to_owned(),
@@ -277,7 +277,7 @@ fn load_at(source: &Source, env: &str, revision: &Revision) -> Result<Option<Con
 ///
 /// # Errors
 /// Git, configuration and render errors, each naming the revision and file.
-pub fn build(
+pub(crate) fn build(
     repo: &Repository,
     base: &str,
     head: &str,
@@ -359,7 +359,7 @@ pub fn build(
 ///
 /// # Errors
 /// [`Error::NoPullRequest`], or [`Error::Event`] when the event file cannot be read.
-pub fn pull_request_number(flag: Option<u64>) -> Result<u64> {
+pub(crate) fn pull_request_number(flag: Option<u64>) -> Result<u64> {
     if let Some(n) = flag {
         return Ok(n);
     }
@@ -381,7 +381,7 @@ pub fn pull_request_number(flag: Option<u64>) -> Result<u64> {
 
 /// The URL of this workflow run (where its job summary is), when running in GitHub Actions.
 #[must_use]
-pub fn run_url() -> Option<String> {
+pub(crate) fn run_url() -> Option<String> {
     let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
     Some(format!(
         "{}/{}/actions/runs/{}",
@@ -393,6 +393,6 @@ pub fn run_url() -> Option<String> {
 
 /// Appends `markdown` and a blank line to `$GITHUB_STEP_SUMMARY` when it is set (the diff
 /// summaries of `preview`, `diff` and `drift`).
-pub fn append_step_summary(markdown: &str) {
+pub(crate) fn append_step_summary(markdown: &str) {
     crate::report::step_summary(&format!("{markdown}\n"));
 }

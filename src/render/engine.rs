@@ -9,13 +9,13 @@ use crate::config::image::Image;
 use crate::config::{Config, ResourceList, Template};
 
 /// The variables every template sees (named in error messages about undefined values).
-pub const VARIABLES: &str = "app, env, image, image_tag, image_pull_policy, migrate_job_name, secret_name, secret_keys, secret_data";
+pub(crate) const VARIABLES: &str = "app, env, image, image_tag, image_pull_policy, migrate_job_name, secret_name, secret_keys, secret_data";
 
 /// Builds the template environment; template syntax errors surface here.
 ///
 /// # Errors
 /// The first template with a syntax error, with its name and line.
-pub fn environment(
+pub(crate) fn environment(
     templates: &[Template],
 ) -> Result<Environment<'static>, (String, minijinja::Error)> {
     let mut env = Environment::new();
@@ -50,15 +50,15 @@ fn json(value: Value) -> Result<String, minijinja::Error> {
 }
 
 /// One entry of the Secret's data as templates see it.
-pub struct SecretEntry<'a> {
+pub(crate) struct SecretEntry<'a> {
     /// Key in the Secret.
-    pub key: &'a str,
+    pub(crate) key: &'a str,
     /// Base64 value (or the placeholder for a missing secret).
-    pub value: &'a str,
+    pub(crate) value: &'a str,
 }
 
 /// The template context for one environment.
-pub fn context(
+pub(crate) fn context(
     config: &Config,
     image: &Image,
     secret_name: &str,
@@ -151,7 +151,7 @@ pub fn context(
 /// the embedded migrations (version and checksum of each): a new image, a new database URL
 /// or a new migration gets a new Job, the same ones never run twice.
 #[must_use]
-pub fn migrate_job_name(image: &str, secret_name: &str) -> String {
+pub(crate) fn migrate_job_name(image: &str, secret_name: &str) -> String {
     use sha2::{Digest, Sha256};
     let mut hasher = Sha256::new();
     for part in [image, secret_name] {
@@ -172,7 +172,7 @@ pub fn migrate_job_name(image: &str, secret_name: &str) -> String {
 /// The error carries the template and line; every dotted path inside a tag on that line is
 /// looked up in the context, and the first one that does not resolve is the culprit (a
 /// filter such as `json` only sees the undefined value, so minijinja cannot name it).
-pub fn undefined_attribute(
+pub(crate) fn undefined_attribute(
     error: &minijinja::Error,
     templates: &[Template],
     ctx: &Value,
@@ -218,7 +218,7 @@ pub fn undefined_attribute(
 /// template lines are matched against the rendered line with every `{{ … }}` and `{% … %}`
 /// as a wildcard; among several matches the one nearest the rendered position wins.
 #[must_use]
-pub fn template_line(template: &str, rendered: &str, line: usize) -> Option<usize> {
+pub(crate) fn template_line(template: &str, rendered: &str, line: usize) -> Option<usize> {
     let target = rendered.lines().nth(line.checked_sub(1)?)?.trim_end();
     if target.trim().is_empty() {
         return None;

@@ -9,7 +9,7 @@ mod engine;
 mod out_dir;
 mod schema;
 mod secrets;
-pub mod yaml;
+pub(crate) mod yaml;
 
 use std::fmt;
 
@@ -18,9 +18,9 @@ use serde_json::Value;
 use crate::config::{self, Config};
 
 pub use command::{cmd_render, cmd_validate};
-pub use engine::migrate_job_name;
-pub use schema::{KINDS, kind_rank};
-pub use secrets::{PLACEHOLDER, SecretValues, is_version, redact, version_base, version_name};
+pub(crate) use schema::kind_rank;
+pub use secrets::{PLACEHOLDER, SecretValues, is_version};
+pub(crate) use secrets::{redact, version_base, version_name};
 
 /// Errors of this module.
 #[derive(Debug, thiserror::Error)]
@@ -162,7 +162,7 @@ impl fmt::Display for List<'_> {
 }
 
 /// Result with this module's [`Error`].
-pub type Result<T, E = Error> = std::result::Result<T, E>;
+pub(crate) type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl crate::Failure for Error {
     fn exit_code(&self) -> u8 {
@@ -200,15 +200,15 @@ pub struct Rendered {
 #[derive(Clone, PartialEq)]
 pub struct Object {
     /// e.g. `apps/v1`.
-    pub api_version: String,
+    pub(crate) api_version: String,
     /// e.g. `Deployment`.
     pub kind: String,
     /// `metadata.name`.
-    pub name: String,
+    pub(crate) name: String,
     /// `metadata.namespace`.
-    pub namespace: String,
+    pub(crate) namespace: String,
     /// The template file it came from.
-    pub template: String,
+    pub(crate) template: String,
     /// The object exactly as rendered, with real secret data.
     pub value: Value,
 }
@@ -236,7 +236,7 @@ impl fmt::Display for Object {
 impl Object {
     /// The object as printed: redacted unless `show_secrets`.
     #[must_use]
-    pub fn output_value(&self, show_secrets: bool) -> Value {
+    pub(crate) fn output_value(&self, show_secrets: bool) -> Value {
         if show_secrets {
             self.value.clone()
         } else {
@@ -274,25 +274,25 @@ impl Rendered {
 
 /// How [`load_and_render`] loads and renders an environment.
 #[derive(Debug, Clone, Default)]
-pub struct LoadOptions {
+pub(crate) struct LoadOptions {
     /// `--namespace`: renders every object into this namespace instead of the environment's.
-    pub namespace: Option<String>,
+    pub(crate) namespace: Option<String>,
     /// `--image` (see [`RenderOptions::image_tag`]).
-    pub image_tag: Option<String>,
+    pub(crate) image_tag: Option<String>,
     /// Reads the declared secrets from the process environment (and checks them); without
     /// it every secret renders as [`PLACEHOLDER`].
-    pub secrets_from_env: bool,
+    pub(crate) secrets_from_env: bool,
 }
 
 /// An environment loaded and rendered by [`load_and_render`].
 #[derive(Debug)]
-pub struct Loaded {
+pub(crate) struct Loaded {
     /// The configuration, with the namespace override applied.
-    pub config: Config,
+    pub(crate) config: Config,
     /// The secret values the objects were rendered with.
-    pub secrets: SecretValues,
+    pub(crate) secrets: SecretValues,
     /// The objects.
-    pub rendered: Rendered,
+    pub(crate) rendered: Rendered,
 }
 
 /// Loads environment `env` (see [`config::load`]), applies the namespace override, reads and
@@ -300,7 +300,7 @@ pub struct Loaded {
 ///
 /// # Errors
 /// As [`config::load`], [`check_secret_values`] and [`render`].
-pub fn load_and_render(
+pub(crate) fn load_and_render(
     config_dir: Option<&std::path::Path>,
     env: &str,
     options: &LoadOptions,
@@ -334,7 +334,7 @@ pub fn load_and_render(
 ///
 /// # Errors
 /// [`Error::SecretValues`] naming every bad value.
-pub fn check_secret_values(values: &SecretValues) -> Result<()> {
+pub(crate) fn check_secret_values(values: &SecretValues) -> Result<()> {
     let problems = values.problems();
     if problems.is_empty() {
         Ok(())
@@ -345,7 +345,7 @@ pub fn check_secret_values(values: &SecretValues) -> Result<()> {
 
 /// Prints one warning on stderr naming the required secrets whose environment variables are
 /// not set (a GitHub Actions `::warning` annotation under Actions). Names, never values.
-pub fn warn_missing_secrets(config: &Config, rendered: &Rendered) {
+pub(crate) fn warn_missing_secrets(config: &Config, rendered: &Rendered) {
     if rendered.missing_secrets.is_empty() {
         return;
     }

@@ -15,14 +15,14 @@ use super::{Error, Rendered, Result};
 use crate::cli::OutputFormat;
 
 /// Lists the files the last `render --out` wrote into the directory, one per line.
-pub const MARKER: &str = ".gpt-deploy-render";
+pub(crate) const MARKER: &str = ".gpt-deploy-render";
 
 /// Writes every object of `rendered` into `dir` and prints the files written on stdout.
 ///
 /// # Errors
 /// [`Error::OutDir`] when `dir` is a file or holds files `render` did not write;
 /// [`Error::Write`] for I/O errors.
-pub fn write(
+pub(crate) fn write(
     rendered: &Rendered,
     dir: &Path,
     format: OutputFormat,

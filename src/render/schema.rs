@@ -11,7 +11,7 @@ use serde_json::Value;
 use k8s_openapi::api::{apps, batch, core, policy};
 
 /// Kinds `render` knows how to check, in the order they are applied.
-pub const KINDS: [(&str, &str); 8] = [
+pub(crate) const KINDS: [(&str, &str); 8] = [
     ("v1", "ServiceAccount"),
     ("v1", "ConfigMap"),
     ("v1", "Secret"),
@@ -24,7 +24,7 @@ pub const KINDS: [(&str, &str); 8] = [
 
 /// Position of a kind in the apply order; unknown kinds sort last.
 #[must_use]
-pub fn kind_rank(kind: &str) -> usize {
+pub(crate) fn kind_rank(kind: &str) -> usize {
     KINDS
         .iter()
         .position(|(_, k)| *k == kind)
@@ -35,7 +35,7 @@ pub fn kind_rank(kind: &str) -> usize {
 ///
 /// # Errors
 /// Every problem found, each naming a field path such as `spec.template.spec.containers[0].image`.
-pub fn check(value: &Value) -> Result<(), Vec<String>> {
+pub(crate) fn check(value: &Value) -> Result<(), Vec<String>> {
     let api_version = value
         .get("apiVersion")
         .and_then(Value::as_str)

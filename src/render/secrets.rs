@@ -44,7 +44,7 @@ impl SecretValues {
     /// Reads each declared secret's environment variable. An empty variable counts as unset:
     /// GitHub Actions expands a missing secret to the empty string.
     #[must_use]
-    pub fn from_process_env(config: &Config) -> Self {
+    pub(crate) fn from_process_env(config: &Config) -> Self {
         Self::from_lookup(config, |name| std::env::var(name).ok())
     }
 
@@ -71,7 +71,7 @@ impl SecretValues {
 
     /// The value for environment variable `env`, if set.
     #[must_use]
-    pub fn get(&self, env: &str) -> Option<&SecretString> {
+    pub(crate) fn get(&self, env: &str) -> Option<&SecretString> {
         self.values.get(env)
     }
 
@@ -81,7 +81,7 @@ impl SecretValues {
     /// as a PostgreSQL URL (as `serve` and `migrate` parse it). Each problem is
     /// `NAME: what is wrong`, never the value.
     #[must_use]
-    pub fn problems(&self) -> Vec<String> {
+    pub(crate) fn problems(&self) -> Vec<String> {
         let mut problems = Vec::new();
         for (name, value) in &self.values {
             let problem = match name.as_str() {
@@ -107,8 +107,8 @@ impl SecretValues {
 
 /// One entry of the Secret's `data`, base64 encoded.
 pub(super) struct DataEntry {
-    pub key: String,
-    pub base64: String,
+    pub(crate) key: String,
+    pub(crate) base64: String,
 }
 
 /// The Secret's data in declaration order, plus the env names of required secrets that are
@@ -143,7 +143,7 @@ const VERSION_DIGITS: usize = 8;
 /// documentation. The same data always gives the same name; any changed key or value gives
 /// another.
 #[must_use]
-pub fn version_name<'a>(
+pub(crate) fn version_name<'a>(
     base: &str,
     entries: impl IntoIterator<Item = (&'a str, &'a str)>,
 ) -> String {
@@ -175,7 +175,7 @@ pub fn is_version(base: &str, name: &str) -> bool {
 
 /// The base name of a versioned Secret name (`gpt-secrets-0a1b2c3d` → `gpt-secrets`).
 #[must_use]
-pub fn version_base(name: &str) -> Option<&str> {
+pub(crate) fn version_base(name: &str) -> Option<&str> {
     let (base, _) = name.rsplit_once('-')?;
     (!base.is_empty() && is_version(base, name)).then_some(base)
 }
@@ -191,7 +191,7 @@ pub(super) fn data_version_name(base: &str, data: &[DataEntry]) -> String {
 /// A copy of `object` with every value of a Secret's `data` and `stringData` replaced by
 /// [`PLACEHOLDER`]. Other objects are returned unchanged.
 #[must_use]
-pub fn redact(object: &Value) -> Value {
+pub(crate) fn redact(object: &Value) -> Value {
     let mut copy = object.clone();
     if copy.get("kind").and_then(Value::as_str) == Some("Secret") {
         for field in ["data", "stringData"] {

@@ -11,13 +11,13 @@ use serde_json::{Map, Number, Value};
 
 /// A YAML document that could not be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct YamlError {
+pub(crate) struct YamlError {
     /// 1-based index of the document in the stream.
-    pub document: usize,
+    pub(crate) document: usize,
     /// The parser's message, including line and column within the rendered text.
-    pub message: String,
+    pub(crate) message: String,
     /// 1-based line of the rendered text where the parser stopped, when it says.
-    pub line: Option<usize>,
+    pub(crate) line: Option<usize>,
 }
 
 /// Parses a multi-document YAML stream into JSON values, skipping empty documents.
@@ -25,7 +25,7 @@ pub struct YamlError {
 ///
 /// # Errors
 /// The first document that is not valid YAML, or maps a key twice.
-pub fn parse_documents(text: &str) -> Result<Vec<Value>, YamlError> {
+pub(crate) fn parse_documents(text: &str) -> Result<Vec<Value>, YamlError> {
     let mut documents = Vec::new();
     for (index, document) in serde_yaml::Deserializer::from_str(text).enumerate() {
         let value = Strict::deserialize(document).map_err(|e| YamlError {
@@ -42,7 +42,7 @@ pub fn parse_documents(text: &str) -> Result<Vec<Value>, YamlError> {
 
 /// Serialises one value as a YAML document body (no leading `---`), keys in their given order.
 #[must_use]
-pub fn to_string(value: &Value) -> String {
+pub(crate) fn to_string(value: &Value) -> String {
     // Serialising a serde_json::Value cannot fail: keys are strings and numbers are finite.
     serde_yaml::to_string(value).unwrap_or_default()
 }

@@ -9,7 +9,7 @@ const RESERVE: usize = 600;
 
 /// Builds markdown up to a limit (see the module documentation).
 #[derive(Debug)]
-pub struct Fitter {
+pub(crate) struct Fitter {
     out: String,
     used: usize,
     limit: usize,
@@ -20,7 +20,7 @@ pub struct Fitter {
 impl Fitter {
     /// Starts with `head` (always kept); `limit` is in characters, `None` for no limit.
     #[must_use]
-    pub fn new(head: &str, limit: Option<usize>) -> Self {
+    pub(crate) fn new(head: &str, limit: Option<usize>) -> Self {
         Self {
             out: head.to_owned(),
             used: head.chars().count(),
@@ -31,7 +31,7 @@ impl Fitter {
     }
 
     /// Adds text that belongs to the frame (a heading), if it fits.
-    pub fn text(&mut self, text: &str) {
+    pub(crate) fn text(&mut self, text: &str) {
         let size = text.chars().count();
         if self.used + size + RESERVE <= self.limit {
             self.out.push_str(text);
@@ -40,7 +40,7 @@ impl Fitter {
     }
 
     /// Adds `block`, or once one block did not fit, `short` (a one-line stand-in) instead.
-    pub fn block(&mut self, block: &str, short: &str) {
+    pub(crate) fn block(&mut self, block: &str, short: &str) {
         self.blocks += 1;
         let size = block.chars().count();
         if self.omitted == 0 && self.used + size + RESERVE <= self.limit {
@@ -55,7 +55,7 @@ impl Fitter {
     /// The markdown; when blocks were left out, a note saying how many and where the full
     /// text is (`full_text_at`, e.g. a link to the job summary).
     #[must_use]
-    pub fn finish(mut self, full_text_at: Option<&str>) -> String {
+    pub(crate) fn finish(mut self, full_text_at: Option<&str>) -> String {
         if self.omitted > 0 {
             let at = full_text_at.unwrap_or("the job summary");
             let _ = write!(
@@ -80,7 +80,7 @@ impl Fitter {
 /// A collapsible block: `summary` (HTML: escape plain text with [`html_escape`]) over a diff
 /// in a fence longer than any backtick run inside it.
 #[must_use]
-pub fn details(summary: &str, diff: &str) -> String {
+pub(crate) fn details(summary: &str, diff: &str) -> String {
     let longest = diff.split(|c| c != '`').map(str::len).max().unwrap_or(0);
     let fence = "`".repeat(longest.max(2) + 1);
     format!("<details><summary>{summary}</summary>\n\n{fence}diff\n{diff}{fence}\n\n</details>\n")
@@ -88,7 +88,7 @@ pub fn details(summary: &str, diff: &str) -> String {
 
 /// Escapes `&`, `<` and `>` for HTML inside markdown.
 #[must_use]
-pub fn html_escape(text: &str) -> String {
+pub(crate) fn html_escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")

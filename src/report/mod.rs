@@ -4,8 +4,8 @@
 //! a terminal (colour, a live progress line), in a log file (plain lines, one per change)
 //! and in GitHub Actions (`::error` annotations and a markdown step summary).
 
-pub mod markdown;
-pub mod progress;
+pub(crate) mod markdown;
+pub(crate) mod progress;
 
 use std::io::{IsTerminal, Write as _};
 use std::path::{Path, PathBuf};
@@ -21,7 +21,7 @@ static QUIET: AtomicBool = AtomicBool::new(false);
 static LINES_TO_STDERR: AtomicBool = AtomicBool::new(false);
 
 /// Sends the result lines of [`line`] to stderr from now on (stdout carries a document).
-pub fn lines_to_stderr() {
+pub(crate) fn lines_to_stderr() {
     LINES_TO_STDERR.store(true, Ordering::Relaxed);
 }
 
@@ -40,18 +40,18 @@ pub fn colour_allowed() -> bool {
 
 /// True when what goes to stdout may be coloured: a terminal, and colour allowed.
 #[must_use]
-pub fn colour_stdout() -> bool {
+pub(crate) fn colour_stdout() -> bool {
     stdout_is_tty() && colour_allowed()
 }
 
 /// True when `--quiet` was given: only errors, warnings and requested output are printed.
 #[must_use]
-pub fn quiet() -> bool {
+pub(crate) fn quiet() -> bool {
     QUIET.load(Ordering::Relaxed)
 }
 
 /// Prints a note for a person on stderr (where, what was kept, the outcome), unless `--quiet`.
-pub fn note(message: &str) {
+pub(crate) fn note(message: &str) {
     if !quiet() {
         eprintln!("{message}");
     }
@@ -59,25 +59,25 @@ pub fn note(message: &str) {
 
 /// True when running under GitHub Actions (`GITHUB_ACTIONS=true`).
 #[must_use]
-pub fn github_actions() -> bool {
+pub(crate) fn github_actions() -> bool {
     std::env::var("GITHUB_ACTIONS").as_deref() == Ok("true")
 }
 
 /// True when stdout is a terminal (colours and live progress are wanted).
 #[must_use]
-pub fn stdout_is_tty() -> bool {
+pub(crate) fn stdout_is_tty() -> bool {
     std::io::stdout().is_terminal()
 }
 
 /// True when stderr is a terminal (where the progress line is drawn).
 #[must_use]
-pub fn stderr_is_tty() -> bool {
+pub(crate) fn stderr_is_tty() -> bool {
     std::io::stderr().is_terminal()
 }
 
 /// The kind of a GitHub Actions annotation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Level {
+pub(crate) enum Level {
     /// `::error::`
     Error,
     /// `::warning::`
@@ -87,7 +87,7 @@ pub enum Level {
 /// Writes one GitHub Actions annotation (a workflow command) on stderr. Every annotation goes
 /// through here: stderr, because Actions reads workflow commands on both streams and stdout may
 /// carry a document (`render`'s YAML, `-o json`) that an annotation would corrupt.
-pub fn annotate(level: Level, message: &str) {
+pub(crate) fn annotate(level: Level, message: &str) {
     let command = match level {
         Level::Error => "error",
         Level::Warning => "warning",
@@ -98,18 +98,11 @@ pub fn annotate(level: Level, message: &str) {
 /// Escapes the message of a workflow command (GitHub's escaping): an annotation is one line,
 /// so `%`, `\r` and `\n` become `%25`, `%0D` and `%0A`.
 #[must_use]
-pub fn escape_data(message: &str) -> String {
+pub(crate) fn escape_data(message: &str) -> String {
     message
         .replace('%', "%25")
         .replace('\r', "%0D")
         .replace('\n', "%0A")
-}
-
-/// Escapes a property value of a workflow command (`file=`, `title=`): as [`escape_data`],
-/// and `:` and `,` too, which would otherwise end the value.
-#[must_use]
-pub fn escape_property(value: &str) -> String {
-    escape_data(value).replace(':', "%3A").replace(',', "%2C")
 }
 
 /// Prints an error for a person; under GitHub Actions also as an `::error` annotation.
@@ -125,7 +118,7 @@ pub fn error(message: &str) {
 }
 
 /// Prints a warning for a person; under GitHub Actions also as a `::warning` annotation.
-pub fn warning(message: &str) {
+pub(crate) fn warning(message: &str) {
     eprintln!("warning: {message}");
     if github_actions() {
         annotate(Level::Warning, message);
@@ -133,7 +126,7 @@ pub fn warning(message: &str) {
 }
 
 /// The causes of `error`, outermost first (its `source()` chain, without `error` itself).
-pub fn causes<'a>(
+pub(crate) fn causes<'a>(
     error: &'a dyn std::error::Error,
 ) -> impl Iterator<Item = &'a (dyn std::error::Error + 'static)> {
     std::iter::successors(error.source(), |cause| cause.source())
@@ -141,7 +134,7 @@ pub fn causes<'a>(
 
 /// `error: cause: cause…` on one line, for places that print several errors in a list.
 #[must_use]
-pub fn with_causes(error: &dyn std::error::Error) -> String {
+pub(crate) fn with_causes(error: &dyn std::error::Error) -> String {
     causes(error).fold(error.to_string(), |text, cause| format!("{text}: {cause}"))
 }
 
@@ -155,7 +148,7 @@ pub fn caused_by(error: &dyn std::error::Error) -> String {
 
 /// The file named by `$GITHUB_STEP_SUMMARY`, when it is set and not empty.
 #[must_use]
-pub fn step_summary_path() -> Option<PathBuf> {
+pub(crate) fn step_summary_path() -> Option<PathBuf> {
     std::env::var_os("GITHUB_STEP_SUMMARY")
         .filter(|p| !p.is_empty())
         .map(PathBuf::from)
@@ -165,7 +158,7 @@ pub fn step_summary_path() -> Option<PathBuf> {
 ///
 /// # Errors
 /// The file cannot be opened or written.
-pub fn append_summary(path: &Path, markdown: &str) -> std::io::Result<()> {
+pub(crate) fn append_summary(path: &Path, markdown: &str) -> std::io::Result<()> {
     std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -175,7 +168,7 @@ pub fn append_summary(path: &Path, markdown: &str) -> std::io::Result<()> {
 
 /// Appends `markdown` to `$GITHUB_STEP_SUMMARY` when it is set. A summary that cannot be
 /// written is only a warning: the command itself succeeded or failed already.
-pub fn step_summary(markdown: &str) {
+pub(crate) fn step_summary(markdown: &str) {
     let Some(path) = step_summary_path() else {
         return;
     };
@@ -189,7 +182,7 @@ pub fn step_summary(markdown: &str) {
 
 /// Prints one result line on stdout (e.g. `deployment.apps/gpt-service configured`),
 /// unless `--quiet`.
-pub fn line(message: &str) {
+pub(crate) fn line(message: &str) {
     if quiet() {
     } else if LINES_TO_STDERR.load(Ordering::Relaxed) {
         eprintln!("{message}");
@@ -206,10 +199,6 @@ mod tests {
     fn annotations_stay_on_one_line() {
         assert_eq!(escape_data("a\nb\r%"), "a%0Ab%0D%25");
         assert_eq!(escape_data("a: b, c"), "a: b, c");
-        assert_eq!(
-            escape_property("src/a.rs:3, b%\n"),
-            "src/a.rs%3A3%2C b%25%0A"
-        );
     }
 
     #[derive(Debug)]

@@ -19,7 +19,7 @@ pub struct Progress {
 impl Progress {
     /// A spinner on stderr when it is a terminal, else plain lines on stderr.
     #[must_use]
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let mut progress = Self::with_tty(super::stderr_is_tty() && !super::quiet());
         progress.silent = super::quiet();
         progress
@@ -27,7 +27,7 @@ impl Progress {
 
     /// As [`Progress::new`], choosing the mode explicitly.
     #[must_use]
-    pub fn with_tty(tty: bool) -> Self {
+    pub(crate) fn with_tty(tty: bool) -> Self {
         let bar = tty.then(|| {
             let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
             if let Ok(style) = ProgressStyle::with_template("{spinner} {elapsed:>4} {msg}") {
@@ -44,7 +44,7 @@ impl Progress {
     }
 
     /// Shows the current state.
-    pub fn set(&self, message: &str) {
+    pub(crate) fn set(&self, message: &str) {
         let mut last = self
             .last
             .lock()
@@ -61,7 +61,7 @@ impl Progress {
     }
 
     /// Clears the live line (if any) and prints a final line.
-    pub fn finish(&self, message: &str) {
+    pub(crate) fn finish(&self, message: &str) {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }
@@ -71,7 +71,7 @@ impl Progress {
     }
 
     /// Removes the live line without printing anything.
-    pub fn clear(&self) {
+    pub(crate) fn clear(&self) {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }
