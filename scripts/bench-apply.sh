@@ -80,6 +80,9 @@ def upstream():
 
 class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body leave in separate writes: with Nagle's algorithm on, the body would
+    # wait for the client's delayed ACK (~40 ms) and every request would look that slow.
+    disable_nagle_algorithm = True
     up = None
 
     def log_message(self, *args):
@@ -163,7 +166,7 @@ admin=("$kubectl_bin" --kubeconfig "$state/kubeconfig")
 config=$work/config
 mkdir -p "$config"
 cp -r "$root/deploy.toml" "$root/environments" "$root/templates" "$config/"
-export CLERK_WEBHOOK_SECRET=whsec_benchmark DATABASE_URL=postgres://bench@db/bench
+export CLERK_WEBHOOK_SECRET=whsec_YmVuY2htYXJrLXNpZ25pbmctc2VjcmV0 DATABASE_URL=postgres://bench@db/bench
 context=gpt-deploy-test
 kubectl_cache=$work/kube-cache
 # kubectl's discovery cache is warmed first (not counted): the kubectl side gets its best case.
@@ -199,11 +202,10 @@ while line := resp.readline():
     last = status
 PY
 
-# CPU seconds (user + system) of this shell's reaped children; `times` is a builtin, so
-# reading it forks nothing.
+# CPU seconds (user + system) of this shell's reaped children, from a `times` output saved
+# by the shell itself (`times` is a builtin: in $(...) it would describe the subshell).
 children_cpu() {
-    times >"$work/times"
-    awk 'NR == 2 { split($0, t, /[ms]/); printf "%.3f", t[1] * 60 + t[2] + t[3] * 60 + t[4] }' "$work/times"
+    awk 'NR == 2 { split($0, t, /[ms]/); printf "%.3f", t[1] * 60 + t[2] + t[3] * 60 + t[4] }' "$1"
 }
 
 # measure LABEL NAMESPACE COMMAND...: wall time, CPU, requests and exit − last status change
@@ -218,11 +220,13 @@ measure() {
     for _ in $(seq 250); do [[ -s $watch_log ]] && break; sleep 0.02; done
     [[ -s $watch_log ]] || die "the Deployment watch for $ns did not start: $(cat "$work/watch.err")"
     before=$(count)
-    cpu0=$(children_cpu)
+    times >"$work/times-before"
     start=$EPOCHREALTIME
     "$@" >"$work/last.out" 2>&1 || { cat "$work/last.out" >&2; die "$label failed"; }
     end=$EPOCHREALTIME
-    cpu1=$(children_cpu)
+    times >"$work/times-after"
+    cpu0=$(children_cpu "$work/times-before")
+    cpu1=$(children_cpu "$work/times-after")
     sleep 0.3 # let the proxy log the last lines, and see any status change after the exit
     kill "$watch_pid" 2>/dev/null || true
     wait "$watch_pid" 2>/dev/null || true
@@ -316,7 +320,8 @@ for scenario in dict.fromkeys(s for s, _ in runs):
     ours = medians.get((scenario, "gpt-deploy apply --wait"))
     pair = medians.get((scenario, "kubectl apply --server-side + rollout status"))
     if ours and pair:
-        print(f"{scenario}: gpt-deploy / kubectl pair (warm cache): wall {ours[0] / pair[0]:.2f}x, CPU {ours[1] / pair[1]:.2f}x")
+        cpu = f"{ours[1] / pair[1]:.2f}x" if pair[1] > 0 else "n/a"
+        print(f"{scenario}: gpt-deploy / kubectl pair (warm cache): wall {ours[0] / pair[0]:.2f}x, CPU {cpu}")
 '
 printf '\n(a gap "N+M": M status changes came after the exit, i.e. the step exited before the rollout was complete)\n'
 
