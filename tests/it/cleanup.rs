@@ -752,51 +752,14 @@ async fn a_dropped_connection_between_batches_is_retried() {
     assert_only_young_left(p).await;
 }
 
-#[tokio::test]
-async fn a_batch_over_its_statement_timeout_is_retried_then_the_run_fails() {
-    let db = support::pg::migrated_database().await;
-    let p = db.pool();
-    fill(p, 30).await;
-    gate_sessions(&db).await;
-    let o = cleanup(
-        Some(&db.url),
-        &[
-            AS_OF,
-            "--batch-size",
-            "5",
-            "--statement-timeout",
-            "1s",
-            "--retry-for",
-            "4s",
-            "--walk",
-            "index",
-        ],
-    )
-    .await;
-    open_gate(&db).await;
-    let (out, err) = text(&o);
-    assert_eq!(o.status.code(), Some(3), "{out}\n{err}");
-    assert!(
-        err.contains("deleting a batch from gpt_sessions by expires_at"),
-        "{err}"
-    );
-    assert!(
-        err.contains("canceling statement due to statement timeout"),
-        "{err}"
-    );
-    assert!(err.contains("transient database error; retrying"), "{err}");
-    assert!(err.contains("the next run continues from there"), "{err}");
-    // The batches before the waiting one are committed; the waiting one is not.
-    assert_eq!(count(p, "gpt_authorization_codes").await, 3);
-    assert_eq!(count(p, "gpt_sessions").await, 23);
-}
-
-#[tokio::test]
-async fn a_heap_batch_cancelled_on_the_server_is_run_by_the_client_then_the_run_fails() {
-    let db = support::pg::migrated_database().await;
-    let p = db.pool();
-    fill(p, 30).await;
-    gate_sessions(&db).await;
+/// A run of `walk` that meets the gate of [`gate_sessions`] in its third
+/// sessions batch under a 1 s statement timeout, retried for `retry_for`: it
+/// fails with exit code 3, naming the timeout and the retries, after every
+/// batch before the gate committed (all codes but the 3 young ones are gone).
+/// Returns the stderr (debug log) for the walk's own checks.
+async fn run_into_the_statement_timeout(db: &TestDb, walk: &str, retry_for: &str) -> String {
+    fill(db.pool(), 30).await;
+    gate_sessions(db).await;
     let o = command(
         Some(&db.url),
         &[
@@ -806,17 +769,50 @@ async fn a_heap_batch_cancelled_on_the_server_is_run_by_the_client_then_the_run_
             "--statement-timeout",
             "1s",
             "--retry-for",
-            "3s",
+            retry_for,
             "--walk",
-            "heap",
+            walk,
         ],
     )
     .env("RUST_LOG", "gpt_deploy=debug")
     .output()
     .await;
-    open_gate(&db).await;
+    open_gate(db).await;
     let (out, err) = text(&o);
-    assert_eq!(o.status.code(), Some(3), "{out}\n{err}");
+    assert_eq!(o.status.code(), Some(3), "{walk}: {out}\n{err}");
+    assert!(
+        err.contains("canceling statement due to statement timeout"),
+        "{walk}: {err}"
+    );
+    assert!(
+        err.contains("transient database error; retrying"),
+        "{walk}: {err}"
+    );
+    assert_eq!(
+        count(db.pool(), "gpt_authorization_codes").await,
+        3,
+        "{walk}"
+    );
+    err
+}
+
+#[tokio::test]
+async fn a_batch_over_its_statement_timeout_is_retried_then_the_run_fails() {
+    let db = support::pg::migrated_database().await;
+    let err = run_into_the_statement_timeout(&db, "index", "4s").await;
+    assert!(
+        err.contains("deleting a batch from gpt_sessions by expires_at"),
+        "{err}"
+    );
+    assert!(err.contains("the next run continues from there"), "{err}");
+    // The batches before the waiting one are committed; the waiting one is not.
+    assert_eq!(count(db.pool(), "gpt_sessions").await, 23);
+}
+
+#[tokio::test]
+async fn a_heap_batch_cancelled_on_the_server_is_run_by_the_client_then_the_run_fails() {
+    let db = support::pg::migrated_database().await;
+    let err = run_into_the_statement_timeout(&db, "heap", "3s").await;
     // The server's run was cancelled at the gate and handed the batch over...
     assert!(
         err.lines()
@@ -831,13 +827,7 @@ async fn a_heap_batch_cancelled_on_the_server_is_run_by_the_client_then_the_run_
         err.contains("deleting a batch from gpt_sessions in heap order"),
         "{err}"
     );
-    assert!(
-        err.contains("canceling statement due to statement timeout"),
-        "{err}"
-    );
-    assert!(err.contains("transient database error; retrying"), "{err}");
-    assert_eq!(count(p, "gpt_authorization_codes").await, 3);
-    let (_, _, sessions, _) = left(p).await;
+    let (_, _, sessions, _) = left(db.pool()).await;
     assert!(sessions.contains(&"old_00018".to_string()), "{sessions:?}");
 }
 
