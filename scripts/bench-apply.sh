@@ -250,6 +250,24 @@ kubectl_pair() { # kubectl_pair NAMESPACE MANIFEST [CACHE_DIR]
             rollout status deployment/gpt-service -n "$1" --timeout=5m
 }
 
+# kubectl doing what gpt-deploy does, in its order: config objects, the migration Job
+# waited for, the Deployment and its rollout, then the CronJob (DIR from `render --out`).
+kubectl_ordered() { # kubectl_ordered NAMESPACE DIR
+    local k=("$kubectl_bin" --kubeconfig "$work/kubeconfig" --cache-dir "$kubectl_cache" --context "$context")
+    local first=() job
+    for f in "$2"/*-secret-*.yaml "$2"/*-poddisruptionbudget-*.yaml "$2"/*-service-*.yaml; do
+        [[ -f $f ]] && first+=(-f "$f")
+    done
+    job=$(basename "$2"/*-job-*.yaml .yaml)
+    job=${job#*-job-}
+    "${k[@]}" apply --server-side "${first[@]}" &&
+        "${k[@]}" apply --server-side -f "$2"/*-job-*.yaml &&
+        "${k[@]}" wait --for=condition=complete "job/$job" -n "$1" --timeout=5m &&
+        "${k[@]}" apply --server-side -f "$2"/*-deployment-*.yaml &&
+        "${k[@]}" rollout status deployment/gpt-service -n "$1" --timeout=5m &&
+        "${k[@]}" apply --server-side -f "$2"/*-cronjob-*.yaml
+}
+
 gpt_apply() { # gpt_apply NAMESPACE TAG [BINARY]
     "${3:-$gpt_deploy}" apply --config "$config" --env development --kubeconfig "$work/kubeconfig" \
         --context "$context" --namespace "$1" --image "$2" --wait --timeout 5m
@@ -261,7 +279,8 @@ for round in $(seq "$rounds"); do
     ns_k=bench-kubectl-$round
     ns_c=bench-kubectl-cold-$round
     ns_b=bench-baseline-$round
-    namespaces=("$ns_g" "$ns_k" "$ns_c")
+    ns_o=bench-kubectl-ordered-$round
+    namespaces=("$ns_g" "$ns_k" "$ns_c" "$ns_o")
     [[ -n ${BENCH_BASELINE_BIN:-} ]] && namespaces+=("$ns_b")
     for ns in "${namespaces[@]}"; do "${admin[@]}" create namespace "$ns" >/dev/null; done
     # Pods need the namespace's default ServiceAccount, which the controller-manager adds.
@@ -275,6 +294,12 @@ for round in $(seq "$rounds"); do
     render "$ns_k" v1.0.1 >"$work/second.yaml"
     render "$ns_c" v1.0.0 >"$work/first-cold.yaml"
     render "$ns_c" v1.0.1 >"$work/second-cold.yaml"
+    for tag in v1.0.0 v1.0.1; do
+        rm -rf "$work/ordered-$tag"
+        sed -i "s/^namespace = .*/namespace = \"$ns_o\"/" "$config/environments/development.toml"
+        "$gpt_deploy" render --config "$config" --env development --image "$tag" --show-secrets \
+            --out "$work/ordered-$tag" >/dev/null
+    done
     log "round $round: first deploy"
     measure "first deploy|gpt-deploy apply --wait" "$ns_g" gpt_apply "$ns_g" v1.0.0
     if [[ -n ${BENCH_BASELINE_BIN:-} ]]; then
@@ -283,6 +308,8 @@ for round in $(seq "$rounds"); do
     measure "first deploy|kubectl apply --server-side + rollout status" "$ns_k" kubectl_pair "$ns_k" "$work/first.yaml"
     measure "first deploy|same kubectl pair, cold discovery cache (fresh CI runner)" "$ns_c" \
         kubectl_pair "$ns_c" "$work/first-cold.yaml" "$work/cold-cache-$round-1"
+    measure "first deploy|kubectl in gpt-deploy's order (config, Job + wait, Deployment + rollout status, CronJob)" "$ns_o" \
+        kubectl_ordered "$ns_o" "$work/ordered-v1.0.0"
     log "round $round: image change"
     measure "image change|gpt-deploy apply --wait" "$ns_g" gpt_apply "$ns_g" v1.0.1
     if [[ -n ${BENCH_BASELINE_BIN:-} ]]; then
@@ -291,6 +318,8 @@ for round in $(seq "$rounds"); do
     measure "image change|kubectl apply --server-side + rollout status" "$ns_k" kubectl_pair "$ns_k" "$work/second.yaml"
     measure "image change|same kubectl pair, cold discovery cache (fresh CI runner)" "$ns_c" \
         kubectl_pair "$ns_c" "$work/second-cold.yaml" "$work/cold-cache-$round-2"
+    measure "image change|kubectl in gpt-deploy's order (config, Job + wait, Deployment + rollout status, CronJob)" "$ns_o" \
+        kubectl_ordered "$ns_o" "$work/ordered-v1.0.1"
 done
 
 # --- report ---------------------------------------------------------------------
@@ -318,10 +347,12 @@ for (scenario, command), values in runs.items():
 print()
 for scenario in dict.fromkeys(s for s, _ in runs):
     ours = medians.get((scenario, "gpt-deploy apply --wait"))
-    pair = medians.get((scenario, "kubectl apply --server-side + rollout status"))
-    if ours and pair:
-        cpu = f"{ours[1] / pair[1]:.2f}x" if pair[1] > 0 else "n/a"
-        print(f"{scenario}: gpt-deploy / kubectl pair (warm cache): wall {ours[0] / pair[0]:.2f}x, CPU {cpu}")
+    for label, command in (("kubectl pair (warm cache)", "kubectl apply --server-side + rollout status"),
+                           ("kubectl in the same order", "kubectl in gpt-deploy\x27s order (config, Job + wait, Deployment + rollout status, CronJob)")):
+        pair = medians.get((scenario, command))
+        if ours and pair:
+            cpu = f"{ours[1] / pair[1]:.2f}x" if pair[1] > 0 else "n/a"
+            print(f"{scenario}: gpt-deploy / {label}: wall {ours[0] / pair[0]:.2f}x, CPU {cpu}")
 '
 printf '\n(a gap "N+M": M status changes came after the exit, i.e. the step exited before the rollout was complete)\n'
 
