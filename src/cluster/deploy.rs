@@ -466,7 +466,12 @@ async fn apply_deployment<'a>(
         previous: None,
     };
     for (p, c) in pre.ranked(|rank| rank == deployment_rank) {
+        // Not for a replacement: until the old Deployment is gone, a watch by name sees its
+        // finished rollout, and the new object starts again at generation 1, so the old
+        // status would pass for the new one (and its orphans would go before new pods are
+        // ready). Its watch starts after the write.
         if waits
+            && !c.replace
             && phase.watch.is_none()
             && let Some(rendered) = rollout::Target::from_applied(&p.body)
         {
