@@ -131,8 +131,8 @@ impl Checker<'_> {
     fn layered<T: Clone>(
         &mut self,
         key: &str,
-        env: &Option<Spanned<T>>,
-        defaults: &Option<Spanned<T>>,
+        env: Option<&Spanned<T>>,
+        defaults: Option<&Spanned<T>>,
         check: impl Fn(&T) -> Option<String>,
     ) -> Option<T> {
         let (value, file) = match (env, defaults) {
@@ -159,8 +159,8 @@ impl Checker<'_> {
     fn optional<T: Clone>(
         &mut self,
         key: &str,
-        env: &Option<Spanned<T>>,
-        defaults: &Option<Spanned<T>>,
+        env: Option<&Spanned<T>>,
+        defaults: Option<&Spanned<T>>,
         check: impl Fn(&T) -> Option<String>,
     ) -> Option<T> {
         if env.is_none() && defaults.is_none() {
@@ -273,39 +273,62 @@ fn check_environment(
     env: &Layer,
     def: &Layer,
 ) -> Option<Environment> {
-    let namespace = c.layered("namespace", &env.namespace, &def.namespace, |v| {
-        dns_label(v)
-    });
-    let replicas = c.layered("replicas", &env.replicas, &def.replicas, |v| {
-        range(*v, 1, 100)
-    });
-    let image_tag = c.layered("image_tag", &env.image_tag, &def.image_tag, |v| {
-        image_tag(v)
-    });
-    let kube_context = c.optional("kube_context", &env.kube_context, &def.kube_context, |v| {
-        not_empty(v)
-    });
+    let namespace = c.layered(
+        "namespace",
+        env.namespace.as_ref(),
+        def.namespace.as_ref(),
+        |v| dns_label(v),
+    );
+    let replicas = c.layered(
+        "replicas",
+        env.replicas.as_ref(),
+        def.replicas.as_ref(),
+        |v| range(*v, 1, 100),
+    );
+    let image_tag = c.layered(
+        "image_tag",
+        env.image_tag.as_ref(),
+        def.image_tag.as_ref(),
+        |v| image_tag(v),
+    );
+    let kube_context = c.optional(
+        "kube_context",
+        env.kube_context.as_ref(),
+        def.kube_context.as_ref(),
+        |v| not_empty(v),
+    );
     let github_environment = c.optional(
         "github_environment",
-        &env.github_environment,
-        &def.github_environment,
+        env.github_environment.as_ref(),
+        def.github_environment.as_ref(),
         |v| not_empty(v),
     );
     let grace = c.layered(
         "termination_grace_period_seconds",
-        &env.termination_grace_period_seconds,
-        &def.termination_grace_period_seconds,
+        env.termination_grace_period_seconds.as_ref(),
+        def.termination_grace_period_seconds.as_ref(),
         // serve's shutdown delay (5 s) and a drain of at least 3 s must fit, with 2 s to spare.
         |v| range(*v, 10, 3600),
     );
-    let log_level = c.layered("log_level", &env.log_level, &def.log_level, |v| {
-        not_empty(v)
-    });
+    let log_level = c.layered(
+        "log_level",
+        env.log_level.as_ref(),
+        def.log_level.as_ref(),
+        |v| not_empty(v),
+    );
     let mut list = |prefix: &str, e: &RawList, d: &RawList| -> Option<ResourceList> {
-        let cpu = c.layered(&format!("{prefix}.cpu"), &e.cpu, &d.cpu, |v| quantity(v));
-        let memory = c.layered(&format!("{prefix}.memory"), &e.memory, &d.memory, |v| {
-            quantity(v)
-        });
+        let cpu = c.layered(
+            &format!("{prefix}.cpu"),
+            e.cpu.as_ref(),
+            d.cpu.as_ref(),
+            |v| quantity(v),
+        );
+        let memory = c.layered(
+            &format!("{prefix}.memory"),
+            e.memory.as_ref(),
+            d.memory.as_ref(),
+            |v| quantity(v),
+        );
         Some(ResourceList {
             cpu: cpu?,
             memory: memory?,
@@ -322,13 +345,24 @@ fn check_environment(
         &def.resources.limits,
     );
     let (ec, dc) = (&env.cleanup, &def.cleanup);
-    let schedule = c.layered("cleanup.schedule", &ec.schedule, &dc.schedule, |v| cron(v));
-    let retention = c.layered("cleanup.retention", &ec.retention, &dc.retention, |v| {
-        duration(v)
-    });
-    let batch_size = c.layered("cleanup.batch_size", &ec.batch_size, &dc.batch_size, |v| {
-        range(*v, 1, 100_000)
-    });
+    let schedule = c.layered(
+        "cleanup.schedule",
+        ec.schedule.as_ref(),
+        dc.schedule.as_ref(),
+        |v| cron(v),
+    );
+    let retention = c.layered(
+        "cleanup.retention",
+        ec.retention.as_ref(),
+        dc.retention.as_ref(),
+        |v| duration(v),
+    );
+    let batch_size = c.layered(
+        "cleanup.batch_size",
+        ec.batch_size.as_ref(),
+        dc.batch_size.as_ref(),
+        |v| range(*v, 1, 100_000),
+    );
     Some(Environment {
         name: name.to_owned(),
         namespace: namespace?,

@@ -174,7 +174,7 @@ fn cat_blobs(dir: &Path, objects: &[&str]) -> Result<Vec<Vec<u8>>> {
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|source| Error::GitMissing { source })?;
-    let input: String = objects.iter().map(|o| format!("{o}\n")).collect();
+    let input: String = objects.iter().flat_map(|o| [*o, "\n"]).collect();
     let mut stdin = child.stdin.take().expect("stdin is piped");
     // Written from a thread: git answers while it reads, and both pipes have limited buffers.
     let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));

@@ -77,7 +77,7 @@ pub(crate) fn write(
             Err(e) => return Err(write_error(&path)(e)),
         }
     }
-    let mut marker: String = names.iter().map(|n| format!("{n}\n")).collect();
+    let mut marker: String = names.iter().flat_map(|n| [*n, "\n"]).collect();
     marker.insert_str(
         0,
         "# Files written by gpt-deploy render --out; a later run replaces them.\n",
