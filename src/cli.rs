@@ -196,27 +196,17 @@ pub struct ValidateArgs {
     pub(crate) env: Option<String>,
 }
 
-/// How to reach the cluster, and which environment.
+/// How to reach the cluster, and which environment, for the commands that render and apply
+/// (`--image` on top of [`TargetArgs`]).
 #[derive(Debug, Clone, Args)]
+#[command(mut_arg("env", |a| a.help("Environment to deploy (development, staging, production)")))]
+#[command(mut_arg("namespace", |a| {
+    a.help("Namespace to deploy into [default: the environment file's namespace]")
+}))]
 pub struct ClusterArgs {
+    /// The environment and its cluster.
     #[command(flatten)]
-    pub(crate) config: ConfigArgs,
-    /// Environment to deploy (development, staging, production).
-    #[arg(long, short, env = "GPT_DEPLOY_ENV", add = ArgValueCompleter::new(crate::usage::complete_environment))]
-    pub(crate) env: String,
-    /// Path to a kubeconfig file [default: $KUBECONFIG, then ~/.kube/config, then in-cluster].
-    #[arg(long, value_name = "FILE")]
-    pub(crate) kubeconfig: Option<PathBuf>,
-    /// kubeconfig context [default: the environment file's kube_context].
-    #[arg(long, add = ArgValueCompleter::new(crate::usage::complete_context))]
-    pub(crate) context: Option<String>,
-    /// Namespace to deploy into [default: the environment file's namespace].
-    #[arg(long, short = 'n')]
-    pub(crate) namespace: Option<String>,
-    /// Longest wait for one answer of the API server: 0 for no limit, a number of seconds,
-    /// or a duration (30s, 1m). A request that runs out of it is not retried.
-    #[arg(long, value_name = "DURATION", default_value = "0", value_parser = crate::cluster::client::parse_request_timeout)]
-    pub(crate) request_timeout: std::time::Duration,
+    pub target: TargetArgs,
     /// Image instead of the environment file's image_tag: a tag (v1.2.4), a digest
     /// (@sha256:…), or REPO:TAG / REPO@sha256:… with deploy.toml's image_repository.
     #[arg(long, value_name = "IMAGE")]
@@ -385,10 +375,11 @@ pub struct DeployArgs {
     pub(crate) output: Option<OutputFormat>,
 }
 
-/// Which environment's releases, and how to reach its cluster: no image and no secret
-/// values (what `status`, `history` and `rollback` need is in the cluster).
+/// Which environment, and how to reach its cluster: the flags every command that talks to a
+/// cluster shares. On their own (`status`, `history`, `rollback`, `uninstall`, `cleanup-now`)
+/// they carry no image and no secret values: what those commands need is in the cluster.
 #[derive(Debug, Clone, Args)]
-pub struct ReleaseArgs {
+pub struct TargetArgs {
     #[command(flatten)]
     pub(crate) config: ConfigArgs,
     /// Environment (development, staging, production).
@@ -409,17 +400,26 @@ pub struct ReleaseArgs {
     pub(crate) request_timeout: std::time::Duration,
 }
 
-impl ReleaseArgs {
+impl TargetArgs {
+    /// Where [`crate::cluster::client::connect`] goes: these flags, with the environment
+    /// file's `kube_context` as the context when `--context` is absent.
+    pub(crate) fn client_target<'a>(
+        &'a self,
+        default_context: Option<&'a str>,
+    ) -> crate::cluster::client::Target<'a> {
+        crate::cluster::client::Target {
+            kubeconfig: self.kubeconfig.as_deref(),
+            context: self.context.as_deref(),
+            default_context,
+            request_timeout: (!self.request_timeout.is_zero()).then_some(self.request_timeout),
+        }
+    }
+
     /// The same target as cluster arguments, with the image left to the configuration.
     #[must_use]
     pub(crate) fn cluster_args(&self, image: Option<String>) -> ClusterArgs {
         ClusterArgs {
-            config: self.config.clone(),
-            env: self.env.clone(),
-            kubeconfig: self.kubeconfig.clone(),
-            context: self.context.clone(),
-            namespace: self.namespace.clone(),
-            request_timeout: self.request_timeout,
+            target: self.clone(),
             image,
         }
     }
@@ -439,7 +439,7 @@ pub(crate) enum ReportFormat {
 #[derive(Debug, Clone, Args)]
 pub struct StatusArgs {
     #[command(flatten)]
-    pub(crate) release: ReleaseArgs,
+    pub(crate) release: TargetArgs,
     /// Output format.
     #[arg(long, short, value_enum, default_value_t = ReportFormat::Text)]
     pub(crate) output: ReportFormat,
@@ -449,7 +449,7 @@ pub struct StatusArgs {
 #[derive(Debug, Clone, Args)]
 pub struct HistoryArgs {
     #[command(flatten)]
-    pub(crate) release: ReleaseArgs,
+    pub(crate) release: TargetArgs,
     /// Output format (JSON leaves out the recorded objects, naming them instead).
     #[arg(long, short, value_enum, default_value_t = ReportFormat::Text)]
     pub(crate) output: ReportFormat,
@@ -459,7 +459,7 @@ pub struct HistoryArgs {
 #[derive(Debug, Clone, Args)]
 pub struct RollbackArgs {
     #[command(flatten)]
-    pub(crate) release: ReleaseArgs,
+    pub(crate) release: TargetArgs,
     /// The revision to restore [default: the succeeded revision before the running one].
     #[arg(long, value_name = "N")]
     pub(crate) to: Option<u64>,
@@ -480,25 +480,17 @@ pub struct RollbackArgs {
 
 /// Arguments of `uninstall`.
 #[derive(Debug, Clone, Args)]
+#[command(mut_arg("env", |a| a.help("Environment to uninstall (development, staging, production)")))]
+#[command(mut_arg("namespace", |a| {
+    a.help("Namespace to uninstall from [default: the environment file's namespace]")
+}))]
+#[command(mut_arg("request_timeout", |a| {
+    a.help("Longest wait for one answer of the API server: 0 for no limit, a number of seconds, or a duration (30s, 1m)")
+}))]
 pub struct UninstallArgs {
+    /// The environment and its cluster.
     #[command(flatten)]
-    pub(crate) config: ConfigArgs,
-    /// Environment to uninstall (development, staging, production).
-    #[arg(long, short, env = "GPT_DEPLOY_ENV", add = ArgValueCompleter::new(crate::usage::complete_environment))]
-    pub(crate) env: String,
-    /// Path to a kubeconfig file [default: $KUBECONFIG, then ~/.kube/config, then in-cluster].
-    #[arg(long, value_name = "FILE")]
-    pub(crate) kubeconfig: Option<PathBuf>,
-    /// kubeconfig context [default: the environment file's kube_context].
-    #[arg(long, add = ArgValueCompleter::new(crate::usage::complete_context))]
-    pub(crate) context: Option<String>,
-    /// Namespace to uninstall from [default: the environment file's namespace].
-    #[arg(long, short = 'n')]
-    pub(crate) namespace: Option<String>,
-    /// Longest wait for one answer of the API server: 0 for no limit, a number of seconds,
-    /// or a duration (30s, 1m).
-    #[arg(long, value_name = "DURATION", default_value = "0", value_parser = crate::cluster::client::parse_request_timeout)]
-    pub(crate) request_timeout: std::time::Duration,
+    pub(crate) target: TargetArgs,
     /// Really delete: without it (or --dry-run) uninstall lists what would go and stops.
     #[arg(long)]
     pub(crate) yes: bool,
@@ -512,15 +504,7 @@ impl UninstallArgs {
     /// The cluster arguments these amount to (no image: nothing is rendered to be applied).
     #[must_use]
     pub(crate) fn cluster(&self) -> ClusterArgs {
-        ClusterArgs {
-            config: self.config.clone(),
-            env: self.env.clone(),
-            kubeconfig: self.kubeconfig.clone(),
-            context: self.context.clone(),
-            namespace: self.namespace.clone(),
-            request_timeout: self.request_timeout,
-            image: None,
-        }
+        self.target.cluster_args(None)
     }
 }
 
@@ -567,25 +551,16 @@ fn parse_listen(text: &str) -> Result<std::net::SocketAddr, String> {
 
 /// Arguments of `cleanup-now`.
 #[derive(Debug, Clone, Args)]
+#[command(mut_arg("env", |a| {
+    a.help("Environment whose CronJob is run (development, staging, production)")
+}))]
+#[command(mut_arg("namespace", |a| {
+    a.help("Namespace of the CronJob [default: the environment file's namespace]")
+}))]
 pub struct CleanupNowArgs {
+    /// The environment and its cluster.
     #[command(flatten)]
-    pub(crate) config: ConfigArgs,
-    /// Environment whose CronJob is run (development, staging, production).
-    #[arg(long, short, env = "GPT_DEPLOY_ENV", add = ArgValueCompleter::new(crate::usage::complete_environment))]
-    pub(crate) env: String,
-    /// Path to a kubeconfig file [default: $KUBECONFIG, then ~/.kube/config, then in-cluster].
-    #[arg(long, value_name = "FILE")]
-    pub(crate) kubeconfig: Option<PathBuf>,
-    /// kubeconfig context [default: the environment file's kube_context].
-    #[arg(long, add = ArgValueCompleter::new(crate::usage::complete_context))]
-    pub(crate) context: Option<String>,
-    /// Namespace of the CronJob [default: the environment file's namespace].
-    #[arg(long, short = 'n')]
-    pub(crate) namespace: Option<String>,
-    /// Longest wait for one answer of the API server: 0 for no limit, a number of seconds,
-    /// or a duration (30s, 1m). A request that runs out of it is not retried.
-    #[arg(long, value_name = "DURATION", default_value = "0", value_parser = crate::cluster::client::parse_request_timeout)]
-    pub(crate) request_timeout: std::time::Duration,
+    pub(crate) target: TargetArgs,
     /// Follow the Job until it ends (exit 0 completed, 4 failed or timed out, 5 another
     /// cleanup held the lock so nothing was done).
     #[arg(long)]
@@ -603,15 +578,7 @@ impl CleanupNowArgs {
     /// there is no `--image`).
     #[must_use]
     pub(crate) fn cluster(&self) -> ClusterArgs {
-        ClusterArgs {
-            config: self.config.clone(),
-            env: self.env.clone(),
-            kubeconfig: self.kubeconfig.clone(),
-            context: self.context.clone(),
-            namespace: self.namespace.clone(),
-            request_timeout: self.request_timeout,
-            image: None,
-        }
+        self.target.cluster_args(None)
     }
 }
 

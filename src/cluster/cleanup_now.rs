@@ -144,12 +144,7 @@ pub async fn run(args: &CleanupNowArgs) -> Result<u8> {
     };
     let name = rendered.name.clone();
     let namespace = plan.namespace.clone();
-    let target = client::Target {
-        kubeconfig: args.kubeconfig.as_deref(),
-        context: args.context.as_deref(),
-        default_context: plan.kube_context.as_deref(),
-        request_timeout: (!args.request_timeout.is_zero()).then_some(args.request_timeout),
-    };
+    let target = args.target.client_target(plan.kube_context.as_deref());
     let cluster = client::connect(&target).await?;
     let cronjobs: Api<CronJob> = Api::namespaced(cluster.client.clone(), &namespace);
     let cronjob = client::retry(|| cronjobs.get(&name)).await.map_err(|e| {

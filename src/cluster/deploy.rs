@@ -37,12 +37,7 @@ impl Context {
     pub async fn prepare(args: &ClusterArgs) -> Result<Self> {
         let mut plan = plan::load(args)?;
         plan.require_secrets()?;
-        let target = client::Target {
-            kubeconfig: args.kubeconfig.as_deref(),
-            context: args.context.as_deref(),
-            default_context: plan.kube_context.as_deref(),
-            request_timeout: (!args.request_timeout.is_zero()).then_some(args.request_timeout),
-        };
+        let target = args.target.client_target(plan.kube_context.as_deref());
         let cluster = client::connect(&target).await?;
         tracing::debug!(server = %cluster.server, source = %cluster.source, "connected");
         let previous_image = super::kept_image::running(&cluster, &plan).await?;
@@ -98,7 +93,7 @@ pub(crate) struct Done {
 /// Preflight, apply or rollout errors.
 pub async fn run_apply(args: &ApplyArgs) -> Result<u8> {
     cancel::listen();
-    let mut run = Run::start("apply", &args.cluster.env, args.dry_run, args.output);
+    let mut run = Run::start("apply", &args.cluster.target.env, args.dry_run, args.output);
     let mut done = Done::default();
     let mut redactor = Redactor::default();
     let mut waited = false;
@@ -141,7 +136,12 @@ pub async fn run_apply(args: &ApplyArgs) -> Result<u8> {
 /// Preflight, apply or rollout errors.
 pub async fn run_deploy(args: &DeployArgs) -> Result<u8> {
     cancel::listen();
-    let mut run = Run::start("deploy", &args.cluster.env, args.dry_run, args.output);
+    let mut run = Run::start(
+        "deploy",
+        &args.cluster.target.env,
+        args.dry_run,
+        args.output,
+    );
     let mut done = Done::default();
     let mut redactor = Redactor::default();
     let result = async {

@@ -450,12 +450,7 @@ pub async fn compare(
 /// Renders without requiring the secrets, then connects.
 async fn context_without_secrets(args: &ClusterArgs) -> Result<Context> {
     let plan = plan::load(args)?;
-    let target = client::Target {
-        kubeconfig: args.kubeconfig.as_deref(),
-        context: args.context.as_deref(),
-        default_context: plan.kube_context.as_deref(),
-        request_timeout: (!args.request_timeout.is_zero()).then_some(args.request_timeout),
-    };
+    let target = args.target.client_target(plan.kube_context.as_deref());
     let cluster = client::connect(&target).await?;
     Ok(Context {
         plan,

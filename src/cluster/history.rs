@@ -705,7 +705,7 @@ impl Releases {
     ///
     /// # Errors
     /// Configuration errors, kubeconfig problems.
-    pub async fn connect(args: &crate::cli::ReleaseArgs) -> Result<Self> {
+    pub async fn connect(args: &crate::cli::TargetArgs) -> Result<Self> {
         let mut config =
             crate::config::load(args.config.config.as_deref(), &args.env).map_err(|e| {
                 Error::Render {
@@ -716,12 +716,7 @@ impl Releases {
         if let Some(namespace) = &args.namespace {
             config.env.namespace.clone_from(namespace);
         }
-        let target = client::Target {
-            kubeconfig: args.kubeconfig.as_deref(),
-            context: args.context.as_deref(),
-            default_context: config.env.kube_context.as_deref(),
-            request_timeout: (!args.request_timeout.is_zero()).then_some(args.request_timeout),
-        };
+        let target = args.client_target(config.env.kube_context.as_deref());
         let cluster = client::connect(&target).await?;
         let store = Store::new(&config.app.name, &config.env.namespace);
         Ok(Self {

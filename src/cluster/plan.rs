@@ -57,7 +57,7 @@ pub fn load_without_secrets(args: &ClusterArgs) -> Result<Plan> {
 
 fn load_with(args: &ClusterArgs, with_secrets: bool) -> Result<Plan> {
     let options = LoadOptions {
-        namespace: args.namespace.clone(),
+        namespace: args.target.namespace.clone(),
         image_tag: args.image.clone(),
         secrets_from_env: with_secrets,
     };
@@ -65,12 +65,15 @@ fn load_with(args: &ClusterArgs, with_secrets: bool) -> Result<Plan> {
         config,
         secrets,
         rendered,
-    } = render::load_and_render(args.config.config.as_deref(), &args.env, &options).map_err(
-        |source| Error::Render {
-            env: args.env.clone(),
-            source: Box::new(source),
-        },
-    )?;
+    } = render::load_and_render(
+        args.target.config.config.as_deref(),
+        &args.target.env,
+        &options,
+    )
+    .map_err(|source| Error::Render {
+        env: args.target.env.clone(),
+        source: Box::new(source),
+    })?;
     let values: Vec<SecretString> = config
         .app
         .secrets

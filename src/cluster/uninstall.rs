@@ -23,12 +23,7 @@ use crate::report;
 /// [`Error::Usage`] without `--yes` (nothing deleted); configuration, kubeconfig and API errors.
 pub async fn run(args: &UninstallArgs) -> Result<u8> {
     let plan = plan::load(&args.cluster())?;
-    let target = client::Target {
-        kubeconfig: args.kubeconfig.as_deref(),
-        context: args.context.as_deref(),
-        default_context: plan.kube_context.as_deref(),
-        request_timeout: (!args.request_timeout.is_zero()).then_some(args.request_timeout),
-    };
+    let target = args.target.client_target(plan.kube_context.as_deref());
     let cluster = client::connect(&target).await?;
     let set = Set::new(&plan.app_name, &plan.namespace);
     let parent = apply::read_parent(&cluster, &set).await?;
