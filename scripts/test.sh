@@ -57,6 +57,10 @@ GPT_DEPLOY_RELEASE_BIN="${CARGO_TARGET_DIR:-$PWD/target}/release/gpt-deploy"
 export GPT_DEPLOY_RELEASE_BIN
 
 if [ "$#" -eq 0 ]; then
+  # Cargo.toml's [lints] and src/lib.rs's lint levels, enforced: any warning fails the run.
+  step "Lints (cargo clippy, every target, warnings are errors)"
+  cargo clippy --locked --all-targets -- -D warnings
+
   # cargo-fuzz needs nightly; on stable the target must at least stay formatted and compile.
   step "Fuzz target (fuzz/): formatted, and compiles against the library"
   cargo fmt --manifest-path fuzz/Cargo.toml -- --check

@@ -2,6 +2,9 @@
 //! GitHub environment secrets, and is the service's runtime (webhook receiver,
 //! token cleanup, migrations).
 
+// Here, not in Cargo.toml's [lints]: they concern the library's public API only (see there).
+#![warn(missing_docs, unreachable_pub)]
+
 pub mod cli;
 pub mod cluster;
 pub mod config;

@@ -19,7 +19,7 @@ use super::resources::ObjectId;
 use super::{Error, FIELD_MANAGER, Result};
 
 /// Managers whose `Update` entries are migrated.
-pub const MIGRATED_MANAGERS: &[&str] = &[
+pub(crate) const MIGRATED_MANAGERS: &[&str] = &[
     "kubectl-client-side-apply",
     "kubectl-create",
     "before-first-apply",
@@ -27,7 +27,7 @@ pub const MIGRATED_MANAGERS: &[&str] = &[
 ];
 
 /// The annotation client-side apply keeps its last manifest in.
-pub const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+pub(crate) const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
 /// How often the patch is retried when the object changed under it (HTTP 409).
 const ATTEMPTS: u32 = 5;
@@ -46,7 +46,7 @@ fn is_migrated(entry: &Value) -> bool {
 
 /// The migrated managers present on a live object, in [`MIGRATED_MANAGERS`] order.
 #[must_use]
-pub fn migratable(live: &Value) -> Vec<String> {
+pub(crate) fn migratable(live: &Value) -> Vec<String> {
     let entries = live["metadata"]["managedFields"]
         .as_array()
         .cloned()
@@ -64,13 +64,13 @@ pub fn migratable(live: &Value) -> Vec<String> {
 
 /// True when a conflicting manager is one whose fields are migrated.
 #[must_use]
-pub fn is_migrated_manager(manager: &str) -> bool {
+pub(crate) fn is_migrated_manager(manager: &str) -> bool {
     MIGRATED_MANAGERS.contains(&manager)
 }
 
 /// The union of two `fieldsV1` sets (both are tries of JSON objects).
 #[must_use]
-pub fn union(a: &Value, b: &Value) -> Value {
+pub(crate) fn union(a: &Value, b: &Value) -> Value {
     match (a, b) {
         (Value::Object(x), Value::Object(y)) => {
             let mut out: Map<String, Value> = x.clone();
@@ -92,7 +92,7 @@ pub fn union(a: &Value, b: &Value) -> Value {
 /// `Apply` entry (created from the first migrated entry when there is none), or `None`
 /// when there is nothing to migrate.
 #[must_use]
-pub fn upgraded(managed: &[Value]) -> Option<Vec<Value>> {
+pub(crate) fn upgraded(managed: &[Value]) -> Option<Vec<Value>> {
     let mut entries = managed.to_vec();
     let mut changed = false;
     for manager in MIGRATED_MANAGERS {
@@ -128,7 +128,7 @@ pub fn upgraded(managed: &[Value]) -> Option<Vec<Value>> {
 /// resourceVersion as a precondition (a `replace`, so a changed object is a 409 from
 /// storage rather than a 422), and the last-applied annotation removed.
 #[must_use]
-pub fn patch_body(live: &Value, managed: Vec<Value>) -> Value {
+pub(crate) fn patch_body(live: &Value, managed: Vec<Value>) -> Value {
     let mut ops = vec![
         json!({"op": "replace", "path": "/metadata/managedFields", "value": managed}),
         json!({"op": "replace", "path": "/metadata/resourceVersion",
@@ -160,7 +160,7 @@ fn object_path(resource: &ApiResource, id: &ObjectId) -> String {
 ///
 /// # Errors
 /// The object cannot be read or patched.
-pub async fn migrate(
+pub(crate) async fn migrate(
     cluster: &Cluster,
     resource: &ApiResource,
     id: &ObjectId,

@@ -21,67 +21,58 @@ use super::{Error, FIELD_MANAGER, Result, adopt};
 
 /// How to apply.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Options {
+pub(crate) struct Options {
     /// Server-side dry run: the server validates and defaults, nothing persists.
-    pub dry_run: bool,
+    pub(crate) dry_run: bool,
     /// Take ownership of fields another manager owns.
-    pub force_conflicts: bool,
+    pub(crate) force_conflicts: bool,
     /// Delete members that are no longer rendered.
-    pub prune: bool,
+    pub(crate) prune: bool,
 }
 
 /// One applied object.
 #[derive(Debug, Clone)]
-pub struct Applied {
+pub(crate) struct Applied {
     /// Which object.
-    pub id: ObjectId,
+    pub(crate) id: ObjectId,
     /// What happened to it.
-    pub action: Action,
+    pub(crate) action: Action,
     /// The object as the server returned it.
-    pub live: Value,
+    pub(crate) live: Value,
     /// What else happened (e.g. `adopted from kubectl-client-side-apply`).
-    pub note: Option<String>,
+    pub(crate) note: Option<String>,
 }
 
 /// The result of a whole apply.
 #[derive(Debug, Clone, Default)]
-pub struct Outcome {
+pub(crate) struct Outcome {
     /// Applied objects, in apply order.
-    pub applied: Vec<Applied>,
+    pub(crate) applied: Vec<Applied>,
     /// Pruned members.
-    pub pruned: Vec<ObjectId>,
+    pub(crate) pruned: Vec<ObjectId>,
     /// Deleted objects of an older layout (`[[app.retire]]`).
-    pub retired: Vec<ObjectId>,
+    pub(crate) retired: Vec<ObjectId>,
 }
 
-impl Outcome {
-    /// The applied Deployment as the server returned it (for the rollout wait).
-    #[must_use]
-    pub fn deployment(&self) -> Option<&Value> {
-        self.applied
-            .iter()
-            .find(|a| a.id.kind == "Deployment")
-            .map(|a| &a.live)
-    }
-}
+impl Outcome {}
 
 /// The ApplySet this run writes to.
 #[derive(Debug, Clone)]
-pub struct Set {
+pub(crate) struct Set {
     /// Parent Secret name.
-    pub parent: String,
+    pub(crate) parent: String,
     /// Namespace of parent and members.
-    pub namespace: String,
+    pub(crate) namespace: String,
     /// The set id.
-    pub id: String,
+    pub(crate) id: String,
     /// The application (names the release history beside the parent).
-    pub app: String,
+    pub(crate) app: String,
 }
 
 impl Set {
     /// The set of an application in a namespace.
     #[must_use]
-    pub fn new(app: &str, namespace: &str) -> Self {
+    pub(crate) fn new(app: &str, namespace: &str) -> Self {
         let parent = applyset::parent_name(app);
         let id = applyset::secret_parent_id(&parent, namespace);
         Self {
@@ -97,7 +88,7 @@ impl Set {
 ///
 /// # Errors
 /// The object already carries a different ApplySet label.
-pub fn prepare(id: &ObjectId, object: &Value, set_id: &str) -> Result<Value> {
+pub(crate) fn prepare(id: &ObjectId, object: &Value, set_id: &str) -> Result<Value> {
     let mut value = object.clone();
     resources::strip_server_fields(&mut value);
     let labels = value["metadata"]
@@ -129,7 +120,7 @@ pub fn prepare(id: &ObjectId, object: &Value, set_id: &str) -> Result<Value> {
 
 /// The content that decides "changed": everything except server bookkeeping and status.
 #[must_use]
-pub fn comparable(value: &Value) -> Value {
+pub(crate) fn comparable(value: &Value) -> Value {
     let mut v = value.clone();
     resources::strip_server_fields(&mut v);
     if let Some(meta) = v["metadata"].as_object_mut() {
@@ -146,7 +137,7 @@ pub fn comparable(value: &Value) -> Value {
 
 /// Decides what happened to an object from its live state before and the server's answer.
 #[must_use]
-pub fn classify(before: Option<&Value>, after: &Value) -> Action {
+pub(crate) fn classify(before: Option<&Value>, after: &Value) -> Action {
     match before {
         Some(before) if comparable(before) == comparable(after) => Action::Unchanged,
         Some(_) => Action::Changed,
@@ -168,7 +159,7 @@ pub fn classify(before: Option<&Value>, after: &Value) -> Action {
 ///
 /// # Errors
 /// The request failed or the parent is not ours.
-pub async fn read_parent(cluster: &Cluster, set: &Set) -> Result<ParentState> {
+pub(crate) async fn read_parent(cluster: &Cluster, set: &Set) -> Result<ParentState> {
     let api = resources::namespaced(
         &cluster.client,
         &set.namespace,
@@ -202,7 +193,7 @@ pub async fn read_parent(cluster: &Cluster, set: &Set) -> Result<ParentState> {
 ///
 /// # Errors
 /// The request failed.
-pub async fn write_parent(
+pub(crate) async fn write_parent(
     cluster: &Cluster,
     set: &Set,
     kinds: &BTreeSet<GroupKind>,
@@ -244,7 +235,7 @@ pub async fn write_parent(
 ///
 /// # Errors
 /// The server rejected it (conflict, validation, permissions) or could not be reached.
-pub async fn apply_one(
+pub(crate) async fn apply_one(
     cluster: &Cluster,
     id: &ObjectId,
     resource: &ApiResource,
@@ -271,18 +262,18 @@ pub async fn apply_one(
 
 /// The set as it was before this run wrote anything.
 #[derive(Debug, Clone, Default)]
-pub struct Before {
+pub(crate) struct Before {
     /// The live parent.
-    pub parent: ParentState,
+    pub(crate) parent: ParentState,
     /// Its live members.
-    pub members: Members,
+    pub(crate) members: Members,
 }
 
 /// Reads the parent (refusing a foreign one) and lists the live members. No writes.
 ///
 /// # Errors
 /// The parent is not ours, or a request failed.
-pub async fn read_set(cluster: &Cluster, set: &Set) -> Result<Before> {
+pub(crate) async fn read_set(cluster: &Cluster, set: &Set) -> Result<Before> {
     let parent = read_parent(cluster, set).await?;
     // Every live member has a group-kind the parent records, so these lists see them all.
     let members = if parent.exists {
@@ -299,7 +290,7 @@ pub async fn read_set(cluster: &Cluster, set: &Set) -> Result<Before> {
 ///
 /// # Errors
 /// The request failed.
-pub async fn open_set(
+pub(crate) async fn open_set(
     cluster: &Cluster,
     set: &Set,
     before: &Before,
@@ -325,7 +316,7 @@ pub async fn open_set(
 ///
 /// # Errors
 /// The server rejected the adoption patch or the apply.
-pub async fn apply_checked(
+pub(crate) async fn apply_checked(
     cluster: &Cluster,
     prepared: &Prepared,
     checked: &Checked,
@@ -372,7 +363,7 @@ pub async fn apply_checked(
 /// # Errors
 /// A delete or the parent write failed.
 #[allow(clippy::too_many_arguments)]
-pub async fn prune_set(
+pub(crate) async fn prune_set(
     cluster: &Cluster,
     set: &Set,
     before: &Before,

@@ -22,7 +22,7 @@ fn channel() -> &'static watch::Sender<Option<&'static str>> {
 
 /// Starts listening for SIGINT and SIGTERM (once per process; later calls do nothing).
 /// Call it inside the tokio runtime at the start of a command that writes to the cluster.
-pub fn listen() {
+pub(crate) fn listen() {
     static STARTED: OnceLock<()> = OnceLock::new();
     if STARTED.set(()).is_err() {
         return;
@@ -75,12 +75,12 @@ async fn next_signal() -> &'static str {
 
 /// The signal received so far, if any.
 #[must_use]
-pub fn requested() -> Option<&'static str> {
+pub(crate) fn requested() -> Option<&'static str> {
     *channel().borrow()
 }
 
 /// Completes when a signal has been received, with its name; never completes otherwise.
-pub async fn cancelled() -> &'static str {
+pub(crate) async fn cancelled() -> &'static str {
     let mut receiver = channel().subscribe();
     match receiver.wait_for(Option::is_some).await {
         Ok(signal) => signal.unwrap_or("a signal"),
@@ -92,7 +92,7 @@ pub async fn cancelled() -> &'static str {
 /// The error for a run stopped by `signal` while it was `during` (e.g. `waiting for the
 /// rollout of Deployment ns/name`).
 #[must_use]
-pub fn error(signal: &'static str, during: impl Into<String>) -> Error {
+pub(crate) fn error(signal: &'static str, during: impl Into<String>) -> Error {
     Error::Cancelled {
         signal,
         during: during.into(),
@@ -103,7 +103,7 @@ pub fn error(signal: &'static str, during: impl Into<String>) -> Error {
 ///
 /// # Errors
 /// [`Error::Cancelled`], naming what was about to happen.
-pub fn check(next: impl FnOnce() -> String) -> Result<()> {
+pub(crate) fn check(next: impl FnOnce() -> String) -> Result<()> {
     match requested() {
         Some(signal) => Err(error(signal, format!("before {}", next()))),
         None => Ok(()),

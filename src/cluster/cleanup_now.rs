@@ -18,7 +18,7 @@ use crate::cli::CleanupNowArgs;
 use crate::report::{self, Progress};
 
 /// Annotation kubectl puts on Jobs created from a CronJob by hand.
-pub const INSTANTIATE_ANNOTATION: &str = "cronjob.kubernetes.io/instantiate";
+pub(crate) const INSTANTIATE_ANNOTATION: &str = "cronjob.kubernetes.io/instantiate";
 
 /// The exit code of `cleanup` when another session holds the cleanup lock.
 const LOCKED_EXIT: i32 = crate::exit::LOCKED as i32;
@@ -29,7 +29,7 @@ const LOG_LINES: i64 = 20;
 /// The Job object for a CronJob (as returned by the server). Its name is made by the
 /// server from `generate_name` (a random suffix), so two runs never collide.
 #[must_use]
-pub fn job_from_cronjob(cronjob: &Value, generate_name: &str) -> Value {
+pub(crate) fn job_from_cronjob(cronjob: &Value, generate_name: &str) -> Value {
     let template = &cronjob["spec"]["jobTemplate"];
     let mut annotations = template["metadata"]["annotations"]
         .as_object()
@@ -65,7 +65,7 @@ pub fn job_from_cronjob(cronjob: &Value, generate_name: &str) -> Value {
 /// characters) fits the 63 a Job name may have (its pods' `job-name` label must be a
 /// valid label value).
 #[must_use]
-pub fn job_name_prefix(cronjob: &str, suffix: &str) -> String {
+pub(crate) fn job_name_prefix(cronjob: &str, suffix: &str) -> String {
     let tail = format!("-manual-{suffix}-");
     let keep = 58usize.saturating_sub(tail.len()).min(cronjob.len());
     format!("{}{tail}", cronjob[..keep].trim_end_matches('-'))
@@ -73,7 +73,7 @@ pub fn job_name_prefix(cronjob: &str, suffix: &str) -> String {
 
 /// How a Job ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Ended {
+pub(crate) enum Ended {
     /// `Complete=True`.
     Complete,
     /// `Failed=True`: the condition's reason and message.
@@ -84,7 +84,7 @@ pub enum Ended {
 
 /// The condition `--wait` waits for: the Job has ended (or is gone).
 #[must_use]
-pub fn job_ended(job: Option<&Job>) -> Verdict<Ended> {
+pub(crate) fn job_ended(job: Option<&Job>) -> Verdict<Ended> {
     let Some(job) = job else {
         return Some(Ended::Gone);
     };
@@ -108,7 +108,7 @@ pub fn job_ended(job: Option<&Job>) -> Verdict<Ended> {
 /// How a Job ended, if it has: `Ok` for `Complete`, `Err` with the `Failed` condition's
 /// reason and message.
 #[must_use]
-pub fn finished(job: &Job) -> Option<std::result::Result<(), String>> {
+pub(crate) fn finished(job: &Job) -> Option<std::result::Result<(), String>> {
     match job_ended(Some(job))? {
         Ended::Complete => Some(Ok(())),
         Ended::Failed(why) => Some(Err(why)),
@@ -118,7 +118,7 @@ pub fn finished(job: &Job) -> Option<std::result::Result<(), String>> {
 
 /// The exit code of the pod's first terminated container, if it has one.
 #[must_use]
-pub fn exit_code(pod: &Pod) -> Option<i32> {
+pub(crate) fn exit_code(pod: &Pod) -> Option<i32> {
     pod.status
         .as_ref()?
         .container_statuses
@@ -134,7 +134,7 @@ pub fn exit_code(pod: &Pod) -> Option<i32> {
 /// # Errors
 /// No CronJob rendered or deployed, API errors, or (with `--wait`) the Job failed, timed
 /// out, or found another cleanup running.
-pub async fn run(args: &CleanupNowArgs) -> Result<u8> {
+pub(crate) async fn run(args: &CleanupNowArgs) -> Result<u8> {
     let cluster_args = args.cluster();
     let plan = plan::load_without_secrets(&cluster_args)?;
     let Some(rendered) = plan.find("CronJob") else {

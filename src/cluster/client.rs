@@ -12,7 +12,7 @@ use kube::{Client, Config};
 use super::{Error, Result};
 
 /// How many times a request is tried when the failure looks transient.
-pub const ATTEMPTS: u32 = 4;
+pub(crate) const ATTEMPTS: u32 = 4;
 /// First delay between attempts; doubled each time.
 const FIRST_BACKOFF: Duration = Duration::from_millis(250);
 /// How long to wait for a TCP/TLS connection before calling the server unreachable.
@@ -20,7 +20,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Where the connection settings came from, for messages.
 #[derive(Debug, Clone)]
-pub enum Source {
+pub(crate) enum Source {
     /// A kubeconfig file (or the `KUBECONFIG` list), with the context used.
     Kubeconfig {
         /// File(s) read, as the user would write them.
@@ -43,27 +43,27 @@ impl std::fmt::Display for Source {
 
 /// A connected client plus what it points at.
 #[derive(Clone)]
-pub struct Cluster {
+pub(crate) struct Cluster {
     /// The kube-rs client (one shared HTTP connection pool).
-    pub client: Client,
+    pub(crate) client: Client,
     /// API server URL.
-    pub server: String,
+    pub(crate) server: String,
     /// Where the settings came from.
-    pub source: Source,
+    pub(crate) source: Source,
 }
 
 /// Which kubeconfig and context to use.
 #[derive(Debug, Clone, Default)]
-pub struct Target<'a> {
+pub(crate) struct Target<'a> {
     /// `--kubeconfig`.
-    pub kubeconfig: Option<&'a Path>,
+    pub(crate) kubeconfig: Option<&'a Path>,
     /// `--context`.
-    pub context: Option<&'a str>,
+    pub(crate) context: Option<&'a str>,
     /// The environment file's `kube_context`, used when `--context` is absent.
-    pub default_context: Option<&'a str>,
+    pub(crate) default_context: Option<&'a str>,
     /// `--request-timeout`: the longest wait for one answer of the API server (`None`: no
     /// limit beyond the connect timeout).
-    pub request_timeout: Option<Duration>,
+    pub(crate) request_timeout: Option<Duration>,
 }
 
 /// Loads the configuration like kubectl: `--kubeconfig`, else `$KUBECONFIG` (a list, merged),
@@ -71,7 +71,7 @@ pub struct Target<'a> {
 ///
 /// # Errors
 /// No configuration found, the file is invalid, or the context does not exist.
-pub async fn connect(target: &Target<'_>) -> Result<Cluster> {
+pub(crate) async fn connect(target: &Target<'_>) -> Result<Cluster> {
     set_request_timeout(target.request_timeout);
     let (config, source) = load_config(target).await?;
     let server = config.cluster_url.to_string();
@@ -241,7 +241,7 @@ fn pick_context(kubeconfig: &Kubeconfig, target: &Target<'_>, files: &str) -> Re
 /// True for failures worth another attempt: the connection broke, or the server said
 /// "busy, try again" (429, 500 with a timeout reason, 502, 503, 504).
 #[must_use]
-pub fn is_transient(err: &kube::Error) -> bool {
+pub(crate) fn is_transient(err: &kube::Error) -> bool {
     match err {
         // A request that ran out of --request-timeout is not repeated.
         kube::Error::Service(e) => !e.is::<RequestTimedOut>(),
@@ -279,11 +279,11 @@ fn request_timeout() -> Option<Duration> {
 /// A request that got no answer within `--request-timeout`.
 #[derive(Debug, thiserror::Error)]
 #[error("no answer within {} (--request-timeout)", humantime::format_duration(*.0))]
-pub struct RequestTimedOut(pub Duration);
+pub(crate) struct RequestTimedOut(pub Duration);
 
 /// True when `err` is a request that got no answer within `--request-timeout`.
 #[must_use]
-pub fn timed_out(err: &kube::Error) -> bool {
+pub(crate) fn timed_out(err: &kube::Error) -> bool {
     matches!(err, kube::Error::Service(e) if e.is::<RequestTimedOut>())
 }
 
@@ -351,7 +351,7 @@ where
 ///
 /// # Errors
 /// The text is neither.
-pub fn parse_request_timeout(text: &str) -> std::result::Result<Duration, String> {
+pub(crate) fn parse_request_timeout(text: &str) -> std::result::Result<Duration, String> {
     if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
         return text
             .parse::<u64>()
@@ -368,7 +368,7 @@ pub fn parse_request_timeout(text: &str) -> std::result::Result<Duration, String
 ///
 /// # Errors
 /// The last error, once the attempts are used up or the error is not transient.
-pub async fn retry<T, F, Fut>(mut op: F) -> std::result::Result<T, kube::Error>
+pub(crate) async fn retry<T, F, Fut>(mut op: F) -> std::result::Result<T, kube::Error>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = std::result::Result<T, kube::Error>>,
@@ -402,7 +402,7 @@ where
 
 /// The status code of an API answer, if the error is one.
 #[must_use]
-pub fn status_code(err: &kube::Error) -> Option<u16> {
+pub(crate) fn status_code(err: &kube::Error) -> Option<u16> {
     match err {
         kube::Error::Api(status) => Some(status.code),
         _ => None,
@@ -411,14 +411,14 @@ pub fn status_code(err: &kube::Error) -> Option<u16> {
 
 /// True when the server answered 404.
 #[must_use]
-pub fn is_not_found(err: &kube::Error) -> bool {
+pub(crate) fn is_not_found(err: &kube::Error) -> bool {
     status_code(err) == Some(404)
 }
 
 /// Describes an error for a person: the HTTP status and the server's message, or why the
 /// server could not be reached, plus what to try next.
 #[must_use]
-pub fn describe(err: &kube::Error, server: &str) -> String {
+pub(crate) fn describe(err: &kube::Error, server: &str) -> String {
     match err {
         kube::Error::Api(status) => {
             let hint = match status.code {
@@ -475,7 +475,7 @@ fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
 
 /// Builds [`Error::Api`] or, for an apply conflict, [`Error::Conflict`].
 #[must_use]
-pub fn api_error(action: String, object: &str, err: kube::Error, server: &str) -> Error {
+pub(crate) fn api_error(action: String, object: &str, err: kube::Error, server: &str) -> Error {
     if let Some(conflicts) = conflicts(&err) {
         return Error::Conflict {
             object: object.to_string(),
@@ -497,9 +497,9 @@ pub fn api_error(action: String, object: &str, err: kube::Error, server: &str) -
 #[derive(Debug)]
 pub struct ApiCause {
     /// The description shown (secret values redacted before printing).
-    pub detail: String,
+    pub(crate) detail: String,
     /// The original error, for callers that need the status code.
-    pub error: kube::Error,
+    pub(crate) error: kube::Error,
 }
 
 impl std::fmt::Display for ApiCause {
@@ -512,7 +512,7 @@ impl std::error::Error for ApiCause {}
 
 /// The (field, manager) pairs of a server-side apply conflict, if this error is one.
 #[must_use]
-pub fn conflicts(err: &kube::Error) -> Option<Vec<(String, String)>> {
+pub(crate) fn conflicts(err: &kube::Error) -> Option<Vec<(String, String)>> {
     let kube::Error::Api(status) = err else {
         return None;
     };
@@ -554,7 +554,7 @@ fn quoted(text: &str) -> Option<String> {
 
 /// The message of [`Error::Conflict`].
 #[must_use]
-pub fn format_conflicts(object: &str, conflicts: &[(String, String)]) -> String {
+pub(crate) fn format_conflicts(object: &str, conflicts: &[(String, String)]) -> String {
     let mut text = format!(
         "{object}: server-side apply conflict; {} field(s) are managed by another field manager:",
         conflicts.len()

@@ -18,15 +18,15 @@ use crate::report::{self, Progress};
 use crate::secret::Redactor;
 
 /// A rendered plan plus a connected cluster: the start of every cluster command.
-pub struct Context {
+pub(crate) struct Context {
     /// What will be applied.
-    pub plan: Plan,
+    pub(crate) plan: Plan,
     /// Where.
-    pub cluster: Cluster,
+    pub(crate) cluster: Cluster,
     /// No `--image`, and the plan renders the image already running.
-    pub image_kept: bool,
+    pub(crate) image_kept: bool,
     /// The image running before this run (release record, else live Deployment), if any.
-    pub previous_image: Option<super::kept_image::Running>,
+    pub(crate) previous_image: Option<super::kept_image::Running>,
 }
 
 impl Context {
@@ -34,7 +34,7 @@ impl Context {
     ///
     /// # Errors
     /// Render errors, missing secrets, kubeconfig problems.
-    pub async fn prepare(args: &ClusterArgs) -> Result<Self> {
+    pub(crate) async fn prepare(args: &ClusterArgs) -> Result<Self> {
         let mut plan = plan::load(args)?;
         plan.require_secrets()?;
         let target = args.target.client_target(plan.kube_context.as_deref());
@@ -91,7 +91,7 @@ pub(crate) struct Done {
 ///
 /// # Errors
 /// Preflight, apply or rollout errors.
-pub async fn run_apply(args: &ApplyArgs) -> Result<u8> {
+pub(crate) async fn run_apply(args: &ApplyArgs) -> Result<u8> {
     cancel::listen();
     let mut run = Run::start("apply", &args.cluster.target.env, args.dry_run, args.output);
     let mut done = Done::default();
@@ -134,7 +134,7 @@ pub async fn run_apply(args: &ApplyArgs) -> Result<u8> {
 ///
 /// # Errors
 /// Preflight, apply or rollout errors.
-pub async fn run_deploy(args: &DeployArgs) -> Result<u8> {
+pub(crate) async fn run_deploy(args: &DeployArgs) -> Result<u8> {
     cancel::listen();
     let mut run = Run::start(
         "deploy",

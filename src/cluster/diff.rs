@@ -24,12 +24,12 @@ const MASK: &str = "***";
 
 /// Removes what only adds noise to a diff.
 #[must_use]
-pub fn normalize(value: &Value) -> Value {
+pub(crate) fn normalize(value: &Value) -> Value {
     apply::comparable(value)
 }
 
 /// Masks the values of a Secret's `data`/`stringData` on both sides, keeping "changed" visible.
-pub fn mask_secrets(live: Option<&mut Value>, merged: Option<&mut Value>) {
+pub(crate) fn mask_secrets(live: Option<&mut Value>, merged: Option<&mut Value>) {
     let is_secret = |v: &Option<&mut Value>| {
         v.as_ref()
             .is_some_and(|v| v["kind"].as_str() == Some("Secret"))
@@ -78,7 +78,12 @@ pub fn mask_secrets(live: Option<&mut Value>, merged: Option<&mut Value>) {
 
 /// A unified diff between two YAML texts, or `None` when they are equal.
 #[must_use]
-pub fn unified(before: &str, after: &str, name_before: &str, name_after: &str) -> Option<String> {
+pub(crate) fn unified(
+    before: &str,
+    after: &str,
+    name_before: &str,
+    name_after: &str,
+) -> Option<String> {
     if before == after {
         return None;
     }
@@ -93,7 +98,7 @@ pub fn unified(before: &str, after: &str, name_before: &str, name_after: &str) -
 
 /// Colours a unified diff for a terminal.
 #[must_use]
-pub fn colorize(diff: &str) -> String {
+pub(crate) fn colorize(diff: &str) -> String {
     let mut out = String::with_capacity(diff.len() + 64);
     for line in diff.split_inclusive('\n') {
         let (text, newline) = line.strip_suffix('\n').map_or((line, ""), |t| (t, "\n"));
@@ -165,7 +170,7 @@ fn changed_keys(before: &Value, after: &Value) -> Vec<String> {
 
 /// The diff of one object, secrets masked; `None` when nothing changes.
 #[must_use]
-pub fn object_diff(id: &ObjectId, live: Option<&Value>, merged: &Value) -> Option<String> {
+pub(crate) fn object_diff(id: &ObjectId, live: Option<&Value>, merged: &Value) -> Option<String> {
     let mut live = live.map(normalize);
     let mut merged = normalize(merged);
     mask_secrets(live.as_mut(), Some(&mut merged));
@@ -180,7 +185,7 @@ pub fn object_diff(id: &ObjectId, live: Option<&Value>, merged: &Value) -> Optio
 
 /// The diff of a member that pruning would delete: everything goes.
 #[must_use]
-pub fn removal_diff(id: &ObjectId, live: &Value) -> Option<String> {
+pub(crate) fn removal_diff(id: &ObjectId, live: &Value) -> Option<String> {
     let mut live = normalize(live);
     mask_secrets(Some(&mut live), None);
     let path = format!("{}/{}/{}", id.api_version, id.kind, id.name);
@@ -194,7 +199,7 @@ pub fn removal_diff(id: &ObjectId, live: &Value) -> Option<String> {
 
 /// The diff of a retired object (`[[app.retire]]`): deleted after the rollout.
 #[must_use]
-pub fn retire_diff(id: &ObjectId, live: &Value) -> Option<String> {
+pub(crate) fn retire_diff(id: &ObjectId, live: &Value) -> Option<String> {
     let mut live = normalize(live);
     mask_secrets(Some(&mut live), None);
     let path = format!("{}/{}/{}", id.api_version, id.kind, id.name);
@@ -208,30 +213,30 @@ pub fn retire_diff(id: &ObjectId, live: &Value) -> Option<String> {
 
 /// What a diff found, object by object, for its last line.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Tally {
+pub(crate) struct Tally {
     /// Rendered objects that do not exist yet.
-    pub created: usize,
+    pub(crate) created: usize,
     /// Rendered objects that exist and would change.
-    pub changed: usize,
+    pub(crate) changed: usize,
     /// Rendered objects that would not change.
-    pub unchanged: usize,
+    pub(crate) unchanged: usize,
     /// Members of the set that would be deleted (counted only when pruning is shown).
-    pub pruned: usize,
+    pub(crate) pruned: usize,
     /// Objects of an older layout (`[[app.retire]]`) that would be deleted.
-    pub retired: usize,
+    pub(crate) retired: usize,
 }
 
 impl Tally {
     /// Whether anything would change.
     #[must_use]
-    pub fn differs(&self) -> bool {
+    pub(crate) fn differs(&self) -> bool {
         self.created + self.changed + self.pruned + self.retired > 0
     }
 
     /// The last line of a diff, e.g. `2 changed, 1 would be pruned, 3 unchanged`; with
     /// `prune_shown` false it says that pruning was left out.
     #[must_use]
-    pub fn line(&self, prune_shown: bool) -> String {
+    pub(crate) fn line(&self, prune_shown: bool) -> String {
         let mut parts = Vec::new();
         if self.created > 0 {
             parts.push(format!("{} would be created", self.created));
@@ -259,7 +264,7 @@ impl Tally {
 ///
 /// # Errors
 /// Render, preflight or API errors.
-pub async fn run(args: &DiffArgs) -> Result<u8> {
+pub(crate) async fn run(args: &DiffArgs) -> Result<u8> {
     if args.without_secret_values || args.comment {
         return super::drift::run_diff(args).await;
     }

@@ -37,7 +37,7 @@ use kube::api::Api;
 
 /// How a live object differs from the render.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Drift {
+pub(crate) enum Drift {
     /// Rendered, not in the cluster.
     Missing,
     /// In the cluster, different.
@@ -51,7 +51,7 @@ pub enum Drift {
 impl Drift {
     /// One word for lists and tables.
     #[must_use]
-    pub fn word(self) -> &'static str {
+    pub(crate) fn word(self) -> &'static str {
         match self {
             Drift::Missing => "missing",
             Drift::Changed => "changed",
@@ -63,20 +63,20 @@ impl Drift {
 
 /// One object that differs.
 #[derive(Debug, Clone)]
-pub struct Difference {
+pub(crate) struct Difference {
     /// Which object.
-    pub id: ObjectId,
+    pub(crate) id: ObjectId,
     /// How.
-    pub drift: Drift,
+    pub(crate) drift: Drift,
     /// More to say (who owns the conflicting fields).
-    pub note: Option<String>,
+    pub(crate) note: Option<String>,
     /// Unified diff, live against the dry run, secret values masked.
-    pub diff: String,
+    pub(crate) diff: String,
 }
 
 /// What is known about one key of the Secret.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KeyCheck {
+pub(crate) enum KeyCheck {
     /// The value in the environment equals the live one.
     Unchanged,
     /// The value in the environment differs from the live one.
@@ -89,27 +89,27 @@ pub enum KeyCheck {
 
 /// The Secret's content, as far as it can be known without (all) values.
 #[derive(Debug, Clone)]
-pub struct SecretCheck {
+pub(crate) struct SecretCheck {
     /// The Secret's name.
-    pub name: String,
+    pub(crate) name: String,
     /// Each declared key and what is known about it, in declaration order.
-    pub keys: Vec<(String, KeyCheck)>,
+    pub(crate) keys: Vec<(String, KeyCheck)>,
     /// Whether the live Secret still has the content the live pods were started with
     /// (`None` when there is no live Deployment or no live Secret to compare).
-    pub matches_pods: Option<bool>,
+    pub(crate) matches_pods: Option<bool>,
 }
 
 impl SecretCheck {
     /// Whether the content differs by what is known.
     #[must_use]
-    pub fn differs(&self) -> bool {
+    pub(crate) fn differs(&self) -> bool {
         self.matches_pods == Some(false) || self.keys.iter().any(|(_, c)| *c == KeyCheck::Changed)
     }
 
     /// One line for people, e.g. `Secret gpt-secrets: content unchanged (database-url); not
     /// checked: clerk-webhook-secret (no value in the environment)`.
     #[must_use]
-    pub fn line(&self) -> String {
+    pub(crate) fn line(&self) -> String {
         let with = |check: KeyCheck| -> Vec<&str> {
             self.keys
                 .iter()
@@ -154,42 +154,42 @@ impl SecretCheck {
 
 /// The whole comparison.
 #[derive(Debug, Clone)]
-pub struct Comparison {
+pub(crate) struct Comparison {
     /// Environment name.
-    pub environment: String,
+    pub(crate) environment: String,
     /// Namespace.
-    pub namespace: String,
+    pub(crate) namespace: String,
     /// The image tag the render used.
-    pub image_tag: String,
+    pub(crate) image_tag: String,
     /// Whether the namespace exists.
-    pub namespace_exists: bool,
+    pub(crate) namespace_exists: bool,
     /// Every object that differs.
-    pub differences: Vec<Difference>,
+    pub(crate) differences: Vec<Difference>,
     /// The Secret's content check.
-    pub secret: Option<SecretCheck>,
+    pub(crate) secret: Option<SecretCheck>,
     /// How many objects were rendered (and compared).
-    pub rendered: usize,
+    pub(crate) rendered: usize,
 }
 
 impl Comparison {
     /// Whether anything differs.
     #[must_use]
-    pub fn differs(&self) -> bool {
+    pub(crate) fn differs(&self) -> bool {
         !self.differences.is_empty() || self.secret.as_ref().is_some_and(SecretCheck::differs)
     }
 }
 
 /// How [`compare`] treats what it finds.
 #[derive(Debug, Clone, Copy)]
-pub struct CompareOptions {
+pub(crate) struct CompareOptions {
     /// Also report members of the set that are no longer rendered.
-    pub prune: bool,
+    pub(crate) prune: bool,
     /// A conflict with another field manager is a difference (drift) instead of an error.
-    pub conflicts_are_differences: bool,
+    pub(crate) conflicts_are_differences: bool,
     /// Migration Jobs are no difference (`drift`, `status`), whether one rendered is not in
     /// the cluster or one in the cluster is no longer rendered: each is a one-off, deleted
     /// after its TTL or by the next deploy's prune, and a rollback runs none.
-    pub jobs_are_one_off: bool,
+    pub(crate) jobs_are_one_off: bool,
 }
 
 /// Each declared key and what is known about it.
@@ -304,7 +304,7 @@ fn holds_its_version(
 /// # Errors
 /// API errors, and preflight problems other than conflicts (and conflicts too unless
 /// `conflicts_are_differences`).
-pub async fn compare(
+pub(crate) async fn compare(
     ctx: &Context,
     values: &SecretValues,
     options: CompareOptions,
@@ -561,7 +561,7 @@ fn diff_tally(comparison: &Comparison) -> super::diff::Tally {
 ///
 /// # Errors
 /// Render, cluster and GitHub errors.
-pub async fn run_diff(args: &DiffArgs) -> Result<u8> {
+pub(crate) async fn run_diff(args: &DiffArgs) -> Result<u8> {
     let ctx = context_without_secrets(&args.cluster).await?;
     if !args.without_secret_values {
         ctx.plan.require_secrets()?;
@@ -664,7 +664,7 @@ async fn deployed_image(args: &ClusterArgs) -> Result<Option<String>> {
 ///
 /// # Errors
 /// Render, cluster and GitHub errors.
-pub async fn run_drift(args: &DriftArgs) -> Result<u8> {
+pub(crate) async fn run_drift(args: &DriftArgs) -> Result<u8> {
     let mut cluster_args = args.cluster.clone();
     if cluster_args.image.is_none() {
         cluster_args.image = deployed_image(&args.cluster).await?;

@@ -35,9 +35,9 @@ use crate::render::Object;
 use crate::secret::Redactor;
 
 /// How many revisions are kept.
-pub const KEEP: usize = 20;
+pub(crate) const KEEP: usize = 20;
 /// The field manager of the history ConfigMap.
-pub const FIELD_MANAGER: &str = "gpt-deploy-history";
+pub(crate) const FIELD_MANAGER: &str = "gpt-deploy-history";
 /// Prefix of each revision's data key.
 const KEY_PREFIX: &str = "revision-";
 /// Above this many bytes of JSON the oldest revisions go even when fewer than [`KEEP`]
@@ -48,14 +48,14 @@ const WRITE_ATTEMPTS: u32 = 8;
 
 /// Name of the history ConfigMap of an application.
 #[must_use]
-pub fn configmap_name(app: &str) -> String {
+pub(crate) fn configmap_name(app: &str) -> String {
     format!("{app}-history")
 }
 
 /// How a revision ended (or that it has not).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum ReleaseResult {
+pub(crate) enum ReleaseResult {
     /// The run is still going, or was killed without a chance to say how it ended.
     InProgress,
     /// Applied and rolled out.
@@ -73,7 +73,7 @@ pub enum ReleaseResult {
 impl ReleaseResult {
     /// The words shown in tables.
     #[must_use]
-    pub fn word(self) -> &'static str {
+    pub(crate) fn word(self) -> &'static str {
         match self {
             ReleaseResult::InProgress => "in progress",
             ReleaseResult::Succeeded => "succeeded",
@@ -87,7 +87,7 @@ impl ReleaseResult {
 
 /// What wrote a revision.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Origin {
+pub(crate) enum Origin {
     /// `gpt-deploy deploy`.
     #[default]
     Deploy,
@@ -112,60 +112,60 @@ impl Origin {
 
 /// One release as recorded.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Revision {
+pub(crate) struct Revision {
     /// 1, 2, 3… per namespace.
-    pub number: u64,
+    pub(crate) number: u64,
     /// `deploy`, `apply` or `rollback`.
-    pub command: String,
+    pub(crate) command: String,
     /// The application container's image reference.
-    pub image: String,
+    pub(crate) image: String,
     /// The git commit deployed (`GITHUB_SHA`; for a rollback, the restored revision's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub commit: Option<String>,
+    pub(crate) commit: Option<String>,
     /// Who ran it (`GITHUB_ACTOR`, else the local user).
-    pub actor: String,
+    pub(crate) actor: String,
     /// When the first write was about to be made.
-    pub started: DateTime<Utc>,
+    pub(crate) started: DateTime<Utc>,
     /// When the run ended.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub finished: Option<DateTime<Utc>>,
+    pub(crate) finished: Option<DateTime<Utc>>,
     /// How it ended.
-    pub result: ReleaseResult,
+    pub(crate) result: ReleaseResult,
     /// The Secrets the workloads reference, by name (a versioned Secret's name is its version).
     #[serde(default)]
-    pub secrets: Vec<String>,
+    pub(crate) secrets: Vec<String>,
     /// For a rollback: the revision it restored.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rollback_of: Option<u64>,
+    pub(crate) rollback_of: Option<u64>,
     /// For a revision rolled back automatically: the revision restored in its place.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rolled_back_to: Option<u64>,
+    pub(crate) rolled_back_to: Option<u64>,
     /// Why it failed or was cancelled (first line, secret values redacted).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub message: Option<String>,
+    pub(crate) message: Option<String>,
     /// The rendered objects needed to apply it again (no Secret, no Job); empty when they
     /// could not be recorded.
     #[serde(default)]
-    pub objects: Vec<Value>,
+    pub(crate) objects: Vec<Value>,
 }
 
 impl Revision {
     /// Whether `rollback --to` can restore it.
     #[must_use]
-    pub fn restorable(&self) -> bool {
+    pub(crate) fn restorable(&self) -> bool {
         self.objects.iter().any(|o| o["kind"] == "Deployment")
     }
 
     /// The image's tag (`repo:tag` → `tag`), or the whole reference without one.
     #[must_use]
-    pub fn image_tag(&self) -> &str {
+    pub(crate) fn image_tag(&self) -> &str {
         image_tag(&self.image)
     }
 }
 
 /// The tag of an image reference; the reference itself when it has none.
 #[must_use]
-pub fn image_tag(image: &str) -> &str {
+pub(crate) fn image_tag(image: &str) -> &str {
     let without_digest = image.split('@').next().unwrap_or(image);
     let name_start = without_digest.rfind('/').map_or(0, |i| i + 1);
     match without_digest[name_start..].split_once(':') {
@@ -184,19 +184,19 @@ struct Written {
 
 /// Where an application's history lives.
 #[derive(Debug, Clone)]
-pub struct Store {
+pub(crate) struct Store {
     /// Namespace of the set.
-    pub namespace: String,
+    pub(crate) namespace: String,
     /// The ConfigMap's name.
-    pub name: String,
+    pub(crate) name: String,
     /// The ApplySet parent Secret's name (the ConfigMap's owner).
-    pub parent: String,
+    pub(crate) parent: String,
 }
 
 impl Store {
     /// The history of `app` in `namespace`.
     #[must_use]
-    pub fn new(app: &str, namespace: &str) -> Self {
+    pub(crate) fn new(app: &str, namespace: &str) -> Self {
         Self {
             namespace: namespace.to_string(),
             name: configmap_name(app),
@@ -216,7 +216,7 @@ impl Store {
     ///
     /// # Errors
     /// The request failed, or the ConfigMap holds a revision that cannot be read.
-    pub async fn read(&self, cluster: &Cluster) -> Result<Vec<Revision>> {
+    pub(crate) async fn read(&self, cluster: &Cluster) -> Result<Vec<Revision>> {
         let api = self.api(cluster);
         let live = client::retry(|| api.get_opt(&self.name))
             .await
@@ -415,7 +415,7 @@ fn encode(revisions: &[Revision]) -> Result<BTreeMap<String, String>> {
 ///
 /// # Errors
 /// The history cannot be read.
-pub async fn last_succeeded(
+pub(crate) async fn last_succeeded(
     cluster: &Cluster,
     store: &Store,
     except: Option<u64>,
@@ -429,7 +429,7 @@ pub async fn last_succeeded(
 
 /// Who runs this: `GITHUB_ACTOR`, else the local user, else `unknown`.
 #[must_use]
-pub fn actor() -> String {
+pub(crate) fn actor() -> String {
     ["GITHUB_ACTOR", "USER", "LOGNAME", "USERNAME"]
         .iter()
         .find_map(|k| std::env::var(k).ok().filter(|v| !v.trim().is_empty()))
@@ -438,7 +438,7 @@ pub fn actor() -> String {
 
 /// The git commit being deployed: `GITHUB_SHA` when set.
 #[must_use]
-pub fn commit() -> Option<String> {
+pub(crate) fn commit() -> Option<String> {
     std::env::var("GITHUB_SHA")
         .ok()
         .filter(|v| !v.trim().is_empty())
@@ -447,7 +447,7 @@ pub fn commit() -> Option<String> {
 /// The application container's image in a rendered Deployment (the container named after
 /// the app, else the first).
 #[must_use]
-pub fn deployment_image(deployment: &Value, app: &str) -> Option<String> {
+pub(crate) fn deployment_image(deployment: &Value, app: &str) -> Option<String> {
     let containers = deployment["spec"]["template"]["spec"]["containers"].as_array()?;
     containers
         .iter()
@@ -459,7 +459,7 @@ pub fn deployment_image(deployment: &Value, app: &str) -> Option<String> {
 
 /// The names of the Secrets these objects reference (env, envFrom, volumes), sorted.
 #[must_use]
-pub fn referenced_secrets<'a>(objects: impl IntoIterator<Item = &'a Value>) -> Vec<String> {
+pub(crate) fn referenced_secrets<'a>(objects: impl IntoIterator<Item = &'a Value>) -> Vec<String> {
     fn walk(value: &Value, out: &mut Vec<String>) {
         match value {
             Value::Object(map) => {
@@ -492,7 +492,7 @@ pub fn referenced_secrets<'a>(objects: impl IntoIterator<Item = &'a Value>) -> V
 /// The objects of a plan worth recording: everything but Secrets (their data is never
 /// recorded) and Jobs (one-off migrations are not part of what a rollback restores).
 #[must_use]
-pub fn recordable(objects: &[Object]) -> Vec<Value> {
+pub(crate) fn recordable(objects: &[Object]) -> Vec<Value> {
     objects
         .iter()
         .filter(|o| !matches!(o.kind.as_str(), "Secret" | "Job"))
@@ -508,7 +508,7 @@ fn holds_secret(objects: &[Value], redactor: &Redactor) -> bool {
 
 /// An open revision: begun, not yet finished.
 #[derive(Clone)]
-pub struct Recorder {
+pub(crate) struct Recorder {
     cluster: Cluster,
     store: Store,
     revision: Revision,
@@ -532,7 +532,7 @@ impl Recorder {
     ///
     /// # Errors
     /// The history cannot be read or written.
-    pub async fn begin(cluster: &Cluster, plan: &Plan, origin: Origin) -> Result<Self> {
+    pub(crate) async fn begin(cluster: &Cluster, plan: &Plan, origin: Origin) -> Result<Self> {
         // A signal during the preflight stops the run before anything is written or recorded.
         super::cancel::check(|| "the first write (nothing was changed)".to_string())?;
         let store = Store::new(&plan.app_name, &plan.namespace);
@@ -594,21 +594,15 @@ impl Recorder {
 
     /// The history as this run wrote it when it began (no request), if it can be read.
     #[must_use]
-    pub fn recorded(&self) -> Option<Vec<Revision>> {
+    pub(crate) fn recorded(&self) -> Option<Vec<Revision>> {
         let written = self.written.as_ref()?;
         self.store.parse(&written.config_map).ok()
     }
 
     /// The revision's number.
     #[must_use]
-    pub fn number(&self) -> u64 {
+    pub(crate) fn number(&self) -> u64 {
         self.revision.number
-    }
-
-    /// The revision as begun.
-    #[must_use]
-    pub fn revision(&self) -> &Revision {
-        &self.revision
     }
 
     /// Records how the revision ended; `message` (why it failed) is cut to its first line
@@ -617,7 +611,7 @@ impl Recorder {
     ///
     /// # Errors
     /// The history cannot be written.
-    pub async fn finish(
+    pub(crate) async fn finish(
         mut self,
         result: ReleaseResult,
         message: Option<&str>,
@@ -643,7 +637,7 @@ impl Recorder {
 
     /// Notes the revision an automatic rollback restored.
     #[must_use]
-    pub fn rolled_back_to(mut self, number: u64) -> Self {
+    pub(crate) fn rolled_back_to(mut self, number: u64) -> Self {
         self.revision.rolled_back_to = Some(number);
         self
     }
@@ -652,7 +646,7 @@ impl Recorder {
 /// Finishes an open revision from the result of a run: cancelled, failed, succeeded, or
 /// applied when the rollout was not waited for. A failure to write the history is a
 /// warning, not the run's error (the cluster work is done either way).
-pub async fn settle(recorder: Option<Recorder>, result: &Result<()>, waited: bool) {
+pub(crate) async fn settle(recorder: Option<Recorder>, result: &Result<()>, waited: bool) {
     let Some(recorder) = recorder else {
         return;
     };
@@ -691,13 +685,13 @@ pub async fn settle(recorder: Option<Recorder>, result: &Result<()>, waited: boo
 /// An environment's history and the cluster holding it: found from the configuration
 /// alone, without rendering and without secret values (what `status`, `history` and
 /// `rollback` need is in the cluster).
-pub struct Releases {
+pub(crate) struct Releases {
     /// The configuration (namespace override applied).
-    pub config: crate::config::Config,
+    pub(crate) config: crate::config::Config,
     /// The connected cluster.
-    pub cluster: Cluster,
+    pub(crate) cluster: Cluster,
     /// Where the history lives.
-    pub store: Store,
+    pub(crate) store: Store,
 }
 
 impl Releases {
@@ -705,7 +699,7 @@ impl Releases {
     ///
     /// # Errors
     /// Configuration errors, kubeconfig problems.
-    pub async fn connect(args: &crate::cli::TargetArgs) -> Result<Self> {
+    pub(crate) async fn connect(args: &crate::cli::TargetArgs) -> Result<Self> {
         let mut config =
             crate::config::load(args.config.config.as_deref(), &args.env).map_err(|e| {
                 Error::Render {
@@ -729,7 +723,7 @@ impl Releases {
 
 /// RFC 3339 in UTC to the second, as tables show times.
 #[must_use]
-pub fn show_time(at: &DateTime<Utc>) -> String {
+pub(crate) fn show_time(at: &DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 

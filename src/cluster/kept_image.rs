@@ -16,13 +16,13 @@ use super::plan::Plan;
 
 /// The image running before this run, and where it was read.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Running {
+pub(crate) struct Running {
     /// The image reference.
-    pub image: String,
+    pub(crate) image: String,
     /// The release that deployed it, when it comes from the release record.
-    pub revision: Option<u64>,
+    pub(crate) revision: Option<u64>,
     /// The live Deployment's image when it differs from the recorded one (changed by hand).
-    pub live: Option<String>,
+    pub(crate) live: Option<String>,
 }
 
 /// The image that runs: the newest release that succeeded or was applied without a wait
@@ -32,7 +32,7 @@ pub struct Running {
 ///
 /// # Errors
 /// The history or the Deployment cannot be read.
-pub async fn running(cluster: &Cluster, plan: &Plan) -> Result<Option<Running>> {
+pub(crate) async fn running(cluster: &Cluster, plan: &Plan) -> Result<Option<Running>> {
     let store = Store::new(&plan.app_name, &plan.namespace);
     // Two independent reads: one round trip, not two.
     let (live, recorded) = futures::try_join!(live_image(cluster, plan), store.read(cluster))?;
@@ -74,7 +74,7 @@ async fn live_image(cluster: &Cluster, plan: &Plan) -> Result<Option<String>> {
 
 /// What to do about the running image.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Keep {
+pub(crate) enum Keep {
     /// The render already uses it.
     Same,
     /// Render again with this `--image`.
@@ -86,7 +86,7 @@ pub enum Keep {
 /// Whether and how the running image can be kept; says so when the live Deployment runs
 /// another image than the release record (someone changed it outside gpt-deploy).
 #[must_use]
-pub fn keep(running: &Running, plan: &Plan) -> Keep {
+pub(crate) fn keep(running: &Running, plan: &Plan) -> Keep {
     let repository = &plan.config.app.image_repository;
     if let (Some(live), Some(revision)) = (&running.live, running.revision) {
         crate::report::warning(&format!(

@@ -18,7 +18,7 @@ use super::{Error, Result, cancel};
 use crate::report::Progress;
 
 /// How long a migration Job may take (its `activeDeadlineSeconds` is 600).
-pub const TIMEOUT: Duration = Duration::from_secs(660);
+pub(crate) const TIMEOUT: Duration = Duration::from_secs(660);
 /// Log lines shown per failed pod.
 const TAIL_LINES: i64 = 20;
 
@@ -28,7 +28,7 @@ const TAIL_LINES: i64 = 20;
 /// # Errors
 /// [`Error::Rollout`] (exit 4) when the Job fails or does not finish in time, with the
 /// log tail of its pods; API errors.
-pub async fn run(
+pub(crate) async fn run(
     cluster: &Cluster,
     prepared: &Prepared,
     checked: &Checked,
@@ -146,7 +146,7 @@ fn end_error(what: &str, end: End, timeout: Duration) -> Error {
 
 /// The last log lines of every pod of the Job, falling back to what the kubelet kept as
 /// the container's termination message when the logs cannot be read.
-pub async fn log_tail(cluster: &Cluster, namespace: &str, job: &str) -> String {
+pub(crate) async fn log_tail(cluster: &Cluster, namespace: &str, job: &str) -> String {
     let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), namespace);
     let selector = ListParams::default().labels(&format!("batch.kubernetes.io/job-name={job}"));
     let list = match client::retry(|| pods.list(&selector)).await {
@@ -189,7 +189,7 @@ pub async fn log_tail(cluster: &Cluster, namespace: &str, job: &str) -> String {
 
 /// The termination message of the pod's first terminated container.
 #[must_use]
-pub fn termination_message(pod: &Pod) -> Option<String> {
+pub(crate) fn termination_message(pod: &Pod) -> Option<String> {
     pod.status
         .as_ref()?
         .container_statuses

@@ -7,35 +7,35 @@
 //! [`adopt`], a changed Deployment selector handled by [`replace`]), [`rollout`] (waiting
 //! through [`watch`]; a failed rollout undone by [`revert`]), [`prune`] and [`retire`].
 
-pub mod adopt;
-pub mod apply;
+pub(crate) mod adopt;
+pub(crate) mod apply;
 pub mod applyset;
-pub mod cancel;
-pub mod cleanup_now;
+pub(crate) mod cancel;
+pub(crate) mod cleanup_now;
 pub mod client;
 mod command;
-pub mod deploy;
-pub mod diff;
-pub mod drift;
-pub mod history;
-pub mod kept_image;
-pub mod migration;
-pub mod outcome;
-pub mod plan;
+pub(crate) mod deploy;
+pub(crate) mod diff;
+pub(crate) mod drift;
+pub(crate) mod history;
+pub(crate) mod kept_image;
+pub(crate) mod migration;
+pub(crate) mod outcome;
+pub(crate) mod plan;
 pub mod preflight;
-pub mod prune;
-pub mod replace;
-pub mod resources;
-pub mod retire;
-pub mod revert;
-pub mod rollback;
-pub mod rollout;
-pub mod status;
-pub mod summary;
-pub mod uninstall;
-pub mod versions;
-pub mod warnings;
-pub mod watch;
+pub(crate) mod prune;
+pub(crate) mod replace;
+pub(crate) mod resources;
+pub(crate) mod retire;
+pub(crate) mod revert;
+pub(crate) mod rollback;
+pub(crate) mod rollout;
+pub(crate) mod status;
+pub(crate) mod summary;
+pub(crate) mod uninstall;
+pub(crate) mod versions;
+pub(crate) mod warnings;
+pub(crate) mod watch;
 
 pub use command::{
     cmd_apply, cmd_cleanup_now, cmd_deploy, cmd_diff, cmd_drift, cmd_history, cmd_rollback,
@@ -43,7 +43,7 @@ pub use command::{
 };
 
 /// The field manager for every object this tool applies.
-pub const FIELD_MANAGER: &str = "gpt-deploy";
+pub(crate) const FIELD_MANAGER: &str = "gpt-deploy";
 
 /// Errors of this module.
 #[derive(Debug, thiserror::Error)]
@@ -283,7 +283,7 @@ fn preflight_text(problems: &[preflight::Problem]) -> String {
 }
 
 /// Result with this module's [`Error`].
-pub type Result<T, E = Error> = std::result::Result<T, E>;
+pub(crate) type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl crate::Failure for Error {
     fn exit_code(&self) -> u8 {

@@ -15,31 +15,31 @@ use crate::cli::OutputFormat;
 
 /// Where a run writes, and with which image; known once the cluster is connected.
 #[derive(Debug, Clone, Default)]
-pub struct Where {
+pub(crate) struct Where {
     /// The kubeconfig context (empty in a pod, where the service account is used).
-    pub context: String,
+    pub(crate) context: String,
     /// The API server URL.
-    pub server: String,
+    pub(crate) server: String,
     /// The target namespace.
-    pub namespace: String,
+    pub(crate) namespace: String,
     /// The configuration read: `built-in (gpt-deploy 0.1.0)` or a directory.
-    pub configuration: String,
+    pub(crate) configuration: String,
     /// The image deployed, as a tag or digest when it is in the configured repository.
-    pub image: String,
+    pub(crate) image: String,
     /// The image is the one already running (no `--image`).
-    pub image_kept: bool,
+    pub(crate) image_kept: bool,
     /// The image running before this run (release record, else live Deployment).
-    pub previous_image: Option<String>,
+    pub(crate) previous_image: Option<String>,
     /// The release that deployed [`Where::previous_image`], when it is recorded.
-    pub previous_revision: Option<u64>,
+    pub(crate) previous_revision: Option<u64>,
     /// The failed rollout was rolled back automatically (the previous release serves).
-    pub rolled_back: bool,
+    pub(crate) rolled_back: bool,
 }
 
 impl Where {
     /// Reads where a prepared context points.
     #[must_use]
-    pub fn of(ctx: &Context, image_kept: bool, previous: Option<&Running>) -> Self {
+    pub(crate) fn of(ctx: &Context, image_kept: bool, previous: Option<&Running>) -> Self {
         let repository = &ctx.plan.config.app.image_repository;
         Self {
             context: match &ctx.cluster.source {
@@ -68,7 +68,7 @@ impl Where {
 
     /// `image v1.2.4`, or `image v1.2.4 (kept; pass --image to change it)`.
     #[must_use]
-    pub fn image_words(&self) -> String {
+    pub(crate) fn image_words(&self) -> String {
         if self.image_kept {
             format!("image {} (kept; pass --image to change it)", self.image)
         } else {
@@ -80,7 +80,7 @@ impl Where {
     /// (https://…), namespace "gpt-production", configuration built-in (gpt-deploy 0.1.0),
     /// image v1.2.4`.
     #[must_use]
-    pub fn header(&self, command: &str, environment: &str, dry_run: bool) -> String {
+    pub(crate) fn header(&self, command: &str, environment: &str, dry_run: bool) -> String {
         format!(
             "{command} {environment}{}: {} ({}), namespace {:?}, configuration {}, {}",
             if dry_run { " (server dry run)" } else { "" },
@@ -96,7 +96,7 @@ impl Where {
 /// The tag or digest of a reference in `repository` (`repo:v1` → `v1`, `repo@sha256:…` →
 /// `@sha256:…`); anything else as it is.
 #[must_use]
-pub fn short_image(reference: &str, repository: &str) -> String {
+pub(crate) fn short_image(reference: &str, repository: &str) -> String {
     match reference.strip_prefix(repository) {
         Some(rest) if rest.starts_with(':') => rest[1..].to_owned(),
         Some(rest) if rest.starts_with('@') => rest.to_owned(),
@@ -107,7 +107,7 @@ pub fn short_image(reference: &str, repository: &str) -> String {
 /// `--timeout 0` means no timeout, as in kubectl; a wait needs some deadline, so "none" is a
 /// hundred years.
 #[must_use]
-pub fn wait_limit(timeout: Duration) -> Duration {
+pub(crate) fn wait_limit(timeout: Duration) -> Duration {
     if timeout.is_zero() {
         Duration::from_secs(100 * 365 * 24 * 3600)
     } else {
@@ -132,7 +132,7 @@ fn applied(summary: &Summary) -> usize {
 /// The line printed after the outcome, e.g.
 /// `deploy development FAILED after 4.1s: 3 of 5 objects applied (1 created, 2 changed, 0 unchanged), 0 pruned; rollout failed: …; image v1.2.4, context "aks", namespace "gpt"`.
 #[must_use]
-pub fn summary_line(
+pub(crate) fn summary_line(
     command: &str,
     summary: &Summary,
     place: Option<&Where>,
@@ -195,7 +195,7 @@ pub fn summary_line(
 /// After a failed rollout that was not rolled back: how to put the previous image back (the
 /// `rollback` command when a release is recorded, else a deploy of that image).
 #[must_use]
-pub fn next_step(summary: &Summary, place: Option<&Where>) -> Option<String> {
+pub(crate) fn next_step(summary: &Summary, place: Option<&Where>) -> Option<String> {
     if !matches!(summary.rollout, RolloutResult::Failed(_)) {
         return None;
     }
@@ -278,7 +278,7 @@ fn word(action: Action) -> &'static str {
 /// The `-o json|yaml` result as text (secret values never appear: the summary holds none,
 /// and its error text was redacted).
 #[must_use]
-pub fn document(
+pub(crate) fn document(
     command: &str,
     summary: &Summary,
     place: Option<&Where>,
@@ -344,7 +344,7 @@ pub fn document(
 
 /// Says how the run ended: the `-o` document on stdout when asked for, else the summary line
 /// (and the next step after a failed rollout) on stderr.
-pub fn finish(
+pub(crate) fn finish(
     command: &str,
     summary: &Summary,
     place: Option<&Where>,
@@ -364,7 +364,7 @@ pub fn finish(
 
 /// One `apply` or `deploy` run, from its start to the line (or document) that ends it.
 #[derive(Debug)]
-pub struct Run {
+pub(crate) struct Run {
     command: &'static str,
     started: std::time::Instant,
     dry_run: bool,
@@ -372,13 +372,13 @@ pub struct Run {
     place: Option<Where>,
     planned: usize,
     /// What the run did, filled as it goes.
-    pub summary: Summary,
+    pub(crate) summary: Summary,
 }
 
 impl Run {
     /// Starts the clock. Until [`Run::connected`], the summary knows only the environment.
     #[must_use]
-    pub fn start(
+    pub(crate) fn start(
         command: &'static str,
         environment: &str,
         dry_run: bool,
@@ -409,7 +409,7 @@ impl Run {
     }
 
     /// Records where the run writes and says it on stderr, before the first write.
-    pub fn connected(&mut self, ctx: &Context) {
+    pub(crate) fn connected(&mut self, ctx: &Context) {
         let place = Where::of(ctx, ctx.image_kept, ctx.previous_image.as_ref());
         crate::report::note(&place.header(self.command, &ctx.plan.environment, self.dry_run));
         self.summary.environment.clone_from(&ctx.plan.environment);
@@ -420,7 +420,7 @@ impl Run {
     }
 
     /// Records that the failed rollout was rolled back automatically (no next step to give).
-    pub fn rolled_back(&mut self) {
+    pub(crate) fn rolled_back(&mut self) {
         if let Some(place) = &mut self.place {
             place.rolled_back = true;
         }
@@ -428,7 +428,7 @@ impl Run {
 
     /// Records the end (objects, rollout, error) and says how it went; under GitHub Actions
     /// also appends the step summary.
-    pub fn finish(
+    pub(crate) fn finish(
         mut self,
         objects: Vec<crate::cluster::summary::ObjectChange>,
         rollout: Option<RolloutResult>,

@@ -12,37 +12,37 @@ use crate::secret::{Redactor, SecretString};
 
 /// The rendered environment, ready to apply.
 #[derive(Debug)]
-pub struct Plan {
+pub(crate) struct Plan {
     /// Application name (names the ApplySet parent).
-    pub app_name: String,
+    pub(crate) app_name: String,
     /// Environment name.
-    pub environment: String,
+    pub(crate) environment: String,
     /// Target namespace (the environment's, or `--namespace`).
-    pub namespace: String,
+    pub(crate) namespace: String,
     /// Image tag being deployed.
-    pub image_tag: String,
+    pub(crate) image_tag: String,
     /// The environment file's kubeconfig context.
-    pub kube_context: Option<String>,
+    pub(crate) kube_context: Option<String>,
     /// The GitHub environment holding the secrets.
-    pub github_environment: String,
+    pub(crate) github_environment: String,
     /// Env var names of declared required secrets (what the GitHub environment must hold).
-    pub required_secrets: Vec<String>,
+    pub(crate) required_secrets: Vec<String>,
     /// Env var names of required secrets missing from the process environment.
-    pub missing_secrets: Vec<String>,
+    pub(crate) missing_secrets: Vec<String>,
     /// Objects in dependency order, with real secret data: render checked their kind, name
     /// and namespace, so nothing downstream reads them from the JSON again.
-    pub objects: Vec<Object>,
+    pub(crate) objects: Vec<Object>,
     /// Hides the secret values in anything printed.
-    pub redactor: Redactor,
+    pub(crate) redactor: Redactor,
     /// The loaded configuration (namespace override applied).
-    pub config: config::Config,
+    pub(crate) config: config::Config,
 }
 
 /// Loads the configuration and renders it with the secrets from the process environment.
 ///
 /// # Errors
 /// [`Error::Render`] for configuration or template problems.
-pub fn load(args: &ClusterArgs) -> Result<Plan> {
+pub(crate) fn load(args: &ClusterArgs) -> Result<Plan> {
     load_with(args, true)
 }
 
@@ -51,7 +51,7 @@ pub fn load(args: &ClusterArgs) -> Result<Plan> {
 ///
 /// # Errors
 /// [`Error::Render`] for configuration or template problems.
-pub fn load_without_secrets(args: &ClusterArgs) -> Result<Plan> {
+pub(crate) fn load_without_secrets(args: &ClusterArgs) -> Result<Plan> {
     load_with(args, false)
 }
 
@@ -109,7 +109,7 @@ impl Plan {
     ///
     /// # Errors
     /// [`Error::MissingSecrets`].
-    pub fn require_secrets(&self) -> Result<()> {
+    pub(crate) fn require_secrets(&self) -> Result<()> {
         if self.missing_secrets.is_empty() {
             Ok(())
         } else {
@@ -121,7 +121,7 @@ impl Plan {
 
     /// The rendered object of this kind, if any.
     #[must_use]
-    pub fn find(&self, kind: &str) -> Option<&Object> {
+    pub(crate) fn find(&self, kind: &str) -> Option<&Object> {
         self.objects.iter().find(|o| o.kind == kind)
     }
 }
@@ -132,7 +132,7 @@ impl Plan {
 /// # Errors
 /// [`Error::BadObject`] when `apiVersion`, `kind`, `metadata.name` or `metadata.namespace`
 /// is missing: recorded objects come from the cluster, not from render's checks.
-pub fn object_from_value(value: Value, source: &str) -> Result<Object> {
+pub(crate) fn object_from_value(value: Value, source: &str) -> Result<Object> {
     let id = ObjectId::of(&value)?;
     Ok(Object {
         api_version: id.api_version,

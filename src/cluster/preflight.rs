@@ -21,7 +21,7 @@ use crate::render::Object;
 ///
 /// # Errors
 /// The server cannot be reached or rejects the credentials.
-pub async fn namespace_exists(cluster: &Cluster, namespace: &str) -> Result<bool> {
+pub(crate) async fn namespace_exists(cluster: &Cluster, namespace: &str) -> Result<bool> {
     let api: Api<Namespace> = Api::all(cluster.client.clone());
     match client::retry(|| api.get_opt(namespace)).await {
         Ok(found) => Ok(found.is_some()),
@@ -48,7 +48,11 @@ pub async fn namespace_exists(cluster: &Cluster, namespace: &str) -> Result<bool
 ///
 /// # Errors
 /// The server refused.
-pub async fn create_namespace(cluster: &Cluster, namespace: &str, dry_run: bool) -> Result<()> {
+pub(crate) async fn create_namespace(
+    cluster: &Cluster,
+    namespace: &str,
+    dry_run: bool,
+) -> Result<()> {
     let api: Api<Namespace> = Api::all(cluster.client.clone());
     // Pod Security "restricted" is enforced in a namespace we create: the rendered pods meet it.
     let body = Patch::Apply(
@@ -82,7 +86,11 @@ pub async fn create_namespace(cluster: &Cluster, namespace: &str, dry_run: bool)
 ///
 /// # Errors
 /// [`Error::NamespaceMissing`] without `--create-namespace`, or API errors.
-pub async fn check_namespace(cluster: &Cluster, namespace: &str, may_create: bool) -> Result<bool> {
+pub(crate) async fn check_namespace(
+    cluster: &Cluster,
+    namespace: &str,
+    may_create: bool,
+) -> Result<bool> {
     if namespace_exists(cluster, namespace).await? {
         Ok(true)
     } else if may_create {
@@ -99,7 +107,7 @@ pub async fn check_namespace(cluster: &Cluster, namespace: &str, may_create: boo
 /// # Errors
 /// [`Error::Usage`] without a token; [`Error::MissingGithubSecrets`] naming every missing
 /// secret; [`Error::GithubCheck`].
-pub async fn check_github_secrets(plan: &Plan) -> Result<()> {
+pub(crate) async fn check_github_secrets(plan: &Plan) -> Result<()> {
     if crate::github::token_from_env().is_none() {
         return Err(Error::Usage {
             message: "--check-github-secrets needs a GitHub token that may read the environment's secret names: set GITHUB_TOKEN (or GH_TOKEN), or leave the flag out; nothing was applied".into(),
@@ -128,20 +136,20 @@ pub async fn check_github_secrets(plan: &Plan) -> Result<()> {
 
 /// One rendered object, ready to send, with its REST mapping.
 #[derive(Debug, Clone)]
-pub struct Prepared {
+pub(crate) struct Prepared {
     /// Which object.
-    pub id: ObjectId,
+    pub(crate) id: ObjectId,
     /// Its REST mapping.
-    pub resource: ApiResource,
+    pub(crate) resource: ApiResource,
     /// The body to apply (server fields stripped, ApplySet label set).
-    pub body: Value,
+    pub(crate) body: Value,
 }
 
 /// Prepares every rendered object and resolves its REST mapping (one lookup per kind).
 ///
 /// # Errors
 /// An object labelled for another ApplySet, or a kind the cluster does not serve.
-pub async fn prepare_all(
+pub(crate) async fn prepare_all(
     cluster: &Cluster,
     set_id: &str,
     objects: &[Object],
@@ -167,17 +175,17 @@ pub async fn prepare_all(
 
 /// What the preflight learnt about one object.
 #[derive(Debug, Clone, Default)]
-pub struct Checked {
+pub(crate) struct Checked {
     /// The live object before anything was written, if it exists.
-    pub live: Option<Value>,
+    pub(crate) live: Option<Value>,
     /// Client-side managers (kubectl) whose fields will be taken over before the apply.
-    pub adopt_from: Vec<String>,
+    pub(crate) adopt_from: Vec<String>,
     /// A Deployment whose selector changes: replaced without downtime (`--replace-immutable`).
-    pub replace: bool,
+    pub(crate) replace: bool,
     /// The server's answer to the dry run (what the object will look like), if it ran.
-    pub merged: Option<Value>,
+    pub(crate) merged: Option<Value>,
     /// A problem that stops the run (nothing is written when any object has one).
-    pub problem: Option<Problem>,
+    pub(crate) problem: Option<Problem>,
 }
 
 /// Why an object cannot be applied as it is.
@@ -246,7 +254,7 @@ impl std::fmt::Display for Problem {
 
 /// Formats a `matchLabels` map the way messages show it: `{k: v, …}` in key order.
 #[must_use]
-pub fn show_labels(labels: &Value) -> String {
+pub(crate) fn show_labels(labels: &Value) -> String {
     let mut pairs: Vec<String> = labels
         .as_object()
         .map(|m| {
@@ -266,7 +274,7 @@ fn selector(object: &Value) -> Option<&Value> {
 
 /// True when a live Deployment's selector differs from the rendered one.
 #[must_use]
-pub fn selector_changes(live: &Value, rendered: &Value) -> bool {
+pub(crate) fn selector_changes(live: &Value, rendered: &Value) -> bool {
     match (selector(live), selector(rendered)) {
         (Some(a), Some(b)) => {
             let labels = |s: &Value| s["matchLabels"].clone();
@@ -278,11 +286,11 @@ pub fn selector_changes(live: &Value, rendered: &Value) -> bool {
 
 /// How the preflight runs.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct CheckOptions {
+pub(crate) struct CheckOptions {
     /// `--force-conflicts`: conflicts are the user's to override.
-    pub force_conflicts: bool,
+    pub(crate) force_conflicts: bool,
     /// `--replace-immutable`: a Deployment selector change is replaced, not refused.
-    pub replace_immutable: bool,
+    pub(crate) replace_immutable: bool,
 }
 
 /// A name for a dry-run create next to the real object (never persisted).
@@ -296,7 +304,7 @@ fn check_name(name: &str) -> String {
 ///
 /// # Errors
 /// The read failed.
-pub async fn read_live(cluster: &Cluster, prepared: &Prepared) -> Result<Option<Value>> {
+pub(crate) async fn read_live(cluster: &Cluster, prepared: &Prepared) -> Result<Option<Value>> {
     let id = &prepared.id;
     let api = resources::namespaced(&cluster.client, &id.namespace, &prepared.resource);
     let live = client::retry(|| api.get_opt(&id.name)).await.map_err(|e| {
@@ -403,7 +411,7 @@ async fn dry_run_create(
 ///
 /// # Errors
 /// Requests that fail for other reasons than the object itself (network, permissions).
-pub async fn check_one(
+pub(crate) async fn check_one(
     cluster: &Cluster,
     prepared: &Prepared,
     options: CheckOptions,
@@ -466,7 +474,7 @@ pub async fn check_one(
 ///
 /// # Errors
 /// Requests that fail for other reasons than the objects themselves.
-pub async fn check_all(
+pub(crate) async fn check_all(
     cluster: &Cluster,
     prepared: &[Prepared],
     options: CheckOptions,
@@ -479,7 +487,7 @@ pub async fn check_all(
 ///
 /// # Errors
 /// [`Error::Preflight`] listing each problem.
-pub fn refuse_problems(checked: &[Checked]) -> Result<()> {
+pub(crate) fn refuse_problems(checked: &[Checked]) -> Result<()> {
     let problems: Vec<Problem> = checked.iter().filter_map(|c| c.problem.clone()).collect();
     if problems.is_empty() {
         Ok(())

@@ -15,13 +15,13 @@ use super::resources::{self, ObjectId};
 use super::{Error, FIELD_MANAGER, Result};
 
 /// Live members of the set, by identity.
-pub type Members = BTreeMap<ObjectId, Value>;
+pub(crate) type Members = BTreeMap<ObjectId, Value>;
 
 /// Lists every live member of the set in `namespace` for the given group-kinds.
 ///
 /// # Errors
 /// A list request failed.
-pub async fn list_members(
+pub(crate) async fn list_members(
     cluster: &Cluster,
     namespace: &str,
     set_id: &str,
@@ -62,7 +62,7 @@ pub async fn list_members(
 
 /// Why a listed member is kept rather than pruned.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Keep {
+pub(crate) enum Keep {
     /// It carries the label but this tool never wrote it.
     NotOurs(Vec<String>),
     /// It is already being deleted.
@@ -79,7 +79,7 @@ pub enum Keep {
 /// the release history's order of Secret versions ([`super::versions::recency`]), which
 /// decides the versions kept.
 #[must_use]
-pub fn candidates(
+pub(crate) fn candidates(
     members: &Members,
     rendered: &HashSet<ObjectId>,
     recent: &[String],
@@ -115,7 +115,7 @@ pub fn candidates(
 ///
 /// # Errors
 /// The delete request failed.
-pub async fn delete(cluster: &Cluster, id: &ObjectId, dry_run: bool) -> Result<()> {
+pub(crate) async fn delete(cluster: &Cluster, id: &ObjectId, dry_run: bool) -> Result<()> {
     delete_as(cluster, id, dry_run, "prune").await
 }
 
@@ -123,7 +123,12 @@ pub async fn delete(cluster: &Cluster, id: &ObjectId, dry_run: bool) -> Result<(
 ///
 /// # Errors
 /// The delete request failed.
-pub async fn delete_as(cluster: &Cluster, id: &ObjectId, dry_run: bool, verb: &str) -> Result<()> {
+pub(crate) async fn delete_as(
+    cluster: &Cluster,
+    id: &ObjectId,
+    dry_run: bool,
+    verb: &str,
+) -> Result<()> {
     let resource = resources::api_resource(&cluster.client, &id.api_version, &id.kind).await?;
     let api = resources::namespaced(&cluster.client, &id.namespace, &resource);
     let mut params = DeleteParams::background();
@@ -144,7 +149,7 @@ pub async fn delete_as(cluster: &Cluster, id: &ObjectId, dry_run: bool, verb: &s
 
 /// The lines printed for members that were kept although no longer rendered.
 #[must_use]
-pub fn explain_kept(kept: &[(ObjectId, Keep)]) -> Vec<String> {
+pub(crate) fn explain_kept(kept: &[(ObjectId, Keep)]) -> Vec<String> {
     kept.iter()
         .filter_map(|(id, why)| match why {
             Keep::NotOurs(managers) => Some(format!(
@@ -164,7 +169,7 @@ pub fn explain_kept(kept: &[(ObjectId, Keep)]) -> Vec<String> {
 ///
 /// # Errors
 /// Always, when `objects` is empty.
-pub fn refuse_empty(objects: &[crate::render::Object]) -> Result<()> {
+pub(crate) fn refuse_empty(objects: &[crate::render::Object]) -> Result<()> {
     if objects.is_empty() {
         Err(Error::EmptyRender)
     } else {

@@ -22,18 +22,19 @@ const GONE_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// A Deployment that was deleted and the ReplicaSets it left serving.
 #[derive(Debug, Clone)]
-pub struct Replacement {
+pub(crate) struct Replacement {
     /// Namespace.
-    pub namespace: String,
+    pub(crate) namespace: String,
     /// Deployment name.
-    pub name: String,
+    #[expect(dead_code, reason = "only shown by the Debug derive (in logs)")]
+    pub(crate) name: String,
     /// (name, uid) of every ReplicaSet the old Deployment owned.
-    pub orphans: Vec<(String, String)>,
+    pub(crate) orphans: Vec<(String, String)>,
 }
 
 /// The ReplicaSets a controller (by uid) owns, as (name, uid).
 #[must_use]
-pub fn owned_by(replica_sets: &[ReplicaSet], owner_uid: &str) -> Vec<(String, String)> {
+pub(crate) fn owned_by(replica_sets: &[ReplicaSet], owner_uid: &str) -> Vec<(String, String)> {
     replica_sets
         .iter()
         .filter(|rs| {
@@ -51,7 +52,7 @@ pub fn owned_by(replica_sets: &[ReplicaSet], owner_uid: &str) -> Vec<(String, St
 ///
 /// # Errors
 /// A request failed, or the Deployment did not disappear in time.
-pub async fn orphan_delete(cluster: &Cluster, live: &Value) -> Result<Replacement> {
+pub(crate) async fn orphan_delete(cluster: &Cluster, live: &Value) -> Result<Replacement> {
     let namespace = live["metadata"]["namespace"]
         .as_str()
         .unwrap_or_default()
@@ -135,7 +136,7 @@ fn gone_error(what: &str, end: End) -> Error {
 ///
 /// # Errors
 /// A delete failed (a ReplicaSet already gone is fine).
-pub async fn delete_orphans(cluster: &Cluster, replacement: &Replacement) -> Result<()> {
+pub(crate) async fn delete_orphans(cluster: &Cluster, replacement: &Replacement) -> Result<()> {
     let replica_sets: Api<ReplicaSet> =
         Api::namespaced(cluster.client.clone(), &replacement.namespace);
     for (name, uid) in &replacement.orphans {

@@ -31,7 +31,7 @@ const KNOWN: &[(&str, &str, &str)] = &[
 
 /// The apiVersion gpt-deploy uses for a kind it knows (see `KNOWN`).
 #[must_use]
-pub fn api_version_of(kind: &str) -> Option<&'static str> {
+pub(crate) fn api_version_of(kind: &str) -> Option<&'static str> {
     KNOWN
         .iter()
         .find(|(_, k, _)| *k == kind)
@@ -40,15 +40,15 @@ pub fn api_version_of(kind: &str) -> Option<&'static str> {
 
 /// Who an object is: enough to address it and to name it in messages.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ObjectId {
+pub(crate) struct ObjectId {
     /// `apiVersion`.
-    pub api_version: String,
+    pub(crate) api_version: String,
     /// `kind`.
-    pub kind: String,
+    pub(crate) kind: String,
     /// `metadata.namespace`.
-    pub namespace: String,
+    pub(crate) namespace: String,
     /// `metadata.name`.
-    pub name: String,
+    pub(crate) name: String,
 }
 
 impl ObjectId {
@@ -56,7 +56,7 @@ impl ObjectId {
     ///
     /// # Errors
     /// A required field is missing.
-    pub fn of(value: &Value) -> Result<Self> {
+    pub(crate) fn of(value: &Value) -> Result<Self> {
         let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
         let id = Self {
             api_version: text(&value["apiVersion"]),
@@ -82,7 +82,7 @@ impl ObjectId {
 
     /// The identity of a rendered object (render checked every field).
     #[must_use]
-    pub fn of_rendered(object: &crate::render::Object) -> Self {
+    pub(crate) fn of_rendered(object: &crate::render::Object) -> Self {
         Self {
             api_version: object.api_version.clone(),
             kind: object.kind.clone(),
@@ -93,13 +93,13 @@ impl ObjectId {
 
     /// The group-kind, as the ApplySet annotation records it.
     #[must_use]
-    pub fn group_kind(&self) -> GroupKind {
+    pub(crate) fn group_kind(&self) -> GroupKind {
         GroupKind::from_api_version(&self.api_version, &self.kind)
     }
 
     /// kubectl's short form, e.g. `deployment.apps/gpt-service`.
     #[must_use]
-    pub fn short(&self) -> String {
+    pub(crate) fn short(&self) -> String {
         let gk = self.group_kind();
         if gk.group.is_empty() {
             format!("{}/{}", gk.kind.to_lowercase(), self.name)
@@ -119,7 +119,11 @@ impl std::fmt::Display for ObjectId {
 ///
 /// # Errors
 /// The cluster does not serve the kind.
-pub async fn api_resource(client: &Client, api_version: &str, kind: &str) -> Result<ApiResource> {
+pub(crate) async fn api_resource(
+    client: &Client,
+    api_version: &str,
+    kind: &str,
+) -> Result<ApiResource> {
     if let Some((_, _, plural)) = KNOWN
         .iter()
         .find(|(v, k, _)| *v == api_version && *k == kind)
@@ -142,7 +146,7 @@ pub async fn api_resource(client: &Client, api_version: &str, kind: &str) -> Res
 ///
 /// # Errors
 /// The cluster does not serve the group-kind.
-pub async fn api_resource_for(client: &Client, gk: &GroupKind) -> Result<ApiResource> {
+pub(crate) async fn api_resource_for(client: &Client, gk: &GroupKind) -> Result<ApiResource> {
     if let Some((v, k, plural)) = KNOWN
         .iter()
         .find(|(v, k, _)| GroupKind::from_api_version(v, k) == *gk)
@@ -178,7 +182,11 @@ fn gvk_of(api_version: &str, kind: &str) -> GroupVersionKind {
 
 /// A dynamic API handle for objects of this mapping in a namespace.
 #[must_use]
-pub fn namespaced(client: &Client, namespace: &str, resource: &ApiResource) -> Api<DynamicObject> {
+pub(crate) fn namespaced(
+    client: &Client,
+    namespace: &str,
+    resource: &ApiResource,
+) -> Api<DynamicObject> {
     Api::namespaced_with(client.clone(), namespace, resource)
 }
 
@@ -196,7 +204,7 @@ const SERVER_METADATA: &[&str] = &[
 ];
 
 /// Removes server-owned fields and `status`, in place.
-pub fn strip_server_fields(value: &mut Value) {
+pub(crate) fn strip_server_fields(value: &mut Value) {
     if let Some(obj) = value.as_object_mut() {
         obj.remove("status");
         if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
@@ -209,7 +217,7 @@ pub fn strip_server_fields(value: &mut Value) {
 
 /// The field managers recorded on a live object.
 #[must_use]
-pub fn managers(value: &Value) -> Vec<String> {
+pub(crate) fn managers(value: &Value) -> Vec<String> {
     value["metadata"]["managedFields"]
         .as_array()
         .map(|entries| {

@@ -16,7 +16,7 @@ use crate::render::Object;
 ///
 /// # Errors
 /// The kind is not one gpt-deploy can address (the configuration check prevents this).
-pub fn id_of(entry: &Retired, namespace: &str) -> Result<ObjectId> {
+pub(crate) fn id_of(entry: &Retired, namespace: &str) -> Result<ObjectId> {
     let api_version = resources::api_version_of(&entry.kind).ok_or_else(|| Error::BadObject {
         object: format!("{} {}", entry.kind, entry.name),
         problem: "gpt-deploy cannot retire this kind".into(),
@@ -32,7 +32,7 @@ pub fn id_of(entry: &Retired, namespace: &str) -> Result<ObjectId> {
 /// What `deploy` retires: the `[[app.retire]]` entries, plus the unversioned Secret
 /// `app.secret_name` when the rendered `objects` hold a version of it and not itself.
 #[must_use]
-pub fn entries(app: &crate::config::App, objects: &[Object]) -> Vec<Retired> {
+pub(crate) fn entries(app: &crate::config::App, objects: &[Object]) -> Vec<Retired> {
     let mut entries = app.retire.clone();
     let base = app.secret_name.as_str();
     let secret_names = || {
@@ -57,7 +57,7 @@ pub fn entries(app: &crate::config::App, objects: &[Object]) -> Vec<Retired> {
 ///
 /// # Errors
 /// [`Error::BadObject`] naming the entry.
-pub fn refuse_rendered(entries: &[Retired], rendered: &[Object]) -> Result<()> {
+pub(crate) fn refuse_rendered(entries: &[Retired], rendered: &[Object]) -> Result<()> {
     for entry in entries {
         let clash = rendered
             .iter()
@@ -76,7 +76,7 @@ pub fn refuse_rendered(entries: &[Retired], rendered: &[Object]) -> Result<()> {
 ///
 /// # Errors
 /// A read failed.
-pub async fn live(
+pub(crate) async fn live(
     cluster: &Cluster,
     entries: &[Retired],
     namespace: &str,
@@ -103,7 +103,7 @@ pub async fn live(
 ///
 /// # Errors
 /// A read or delete failed.
-pub async fn run(
+pub(crate) async fn run(
     cluster: &Cluster,
     entries: &[Retired],
     namespace: &str,

@@ -19,20 +19,20 @@ use crate::report::Progress;
 
 /// The release to go back to: the live Deployment read before this deploy changed it.
 #[derive(Debug, Clone)]
-pub struct Previous {
+pub(crate) struct Previous {
     /// The Deployment as the server returned it.
-    pub live: Value,
+    pub(crate) live: Value,
     /// Image of its first container.
-    pub image: String,
+    pub(crate) image: String,
     /// The release history's revision that runs it (the newest that succeeded), when one
     /// is recorded; see [`Previous::revision_of`].
-    pub revision: Option<u64>,
+    pub(crate) revision: Option<u64>,
 }
 
 impl Previous {
     /// The previous release of a live Deployment, if it has a pod template.
     #[must_use]
-    pub fn of(live: &Value) -> Option<Self> {
+    pub(crate) fn of(live: &Value) -> Option<Self> {
         let template = &live["spec"]["template"];
         if !template.is_object() {
             return None;
@@ -50,7 +50,7 @@ impl Previous {
     /// Notes the history's revision of the previous release: the newest that succeeded
     /// before `current` (the run asking), as the history records the rollback. Unknown when
     /// the history cannot be read (the rollback itself does not need it).
-    pub async fn revision_of(
+    pub(crate) async fn revision_of(
         mut self,
         cluster: &super::client::Cluster,
         store: &super::history::Store,
@@ -65,7 +65,7 @@ impl Previous {
 
     /// `<image> (revision N)`, or the image alone when no revision is recorded for it.
     #[must_use]
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         match self.revision {
             Some(n) => format!("{} (revision {n})", self.image),
             None => self.image.clone(),
@@ -75,7 +75,7 @@ impl Previous {
     /// What is applied to restore it: the previous spec (pod template included) and labels,
     /// none of the server's own fields.
     #[must_use]
-    pub fn body(&self) -> Value {
+    pub(crate) fn body(&self) -> Value {
         let meta = &self.live["metadata"];
         let mut metadata = json!({"name": meta["name"], "namespace": meta["namespace"]});
         if meta["labels"].is_object() {
@@ -93,7 +93,7 @@ impl Previous {
 /// Applies the previous Deployment again and waits for it; `failure` is the failed rollout.
 /// Always returns an error (exit 4): [`Error::RolledBack`] when the previous release serves
 /// again, [`Error::RollbackFailed`] when the rollback did not get there either.
-pub async fn run(
+pub(crate) async fn run(
     cluster: &super::client::Cluster,
     deployment: &Prepared,
     previous: &Previous,

@@ -30,7 +30,7 @@ use crate::report;
 ///
 /// # Errors
 /// There is no such revision.
-pub fn default_target(revisions: &[Revision]) -> std::result::Result<&Revision, String> {
+pub(crate) fn default_target(revisions: &[Revision]) -> std::result::Result<&Revision, String> {
     let settled: Vec<&Revision> = revisions
         .iter()
         .filter(|r| r.result != ReleaseResult::InProgress)
@@ -128,7 +128,7 @@ async fn check_secrets(releases: &Releases, target: &Revision, env: &str) -> Res
 /// # Errors
 /// No revision to restore, configuration or cluster errors, the rollout failed, or a
 /// signal stopped it.
-pub async fn run(args: &RollbackArgs) -> Result<u8> {
+pub(crate) async fn run(args: &RollbackArgs) -> Result<u8> {
     cancel::listen();
     let started = Instant::now();
     let env = args.release.env.clone();

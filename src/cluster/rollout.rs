@@ -40,13 +40,13 @@ const STUCK_REASONS: &[&str] = &[
 ];
 /// How long a pod may stay unschedulable before the rollout fails: long enough for a
 /// cluster autoscaler's new node or an eviction to make room, short of the deadline.
-pub const UNSCHEDULABLE_GRACE: Duration = Duration::from_secs(30);
+pub(crate) const UNSCHEDULABLE_GRACE: Duration = Duration::from_secs(30);
 /// Events shown per pod in diagnostics.
 const EVENTS_PER_POD: usize = 5;
 
 /// Where a rollout stands, by kubectl's rules.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum State {
+pub(crate) enum State {
     /// Still in progress; the text says what it waits for.
     Waiting(String),
     /// Complete.
@@ -57,7 +57,7 @@ pub enum State {
 
 /// Evaluates a Deployment against the applied generation.
 #[must_use]
-pub fn state(deployment: &Deployment, applied_generation: i64) -> State {
+pub(crate) fn state(deployment: &Deployment, applied_generation: i64) -> State {
     let name = deployment.metadata.name.as_deref().unwrap_or("?");
     let generation = deployment
         .metadata
@@ -134,7 +134,7 @@ pub fn state(deployment: &Deployment, applied_generation: i64) -> State {
 /// `R ready (W desired), U updated` for the progress line: counts first, so a scale-down
 /// (`2 ready (1 desired), 1 updated`) does not read as a fraction above one.
 #[must_use]
-pub fn counts(deployment: &Deployment) -> String {
+pub(crate) fn counts(deployment: &Deployment) -> String {
     let wanted = deployment
         .spec
         .as_ref()
@@ -151,7 +151,7 @@ pub fn counts(deployment: &Deployment) -> String {
 /// Why a pod will not become ready on its own, if it is stuck (a container waiting for a
 /// reason that does not fix itself).
 #[must_use]
-pub fn stuck_reason(pod: &Pod) -> Option<String> {
+pub(crate) fn stuck_reason(pod: &Pod) -> Option<String> {
     let status = pod.status.as_ref()?;
     status
         .init_container_statuses
@@ -174,7 +174,7 @@ pub fn stuck_reason(pod: &Pod) -> Option<String> {
 /// Since when the scheduler has found no node for the pod (`PodScheduled=False`, reason
 /// `Unschedulable`), if it has not.
 #[must_use]
-pub fn unschedulable_since(pod: &Pod) -> Option<Timestamp> {
+pub(crate) fn unschedulable_since(pod: &Pod) -> Option<Timestamp> {
     let condition = pod
         .status
         .as_ref()?
@@ -189,7 +189,7 @@ pub fn unschedulable_since(pod: &Pod) -> Option<Timestamp> {
 
 /// What a pod says about the rollout at `now`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PodVerdict {
+pub(crate) enum PodVerdict {
     /// Nothing wrong (yet).
     Fine,
     /// Unschedulable, not for long enough to fail: look again at this instant.
@@ -201,7 +201,7 @@ pub enum PodVerdict {
 /// The pure fail-fast rule for one pod at `now`: a stuck container, or unschedulable for
 /// longer than [`UNSCHEDULABLE_GRACE`].
 #[must_use]
-pub fn pod_verdict(pod: &Pod, now: Timestamp) -> PodVerdict {
+pub(crate) fn pod_verdict(pod: &Pod, now: Timestamp) -> PodVerdict {
     if let Some(reason) = stuck_reason(pod) {
         return PodVerdict::Stuck(reason);
     }
@@ -232,7 +232,7 @@ fn jiff_span(d: Duration) -> k8s_openapi::jiff::SignedDuration {
 
 /// True when the pod's Ready condition is True.
 #[must_use]
-pub fn is_ready(pod: &Pod) -> bool {
+pub(crate) fn is_ready(pod: &Pod) -> bool {
     pod.status
         .as_ref()
         .and_then(|s| s.conditions.as_ref())
@@ -241,21 +241,21 @@ pub fn is_ready(pod: &Pod) -> bool {
 
 /// What to wait for.
 #[derive(Debug, Clone)]
-pub struct Target {
+pub(crate) struct Target {
     /// Namespace.
-    pub namespace: String,
+    pub(crate) namespace: String,
     /// Deployment name.
-    pub name: String,
+    pub(crate) name: String,
     /// `metadata.generation` returned by the apply.
-    pub generation: i64,
+    pub(crate) generation: i64,
     /// The Deployment's pod selector as a label selector string.
-    pub selector: String,
+    pub(crate) selector: String,
 }
 
 impl Target {
     /// Reads the target from the applied Deployment (as returned by the server).
     #[must_use]
-    pub fn from_applied(value: &serde_json::Value) -> Option<Self> {
+    pub(crate) fn from_applied(value: &serde_json::Value) -> Option<Self> {
         let deployment: Deployment = serde_json::from_value(value.clone()).ok()?;
         let selector = deployment.spec.as_ref()?.selector.clone();
         let selector = kube::core::Selector::try_from(selector).ok()?.to_string();
@@ -316,7 +316,7 @@ fn updates(
 /// written, it is open (its first list done) by the time the write returns, so no round
 /// trip follows the write and the change that completes the rollout arrives as soon as the
 /// server sends it. Dropping it stops the watch.
-pub struct Watch {
+pub(crate) struct Watch {
     events: tokio::sync::mpsc::UnboundedReceiver<std::result::Result<Update, End>>,
     task: tokio::task::JoinHandle<()>,
     timeout: Duration,
@@ -326,7 +326,7 @@ impl Watch {
     /// Starts watching `target`'s Deployment (by name) and pods (by selector); `timeout`
     /// counts from now. The generation of `target` is not used.
     #[must_use]
-    pub fn start(cluster: &Cluster, target: &Target, timeout: Duration) -> Self {
+    pub(crate) fn start(cluster: &Cluster, target: &Target, timeout: Duration) -> Self {
         let (for_stream, watched) = (cluster.clone(), target.clone());
         let mut events = Events::new(timeout, move |streaming| {
             updates(&for_stream, &watched, streaming)
@@ -365,7 +365,7 @@ impl Drop for Watch {
 /// # Errors
 /// [`Error::Rollout`] with pod diagnostics on failure or timeout; [`Error::Watch`] when the
 /// watch itself keeps failing.
-pub async fn wait(
+pub(crate) async fn wait(
     cluster: &Cluster,
     target: &Target,
     timeout: Duration,
@@ -385,7 +385,7 @@ pub async fn wait(
 ///
 /// # Errors
 /// As [`wait`].
-pub async fn wait_with(
+pub(crate) async fn wait_with(
     cluster: &Cluster,
     target: &Target,
     mut events: Watch,
@@ -589,7 +589,7 @@ async fn diagnose(cluster: &Cluster, target: &Target, deployment: Option<&Deploy
 
 /// One pod's diagnostics block.
 #[must_use]
-pub fn describe_pod(pod: &Pod, events: &[Event]) -> String {
+pub(crate) fn describe_pod(pod: &Pod, events: &[Event]) -> String {
     let name = pod.metadata.name.as_deref().unwrap_or("?");
     let status = pod.status.clone().unwrap_or_default();
     let mut out = format!(

@@ -24,7 +24,7 @@ use crate::render::SecretValues;
 /// A rolled-back, failed or cancelled revision is not it: the one before it still runs (or,
 /// after a failure without rollback, part of it does).
 #[must_use]
-pub fn current(revisions: &[Revision]) -> Option<&Revision> {
+pub(crate) fn current(revisions: &[Revision]) -> Option<&Revision> {
     revisions
         .iter()
         .rev()
@@ -33,59 +33,59 @@ pub fn current(revisions: &[Revision]) -> Option<&Revision> {
 
 /// Replicas of the live Deployment.
 #[derive(Debug, Clone, Serialize)]
-pub struct Replicas {
+pub(crate) struct Replicas {
     /// Ready pods.
-    pub ready: i32,
+    pub(crate) ready: i32,
     /// Pods running the current pod template.
-    pub updated: i32,
+    pub(crate) updated: i32,
     /// `spec.replicas`.
-    pub wanted: i32,
+    pub(crate) wanted: i32,
 }
 
 /// The newest Job started by the CronJob (on schedule or by `cleanup-now`).
 #[derive(Debug, Clone, Serialize)]
-pub struct CleanupRun {
+pub(crate) struct CleanupRun {
     /// The Job's name.
-    pub job: String,
+    pub(crate) job: String,
     /// `succeeded`, `failed: <reason>` or `running`.
-    pub result: String,
+    pub(crate) result: String,
     /// When it started.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub started: Option<DateTime<Utc>>,
+    pub(crate) started: Option<DateTime<Utc>>,
 }
 
 /// Everything `status` reports.
 #[derive(Debug, Clone, Serialize)]
-pub struct Status {
+pub(crate) struct Status {
     /// Environment name.
-    pub environment: String,
+    pub(crate) environment: String,
     /// Namespace.
-    pub namespace: String,
+    pub(crate) namespace: String,
     /// The revision that runs (see [`current`]), without its objects.
-    pub revision: Option<Value>,
+    pub(crate) revision: Option<Value>,
     /// The newest revision when it is not the one that runs (failed, cancelled, in progress).
-    pub latest: Option<Value>,
+    pub(crate) latest: Option<Value>,
     /// The live Deployment's application image.
-    pub image: Option<String>,
+    pub(crate) image: Option<String>,
     /// The live Deployment's replicas.
-    pub replicas: Option<Replicas>,
+    pub(crate) replicas: Option<Replicas>,
     /// The newest cleanup Job.
-    pub last_cleanup: Option<CleanupRun>,
+    pub(crate) last_cleanup: Option<CleanupRun>,
     /// The CronJob's schedule.
-    pub schedule: Option<String>,
+    pub(crate) schedule: Option<String>,
     /// When the CronJob runs next (RFC 3339), or why that is not known.
-    pub next_cleanup: Option<String>,
+    pub(crate) next_cleanup: Option<String>,
     /// Whether the cluster differs from what the configuration renders for the running
     /// image; `None` when that could not be found out.
-    pub drift: Option<bool>,
+    pub(crate) drift: Option<bool>,
     /// Why drift is unknown, or what differs.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub drift_note: Option<String>,
+    pub(crate) drift_note: Option<String>,
 }
 
 /// A revision for JSON output: every field except the objects, which are named instead.
 #[must_use]
-pub fn revision_json(revision: &Revision) -> Value {
+pub(crate) fn revision_json(revision: &Revision) -> Value {
     let mut value = serde_json::to_value(revision).unwrap_or(Value::Null);
     let names: Vec<String> = revision
         .objects
@@ -252,7 +252,7 @@ async fn drift_of(
 ///
 /// # Errors
 /// Configuration errors, or the cluster cannot be read.
-pub async fn run(args: &StatusArgs) -> Result<u8> {
+pub(crate) async fn run(args: &StatusArgs) -> Result<u8> {
     let releases = Releases::connect(&args.release).await?;
     let cluster = &releases.cluster;
     let app = &releases.config.app.name;
@@ -399,16 +399,18 @@ fn status_text(status: &Status, current: Option<&Revision>, latest: Option<&Revi
         },
     ));
     let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0) + 1;
-    rows.iter()
-        .map(|(k, v)| format!("{:width$} {v}\n", format!("{k}:")))
-        .collect()
+    rows.iter().fold(String::new(), |mut out, (k, v)| {
+        use std::fmt::Write as _;
+        let _ = writeln!(out, "{:width$} {v}", format!("{k}:"));
+        out
+    })
 }
 
 /// `gpt-deploy history`.
 ///
 /// # Errors
 /// Configuration errors, or the cluster cannot be read.
-pub async fn run_history(args: &HistoryArgs) -> Result<u8> {
+pub(crate) async fn run_history(args: &HistoryArgs) -> Result<u8> {
     let releases = Releases::connect(&args.release).await?;
     let revisions = releases.store.read(&releases.cluster).await?;
     let text = match args.output {
@@ -430,7 +432,7 @@ pub async fn run_history(args: &HistoryArgs) -> Result<u8> {
 
 /// The revisions as an aligned table, oldest first; the running one is marked `*`.
 #[must_use]
-pub fn history_table(revisions: &[Revision]) -> String {
+pub(crate) fn history_table(revisions: &[Revision]) -> String {
     let running = current(revisions).map(|r| r.number);
     let mut rows = vec![
         [

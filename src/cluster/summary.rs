@@ -6,7 +6,7 @@ use std::time::Duration;
 
 /// What happened to one object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Action {
+pub(crate) enum Action {
     /// The object did not exist and was created.
     Created,
     /// The object existed and was changed.
@@ -22,7 +22,7 @@ pub enum Action {
 impl Action {
     /// The verb kubectl would print (`created`, `configured`, `unchanged`, `pruned`).
     #[must_use]
-    pub fn verb(self) -> &'static str {
+    pub(crate) fn verb(self) -> &'static str {
         match self {
             Action::Created => "created",
             Action::Changed => "configured",
@@ -35,20 +35,20 @@ impl Action {
 
 /// One object and what happened to it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ObjectChange {
+pub(crate) struct ObjectChange {
     /// `Kind` of the object.
-    pub kind: String,
+    pub(crate) kind: String,
     /// Name of the object.
-    pub name: String,
+    pub(crate) name: String,
     /// What happened.
-    pub action: Action,
+    pub(crate) action: Action,
     /// What else happened, e.g. `adopted from kubectl-client-side-apply`.
-    pub note: Option<String>,
+    pub(crate) note: Option<String>,
 }
 
 /// The outcome of waiting for the rollout.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RolloutResult {
+pub(crate) enum RolloutResult {
     /// Not waited for (`--no-wait`, dry run, or the run stopped earlier).
     NotWaited,
     /// Every replica is updated and available.
@@ -61,35 +61,35 @@ pub enum RolloutResult {
 
 /// Everything the step summary reports.
 #[derive(Debug, Clone)]
-pub struct Summary {
+pub(crate) struct Summary {
     /// The command (`deploy`, `rollback`), as the heading names it.
-    pub command: &'static str,
+    pub(crate) command: &'static str,
     /// Environment name.
-    pub environment: String,
+    pub(crate) environment: String,
     /// Target namespace.
-    pub namespace: String,
+    pub(crate) namespace: String,
     /// Image tag deployed.
-    pub image_tag: String,
+    pub(crate) image_tag: String,
     /// Per-object results, in apply order, then pruned objects.
-    pub objects: Vec<ObjectChange>,
+    pub(crate) objects: Vec<ObjectChange>,
     /// The rollout outcome.
-    pub rollout: RolloutResult,
+    pub(crate) rollout: RolloutResult,
     /// Wall time of the whole command.
-    pub duration: Duration,
+    pub(crate) duration: Duration,
     /// The error that stopped the run, if any.
-    pub error: Option<String>,
+    pub(crate) error: Option<String>,
 }
 
 impl Summary {
     /// How many objects had the given action.
     #[must_use]
-    pub fn count(&self, action: Action) -> usize {
+    pub(crate) fn count(&self, action: Action) -> usize {
         self.objects.iter().filter(|o| o.action == action).count()
     }
 
     /// The summary as GitHub-flavoured markdown.
     #[must_use]
-    pub fn to_markdown(&self) -> String {
+    pub(crate) fn to_markdown(&self) -> String {
         let mut md = String::new();
         let status = match (&self.error, &self.rollout) {
             (_, RolloutResult::Cancelled(_)) => "cancelled",

@@ -21,7 +21,7 @@ use crate::report;
 ///
 /// # Errors
 /// [`Error::Usage`] without `--yes` (nothing deleted); configuration, kubeconfig and API errors.
-pub async fn run(args: &UninstallArgs) -> Result<u8> {
+pub(crate) async fn run(args: &UninstallArgs) -> Result<u8> {
     let plan = plan::load(&args.cluster())?;
     let target = args.target.client_target(plan.kube_context.as_deref());
     let cluster = client::connect(&target).await?;

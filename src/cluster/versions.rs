@@ -27,12 +27,12 @@ use super::resources::ObjectId;
 use crate::render::version_base;
 
 /// Versions of a Secret kept by prune (the one rendered now included).
-pub const KEEP: usize = 5;
+pub(crate) const KEEP: usize = 5;
 
 /// Secret names, most recently used first: the order in which the recorded revisions
 /// (newest first) referenced them.
 #[must_use]
-pub fn recency(revisions: &[Revision]) -> Vec<String> {
+pub(crate) fn recency(revisions: &[Revision]) -> Vec<String> {
     let mut newest_first: Vec<&Revision> = revisions.iter().collect();
     newest_first.sort_by_key(|r| std::cmp::Reverse(r.number));
     let mut names: Vec<String> = Vec::new();
@@ -50,7 +50,7 @@ pub fn recency(revisions: &[Revision]) -> Vec<String> {
 ///
 /// # Errors
 /// The history cannot be read.
-pub async fn recent(cluster: &Cluster, app: &str, namespace: &str) -> Result<Vec<String>> {
+pub(crate) async fn recent(cluster: &Cluster, app: &str, namespace: &str) -> Result<Vec<String>> {
     let revisions = history::Store::new(app, namespace).read(cluster).await?;
     Ok(recency(&revisions))
 }
@@ -71,7 +71,7 @@ fn in_use(members: &Members) -> BTreeSet<String> {
 /// with the reason. Only Secrets of a base name the render has a version of are considered;
 /// `recent` is [`recency`] of the history.
 #[must_use]
-pub fn kept(
+pub(crate) fn kept(
     members: &Members,
     rendered: &HashSet<ObjectId>,
     recent: &[String],

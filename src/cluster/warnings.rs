@@ -22,7 +22,7 @@ const MISCELLANEOUS_PERSISTENT_WARNING: &str = "299";
 
 /// A tower layer that reports the API server's warnings (see the module docs).
 #[derive(Clone, Default)]
-pub struct WarningLayer {
+pub(crate) struct WarningLayer {
     seen: Arc<Mutex<HashSet<String>>>,
 }
 
@@ -39,7 +39,7 @@ impl<S> tower_layer::Layer<S> for WarningLayer {
 
 /// The service made by [`WarningLayer`].
 #[derive(Clone)]
-pub struct WarningService<S> {
+pub(crate) struct WarningService<S> {
     inner: S,
     seen: Arc<Mutex<HashSet<String>>>,
 }
@@ -84,7 +84,7 @@ where
 /// What a request path is about, kubectl style: `deployments.apps/web`, `secrets/db`,
 /// `cronjobs.batch` (a collection). `None` for paths that name no resource.
 #[must_use]
-pub fn subject(path: &str) -> Option<String> {
+pub(crate) fn subject(path: &str) -> Option<String> {
     let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
     // /api/v1/... (core group) or /apis/GROUP/VERSION/...
     let (group, rest) = match parts.as_slice() {
@@ -113,7 +113,7 @@ pub fn subject(path: &str) -> Option<String> {
 /// The texts of the `299` warnings among `headers` (several per header value allowed,
 /// separated by commas, as client-go parses them); malformed values are skipped.
 #[must_use]
-pub fn warnings(headers: &HeaderMap) -> Vec<String> {
+pub(crate) fn warnings(headers: &HeaderMap) -> Vec<String> {
     headers
         .get_all(http::header::WARNING)
         .iter()

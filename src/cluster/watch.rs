@@ -25,11 +25,11 @@ use serde::de::DeserializeOwned;
 use tokio::time::Instant;
 
 /// Consecutive watch errors tolerated before giving up (the watcher backs off between them).
-pub const ERROR_BUDGET: u32 = 6;
+pub(crate) const ERROR_BUDGET: u32 = 6;
 
 /// Why a watch stopped without its condition being met.
 #[derive(Debug)]
-pub enum End {
+pub(crate) enum End {
     /// The deadline passed.
     Timeout,
     /// The stream ended (the server or the connection closed it for good).
@@ -40,7 +40,7 @@ pub enum End {
 
 /// A stream of watch items of type `T`, rebuilt without streaming lists when the server
 /// refuses them.
-pub struct Events<T> {
+pub(crate) struct Events<T> {
     make: Box<dyn FnMut(bool) -> BoxStream<'static, Result<T, watcher::Error>> + Send>,
     stream: BoxStream<'static, Result<T, watcher::Error>>,
     streaming: bool,
@@ -51,7 +51,7 @@ pub struct Events<T> {
 
 impl<T> Events<T> {
     /// Starts the watch: `make(streaming)` builds the stream (with or without streaming lists).
-    pub fn new(
+    pub(crate) fn new(
         timeout: Duration,
         mut make: impl FnMut(bool) -> BoxStream<'static, Result<T, watcher::Error>> + Send + 'static,
     ) -> Self {
@@ -70,7 +70,7 @@ impl<T> Events<T> {
     ///
     /// # Errors
     /// [`End`]: deadline passed, stream closed, or the error budget used up.
-    pub async fn next(&mut self) -> Result<T, End> {
+    pub(crate) async fn next(&mut self) -> Result<T, End> {
         loop {
             match tokio::time::timeout_at(self.deadline, self.stream.next()).await {
                 Err(_) => return Err(End::Timeout),
@@ -100,7 +100,7 @@ impl<T> Events<T> {
 
 /// True when a request of the watch got no answer within `--request-timeout`.
 #[must_use]
-pub fn timed_out(error: &watcher::Error) -> bool {
+pub(crate) fn timed_out(error: &watcher::Error) -> bool {
     match error {
         watcher::Error::InitialListFailed(e)
         | watcher::Error::WatchStartFailed(e)
@@ -120,14 +120,14 @@ fn by_name(name: &str, streaming: bool) -> watcher::Config {
 }
 
 /// What a condition says about the object (or its absence).
-pub type Verdict<R> = Option<R>;
+pub(crate) type Verdict<R> = Option<R>;
 
 /// Watches the object `name` until `condition` returns `Some` (with the object, or `None`
 /// once it is gone), as kube-runtime's `await_condition` does, within `timeout`.
 ///
 /// # Errors
 /// [`End`] when the deadline passes, the stream ends or the watch keeps failing.
-pub async fn await_condition<K, R>(
+pub(crate) async fn await_condition<K, R>(
     api: Api<K>,
     name: &str,
     timeout: Duration,
@@ -167,7 +167,7 @@ where
 }
 
 /// A condition: the object no longer exists (or has another uid, i.e. was recreated).
-pub fn is_gone<K: Resource>(uid: Option<String>) -> impl FnMut(Option<&K>) -> Verdict<()> {
+pub(crate) fn is_gone<K: Resource>(uid: Option<String>) -> impl FnMut(Option<&K>) -> Verdict<()> {
     move |object| match object {
         None => Some(()),
         Some(o) if uid.is_some() && o.meta().uid != uid => Some(()),

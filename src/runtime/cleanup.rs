@@ -51,9 +51,9 @@ use sqlx::AssertSqlSafe;
 use crate::cli::{CleanupArgs, CleanupWalk};
 use crate::runtime::db::{self, DatabaseUrl, DbCause};
 
-mod session;
+pub mod session;
 pub mod walk;
-pub use session::Holder;
+pub(crate) use session::Holder;
 use session::{HeapRunState, HeapStop, Position, Session, Statements};
 use walk::{Form, TableStats, Tid, Walk};
 
@@ -61,16 +61,16 @@ use walk::{Form, TableStats, Tid, Walk};
 pub const LOCK_KEY: i64 = 0x6770_7463_6c65_616e;
 
 /// `application_name` of cleanup's database sessions (visible in `pg_stat_activity`).
-pub const APPLICATION_NAME: &str = "gpt-deploy cleanup";
+pub(crate) const APPLICATION_NAME: &str = "gpt-deploy cleanup";
 
 /// Longest a server-side run of heap batches goes on before it returns to the
 /// client (a quarter of `--statement-timeout` when that is shorter), so that a
 /// run is one round trip per few hundred batches yet stops long before the
 /// statement timeout that bounds the whole call.
-pub const HEAP_RUN_BUDGET: Duration = Duration::from_millis(100);
+pub(crate) const HEAP_RUN_BUDGET: Duration = Duration::from_millis(100);
 
 /// Largest accepted `--batch-size`: a batch must stay a short transaction.
-pub const MAX_BATCH_SIZE: i64 = 100_000;
+pub(crate) const MAX_BATCH_SIZE: i64 = 100_000;
 
 /// What `cleanup` deletes from one table.
 #[derive(Debug, Clone, Copy)]
@@ -78,7 +78,7 @@ pub struct TableRule {
     /// Table name.
     pub table: &'static str,
     /// The full eligibility rule, with `$1` the cutoff.
-    pub eligible: &'static str,
+    pub(crate) eligible: &'static str,
     /// Indexed timestamp columns walked one after the other; together they cover `eligible`.
     pub columns: &'static [&'static str],
 }
@@ -260,7 +260,7 @@ pub enum Error {
 }
 
 /// Result with this module's [`Error`].
-pub type Result<T, E = Error> = std::result::Result<T, E>;
+pub(crate) type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl crate::Failure for Error {
     fn exit_code(&self) -> u8 {
@@ -306,7 +306,7 @@ impl Settings {
     ///
     /// # Errors
     /// The `Invalid*` variants, naming the flag and the accepted range.
-    pub fn from_args(args: &CleanupArgs) -> Result<Self> {
+    pub(crate) fn from_args(args: &CleanupArgs) -> Result<Self> {
         let retention = parse_retention(&args.retention)?;
         if !(1..=MAX_BATCH_SIZE).contains(&args.batch_size) {
             return Err(Error::InvalidBatchSize {
@@ -350,7 +350,7 @@ impl Settings {
 ///
 /// # Errors
 /// [`Error::InvalidRetention`].
-pub fn parse_retention(raw: &str) -> Result<Duration> {
+pub(crate) fn parse_retention(raw: &str) -> Result<Duration> {
     let invalid = |reason: String| Error::InvalidRetention {
         value: raw.to_string(),
         reason,
@@ -367,7 +367,7 @@ pub fn parse_retention(raw: &str) -> Result<Duration> {
 
 /// The statement counting what a dry run would delete; `$2` caps the count.
 #[must_use]
-pub fn count_statement(rule: &TableRule) -> String {
+pub(crate) fn count_statement(rule: &TableRule) -> String {
     format!(
         "select count(*) from (select 1 from {table} where {eligible} limit $2) eligible",
         table = rule.table,
@@ -381,26 +381,26 @@ pub struct TableReport {
     /// Table name.
     pub table: &'static str,
     /// How the table was walked (none in a dry run).
-    pub walk: Option<Walk>,
+    pub(crate) walk: Option<Walk>,
     /// Rows deleted (or, in a dry run, that would be).
     pub rows: u64,
     /// Eligible rows skipped because another transaction held a lock on them
     /// or changed them; the next run retries them.
-    pub skipped: u64,
+    pub(crate) skipped: u64,
     /// Batches run.
-    pub batches: u64,
+    pub(crate) batches: u64,
     /// Wall time spent on the table.
-    pub elapsed: Duration,
+    pub(crate) elapsed: Duration,
     /// The slowest batch.
-    pub slowest_batch: Duration,
+    pub(crate) slowest_batch: Duration,
     /// Whether `--limit` stopped the table early.
-    pub limit_reached: bool,
+    pub(crate) limit_reached: bool,
 }
 
 impl TableReport {
     /// The stdout summary line.
     #[must_use]
-    pub fn summary(&self, dry_run: bool) -> String {
+    pub(crate) fn summary(&self, dry_run: bool) -> String {
         if dry_run {
             return format!(
                 "{}: would delete {} rows (dry run, nothing deleted)",
@@ -433,7 +433,7 @@ impl TableReport {
 #[derive(Debug)]
 pub struct Outcome {
     /// The cutoff used.
-    pub cutoff: DateTime<Utc>,
+    pub(crate) cutoff: DateTime<Utc>,
     /// One report per table of [`TABLES`].
     pub tables: Vec<TableReport>,
 }

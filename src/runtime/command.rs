@@ -19,7 +19,7 @@ pub async fn cmd_serve(args: &ServeArgs) -> serve::Result<u8> {
             tracing::info!(
                 rotating = v.rotating(),
                 "svix signature verification enabled"
-            )
+            );
         }
         serve::Verification::Disabled => tracing::warn!(
             "GPT_ENV=development and CLERK_WEBHOOK_SECRET is not set: webhook signatures are NOT \

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use sqlx::ConnectOptions;
 use sqlx::migrate::{MigrateError, Migrator};
-use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgSslMode};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgSslMode};
 
 use crate::secret::SecretString;
 
@@ -29,7 +29,7 @@ pub static MIGRATOR: Migrator = Migrator {
 ///
 /// # Errors
 /// The migrations table cannot be read (a database never migrated has none: empty list).
-pub async fn unknown_applied(conn: &mut PgConnection) -> Result<Vec<i64>, sqlx::Error> {
+pub(crate) async fn unknown_applied(conn: &mut PgConnection) -> Result<Vec<i64>, sqlx::Error> {
     let exists: Option<String> = sqlx::query_scalar("select to_regclass('_sqlx_migrations')::text")
         .fetch_one(&mut *conn)
         .await?;
@@ -67,7 +67,7 @@ async fn applied_versions(conn: &mut PgConnection) -> Result<Vec<i64>, sqlx::Err
 /// # Errors
 /// The migrator's error: a migration failed, an applied one was edited, the lock or the
 /// migrations table could not be read.
-pub async fn apply_pending(conn: &mut PgConnection) -> Result<Vec<i64>, MigrateError> {
+pub(crate) async fn apply_pending(conn: &mut PgConnection) -> Result<Vec<i64>, MigrateError> {
     use sqlx::migrate::Migrate as _;
     conn.lock().await?;
     let applied = async {
@@ -173,7 +173,7 @@ pub enum Error {
 }
 
 /// Result with this module's [`Error`].
-pub type Result<T, E = Error> = std::result::Result<T, E>;
+pub(crate) type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl crate::Failure for Error {
     fn exit_code(&self) -> u8 {
@@ -192,7 +192,6 @@ impl crate::Failure for Error {
 /// A validated PostgreSQL connection URL. `Display`/`Debug` mask the password.
 #[derive(Clone)]
 pub struct DatabaseUrl {
-    url: SecretString,
     redacted: String,
     /// The password as written and percent-decoded, for scrubbing driver messages.
     password_forms: Vec<String>,
@@ -267,7 +266,7 @@ const SHOWN_PARAMS: &[&str] = &[
 ///
 /// This is the only way a database URL reaches a log line, an error or stdout.
 #[must_use]
-pub fn mask_database_url(raw: &str) -> String {
+pub(crate) fn mask_database_url(raw: &str) -> String {
     let Ok(mut url) = url::Url::parse(raw.trim()) else {
         return "<DATABASE_URL not shown: it is not a URL>".to_owned();
     };
@@ -409,7 +408,7 @@ impl DatabaseUrl {
     ///
     /// # Errors
     /// See [`DatabaseUrl::from_vars`]; also [`Error::MalformedUrl`] when it is not UTF-8.
-    pub fn from_env() -> Result<Self> {
+    pub(crate) fn from_env() -> Result<Self> {
         if let Err(std::env::VarError::NotUnicode(_)) = std::env::var("DATABASE_URL") {
             return Err(Error::MalformedUrl {
                 reason: "it is not valid UTF-8".into(),
@@ -427,7 +426,7 @@ impl DatabaseUrl {
     /// # Errors
     /// [`Error::MissingUrl`], [`Error::MalformedUrl`], [`Error::WeakTls`],
     /// [`Error::InvalidTlsSetting`], [`Error::CaFile`].
-    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self> {
+    pub(crate) fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self> {
         let raw = var("DATABASE_URL").map(SecretString::from);
         let raw = raw
             .filter(|v| !v.expose().trim().is_empty())
@@ -510,7 +509,6 @@ impl DatabaseUrl {
             reason: scrub(&e.to_string(), &password_forms),
         })?;
         Ok(Self {
-            url: SecretString::new(raw.trim()),
             redacted: mask_database_url(raw),
             password_forms,
             options,
@@ -519,19 +517,13 @@ impl DatabaseUrl {
 
     /// The URL with every credential masked ([`mask_database_url`]), safe to print.
     #[must_use]
-    pub fn redacted(&self) -> &str {
+    pub(crate) fn redacted(&self) -> &str {
         &self.redacted
-    }
-
-    /// The full URL, password included. Only for handing to a child process or driver.
-    #[must_use]
-    pub fn expose(&self) -> &str {
-        self.url.expose()
     }
 
     /// Connection options for the driver, with the given `application_name`.
     #[must_use]
-    pub fn connect_options(&self, application_name: &str) -> PgConnectOptions {
+    pub(crate) fn connect_options(&self, application_name: &str) -> PgConnectOptions {
         self.options
             .clone()
             .application_name(application_name)
@@ -541,7 +533,7 @@ impl DatabaseUrl {
 
     /// Turns a driver error into a printable cause with the password scrubbed out.
     #[must_use]
-    pub fn cause(&self, err: &(dyn std::error::Error + 'static)) -> DbCause {
+    pub(crate) fn cause(&self, err: &(dyn std::error::Error + 'static)) -> DbCause {
         DbCause::new(err, &self.password_forms)
     }
 }
@@ -550,7 +542,7 @@ impl DatabaseUrl {
 /// waited for longer than `lock` (PostgreSQL `statement_timeout` and `lock_timeout`, sent at
 /// connection start-up so they hold for every statement on the connection).
 #[must_use]
-pub fn with_session_timeouts(
+pub(crate) fn with_session_timeouts(
     options: PgConnectOptions,
     statement: Duration,
     lock: Duration,
@@ -606,7 +598,7 @@ fn scrub(text: &str, secrets: &[String]) -> String {
 
 /// "tried once" or "tried 3 times over 1.2s" (milliseconds at most, never nanoseconds).
 #[must_use]
-pub fn tried(attempts: u32, elapsed: Duration) -> String {
+pub(crate) fn tried(attempts: u32, elapsed: Duration) -> String {
     if attempts <= 1 {
         return "tried once".into();
     }
@@ -710,7 +702,7 @@ pub struct DbCause {
 impl DbCause {
     /// Renders `err` and its sources, removing every form of the password.
     #[must_use]
-    pub fn new(err: &(dyn std::error::Error + 'static), secrets: &[String]) -> Self {
+    pub(crate) fn new(err: &(dyn std::error::Error + 'static), secrets: &[String]) -> Self {
         let mut message = err.to_string();
         for cause in crate::report::causes(err) {
             let text = cause.to_string();
@@ -736,25 +728,25 @@ impl DbCause {
 
     /// Whether retrying the same operation later may succeed.
     #[must_use]
-    pub fn is_transient(&self) -> bool {
+    pub(crate) fn is_transient(&self) -> bool {
         self.transient
     }
 
     /// Whether it is a pool's wait for a connection that ran out (the reason is not known).
     #[must_use]
-    pub fn is_pool_timeout(&self) -> bool {
+    pub(crate) fn is_pool_timeout(&self) -> bool {
         self.pool_timeout
     }
 
     /// What to do about it, when the cause is clear enough to say (a refused certificate).
     #[must_use]
-    pub fn advice(&self) -> Option<&'static str> {
+    pub(crate) fn advice(&self) -> Option<&'static str> {
         self.advice
     }
 
     /// The PostgreSQL SQLSTATE code, when the server reported one.
     #[must_use]
-    pub fn sqlstate(&self) -> Option<&str> {
+    pub(crate) fn sqlstate(&self) -> Option<&str> {
         self.sqlstate.as_deref()
     }
 }
@@ -771,7 +763,7 @@ impl std::error::Error for DbCause {}
 /// dropped, the server is starting or shutting down, or the statement lost a
 /// lock race or ran out of time.
 #[must_use]
-pub fn is_transient(err: &sqlx::Error) -> bool {
+pub(crate) fn is_transient(err: &sqlx::Error) -> bool {
     match err {
         sqlx::Error::Io(_)
         | sqlx::Error::Tls(_)
@@ -795,7 +787,7 @@ pub fn is_transient(err: &sqlx::Error) -> bool {
 
 /// The backoff before retry number `attempt` (1-based): 250 ms doubling, capped at 5 s.
 #[must_use]
-pub fn backoff(attempt: u32) -> Duration {
+pub(crate) fn backoff(attempt: u32) -> Duration {
     let ms = 250u64.saturating_mul(1u64 << attempt.saturating_sub(1).min(5));
     Duration::from_millis(ms.min(5_000))
 }
@@ -804,7 +796,7 @@ pub fn backoff(attempt: u32) -> Duration {
 ///
 /// # Errors
 /// [`Error::Connect`] with the last (scrubbed) driver error.
-pub async fn connect_one(
+pub(crate) async fn connect_one(
     url: &DatabaseUrl,
     application_name: &str,
     retry_for: Duration,
@@ -816,7 +808,7 @@ pub async fn connect_one(
 ///
 /// # Errors
 /// [`Error::Connect`] with the last (scrubbed) driver error.
-pub async fn connect_one_with(
+pub(crate) async fn connect_one_with(
     url: &DatabaseUrl,
     options: PgConnectOptions,
     retry_for: Duration,
@@ -845,38 +837,6 @@ pub async fn connect_one_with(
     }
 }
 
-/// A connection pool for `url` (a `postgres://` URL).
-///
-/// The pool connects lazily after the first connection succeeded, so a
-/// database that goes away later is retried per request, not fatal.
-///
-/// # Errors
-/// [`Error::MalformedUrl`] for a bad URL, [`Error::Connect`] when the first
-/// connection fails.
-pub async fn connect(url: &str) -> Result<PgPool> {
-    let url = DatabaseUrl::parse(url)?;
-    connect_url(&url, "gpt-deploy").await
-}
-
-/// Like [`connect`] for an already validated URL.
-///
-/// # Errors
-/// [`Error::Connect`] when the first connection fails.
-pub async fn connect_url(url: &DatabaseUrl, application_name: &str) -> Result<PgPool> {
-    let started = Instant::now();
-    PgPoolOptions::new()
-        .max_connections(10)
-        .acquire_timeout(Duration::from_secs(10))
-        .connect_with(url.connect_options(application_name))
-        .await
-        .map_err(|e| Error::Connect {
-            target: url.redacted().to_string(),
-            attempts: 1,
-            elapsed: started.elapsed(),
-            source: url.cause(&e),
-        })
-}
-
 /// Applies every pending embedded migration.
 ///
 /// Safe to run from several processes at once: the migrator holds a
@@ -895,18 +855,18 @@ pub async fn migrate(pool: &PgPool) -> Result<()> {
 
 /// Rows removed for one deleted user.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Deleted {
+pub(crate) struct Deleted {
     /// From `gpt_authorization_codes`.
-    pub authorization_codes: i64,
+    pub(crate) authorization_codes: i64,
     /// From `gpt_refresh_tokens`.
-    pub refresh_tokens: i64,
+    pub(crate) refresh_tokens: i64,
     /// From `gpt_sessions`.
-    pub sessions: i64,
+    pub(crate) sessions: i64,
 }
 
 /// What recording a `user.deleted` delivery did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     /// The user's rows were deleted and the event recorded.
     Processed(Deleted),
     /// The event had no user id; it was recorded as ignored.
@@ -926,7 +886,7 @@ pub enum Outcome {
 ///
 /// # Errors
 /// Any database error; the transaction is rolled back, so a retry starts clean.
-pub async fn record_user_deleted(
+pub(crate) async fn record_user_deleted(
     pool: &sqlx::PgPool,
     message_id: &str,
     user_id: Option<&str>,

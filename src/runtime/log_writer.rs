@@ -23,7 +23,7 @@ static DROPPED: LazyLock<Counter> = LazyLock::new(Counter::default);
 /// The process-wide count of log lines dropped because the queue was full; the metrics
 /// registry exposes this counter as `gpt_log_lines_dropped_total`.
 #[must_use]
-pub fn dropped_lines() -> &'static Counter {
+pub(crate) fn dropped_lines() -> &'static Counter {
     &DROPPED
 }
 

@@ -16,7 +16,7 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 /// Content type of the text exposition (OpenMetrics, which Prometheus scrapes natively).
-pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+pub(crate) const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// Labels of `gpt_http_requests_total`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -44,7 +44,7 @@ type EventCounters = HashMap<Box<str>, Vec<(&'static str, Counter)>>;
 
 /// Every metric of the server, cheap to clone (one shared registry).
 #[derive(Clone)]
-pub struct Metrics {
+pub(crate) struct Metrics {
     inner: Arc<Inner>,
 }
 
@@ -79,7 +79,7 @@ const MAX_TYPE_LABEL: usize = 64;
 impl Metrics {
     /// Registers every metric in a fresh registry.
     #[must_use]
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let mut registry = Registry::with_prefix("gpt");
         let requests = Family::<RequestLabels, Counter>::default();
         registry.register(
@@ -140,7 +140,7 @@ impl Metrics {
     }
 
     /// Counts one served request.
-    pub fn request(&self, route: &'static str, method: &'static str, status: u16) {
+    pub(crate) fn request(&self, route: &'static str, method: &'static str, status: u16) {
         self.inner
             .requests
             .get_or_create(&RequestLabels {
@@ -152,7 +152,7 @@ impl Metrics {
     }
 
     /// Counts one delivery rejected before parsing.
-    pub fn signature_failure(&self, reason: &'static str) {
+    pub(crate) fn signature_failure(&self, reason: &'static str) {
         self.inner
             .signature_failures
             .get_or_create(&ReasonLabels { reason })
@@ -160,12 +160,12 @@ impl Metrics {
     }
 
     /// Records how long one delivery took to process.
-    pub fn processing(&self, elapsed: Duration) {
+    pub(crate) fn processing(&self, elapsed: Duration) {
         self.inner.processing.observe(elapsed.as_secs_f64());
     }
 
     /// Counts one verified event by its type and what was done with it.
-    pub fn event(&self, kind: &str, outcome: &'static str) {
+    pub(crate) fn event(&self, kind: &str, outcome: &'static str) {
         let kind = match kind.char_indices().nth(MAX_TYPE_LABEL) {
             Some((cut, _)) => &kind[..cut],
             None => kind,
@@ -209,7 +209,7 @@ impl Metrics {
     }
 
     /// Counts one delivery refused because a limit was reached.
-    pub fn shed(&self, reason: &'static str) {
+    pub(crate) fn shed(&self, reason: &'static str) {
         self.inner
             .shed
             .get_or_create(&ReasonLabels { reason })
@@ -217,13 +217,13 @@ impl Metrics {
     }
 
     /// Counts one connection closed on accept (too many open).
-    pub fn connection_refused(&self) {
+    pub(crate) fn connection_refused(&self) {
         self.inner.connections_refused.inc();
     }
 
     /// The text exposition of every metric.
     #[must_use]
-    pub fn render(&self) -> String {
+    pub(crate) fn render(&self) -> String {
         let mut out = String::with_capacity(4096);
         // Writing into a String cannot fail.
         let _ = encode(&mut out, &self.inner.registry);

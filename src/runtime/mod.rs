@@ -4,8 +4,8 @@ pub mod cleanup;
 mod command;
 pub mod db;
 pub mod log_writer;
-pub mod metrics;
-pub mod serve;
+pub(crate) mod metrics;
+pub(crate) mod serve;
 pub mod webhook;
 
 pub use command::{cmd_cleanup, cmd_migrate, cmd_serve};

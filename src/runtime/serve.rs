@@ -36,7 +36,7 @@ use crate::cli::ServeLimits;
 use crate::secret::SecretString;
 
 /// The Clerk webhook endpoint.
-pub const WEBHOOK_PATH: &str = "/v2/oauth/webhooks/clerk";
+pub(crate) const WEBHOOK_PATH: &str = "/v2/oauth/webhooks/clerk";
 
 /// How long `/readyz` waits for the database: below the kubelet's default probe timeout (1 s).
 const READY_TIMEOUT: Duration = Duration::from_millis(900);
@@ -102,7 +102,7 @@ pub enum Error {
 }
 
 /// Result with this module's [`Error`].
-pub type Result<T, E = Error> = std::result::Result<T, E>;
+pub(crate) type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl crate::Failure for Error {
     fn exit_code(&self) -> u8 {
@@ -115,7 +115,7 @@ impl crate::Failure for Error {
 
 /// How deliveries are authenticated.
 #[derive(Debug)]
-pub enum Verification {
+pub(crate) enum Verification {
     /// svix signatures are checked (the only mode outside development).
     Verify(Verifier),
     /// GPT_ENV=development without a secret: everything is accepted, with a warning each time.
@@ -124,11 +124,11 @@ pub enum Verification {
 
 /// Everything `serve` reads from the environment, validated.
 #[derive(Debug)]
-pub struct Settings {
+pub(crate) struct Settings {
     /// How deliveries are authenticated.
-    pub verification: Verification,
+    pub(crate) verification: Verification,
     /// Where the database is (its Display and Debug mask the password).
-    pub database: DatabaseUrl,
+    pub(crate) database: DatabaseUrl,
 }
 
 impl Settings {
@@ -140,7 +140,7 @@ impl Settings {
     /// [`Error::MissingSecret`] outside development, [`Error::BlankSecret`] for a secret that is
     /// present but blank, [`Error::Secret`] for a bad `whsec_` value, [`Error::DatabaseUrl`]
     /// when the database settings are missing, malformed or too weak for `GPT_ENV`.
-    pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Self> {
+    pub(crate) fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Self> {
         let development = var("GPT_ENV").is_some_and(|e| e.trim() == "development");
         let secret = |name: &'static str| match var(name) {
             None => Ok(None),
@@ -165,7 +165,7 @@ impl Settings {
 
 /// Shared state of every handler: cheap to clone.
 #[derive(Clone, Debug)]
-pub struct AppState {
+pub(crate) struct AppState {
     inner: Arc<Inner>,
 }
 
@@ -187,21 +187,21 @@ struct Inner {
 
 /// The per-request limits of [`AppState`] (the connection limits live in [`run`]).
 #[derive(Clone, Debug)]
-pub struct Limits {
+pub(crate) struct Limits {
     /// Time for a whole request body to arrive.
-    pub body_read_timeout: Duration,
+    pub(crate) body_read_timeout: Duration,
     /// Time for handling a delivery once its body is in.
-    pub handler_timeout: Duration,
+    pub(crate) handler_timeout: Duration,
     /// Deliveries handled at once.
-    pub max_concurrent_requests: u32,
+    pub(crate) max_concurrent_requests: u32,
     /// Memory for request bodies, in KiB.
-    pub body_memory_kib: u32,
+    pub(crate) body_memory_kib: u32,
 }
 
 impl Limits {
     /// The request limits of `serve`'s arguments.
     #[must_use]
-    pub fn from_args(limits: &ServeLimits) -> Self {
+    pub(crate) fn from_args(limits: &ServeLimits) -> Self {
         Self {
             body_read_timeout: limits.body_read_timeout,
             handler_timeout: limits.handler_timeout,
@@ -227,7 +227,7 @@ impl AppState {
     /// `ready_pool` serves only `/readyz`, so a busy or locked delivery pool never makes the
     /// pod unready.
     #[must_use]
-    pub fn new(
+    pub(crate) fn new(
         verification: Verification,
         database: DatabaseUrl,
         pool: PgPool,
@@ -252,12 +252,12 @@ impl AppState {
 
     /// The server's metrics.
     #[must_use]
-    pub fn metrics(&self) -> &Metrics {
+    pub(crate) fn metrics(&self) -> &Metrics {
         &self.inner.metrics
     }
 
     /// From now on `/readyz` answers 503.
-    pub fn begin_shutdown(&self) {
+    pub(crate) fn begin_shutdown(&self) {
         self.inner.shutting_down.store(true, Ordering::SeqCst);
     }
 }
@@ -276,7 +276,7 @@ impl std::fmt::Debug for Inner {
 /// while the database is down and recovers by itself), with `statement_timeout` and
 /// `lock_timeout` on every connection so a locked row costs a delivery a 503, not the pool.
 #[must_use]
-pub fn lazy_pool(
+pub(crate) fn lazy_pool(
     database: &DatabaseUrl,
     acquire_timeout: Duration,
     statement_timeout: Duration,
@@ -295,7 +295,7 @@ pub fn lazy_pool(
 /// The readiness probe's own single connection, with its own short limits, opened in the
 /// background at start and kept open, so a probe costs one `select 1`, not a connection.
 #[must_use]
-pub fn ready_pool(database: &DatabaseUrl) -> PgPool {
+pub(crate) fn ready_pool(database: &DatabaseUrl) -> PgPool {
     PgPoolOptions::new()
         .max_connections(1)
         .min_connections(1)
@@ -308,7 +308,7 @@ pub fn ready_pool(database: &DatabaseUrl) -> PgPool {
 }
 
 /// The application's routes.
-pub fn router(state: AppState) -> Router {
+pub(crate) fn router(state: AppState) -> Router {
     Router::new()
         .route(WEBHOOK_PATH, post(receive))
         .route("/healthz", get(healthz))
@@ -323,15 +323,15 @@ pub fn router(state: AppState) -> Router {
 
 /// How connections are accepted and drained by [`run`].
 #[derive(Clone, Debug)]
-pub struct Connections {
+pub(crate) struct Connections {
     /// Time for a request head to arrive (also closes idle keep-alive connections).
-    pub header_read_timeout: Duration,
+    pub(crate) header_read_timeout: Duration,
     /// Open connections at once; more are closed when accepted.
-    pub max_connections: u32,
+    pub(crate) max_connections: u32,
     /// After the shutdown signal, how long to keep accepting while `/readyz` fails.
-    pub shutdown_delay: Duration,
+    pub(crate) shutdown_delay: Duration,
     /// After the listener closed, how long in-flight requests may take.
-    pub shutdown_timeout: Duration,
+    pub(crate) shutdown_timeout: Duration,
 }
 
 impl Default for Connections {
@@ -354,7 +354,7 @@ impl Default for Connections {
 ///
 /// # Errors
 /// [`Error::Serve`] never in practice: accept errors are logged and retried.
-pub async fn run(
+pub(crate) async fn run(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -422,7 +422,7 @@ pub async fn run(
 ///
 /// # Errors
 /// [`Error::Signal`] when the handlers cannot be installed.
-pub fn shutdown_signal() -> Result<impl Future<Output = ()> + Send + 'static> {
+pub(crate) fn shutdown_signal() -> Result<impl Future<Output = ()> + Send + 'static> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).map_err(Error::Signal)?;
     let mut int = signal(SignalKind::interrupt()).map_err(Error::Signal)?;
@@ -653,10 +653,10 @@ async fn readyz(State(state): State<AppState>) -> Response {
         Ok(Ok(_)) => {
             match state.readiness_changed(Readiness::Ready) {
                 Some(Readiness::Unknown) => {
-                    tracing::info!("ready (/readyz answers 200): the database answers")
+                    tracing::info!("ready (/readyz answers 200): the database answers");
                 }
                 Some(_) => {
-                    tracing::info!("ready again (/readyz answers 200): the database answers")
+                    tracing::info!("ready again (/readyz answers 200): the database answers");
                 }
                 None => {}
             }

@@ -26,10 +26,10 @@ use super::metrics::Metrics;
 use crate::secret::SecretString;
 
 /// Largest accepted request body (1 MiB); larger bodies get 413.
-pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+pub(crate) const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 /// Replay window: timestamps further than this from our clock are rejected.
-pub const TOLERANCE_SECONDS: i64 = 5 * 60;
+pub(crate) const TOLERANCE_SECONDS: i64 = 5 * 60;
 
 /// Where Clerk shows the signing secret, for start-up error messages.
 const SECRET_HELP: &str = "copy the endpoint's Signing Secret (it starts with `whsec_`) from the Clerk dashboard, Configure → Webhooks → your endpoint";
@@ -53,7 +53,7 @@ pub enum Error {
 }
 
 /// Result with this module's [`Error`].
-pub type Result<T, E = Error> = std::result::Result<T, E>;
+pub(crate) type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Which of the three signature headers a rejection is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,7 +69,7 @@ pub enum Header {
 impl Header {
     /// The svix header name and its Standard Webhooks twin, in lookup order.
     #[must_use]
-    pub fn names(self) -> [&'static str; 2] {
+    pub(crate) fn names(self) -> [&'static str; 2] {
         match self {
             Header::Id => ["svix-id", "webhook-id"],
             Header::Timestamp => ["svix-timestamp", "webhook-timestamp"],
@@ -113,7 +113,7 @@ pub enum Rejection {
 impl Rejection {
     /// Stable, low-cardinality label for metrics.
     #[must_use]
-    pub fn reason(self) -> &'static str {
+    pub(crate) fn reason(self) -> &'static str {
         match self {
             Rejection::MissingHeader(_) => "missing_header",
             Rejection::InvalidHeader(_) => "invalid_header",
@@ -127,7 +127,7 @@ impl Rejection {
 
     /// Short human reason, sent back in the 401 body and logged.
     #[must_use]
-    pub fn message(self) -> &'static str {
+    pub(crate) fn message(self) -> &'static str {
         match self {
             Rejection::MissingHeader(Header::Id) => "missing svix-id header",
             Rejection::MissingHeader(Header::Timestamp) => "missing svix-timestamp header",
@@ -156,7 +156,7 @@ pub struct Verified {
 /// One signing secret, decoded and keyed into an HMAC once; its state is copied per delivery
 /// (cheap: the key's inner and outer pads are already hashed). Boxed, so a [`Verifier`] stays
 /// small wherever it is moved.
-pub struct SigningKey(Box<Hmac<Sha256>>);
+pub(crate) struct SigningKey(Box<Hmac<Sha256>>);
 
 impl std::fmt::Debug for SigningKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -240,7 +240,7 @@ pub struct Verifier {
 impl Verifier {
     /// True while a previous secret is accepted too (a rotation in progress).
     #[must_use]
-    pub fn rotating(&self) -> bool {
+    pub(crate) fn rotating(&self) -> bool {
         self.previous.is_some()
     }
 }
@@ -257,7 +257,7 @@ impl std::fmt::Debug for Verifier {
 ///
 /// # Errors
 /// [`Error::InvalidSecret`] when the prefix is missing, the rest is not base64, or it is empty.
-pub fn parse_secret(var: &'static str, secret: &SecretString) -> Result<SigningKey> {
+pub(crate) fn parse_secret(var: &'static str, secret: &SecretString) -> Result<SigningKey> {
     let invalid = |problem| Error::InvalidSecret { var, problem };
     // A trailing newline is what `kubectl create secret --from-file` and `echo` leave behind.
     let value = secret.expose().trim();
@@ -334,7 +334,7 @@ impl Verifier {
 
 /// The Clerk events this server tells apart.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ClerkEvent {
+pub(crate) enum ClerkEvent {
     /// `user.deleted` naming the user whose OAuth artifacts must go.
     UserDeleted {
         /// Clerk's user id (`user_…`).
@@ -352,7 +352,7 @@ pub enum ClerkEvent {
 impl ClerkEvent {
     /// The event's `type` field.
     #[must_use]
-    pub fn kind(&self) -> &str {
+    pub(crate) fn kind(&self) -> &str {
         match self {
             ClerkEvent::UserDeleted { .. } | ClerkEvent::UserDeletedWithoutId => "user.deleted",
             ClerkEvent::Other { kind } => kind,
@@ -364,7 +364,7 @@ impl ClerkEvent {
 ///
 /// Only positions and categories are kept: serde's own messages can quote the body.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum MalformedEvent {
+pub(crate) enum MalformedEvent {
     /// Not JSON at all, or truncated.
     #[error("body is not valid JSON (line {line}, column {column})")]
     Syntax {
@@ -515,7 +515,7 @@ pub(crate) fn reply(status: StatusCode, text: &str) -> Response {
 
 /// How a delivery that was handled is acknowledged (200).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Ack {
+pub(crate) enum Ack {
     /// `user.deleted` acted on.
     Processed,
     /// An event that needs no action (or `user.deleted` without a user id).
@@ -541,7 +541,7 @@ impl IntoResponse for Ack {
 /// short JSON body, its log line and its metric: [`DeliveryError::count`] and the
 /// [`IntoResponse`] impl are the only places a refused delivery is answered.
 #[derive(Debug)]
-pub enum DeliveryError {
+pub(crate) enum DeliveryError {
     /// 503: too many deliveries in flight (`limit` of them).
     Busy {
         /// The concurrency limit.
@@ -588,7 +588,7 @@ pub enum DeliveryError {
 
 impl DeliveryError {
     /// Counts the refusal in `metrics`.
-    pub fn count(&self, metrics: &Metrics) {
+    pub(crate) fn count(&self, metrics: &Metrics) {
         match self {
             DeliveryError::Busy { .. } => metrics.shed("concurrency"),
             DeliveryError::BodyMemory { .. } => metrics.shed("body_memory"),
@@ -689,7 +689,7 @@ impl IntoResponse for DeliveryError {
 ///
 /// # Errors
 /// [`MalformedEvent`] when the body is not JSON or not shaped like a Clerk event.
-pub fn parse_event(body: &[u8]) -> std::result::Result<ClerkEvent, MalformedEvent> {
+pub(crate) fn parse_event(body: &[u8]) -> std::result::Result<ClerkEvent, MalformedEvent> {
     let envelope: Envelope = serde_json::from_slice(body).map_err(|e| {
         if e.is_data() {
             MalformedEvent::Shape

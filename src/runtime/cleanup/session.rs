@@ -572,19 +572,19 @@ pub(super) struct Batch {
 #[derive(Debug, Clone)]
 pub struct Holder {
     /// Backend process id.
-    pub pid: i32,
+    pub(crate) pid: i32,
     /// Its `application_name` (null when hidden from this role).
-    pub application_name: Option<String>,
+    pub(crate) application_name: Option<String>,
     /// When that session started (null when hidden from this role).
-    pub backend_start: Option<DateTime<Utc>>,
+    pub(crate) backend_start: Option<DateTime<Utc>>,
     /// The role it is logged in as.
-    pub user: Option<String>,
+    pub(crate) user: Option<String>,
 }
 
 impl Holder {
     /// "pid 123 (application_name "x", user "y", backend started 2026-… , 3h 2m ago)".
     #[must_use]
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         let mut parts = vec![format!(
             "application_name {:?}",
             self.application_name.as_deref().unwrap_or("(hidden)")

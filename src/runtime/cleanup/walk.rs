@@ -22,7 +22,7 @@ use super::TableRule;
 
 /// The walk a table gets in one run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Walk {
+pub(crate) enum Walk {
     /// Along each of the rule's timestamp indexes, oldest first.
     Index,
     /// Through the heap in physical order, a range of pages per batch.
@@ -32,7 +32,7 @@ pub enum Walk {
 impl Walk {
     /// The name shown in the summary line and the logs.
     #[must_use]
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Walk::Index => "index walk",
             Walk::Heap => "heap walk",
@@ -51,17 +51,17 @@ pub enum Form {
 
 /// What the planner knows about one table, as read at the start of its walk.
 #[derive(Debug, Clone, PartialEq)]
-pub struct TableStats {
+pub(crate) struct TableStats {
     /// Heap pages (the relation's current size).
-    pub pages: f64,
+    pub(crate) pages: f64,
     /// Estimated live rows.
-    pub rows: f64,
+    pub(crate) rows: f64,
     /// Estimated eligible rows (the full rule).
-    pub eligible: f64,
+    pub(crate) eligible: f64,
     /// Per walked column: estimated rows below the cutoff, and the
     /// correlation of the column with the physical order (`pg_stats`; 0 when
     /// unknown).
-    pub columns: Vec<(f64, f64)>,
+    pub(crate) columns: Vec<(f64, f64)>,
 }
 
 impl TableStats {
@@ -70,7 +70,7 @@ impl TableStats {
     /// on its own page when it does not (the planner's own interpolation by
     /// the squared correlation).
     #[must_use]
-    pub fn index_pages(&self) -> f64 {
+    pub(crate) fn index_pages(&self) -> f64 {
         let rows = self.rows.max(1.0);
         self.columns
             .iter()
@@ -88,7 +88,7 @@ impl TableStats {
     /// visits fewer than half the heap's pages, i.e. when the eligible rows are
     /// few and, unless very few, gathered on few pages.
     #[must_use]
-    pub fn choose(&self) -> Walk {
+    pub(crate) fn choose(&self) -> Walk {
         if self.eligible < 1.0 || self.pages < 1.0 {
             return Walk::Index;
         }
@@ -98,21 +98,15 @@ impl TableStats {
             Walk::Index
         }
     }
-
-    /// Pages per heap-walk batch expected to hold about `batch_size` eligible rows.
-    #[must_use]
-    pub fn pages_per_batch(&self, batch_size: i64) -> u32 {
-        pages_for(batch_size, self.eligible / self.pages.max(1.0))
-    }
 }
 
 /// Most pages one heap-walk batch scans (8 MiB with 8 kB pages), so that a
 /// stretch without eligible rows never makes a batch long.
-pub const MAX_PAGES_PER_BATCH: u32 = 1024;
+pub(crate) const MAX_PAGES_PER_BATCH: u32 = 1024;
 
 /// Pages expected to hold `batch_size` eligible rows at `density` eligible rows per page.
 #[must_use]
-pub fn pages_for(batch_size: i64, density: f64) -> u32 {
+pub(crate) fn pages_for(batch_size: i64, density: f64) -> u32 {
     if density <= 0.0 || !density.is_finite() {
         return MAX_PAGES_PER_BATCH;
     }
@@ -122,7 +116,7 @@ pub fn pages_for(batch_size: i64, density: f64) -> u32 {
 
 /// Applies `--walk`: `auto` asks the statistics.
 #[must_use]
-pub fn decide(choice: CleanupWalk, stats: &TableStats) -> Walk {
+pub(crate) fn decide(choice: CleanupWalk, stats: &TableStats) -> Walk {
     match choice {
         CleanupWalk::Auto => stats.choose(),
         CleanupWalk::Index => Walk::Index,
@@ -208,7 +202,7 @@ pub fn range_statement(rule: &TableRule) -> String {
 }
 
 /// The session's temporary procedure that runs heap-walk batches on the server.
-pub const HEAP_RUN: &str = "pg_temp.gpt_cleanup_heap_run";
+pub(crate) const HEAP_RUN: &str = "pg_temp.gpt_cleanup_heap_run";
 
 /// The `call` of [`HEAP_RUN`]: `$1` the table, `$2` the cutoff, `$3` the batch
 /// size, `$4` the rows `--limit` still allows, `$5` the page the walk ends at,
@@ -221,12 +215,12 @@ pub const HEAP_RUN: &str = "pg_temp.gpt_cleanup_heap_run";
 /// batch met a row locked by another transaction) or `cancelled` (a batch ran
 /// into `statement_timeout` or was cancelled). After `locked` and `cancelled`
 /// the batch at the returned position was rolled back and is left to the client.
-pub const HEAP_RUN_CALL: &str = "call pg_temp.gpt_cleanup_heap_run(\
+pub(crate) const HEAP_RUN_CALL: &str = "call pg_temp.gpt_cleanup_heap_run(\
      $1, $2, $3, $4, $5, $6, $7, $8, $9, 0, 0, '{}', '{}', '{}', '')";
 
 /// Share of the batch size a whole-range batch aims at, so that a range rarely
 /// holds more eligible rows than the batch size.
-pub const RANGE_FILL: f64 = 0.9;
+pub(crate) const RANGE_FILL: f64 = 0.9;
 
 /// A whole-range batch spans at most this many batch sizes' worth of row
 /// slots (a heap page holds at most `(block_size - 24) / 28` rows, 291 with
@@ -254,7 +248,7 @@ pub const RANGE_SLOTS: i64 = 8;
 /// towards the batch that follows it, in the same transaction. The procedure
 /// names only the tables of [`super::TABLES`]; any other name is an error.
 #[must_use]
-pub fn heap_run_procedure() -> String {
+pub(crate) fn heap_run_procedure() -> String {
     let mut range = String::new();
     let mut picked = String::new();
     for (i, rule) in super::TABLES.iter().enumerate() {
@@ -277,7 +271,7 @@ pub fn heap_run_procedure() -> String {
     }
     let unknown = "else raise exception 'not a table cleanup works on: %', _table;\nend if;\n";
     format!(
-        r#"create or replace procedure {HEAP_RUN}(
+        r"create or replace procedure {HEAP_RUN}(
     _table text, _cutoff timestamptz, _batch_size bigint, _remaining bigint,
     _end_page integer, _budget_ms float8,
     inout _after text, inout _density float8, inout _dense boolean,
@@ -365,29 +359,29 @@ begin
     end loop;
     _after := _after_tid::text;
 end
-$run$"#
+$run$"
     )
 }
 
 /// A position in the heap: block number and line pointer (`ctid`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Tid {
+pub(crate) struct Tid {
     /// Block (page) number.
-    pub page: u32,
+    pub(crate) page: u32,
     /// Line pointer within the page; 0 stands before the first row.
-    pub line: u16,
+    pub(crate) line: u16,
 }
 
 impl Tid {
     /// The position before the first row of `page`.
     #[must_use]
-    pub fn page_start(page: u32) -> Self {
+    pub(crate) fn page_start(page: u32) -> Self {
         Self { page, line: 0 }
     }
 
     /// Parses PostgreSQL's text form, `(page,line)`.
     #[must_use]
-    pub fn parse(text: &str) -> Option<Self> {
+    pub(crate) fn parse(text: &str) -> Option<Self> {
         let inner = text.trim().strip_prefix('(')?.strip_suffix(')')?;
         let (page, line) = inner.split_once(',')?;
         Some(Self {
