@@ -29,7 +29,7 @@ use crate::secret::SecretString;
 pub(crate) const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 /// Replay window: timestamps further than this from our clock are rejected.
-pub(crate) const TOLERANCE_SECONDS: i64 = 5 * 60;
+pub const TOLERANCE_SECONDS: i64 = 5 * 60;
 
 /// Where Clerk shows the signing secret, for start-up error messages.
 const SECRET_HELP: &str = "copy the endpoint's Signing Secret (it starts with `whsec_`) from the Clerk dashboard, Configure → Webhooks → your endpoint";
@@ -334,7 +334,7 @@ impl Verifier {
 
 /// The Clerk events this server tells apart.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum ClerkEvent {
+pub enum ClerkEvent {
     /// `user.deleted` naming the user whose OAuth artifacts must go.
     UserDeleted {
         /// Clerk's user id (`user_…`).
@@ -364,7 +364,7 @@ impl ClerkEvent {
 ///
 /// Only positions and categories are kept: serde's own messages can quote the body.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub(crate) enum MalformedEvent {
+pub enum MalformedEvent {
     /// Not JSON at all, or truncated.
     #[error("body is not valid JSON (line {line}, column {column})")]
     Syntax {
@@ -689,7 +689,7 @@ impl IntoResponse for DeliveryError {
 ///
 /// # Errors
 /// [`MalformedEvent`] when the body is not JSON or not shaped like a Clerk event.
-pub(crate) fn parse_event(body: &[u8]) -> std::result::Result<ClerkEvent, MalformedEvent> {
+pub fn parse_event(body: &[u8]) -> std::result::Result<ClerkEvent, MalformedEvent> {
     let envelope: Envelope = serde_json::from_slice(body).map_err(|e| {
         if e.is_data() {
             MalformedEvent::Shape
