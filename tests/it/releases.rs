@@ -61,7 +61,7 @@ fn cron_image(c: &CronJob) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn the_migration_job_completes_before_the_deployment_changes() {
+async fn the_migration_pod_succeeds_before_the_deployment_changes() {
     let env = DeployEnv::new().await;
     env.deploy("v1").await.success();
     let out = run(env
@@ -121,9 +121,49 @@ async fn the_migration_job_completes_before_the_deployment_changes() {
                 .is_some_and(|i| i.ends_with(":v2"))
         })
         .expect("a migration Job for v2");
-    let status = v2.status.clone().unwrap();
-    assert_eq!(status.succeeded, Some(1));
-    let done = status.completion_time.expect("completed").0;
+    // The deploy goes on once the migration pod has succeeded; the Job controller marks
+    // the Job complete in its next sync.
+    let uid = v2.metadata.uid.clone().unwrap();
+    let pods: Api<Pod> = Api::namespaced(env.ns.client(), &env.ns.name);
+    let by_job = ListParams::default().labels(&format!("batch.kubernetes.io/controller-uid={uid}"));
+    let succeeded: Vec<Pod> = pods
+        .list(&by_job)
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|p| p.status.as_ref().unwrap().phase.as_deref() == Some("Succeeded"))
+        .collect();
+    assert_eq!(succeeded.len(), 1, "one succeeded migration pod");
+    let done = succeeded[0]
+        .status
+        .as_ref()
+        .unwrap()
+        .container_statuses
+        .as_ref()
+        .unwrap()[0]
+        .state
+        .as_ref()
+        .unwrap()
+        .terminated
+        .as_ref()
+        .expect("the migration container terminated")
+        .finished_at
+        .clone()
+        .expect("finishedAt")
+        .0;
+    let v2_name = v2.metadata.name.clone().unwrap();
+    poll::until("the migration Job was never marked complete", || async {
+        migrate_jobs(&env).await.iter().any(|j| {
+            j.metadata.name.as_deref() == Some(v2_name.as_str())
+                && j.status.as_ref().and_then(|s| s.succeeded) == Some(1)
+                && j.status
+                    .as_ref()
+                    .and_then(|s| s.completion_time.as_ref())
+                    .is_some()
+        })
+    })
+    .await;
     let replica_sets: Api<ReplicaSet> = Api::namespaced(env.ns.client(), &env.ns.name);
     let new_rs = replica_sets
         .list(&ListParams::default())
@@ -150,7 +190,7 @@ async fn the_migration_job_completes_before_the_deployment_changes() {
     let created = new_rs.metadata.creation_timestamp.unwrap().0;
     assert!(
         done <= created,
-        "job completed {done:?}, ReplicaSet created {created:?}"
+        "migration pod finished {done:?}, ReplicaSet created {created:?}"
     );
 
     // Deploying the same image and values again runs no migration and makes no version.
