@@ -380,10 +380,19 @@ const VARIABLES: &[Var] = &[
 #[must_use]
 pub fn parse() -> Cli {
     use clap::FromArgMatches as _;
-    let mut cmd = command();
+    // The derive definitions parse; the help sections (groups, environment variables) are
+    // only read when clap prints help or an error, so they are built only then: they cost
+    // more than the parse itself, on every start.
+    let mut cmd = Cli::command();
     let matches = match cmd.try_get_matches_from_mut(std::env::args_os()) {
         Ok(matches) => matches,
-        Err(e) => name_the_variable(&mut cmd, e).exit(),
+        Err(_) => {
+            cmd = command();
+            match cmd.try_get_matches_from_mut(std::env::args_os()) {
+                Ok(matches) => matches,
+                Err(e) => name_the_variable(&mut cmd, e).exit(),
+            }
+        }
     };
     record_origins(&cmd, &matches);
     Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())

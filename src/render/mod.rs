@@ -236,11 +236,11 @@ impl fmt::Display for Object {
 impl Object {
     /// The object as printed: redacted unless `show_secrets`.
     #[must_use]
-    pub(crate) fn output_value(&self, show_secrets: bool) -> Value {
-        if show_secrets {
-            self.value.clone()
+    pub(crate) fn output_value(&self, show_secrets: bool) -> std::borrow::Cow<'_, Value> {
+        if show_secrets || self.kind != "Secret" {
+            std::borrow::Cow::Borrowed(&self.value)
         } else {
-            redact(&self.value)
+            std::borrow::Cow::Owned(redact(&self.value))
         }
     }
 }
@@ -263,7 +263,7 @@ impl Rendered {
         let items: Vec<Value> = self
             .objects
             .iter()
-            .map(|o| o.output_value(show_secrets))
+            .map(|o| o.output_value(show_secrets).into_owned())
             .collect();
         let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items});
         let mut out = serde_json::to_string_pretty(&list).unwrap_or_default();

@@ -348,3 +348,93 @@ async fn no_color_and_the_flag_turn_colour_off_on_a_terminal() {
         out.stdout
     );
 }
+
+/// `render` prints what `kubectl apply -f -` reads, and kubectl reads YAML 1.1, where a plain
+/// `yes`, `on`, `n`, `1_000` or `0x1F` is a boolean or a number: every string value must
+/// reach the API server as that string.
+#[tokio::test(flavor = "multi_thread")]
+async fn rendered_strings_stay_strings_in_kubectl() {
+    let env = DeployEnv::new().await;
+    let values = [
+        "yes",
+        "No",
+        "on",
+        "OFF",
+        "y",
+        "n",
+        "true",
+        "~",
+        "null",
+        "<<",
+        "1_000",
+        "0x1F",
+        "0o17",
+        "1e3",
+        ".5",
+        "+1",
+        "-1",
+        "2001-12-14",
+        "1:20",
+        "0.0.0.0:8080",
+        "250m",
+        "-Xmx512m",
+        "a: b",
+        "#x",
+        "it's",
+        "two\nlines\n",
+        "tab\there",
+    ];
+    let mut data = String::new();
+    for (i, v) in values.iter().enumerate() {
+        data.push_str(&format!("  k{i}: {}\n", serde_json::to_string(v).unwrap()));
+    }
+    env.config.write(
+        "templates/flags.yaml.j2",
+        &format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: flags\n  namespace: {{{{ env.namespace | json }}}}\ndata:\n{data}"
+        ),
+    );
+    let out = run(with_secrets(gpt_deploy([
+        "render",
+        "--config",
+        env.config.arg(),
+        "--env",
+        ENV,
+        "--namespace",
+        &env.ns.name,
+    ])))
+    .await;
+    out.success();
+    let document = out
+        .stdout
+        .split("---\n")
+        .find(|d| d.contains("kind: ConfigMap"))
+        .expect("the ConfigMap in render's output");
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cluster/kubectl");
+    let mut child = std::process::Command::new(script)
+        .arg("--kubeconfig")
+        .arg(&env.ns.kubeconfig)
+        .args(["create", "--dry-run=server", "-o", "json", "-f", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write as _;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(document.as_bytes())
+        .unwrap();
+    let created = child.wait_with_output().unwrap();
+    assert!(
+        created.status.success(),
+        "kubectl refused render's output:\n{document}\n{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    let object: serde_json::Value = serde_json::from_slice(&created.stdout).unwrap();
+    for (i, v) in values.iter().enumerate() {
+        assert_eq!(object["data"][format!("k{i}")], *v, "{document}");
+    }
+}
