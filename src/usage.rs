@@ -386,6 +386,8 @@ pub fn parse() -> Cli {
     let mut cmd = Cli::command();
     let matches = match cmd.try_get_matches_from_mut(std::env::args_os()) {
         Ok(matches) => matches,
+        // `--version` prints no help section.
+        Err(e) if e.kind() == clap::error::ErrorKind::DisplayVersion => e.exit(),
         Err(_) => {
             cmd = command();
             match cmd.try_get_matches_from_mut(std::env::args_os()) {

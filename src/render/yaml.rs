@@ -1,7 +1,6 @@
-//! The only place that touches `serde_yaml`: rendered text → JSON values, JSON values → YAML.
-//!
-//! serde_yaml is archived upstream; keeping it behind these two functions makes replacing it a
-//! one-file change.
+//! YAML in and out: rendered text → JSON values (the only place that touches `serde_yaml`,
+//! which is archived upstream: replacing it is a one-file change), JSON values → YAML
+//! (written here, see [`to_string`]).
 
 use std::fmt;
 
