@@ -161,8 +161,6 @@ pub(crate) struct Comparison {
     pub(crate) namespace: String,
     /// The image tag the render used.
     pub(crate) image_tag: String,
-    /// Whether the namespace exists.
-    pub(crate) namespace_exists: bool,
     /// Every object that differs.
     pub(crate) differences: Vec<Difference>,
     /// The Secret's content check.
@@ -311,71 +309,110 @@ pub(crate) async fn compare(
 ) -> Result<Comparison> {
     let plan = &ctx.plan;
     let cluster = &ctx.cluster;
-    let mut comparison = Comparison {
-        environment: plan.environment.clone(),
-        namespace: plan.namespace.clone(),
-        image_tag: plan.image_tag.clone(),
-        namespace_exists: preflight::namespace_exists(cluster, &plan.namespace).await?,
-        differences: Vec::new(),
-        secret: None,
-        rendered: plan.objects.len(),
-    };
+    let namespace_exists = preflight::namespace_exists(cluster, &plan.namespace).await?;
     let set = Set::new(&plan.app_name, &plan.namespace);
     let mut prepared = preflight::prepare_all(cluster, &set.id, &plan.objects).await?;
-    let declared = &plan.config.app.secrets;
+    let mut secret = None;
     if prepared.iter().any(|p| p.id.kind == "Secret") {
-        let live = if comparison.namespace_exists {
-            live_secret(ctx, &prepared).await?
-        } else {
-            None
-        };
-        let hasher = KeyedHash::random();
-        let (filled, keys) = fill_values(declared, values, live.as_ref().map(|(_, v)| v), &hasher);
-        // Rendered again with the values filled in: the Secret's version name, the
-        // references to it and the migration Job's name are then what a deploy with the
-        // environment's values (and the live ones for the rest) would write.
-        let render_options = crate::render::RenderOptions {
-            image_tag: Some(plan.image_tag.clone()),
-            secrets: filled,
-        };
-        let rendered =
-            crate::render::render(&plan.config, &render_options).map_err(|e| Error::Render {
-                env: plan.environment.clone(),
-                source: Box::new(e),
-            })?;
-        let mut objects = rendered.objects;
-        drop_placeholders(&mut objects);
-        prepared = preflight::prepare_all(cluster, &set.id, &objects).await?;
-        let name = prepared
-            .iter()
-            .find(|p| p.id.kind == "Secret")
-            .map(|p| p.id.name.clone())
-            .unwrap_or_default();
-        comparison.secret = Some(SecretCheck {
-            name,
-            keys,
-            matches_pods: live
-                .as_ref()
-                .and_then(|(name, v)| holds_its_version(name, v, declared)),
-        });
+        let (with_values, check) =
+            with_secret_values(ctx, &set, &prepared, values, namespace_exists).await?;
+        prepared = with_values;
+        secret = Some(check);
     }
-    let check = CheckOptions {
-        force_conflicts: false,
-        replace_immutable: true,
-    };
-    let mut problems = Vec::new();
-    for p in &prepared {
-        if !comparison.namespace_exists {
-            if let Some(diff) = object_diff(&p.id, None, &p.body) {
-                comparison.differences.push(Difference {
+    let mut differences = if namespace_exists {
+        live_differences(cluster, &prepared, options).await?
+    } else {
+        prepared
+            .iter()
+            .filter_map(|p| {
+                object_diff(&p.id, None, &p.body).map(|diff| Difference {
                     id: p.id.clone(),
                     drift: Drift::Missing,
                     note: None,
                     diff,
-                });
-            }
-            continue;
-        }
+                })
+            })
+            .collect()
+    };
+    if options.prune && namespace_exists {
+        differences.extend(extras(ctx, &set, &prepared, options).await?);
+    }
+    Ok(Comparison {
+        environment: plan.environment.clone(),
+        namespace: plan.namespace.clone(),
+        image_tag: plan.image_tag.clone(),
+        differences,
+        secret,
+        rendered: plan.objects.len(),
+    })
+}
+
+/// The objects prepared again from a render with the secret values filled in (the
+/// environment's, else the live Secret's), and what is known about the Secret.
+async fn with_secret_values(
+    ctx: &Context,
+    set: &Set,
+    prepared: &[Prepared],
+    values: &SecretValues,
+    namespace_exists: bool,
+) -> Result<(Vec<Prepared>, SecretCheck)> {
+    let plan = &ctx.plan;
+    let declared = &plan.config.app.secrets;
+    let live = if namespace_exists {
+        live_secret(ctx, prepared).await?
+    } else {
+        None
+    };
+    let hasher = KeyedHash::random();
+    let (filled, keys) = fill_values(declared, values, live.as_ref().map(|(_, v)| v), &hasher);
+    // Rendered again with the values filled in: the Secret's version name, the
+    // references to it and the migration Job's name are then what a deploy with the
+    // environment's values (and the live ones for the rest) would write.
+    let render_options = crate::render::RenderOptions {
+        image_tag: Some(plan.image_tag.clone()),
+        secrets: filled,
+    };
+    let rendered =
+        crate::render::render(&plan.config, &render_options).map_err(|e| Error::Render {
+            env: plan.environment.clone(),
+            source: Box::new(e),
+        })?;
+    let mut objects = rendered.objects;
+    drop_placeholders(&mut objects);
+    let prepared = preflight::prepare_all(&ctx.cluster, &set.id, &objects).await?;
+    let name = prepared
+        .iter()
+        .find(|p| p.id.kind == "Secret")
+        .map(|p| p.id.name.clone())
+        .unwrap_or_default();
+    let check = SecretCheck {
+        name,
+        keys,
+        matches_pods: live
+            .as_ref()
+            .and_then(|(name, v)| holds_its_version(name, v, declared)),
+    };
+    Ok((prepared, check))
+}
+
+/// Each rendered object that differs from its live copy (or has none), as the server
+/// would merge it.
+///
+/// # Errors
+/// API errors; preflight problems other than conflicts (and conflicts too unless
+/// `conflicts_are_differences`).
+async fn live_differences(
+    cluster: &client::Cluster,
+    prepared: &[Prepared],
+    options: CompareOptions,
+) -> Result<Vec<Difference>> {
+    let check = CheckOptions {
+        force_conflicts: false,
+        replace_immutable: true,
+    };
+    let mut differences = Vec::new();
+    let mut problems = Vec::new();
+    for p in prepared {
         let checked = preflight::check_one(cluster, p, check).await?;
         if options.jobs_are_one_off && p.id.kind == "Job" && checked.live.is_none() {
             continue;
@@ -410,7 +447,7 @@ pub(crate) async fn compare(
             }
         };
         if let Some(diff) = object_diff(&p.id, checked.live.as_ref(), &merged) {
-            comparison.differences.push(Difference {
+            differences.push(Difference {
                 id: p.id.clone(),
                 drift,
                 note,
@@ -418,33 +455,44 @@ pub(crate) async fn compare(
             });
         }
     }
-    if !problems.is_empty() {
-        return Err(Error::Preflight { problems });
+    if problems.is_empty() {
+        Ok(differences)
+    } else {
+        Err(Error::Preflight { problems })
     }
-    if options.prune && comparison.namespace_exists {
-        let parent = apply::read_parent(cluster, &set).await?;
-        if parent.exists {
-            let members =
-                prune::list_members(cluster, &set.namespace, &set.id, &parent.group_kinds).await?;
-            let rendered: HashSet<ObjectId> = prepared.iter().map(|p| p.id.clone()).collect();
-            let recent = super::versions::recent(cluster, &plan.app_name, &plan.namespace).await?;
-            let (delete, _kept) = prune::candidates(&members, &rendered, &recent);
-            for id in delete {
-                if options.jobs_are_one_off && id.kind == "Job" {
-                    continue;
-                }
-                if let Some(diff) = removal_diff(&id, &members[&id]) {
-                    comparison.differences.push(Difference {
-                        id,
-                        drift: Drift::Extra,
-                        note: None,
-                        diff,
-                    });
-                }
-            }
-        }
+}
+
+/// Members of the set that are no longer rendered and a deploy would prune.
+async fn extras(
+    ctx: &Context,
+    set: &Set,
+    prepared: &[Prepared],
+    options: CompareOptions,
+) -> Result<Vec<Difference>> {
+    let cluster = &ctx.cluster;
+    let plan = &ctx.plan;
+    let parent = apply::read_parent(cluster, set).await?;
+    if !parent.exists {
+        return Ok(Vec::new());
     }
-    Ok(comparison)
+    let members =
+        prune::list_members(cluster, &set.namespace, &set.id, &parent.group_kinds).await?;
+    let rendered: HashSet<ObjectId> = prepared.iter().map(|p| p.id.clone()).collect();
+    let recent = super::versions::recent(cluster, &plan.app_name, &plan.namespace).await?;
+    let (delete, _kept) = prune::candidates(&members, &rendered, &recent);
+    Ok(delete
+        .into_iter()
+        .filter(|id| !(options.jobs_are_one_off && id.kind == "Job"))
+        .filter_map(|id| {
+            let diff = removal_diff(&id, &members[&id])?;
+            Some(Difference {
+                id,
+                drift: Drift::Extra,
+                note: None,
+                diff,
+            })
+        })
+        .collect())
 }
 
 /// Renders without requiring the secrets, then connects.
