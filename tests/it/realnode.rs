@@ -365,17 +365,7 @@ async fn the_image_serves_migrates_cleans_up_and_rolls_on_a_real_node() {
         job_pod.spec.as_ref().unwrap().node_name.as_deref(),
         Some(NODE_NAME)
     );
-    let terminated = job_pod
-        .status
-        .as_ref()
-        .unwrap()
-        .container_statuses
-        .as_ref()
-        .unwrap()[0]
-        .state
-        .as_ref()
-        .and_then(|s| s.terminated.clone())
-        .expect("the cleanup container has terminated");
+    let terminated = support::deploy_env::terminated(job_pod, "the cleanup container");
     assert_eq!(terminated.exit_code, 0, "{terminated:?}");
 
     // A rolling image change (a second imported tag) keeps a pod Ready at every moment.

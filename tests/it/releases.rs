@@ -135,21 +135,8 @@ async fn the_migration_pod_succeeds_before_the_deployment_changes() {
         .filter(|p| p.status.as_ref().unwrap().phase.as_deref() == Some("Succeeded"))
         .collect();
     assert_eq!(succeeded.len(), 1, "one succeeded migration pod");
-    let done = succeeded[0]
-        .status
-        .as_ref()
-        .unwrap()
-        .container_statuses
-        .as_ref()
-        .unwrap()[0]
-        .state
-        .as_ref()
-        .unwrap()
-        .terminated
-        .as_ref()
-        .expect("the migration container terminated")
+    let done = support::deploy_env::terminated(&succeeded[0], "the migration container")
         .finished_at
-        .clone()
         .expect("finishedAt")
         .0;
     let v2_name = v2.metadata.name.clone().unwrap();

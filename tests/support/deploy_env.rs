@@ -214,3 +214,19 @@ pub async fn run(bin: Bin) -> Output {
     sentinel::assert_absent(&output);
     output
 }
+
+/// The terminated state of `pod`'s first container; fails the test with `what` when it has
+/// not terminated.
+#[track_caller]
+pub fn terminated(
+    pod: &k8s_openapi::api::core::v1::Pod,
+    what: &str,
+) -> k8s_openapi::api::core::v1::ContainerStateTerminated {
+    pod.status
+        .as_ref()
+        .and_then(|s| s.container_statuses.as_ref())
+        .and_then(|c| c.first())
+        .and_then(|c| c.state.as_ref())
+        .and_then(|s| s.terminated.clone())
+        .unwrap_or_else(|| panic!("{what} has not terminated: {:?}", pod.status))
+}
