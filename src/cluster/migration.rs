@@ -38,7 +38,6 @@ pub(crate) async fn run(
     timeout: Duration,
 ) -> Result<Option<Applied>> {
     let id = &prepared.id;
-    let jobs: Api<Job> = Api::namespaced(cluster.client.clone(), &id.namespace);
     if let Some(live) = &checked.live {
         let job: Job = serde_json::from_value(live.clone()).unwrap_or_default();
         // A Job whose pod has succeeded is done even before the Job controller says so
@@ -62,6 +61,7 @@ pub(crate) async fn run(
                 // A failed run of the same image: start it again from scratch.
                 super::prune::delete(cluster, id, false).await?;
                 let uid = job.metadata.uid.clone();
+                let jobs: Api<Job> = Api::namespaced(cluster.client.clone(), &id.namespace);
                 let gone = watch::await_condition(
                     jobs,
                     &id.name,
@@ -215,10 +215,7 @@ async fn one_pod_succeeded(cluster: &Cluster, job: &Job) -> Result<bool> {
             &cluster.server,
         )
     })?;
-    Ok(listed
-        .items
-        .into_iter()
-        .any(|pod| migration_verdict(&Seen::Pod(Box::new(pod))).is_some()))
+    Ok(listed.items.into_iter().any(|pod| succeeded(&pod)))
 }
 
 /// True when the Job is complete as soon as one of its pods succeeds: `completions` unset
@@ -234,11 +231,13 @@ fn one_pod_completes(job: &Job) -> bool {
 fn migration_verdict(seen: &Seen) -> Option<std::result::Result<(), String>> {
     match seen {
         Seen::Job(job) => finished(job),
-        Seen::Pod(pod) => {
-            let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
-            (phase == Some("Succeeded")).then_some(Ok(()))
-        }
+        Seen::Pod(pod) => succeeded(pod).then_some(Ok(())),
     }
+}
+
+/// The pod's phase is `Succeeded`: every container exited 0.
+fn succeeded(pod: &Pod) -> bool {
+    pod.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Succeeded")
 }
 
 fn end_error(what: &str, end: End, timeout: Duration) -> Error {
