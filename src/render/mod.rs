@@ -10,6 +10,7 @@ mod out_dir;
 mod schema;
 mod secrets;
 pub(crate) mod yaml;
+mod yaml_subset;
 
 use std::fmt;
 
@@ -369,33 +370,12 @@ pub(crate) fn warn_missing_secrets(config: &Config, rendered: &Rendered) {
 /// type (unknown fields included), a wrong namespace or duplicate objects; all problems found
 /// are returned together as [`Error::Multiple`].
 pub fn render(config: &Config, options: &RenderOptions) -> Result<Rendered> {
-    let image = match options.image_tag.as_deref() {
-        Some(arg) => config::image::parse(arg, &config.app.image_repository),
-        None => config::image::parse(&config.env.image_tag, &config.app.image_repository),
-    }
-    .map_err(Error::ImageTag)?;
     let template_path = |name: &str| {
         config
             .source
             .display_path(&format!("{}/{name}", config::TEMPLATES_DIR))
     };
-    let env =
-        engine::environment(&config.templates).map_err(|(name, source)| Error::TemplateSyntax {
-            template: template_path(&name),
-            source,
-        })?;
-
-    let (data, missing_secrets) = secrets::secret_data(config, &options.secrets);
-    let secret_name = secrets::data_version_name(&config.app.secret_name, &data);
-    let entries: Vec<_> = data
-        .iter()
-        .map(|d| engine::SecretEntry {
-            key: &d.key,
-            value: &d.base64,
-        })
-        .collect();
-    let ctx = engine::context(config, &image, &secret_name, &entries);
-
+    let (env, ctx, missing_secrets) = prepare(config, options)?;
     let mut errors = Vec::new();
     let mut objects: Vec<Object> = Vec::new();
     for template in config.templates.iter().filter(|t| t.is_manifest()) {
@@ -469,6 +449,41 @@ pub fn render(config: &Config, options: &RenderOptions) -> Result<Rendered> {
         objects,
         missing_secrets,
     })
+}
+
+/// The template environment and context for `config`, and the required secrets whose values
+/// are missing.
+fn prepare(
+    config: &Config,
+    options: &RenderOptions,
+) -> Result<(
+    minijinja::Environment<'static>,
+    minijinja::Value,
+    Vec<String>,
+)> {
+    let image = match options.image_tag.as_deref() {
+        Some(arg) => config::image::parse(arg, &config.app.image_repository),
+        None => config::image::parse(&config.env.image_tag, &config.app.image_repository),
+    }
+    .map_err(Error::ImageTag)?;
+    let env =
+        engine::environment(&config.templates).map_err(|(name, source)| Error::TemplateSyntax {
+            template: config
+                .source
+                .display_path(&format!("{}/{name}", config::TEMPLATES_DIR)),
+            source,
+        })?;
+    let (data, missing_secrets) = secrets::secret_data(config, &options.secrets);
+    let secret_name = secrets::data_version_name(&config.app.secret_name, &data);
+    let entries: Vec<_> = data
+        .iter()
+        .map(|d| engine::SecretEntry {
+            key: &d.key,
+            value: &d.base64,
+        })
+        .collect();
+    let ctx = engine::context(config, &image, &secret_name, &entries);
+    Ok((env, ctx, missing_secrets))
 }
 
 fn to_object(value: Value, template: &str, document: usize, namespace: &str) -> Result<Object> {

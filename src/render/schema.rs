@@ -1,10 +1,9 @@
 //! Checks a rendered object against its k8s-openapi type, including fields the type lacks.
 //!
 //! k8s-openapi's `Deserialize` ignores unknown fields, so a typo such as `replica:` would
-//! vanish. After parsing, the typed value is serialised again and every field of the rendered
-//! object that did not survive the round trip is reported by its path.
+//! vanish. The fields it ignores are collected while it reads (serde_ignored) and reported by
+//! their path, as are fields set to null, which the type would take as absent.
 
-use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
@@ -83,19 +82,27 @@ fn without_secret_values(value: &Value) -> Value {
     copy
 }
 
-fn typed<T: DeserializeOwned + Serialize>(value: &Value) -> Result<(), Vec<String>> {
-    let parsed: T = serde_path_to_error::deserialize(value).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner();
-        vec![if path == "." {
+fn typed<T: DeserializeOwned>(value: &Value) -> Result<(), Vec<String>> {
+    // Fields the type does not have are named while it reads the object: k8s-openapi reads
+    // them as `IgnoredAny`, which serde_ignored reports with their path.
+    let mut ignored = Vec::new();
+    let mut track = serde_path_to_error::Track::new();
+    let deserializer = serde_path_to_error::Deserializer::new(value, &mut track);
+    let parsed: Result<T, _> = serde_ignored::deserialize(deserializer, |path| {
+        let mut text = String::new();
+        path_text(&path, &mut text);
+        ignored.push(text);
+    });
+    if let Err(inner) = parsed {
+        let path = track.path().to_string();
+        return Err(vec![if path == "." {
             inner.to_string()
         } else {
             format!("field `{path}`: {inner}")
-        }]
-    })?;
-    let round_trip = serde_json::to_value(&parsed).map_err(|e| vec![e.to_string()])?;
+        }]);
+    }
     let mut problems = Vec::new();
-    unknown_fields(value, &round_trip, &mut String::new(), &mut problems);
+    unknown_fields(value, &ignored, &mut String::new(), &mut problems);
     if problems.is_empty() {
         Ok(())
     } else {
@@ -103,33 +110,65 @@ fn typed<T: DeserializeOwned + Serialize>(value: &Value) -> Result<(), Vec<Strin
     }
 }
 
-/// Reports every path present in `rendered` but absent from `typed`.
-fn unknown_fields(rendered: &Value, typed: &Value, path: &mut String, problems: &mut Vec<String>) {
-    match (rendered, typed) {
-        (Value::Object(r), Value::Object(t)) => {
-            for (key, value) in r {
+/// A serde_ignored path as `spec.containers[0].image`.
+fn path_text(path: &serde_ignored::Path<'_>, out: &mut String) {
+    use serde_ignored::Path;
+    match path {
+        Path::Root => {}
+        Path::Seq { parent, index } => {
+            path_text(parent, out);
+            out.push_str(&format!("[{index}]"));
+        }
+        Path::Map { parent, key } => {
+            path_text(parent, out);
+            if !out.is_empty() {
+                out.push('.');
+            }
+            out.push_str(key);
+        }
+        Path::Some { parent }
+        | Path::NewtypeStruct { parent }
+        | Path::NewtypeVariant { parent } => {
+            path_text(parent, out);
+        }
+    }
+}
+
+/// Reports, in the rendered order, every field without a value (a null the type would drop
+/// as absent) and every field the type ignored (`ignored`, by path).
+fn unknown_fields(
+    rendered: &Value,
+    ignored: &[String],
+    path: &mut String,
+    problems: &mut Vec<String>,
+) {
+    match rendered {
+        Value::Object(map) => {
+            for (key, value) in map {
                 let len = path.len();
                 if !path.is_empty() {
                     path.push('.');
                 }
                 path.push_str(key);
-                match t.get(key) {
-                    Some(typed_value) => unknown_fields(value, typed_value, path, problems),
-                    None if value.is_null() => {
-                        problems.push(format!("field `{path}` has no value; give it one or remove it"));
-                    }
-                    None => problems.push(format!(
+                if value.is_null() {
+                    problems.push(format!(
+                        "field `{path}` has no value; give it one or remove it"
+                    ));
+                } else if ignored.iter().any(|p| p == path) {
+                    problems.push(format!(
                         "unknown field `{path}`; check its spelling against the Kubernetes API reference"
-                    )),
+                    ));
+                } else {
+                    unknown_fields(value, ignored, path, problems);
                 }
                 path.truncate(len);
             }
         }
-        (Value::Array(r), Value::Array(t)) => {
-            for (index, (rv, tv)) in r.iter().zip(t).enumerate() {
+        Value::Array(items) => {
+            for (index, item) in items.iter().enumerate() {
                 let len = path.len();
                 path.push_str(&format!("[{index}]"));
-                unknown_fields(rv, tv, path, problems);
+                unknown_fields(item, ignored, path, problems);
                 path.truncate(len);
             }
         }
