@@ -397,11 +397,7 @@ pub fn parse() -> Cli {
         }
     };
     record_origins(&cmd, &matches);
-    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
-    // Built once per process and not needed again: freeing its hundreds of allocations one
-    // by one costs a short command more than exiting does.
-    std::mem::forget(cmd);
-    cli
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
 }
 
 /// Where a flag's value came from.
