@@ -86,20 +86,28 @@ fn typed<T: DeserializeOwned>(value: &Value) -> Result<(), Vec<String>> {
     // Fields the type does not have are named while it reads the object: k8s-openapi reads
     // them as `IgnoredAny`, which serde_ignored reports with their path.
     let mut ignored = Vec::new();
-    let mut track = serde_path_to_error::Track::new();
-    let deserializer = serde_path_to_error::Deserializer::new(value, &mut track);
-    let parsed: Result<T, _> = serde_ignored::deserialize(deserializer, |path| {
+    let parsed: Result<T, _> = serde_ignored::deserialize(value, |path| {
         let mut text = String::new();
         path_text(&path, &mut text);
         ignored.push(text);
     });
-    if let Err(inner) = parsed {
-        let path = track.path().to_string();
-        return Err(vec![if path == "." {
-            inner.to_string()
-        } else {
-            format!("field `{path}`: {inner}")
-        }]);
+    if let Err(first) = parsed {
+        // Read again to learn where it failed: tracking the path on every read would run
+        // another copy of each type's reader, which a short command pays for in page faults.
+        return Err(vec![
+            match serde_path_to_error::deserialize::<_, T>(value) {
+                Err(e) => {
+                    let path = e.path().to_string();
+                    let inner = e.into_inner();
+                    if path == "." {
+                        inner.to_string()
+                    } else {
+                        format!("field `{path}`: {inner}")
+                    }
+                }
+                Ok(_) => first.to_string(),
+            },
+        ]);
     }
     let mut problems = Vec::new();
     unknown_fields(value, &ignored, &mut String::new(), &mut problems);
