@@ -24,6 +24,7 @@ COPY benches ./benches
 COPY templates ./templates
 COPY environments ./environments
 COPY migrations ./migrations
+COPY link ./link
 
 # Cache mounts keep the registry and compiled dependencies between builds, so a
 # source-only change recompiles just this crate.

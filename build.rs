@@ -46,6 +46,24 @@ fn main() {
     if linux && !pie {
         println!("cargo:rustc-link-arg-bins=-no-pie");
     }
+
+    // Start-up cost, continued: the code a short command runs is spread over the 21 MB of
+    // .text, and every 64 kB stretch it touches costs a page fault. link/startup.order
+    // (written by scripts/startup-order.sh) names those functions; the linker places them
+    // side by side. Names it does not find (code changed since) are skipped, so a stale
+    // file costs only speed. Rust's default linker on this target is LLD, which reads it;
+    // GPT_DEPLOY_STARTUP_ORDER=0 leaves it out (for another linker).
+    println!("cargo:rerun-if-changed=link/startup.order");
+    println!("cargo:rerun-if-env-changed=GPT_DEPLOY_STARTUP_ORDER");
+    let lld_default = std::env::var("TARGET").is_ok_and(|t| t == "x86_64-unknown-linux-gnu");
+    let wanted = !std::env::var("GPT_DEPLOY_STARTUP_ORDER").is_ok_and(|v| v == "0");
+    let order = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("link/startup.order");
+    if lld_default && wanted && order.is_file() {
+        println!(
+            "cargo:rustc-link-arg-bins=-Wl,--symbol-ordering-file={},--no-warn-symbol-ordering",
+            order.display()
+        );
+    }
 }
 
 fn git(args: &[&str]) -> Option<String> {
