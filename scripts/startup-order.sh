@@ -7,8 +7,10 @@
 # at link time, so a stale file costs speed, never correctness.
 #
 # Usage: scripts/startup-order.sh
-# Needs: valgrind, nm. Builds the release profile with its symbols kept (same code as the
-# shipped build, which strips them) in ${ORDER_TARGET_DIR:-target/startup-order}.
+# Needs: valgrind, nm. Builds the release profile with its symbols and line tables kept in
+# ${ORDER_TARGET_DIR:-target/startup-order}. Those profile settings give many crates'
+# symbols other hashes than the shipped (stripped) build's, so only part of the list
+# matches there (docs/benchmarks.md, "Startup functions linked side by side").
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"

@@ -79,10 +79,9 @@ fn dockerignore_keeps_the_context_small() {
     assert!(lines.contains(&"*"), "the context starts from nothing");
     // Everything the build stage copies from the context is let back in: a file by its
     // name, a directory by `name/` or a pattern under it.
-    let dockerfile = std::fs::read_to_string(root.join("Dockerfile")).expect("Dockerfile exists");
     let mut sources = Vec::new();
-    for line in dockerfile.lines() {
-        let Some(rest) = line.trim().strip_prefix("COPY ") else {
+    for instruction in crate::image_recipe::instructions(&crate::image_recipe::dockerfile()) {
+        let Some(rest) = instruction.strip_prefix("COPY ") else {
             continue;
         };
         if rest.contains("--from=") {

@@ -21,13 +21,13 @@ struct FinalStage {
     copy: (String, String),
 }
 
-fn dockerfile() -> String {
+pub(crate) fn dockerfile() -> String {
     std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("Dockerfile"))
         .expect("read the Dockerfile")
 }
 
 /// Logical lines (continuations joined), comments dropped.
-fn instructions(text: &str) -> Vec<String> {
+pub(crate) fn instructions(text: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut current = String::new();
     for line in text.lines() {
