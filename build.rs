@@ -64,6 +64,15 @@ fn main() {
             order.display()
         );
     }
+
+    // scripts/startup-order.sh names the functions of the shipped (stripped) build from the
+    // linker's map: GPT_DEPLOY_LINK_MAP=<file> writes it. A link argument leaves every
+    // crate's symbol names as they are, where other profile settings (keeping symbols,
+    // line tables) would change their hashes.
+    println!("cargo:rerun-if-env-changed=GPT_DEPLOY_LINK_MAP");
+    if let Some(map) = std::env::var_os("GPT_DEPLOY_LINK_MAP").filter(|m| !m.is_empty()) {
+        println!("cargo:rustc-link-arg-bins=-Wl,-Map={}", map.to_string_lossy());
+    }
 }
 
 fn git(args: &[&str]) -> Option<String> {
@@ -78,15 +87,17 @@ fn git(args: &[&str]) -> Option<String> {
 /// The short commit; also asks Cargo to rerun when HEAD moves (a commit, a checkout).
 fn git_commit() -> Option<String> {
     let commit = git(&["rev-parse", "--short=12", "HEAD"])?;
-    for path in ["HEAD", "packed-refs"] {
-        if let Some(file) = git(&["rev-parse", "--git-path", path]) {
+    let mut paths = vec!["HEAD".to_owned(), "packed-refs".to_owned()];
+    paths.extend(git(&["symbolic-ref", "-q", "HEAD"]));
+    for path in paths {
+        // Only files that exist: Cargo takes a missing one as changed and would rebuild on
+        // every run (a repository without packed refs has no packed-refs file). When refs
+        // are packed later, the branch's own file disappears, which reruns this script.
+        if let Some(file) = git(&["rev-parse", "--git-path", &path])
+            && std::path::Path::new(&file).exists()
+        {
             println!("cargo:rerun-if-changed={file}");
         }
-    }
-    if let Some(branch) = git(&["symbolic-ref", "-q", "HEAD"])
-        && let Some(file) = git(&["rev-parse", "--git-path", &branch])
-    {
-        println!("cargo:rerun-if-changed={file}");
     }
     Some(commit)
 }

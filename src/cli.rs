@@ -37,7 +37,12 @@ pub struct Cli {
 }
 
 /// Every subcommand, operator face first, runtime face last.
+///
+/// `defer`: a subcommand's flags are defined only when it is the one invoked (or help,
+/// completion or an error needs them all); defining all of them cost every start, the
+/// short ones included, about a seventh of `render`'s instructions.
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum Command {
     /// Render the Kubernetes manifests for one environment.
     #[command(
@@ -584,6 +589,7 @@ impl CleanupNowArgs {
 
 /// `secrets` subcommands.
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum SecretsCommand {
     /// Seal and upload the declared secrets into the GitHub environment.
     #[command(

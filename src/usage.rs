@@ -507,6 +507,7 @@ fn name_the_variable(cmd: &mut clap::Command, e: clap::Error) -> clap::Error {
         return e;
     }
     let mut names = Vec::new();
+    cmd.build(); // every subcommand's flags, not only the invoked one's (`defer`)
     collect_env_names(cmd, long, &mut names);
     names.sort_unstable();
     names.dedup();

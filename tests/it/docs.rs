@@ -79,6 +79,14 @@ fn sections_with_heading(text: &str, needle: &str) -> String {
     out
 }
 
+/// `cmd` with its definition complete: subcommands define their flags only when built
+/// (`defer`). Built on its own, without the parent's global flags.
+fn defined(cmd: &clap::Command) -> clap::Command {
+    let mut cmd = cmd.clone();
+    cmd.build();
+    cmd
+}
+
 /// Every leaf command as its words (`["secrets", "sync"]`), with its clap definition.
 fn leaf_commands() -> Vec<(Vec<String>, clap::Command)> {
     fn walk(cmd: &clap::Command, path: &[String], out: &mut Vec<(Vec<String>, clap::Command)>) {
@@ -86,12 +94,13 @@ fn leaf_commands() -> Vec<(Vec<String>, clap::Command)> {
             if sub.get_name() == "help" || sub.is_hide_set() {
                 continue;
             }
+            let sub = defined(sub);
             let mut sub_path = path.to_vec();
             sub_path.push(sub.get_name().to_owned());
             if sub.has_subcommands() {
-                walk(sub, &sub_path, out);
+                walk(&sub, &sub_path, out);
             } else {
-                out.push((sub_path, sub.clone()));
+                out.push((sub_path, sub));
             }
         }
     }
@@ -197,6 +206,7 @@ fn every_flag_environment_variable_is_in_the_guides_table() {
     let mut vars = BTreeSet::new();
     let mut stack = vec![Cli::command()];
     while let Some(cmd) = stack.pop() {
+        let cmd = defined(&cmd);
         for arg in documented_args(&cmd) {
             if let Some(env) = arg.get_env() {
                 vars.insert(env.to_string_lossy().into_owned());
