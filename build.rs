@@ -71,7 +71,10 @@ fn main() {
     // line tables) would change their hashes.
     println!("cargo:rerun-if-env-changed=GPT_DEPLOY_LINK_MAP");
     if let Some(map) = std::env::var_os("GPT_DEPLOY_LINK_MAP").filter(|m| !m.is_empty()) {
-        println!("cargo:rustc-link-arg-bins=-Wl,-Map={}", map.to_string_lossy());
+        println!(
+            "cargo:rustc-link-arg-bins=-Wl,-Map={}",
+            map.to_string_lossy()
+        );
     }
 }
 

@@ -42,20 +42,28 @@ fn main() -> ExitCode {
                 }
             }
         }
-        command => {
-            let rt = match tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(rt) => rt,
-                Err(e) => {
-                    eprintln!("error: cannot start the async runtime: {e}");
-                    return ExitCode::from(exit::API);
-                }
-            };
-            rt.block_on(dispatch_async(command))
-        }
+        command => run_async(command),
     }
+}
+
+/// The commands that talk to a cluster, GitHub or PostgreSQL, on a tokio runtime.
+///
+/// Not inlined: the future of every such command lives in this frame (tens of kB), and
+/// stack probes touch every page of a frame, so in `main` it cost the short commands
+/// (`render`, `--version`) a page fault per 4 kB of it on every start.
+#[inline(never)]
+fn run_async(command: Command) -> ExitCode {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(exit::API);
+        }
+    };
+    rt.block_on(dispatch_async(command))
 }
 
 async fn dispatch_async(command: Command) -> ExitCode {

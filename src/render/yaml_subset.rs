@@ -324,6 +324,7 @@ fn resolve(text: &str) -> Option<Value> {
         _ => match text.as_bytes()[0] {
             b'0'..=b'9' | b'-' | b'+' | b'.' => match decimal(text) {
                 Some(number) => Value::Number(number),
+                None if quantity(text) => Value::String(text.to_owned()),
                 None => by_serde_yaml(text)?,
             },
             _ => Value::String(text.to_owned()),
@@ -350,6 +351,33 @@ fn decimal(text: &str) -> Option<Number> {
     } else {
         Number::from(magnitude.unsigned_abs())
     })
+}
+
+/// A number with a unit, as Kubernetes quantities and durations are written (`250m`, `64Mi`,
+/// `1.5Gi`, `30s`): digits, an optional fraction, then letters. serde_yaml reads these as
+/// strings: its integers take letters only after a `0x`/`0o`/`0b` prefix (excluded: no
+/// letter right after a leading `0`), its floats only an exponent's `e` (excluded).
+fn quantity(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    let whole = bytes.iter().take_while(|b| b.is_ascii_digit()).count();
+    let mut at = whole;
+    if bytes.get(at) == Some(&b'.') {
+        let fraction = bytes[at + 1..]
+            .iter()
+            .take_while(|b| b.is_ascii_digit())
+            .count();
+        if fraction == 0 {
+            return false;
+        }
+        at += 1 + fraction;
+    }
+    let unit = &bytes[at..];
+    whole > 0
+        && !(bytes[0] == b'0' && at == 1)
+        && !unit.is_empty()
+        && unit
+            .iter()
+            .all(|&b| b.is_ascii_alphabetic() && b != b'e' && b != b'E')
 }
 
 /// Everything else that starts like a number (floats, other bases, signs, versions such as
@@ -552,6 +580,20 @@ mod tests {
     }
 
     #[test]
+    fn quantities_are_strings_read_without_serde_yaml() {
+        for word in ["250m", "64Mi", "1.5Gi", "30s", "1Ki", "10d"] {
+            assert!(quantity(word), "{word}");
+            assert_eq!(resolve(word), Some(Value::String(word.to_owned())));
+        }
+        // Left to serde_yaml: a base prefix, an exponent, no digits or no fraction digits.
+        for word in [
+            "0x1F", "0b1", "0o7", "0s", "1e3", "2E", "1.Gi", "Mi", ".5m", "-1m", "12h30m",
+        ] {
+            assert!(!quantity(word), "{word}");
+        }
+    }
+
+    #[test]
     fn numbers_and_words_resolve_as_serde_yaml_resolves_them() {
         for word in [
             "1",
@@ -582,6 +624,16 @@ mod tests {
             "+",
             ".",
             "é",
+            "250m",
+            "64Mi",
+            "1.5Gi",
+            "30s",
+            "0s",
+            "0b1",
+            "2E",
+            "1.Gi",
+            "1inf",
+            "12h30m",
         ] {
             let text = format!("a: {word}\n");
             assert_eq!(
@@ -630,6 +682,19 @@ mod tests {
             Just("007"),
             Just("1.5"),
             Just("0x1F"),
+            Just("250m"),
+            Just("64Mi"),
+            Just("1.5Gi"),
+            Just("30s"),
+            Just("0s"),
+            Just("0b1"),
+            Just("1e3"),
+            Just("2E"),
+            Just("1.e3"),
+            Just("1.Gi"),
+            Just("1inf"),
+            Just("1.5.3m"),
+            Just("12h30m"),
             Just("~"),
             Just("null"),
             Just("True"),
