@@ -41,6 +41,11 @@ pub struct Cli {
 /// `defer`: a subcommand's flags are defined only when it is the one invoked (or help,
 /// completion or an error needs them all); defining all of them cost every start, the
 /// short ones included, about a seventh of `render`'s instructions.
+///
+/// The `Args` structs below are described with `#[doc = concat!(…)]`, not doc comments:
+/// clap takes a struct's doc comment as the subcommand's about, and, applied when the
+/// deferred flags are defined, it would replace the one written on the variant here
+/// (tests/it/cli_help.rs checks every command's help against the list).
 #[derive(Debug, Subcommand)]
 #[command(defer = true)]
 pub enum Command {
@@ -145,7 +150,7 @@ impl Command {
     }
 }
 
-/// Where the configuration comes from.
+#[doc = concat!(" Where the configuration comes from.")]
 #[derive(Debug, Clone, Args)]
 pub(crate) struct ConfigArgs {
     /// Directory holding deploy.toml, environments/ and templates/
@@ -164,7 +169,7 @@ pub enum OutputFormat {
     Json,
 }
 
-/// Arguments of `render`.
+#[doc = concat!(" Arguments of `render`.")]
 #[derive(Debug, Clone, Args)]
 pub struct RenderArgs {
     #[command(flatten)]
@@ -190,7 +195,7 @@ pub struct RenderArgs {
     pub(crate) namespace: Option<String>,
 }
 
-/// Arguments of `validate`.
+#[doc = concat!(" Arguments of `validate`.")]
 #[derive(Debug, Clone, Args)]
 pub struct ValidateArgs {
     #[command(flatten)]
@@ -201,8 +206,8 @@ pub struct ValidateArgs {
     pub(crate) env: Option<String>,
 }
 
-/// How to reach the cluster, and which environment, for the commands that render and apply
-/// (`--image` on top of [`TargetArgs`]).
+#[doc = concat!(" How to reach the cluster, and which environment, for the commands that render and apply")]
+#[doc = concat!(" (`--image` on top of [`TargetArgs`]).")]
 #[derive(Debug, Clone, Args)]
 #[command(mut_arg("env", |a| a.help("Environment to deploy (development, staging, production)")))]
 #[command(mut_arg("namespace", |a| {
@@ -218,7 +223,7 @@ pub struct ClusterArgs {
     pub(crate) image: Option<String>,
 }
 
-/// Arguments of `diff`.
+#[doc = concat!(" Arguments of `diff`.")]
 #[derive(Debug, Clone, Args)]
 pub struct DiffArgs {
     #[command(flatten)]
@@ -242,7 +247,7 @@ pub struct DiffArgs {
     pub(crate) pr: Option<u64>,
 }
 
-/// Arguments of `drift`.
+#[doc = concat!(" Arguments of `drift`.")]
 #[derive(Debug, Clone, Args)]
 pub struct DriftArgs {
     #[command(flatten)]
@@ -268,7 +273,7 @@ pub(crate) enum PreviewFormat {
     Json,
 }
 
-/// Arguments of `preview`.
+#[doc = concat!(" Arguments of `preview`.")]
 #[derive(Debug, Clone, Args)]
 pub struct PreviewArgs {
     /// The revision to compare against (branch, tag or commit), e.g. origin/main.
@@ -303,7 +308,7 @@ pub struct PreviewArgs {
     pub(crate) repo: Option<String>,
 }
 
-/// Arguments of `apply`.
+#[doc = concat!(" Arguments of `apply`.")]
 #[derive(Debug, Clone, Args)]
 pub struct ApplyArgs {
     #[command(flatten)]
@@ -338,7 +343,7 @@ pub struct ApplyArgs {
     pub(crate) output: Option<OutputFormat>,
 }
 
-/// Arguments of `deploy`.
+#[doc = concat!(" Arguments of `deploy`.")]
 #[derive(Debug, Clone, Args)]
 pub struct DeployArgs {
     #[command(flatten)]
@@ -380,9 +385,9 @@ pub struct DeployArgs {
     pub(crate) output: Option<OutputFormat>,
 }
 
-/// Which environment, and how to reach its cluster: the flags every command that talks to a
-/// cluster shares. On their own (`status`, `history`, `rollback`, `uninstall`, `cleanup-now`)
-/// they carry no image and no secret values: what those commands need is in the cluster.
+#[doc = concat!(" Which environment, and how to reach its cluster: the flags every command that talks to a")]
+#[doc = concat!(" cluster shares. On their own (`status`, `history`, `rollback`, `uninstall`, `cleanup-now`)")]
+#[doc = concat!(" they carry no image and no secret values: what those commands need is in the cluster.")]
 #[derive(Debug, Clone, Args)]
 pub struct TargetArgs {
     #[command(flatten)]
@@ -440,7 +445,7 @@ pub(crate) enum ReportFormat {
     Json,
 }
 
-/// Arguments of `status`.
+#[doc = concat!(" Arguments of `status`.")]
 #[derive(Debug, Clone, Args)]
 pub struct StatusArgs {
     #[command(flatten)]
@@ -450,7 +455,7 @@ pub struct StatusArgs {
     pub(crate) output: ReportFormat,
 }
 
-/// Arguments of `history`.
+#[doc = concat!(" Arguments of `history`.")]
 #[derive(Debug, Clone, Args)]
 pub struct HistoryArgs {
     #[command(flatten)]
@@ -460,7 +465,7 @@ pub struct HistoryArgs {
     pub(crate) output: ReportFormat,
 }
 
-/// Arguments of `rollback`.
+#[doc = concat!(" Arguments of `rollback`.")]
 #[derive(Debug, Clone, Args)]
 pub struct RollbackArgs {
     #[command(flatten)]
@@ -483,7 +488,7 @@ pub struct RollbackArgs {
     pub(crate) output: Option<OutputFormat>,
 }
 
-/// Arguments of `uninstall`.
+#[doc = concat!(" Arguments of `uninstall`.")]
 #[derive(Debug, Clone, Args)]
 #[command(mut_arg("env", |a| a.help("Environment to uninstall (development, staging, production)")))]
 #[command(mut_arg("namespace", |a| {
@@ -554,7 +559,7 @@ fn parse_listen(text: &str) -> Result<std::net::SocketAddr, String> {
     }
 }
 
-/// Arguments of `cleanup-now`.
+#[doc = concat!(" Arguments of `cleanup-now`.")]
 #[derive(Debug, Clone, Args)]
 #[command(mut_arg("env", |a| {
     a.help("Environment whose CronJob is run (development, staging, production)")
@@ -601,7 +606,7 @@ pub enum SecretsCommand {
     Check(SecretsCheckArgs),
 }
 
-/// GitHub connection arguments shared by the `secrets` subcommands.
+#[doc = concat!(" GitHub connection arguments shared by the `secrets` subcommands.")]
 #[derive(Debug, Clone, Args)]
 pub(crate) struct GithubArgs {
     #[command(flatten)]
@@ -614,7 +619,7 @@ pub(crate) struct GithubArgs {
     pub(crate) repo: Option<String>,
 }
 
-/// Arguments of `secrets sync`.
+#[doc = concat!(" Arguments of `secrets sync`.")]
 #[derive(Debug, Clone, Args)]
 pub struct SecretsSyncArgs {
     #[command(flatten)]
@@ -633,14 +638,14 @@ pub struct SecretsSyncArgs {
     pub(crate) create_environment: bool,
 }
 
-/// Arguments of `secrets check`.
+#[doc = concat!(" Arguments of `secrets check`.")]
 #[derive(Debug, Clone, Args)]
 pub struct SecretsCheckArgs {
     #[command(flatten)]
     pub(crate) github: GithubArgs,
 }
 
-/// Arguments of `serve`.
+#[doc = concat!(" Arguments of `serve`.")]
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
     /// Address to listen on: HOST:PORT (`0.0.0.0:8080`, `[::]:8080`, `localhost:8080`), or
@@ -670,7 +675,7 @@ pub struct ServeArgs {
     pub(crate) limits: ServeLimits,
 }
 
-/// Bounds on what one client can make `serve` hold (time, memory, tasks).
+#[doc = concat!(" Bounds on what one client can make `serve` hold (time, memory, tasks).")]
 #[derive(Debug, Clone, Args)]
 pub struct ServeLimits {
     /// A connection that has not sent a complete request head this long after connecting (or
@@ -695,7 +700,7 @@ pub struct ServeLimits {
     pub(crate) max_connections: u32,
 }
 
-/// Arguments of `cleanup`.
+#[doc = concat!(" Arguments of `cleanup`.")]
 #[derive(Debug, Clone, Args)]
 pub struct CleanupArgs {
     /// Delete artifacts that expired (or were revoked) longer ago than this (e.g. 30d, 12h).

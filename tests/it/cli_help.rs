@@ -161,6 +161,62 @@ fn documented_everywhere(all_help: &str) -> BTreeSet<String> {
         .collect()
 }
 
+/// The commands a help text lists, each with the description the list gives it.
+fn listed(help: &str) -> Vec<(String, String)> {
+    help.lines()
+        .take_while(|l| !l.starts_with("Options:"))
+        .filter_map(|l| {
+            let rest = l.strip_prefix("  ")?;
+            if !rest.starts_with(|c: char| c.is_ascii_lowercase()) {
+                return None;
+            }
+            let (name, about) = rest.split_once("  ")?;
+            Some((name.to_owned(), about.trim().to_owned()))
+        })
+        .filter(|(name, _)| name != "help")
+        .collect()
+}
+
+#[test]
+fn every_commands_help_opens_with_what_the_list_says_it_does() {
+    // Both come from the doc comment on the command's variant in src/cli.rs; the flags are
+    // defined later (clap's `defer`), and a description on an `Args` struct would then
+    // replace it in the command's own help.
+    let mut checked = Vec::new();
+    for parent in [vec![], vec!["secrets"]] {
+        for (name, about) in listed(&help(&parent)) {
+            let mut words = parent.clone();
+            words.push(name.as_str());
+            let own = help(&words);
+            let first = own
+                .lines()
+                .take_while(|l| !l.trim().is_empty())
+                .map(str::trim)
+                .collect::<Vec<_>>()
+                .join(" ");
+            assert!(
+                first.starts_with(&about),
+                "`gpt-deploy {} --help` opens with {first:?}; the list says {about:?}",
+                words.join(" ")
+            );
+            checked.push(words.join(" "));
+        }
+    }
+    for expected in [
+        "render",
+        "deploy",
+        "secrets",
+        "secrets sync",
+        "serve",
+        "cleanup",
+    ] {
+        assert!(
+            checked.iter().any(|c| c == expected),
+            "{expected} not checked: {checked:?}"
+        );
+    }
+}
+
 #[test]
 fn top_level_help_groups_commands_and_shows_examples() {
     let text = help(&[]);
