@@ -90,17 +90,21 @@ fn git(args: &[&str]) -> Option<String> {
 /// The short commit; also asks Cargo to rerun when HEAD moves (a commit, a checkout).
 fn git_commit() -> Option<String> {
     let commit = git(&["rev-parse", "--short=12", "HEAD"])?;
-    let mut paths = vec!["HEAD".to_owned(), "packed-refs".to_owned()];
-    paths.extend(git(&["symbolic-ref", "-q", "HEAD"]));
-    for path in paths {
-        // Only files that exist: Cargo takes a missing one as changed and would rebuild on
-        // every run (a repository without packed refs has no packed-refs file). When refs
-        // are packed later, the branch's own file disappears, which reruns this script.
-        if let Some(file) = git(&["rev-parse", "--git-path", &path])
-            && std::path::Path::new(&file).exists()
-        {
-            println!("cargo:rerun-if-changed={file}");
-        }
+    let path = |name: &str| git(&["rev-parse", "--git-path", name]).map(std::path::PathBuf::from);
+    let mut watched: Vec<std::path::PathBuf> = ["HEAD", "packed-refs"]
+        .into_iter()
+        .filter_map(path)
+        .collect();
+    if let Some(branch) = git(&["symbolic-ref", "-q", "HEAD"]).and_then(|b| path(&b)) {
+        // The branch's directory too: a fresh clone keeps the branch in packed-refs, and
+        // its own file appears only with the next commit.
+        watched.extend(branch.parent().map(std::path::Path::to_path_buf));
+        watched.push(branch);
+    }
+    // Only what exists: Cargo takes a missing path as changed and would rebuild the crate
+    // on every run.
+    for file in watched.iter().filter(|p| p.exists()) {
+        println!("cargo:rerun-if-changed={}", file.display());
     }
     Some(commit)
 }
