@@ -95,11 +95,11 @@ fn git_commit() -> Option<String> {
         .into_iter()
         .filter_map(path)
         .collect();
+    // The branch's directory, which Cargo scans file by file: it covers the branch's own
+    // file, also when a fresh clone keeps the branch in packed-refs and the file appears
+    // only with the next commit.
     if let Some(branch) = git(&["symbolic-ref", "-q", "HEAD"]).and_then(|b| path(&b)) {
-        // The branch's directory too: a fresh clone keeps the branch in packed-refs, and
-        // its own file appears only with the next commit.
         watched.extend(branch.parent().map(std::path::Path::to_path_buf));
-        watched.push(branch);
     }
     // Only what exists: Cargo takes a missing path as changed and would rebuild the crate
     // on every run.
